@@ -1,0 +1,26 @@
+"""kerasopt: Keras 3 optimizers, schedules, callbacks and compression, with YAML training recipes.
+
+Importing `kerasopt` is cheap: subpackages (`kerasopt.optimizers`, `kerasopt.callbacks`,
+...) load Keras only when first used, so the `kerasopt` command line answers `--help`,
+`list`, `show` and `schema` without importing TensorFlow.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+__version__ = "0.1.0"
+
+_SUBPACKAGES = (
+    "callbacks", "compression", "data", "distribute", "export", "initializers", "models",
+    "optimizers", "recipe", "registry", "schedules", "training",
+)
+
+__all__ = ["__version__", *_SUBPACKAGES]
+
+
+def __getattr__(name: str) -> Any:
+    if name in _SUBPACKAGES:
+        return importlib.import_module(f"kerasopt.{name}")
+    raise AttributeError(f"module 'kerasopt' has no attribute {name!r}")

@@ -1,0 +1,55 @@
+"""Keras's TensorBoard callback, with epoch summaries that survive a batch-level `update_freq`."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import keras
+
+from kerasopt.registry import register
+
+
+@register("callback")
+class TensorBoard(keras.callbacks.TensorBoard):
+    """`keras.callbacks.TensorBoard` that always writes its epoch-level summaries.
+
+    With an integer `update_freq`, Keras 3.15's TensorBoard keeps a
+    `tf.summary.record_if(step % update_freq == 0)` condition active between batches,
+    so the epoch summaries written at the end of an epoch (`epoch_loss`,
+    `epoch_learning_rate`, ...) and any summary another callback writes then are dropped
+    unless the epoch happens to end on a multiple of `update_freq`. This subclass records
+    unconditionally at epoch end; everything else is Keras's callback, with its arguments.
+
+    Example:
+        ```python
+        model.fit(x, y, epochs=3, callbacks=[kerasopt.callbacks.TensorBoard("logs", update_freq=10)])
+        ```
+    """
+
+    def __init__(self, log_dir: str = "logs", histogram_freq: int = 0, write_graph: bool = True,
+                 write_images: bool = False, write_steps_per_second: bool = False,
+                 update_freq: str | int = "epoch", profile_batch: int | tuple[int, int] = 0,
+                 embeddings_freq: int = 0, embeddings_metadata: dict[str, str] | str | None = None) -> None:
+        super().__init__(log_dir=log_dir, histogram_freq=histogram_freq, write_graph=write_graph,
+                         write_images=write_images, write_steps_per_second=write_steps_per_second,
+                         update_freq=update_freq, profile_batch=profile_batch,
+                         embeddings_freq=embeddings_freq, embeddings_metadata=embeddings_metadata)
+        self._config = {
+            "log_dir": str(log_dir), "histogram_freq": histogram_freq, "write_graph": write_graph,
+            "write_images": write_images, "write_steps_per_second": write_steps_per_second,
+            "update_freq": update_freq, "profile_batch": profile_batch,
+            "embeddings_freq": embeddings_freq, "embeddings_metadata": embeddings_metadata,
+        }
+
+    def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
+        with self.summary.record_if(True):
+            super().on_epoch_end(epoch, logs)
+
+    def get_config(self) -> dict[str, Any]:
+        """The constructor arguments, as given (Keras's TensorBoard has no `get_config`)."""
+        return dict(self._config)
+
+    @classmethod
+    def from_config(cls, config: dict[str, Any]) -> TensorBoard:
+        """Rebuild the callback from :meth:`get_config`."""
+        return cls(**config)

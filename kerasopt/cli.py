@@ -1,0 +1,226 @@
+"""The `kerasopt` command line: parse arguments, then call the recipe loader, runner or exporters.
+
+`--help`, `list`, `show` and `schema` never import TensorFlow or Keras.
+Exit codes: 0 success; 2 invalid recipe or usage; 1 failure while running.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+
+EXIT_OK, EXIT_FAILURE, EXIT_USAGE = 0, 1, 2
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse with exit code 2 and a one-line hint on usage errors (argparse's own convention)."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        self.print_usage(sys.stderr)
+        self.exit(EXIT_USAGE, f"{self.prog}: error: {message}\n")
+
+
+def _subcommand(subparsers, name: str, help_text: str, example: str) -> argparse.ArgumentParser:
+    return subparsers.add_parser(
+        name, help=help_text, description=help_text, epilog=f"example:\n  {example}",
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of every subcommand."""
+    parser = _Parser(
+        prog="kerasopt",
+        description="Keras 3 training recipes: build, compile, fit, evaluate and export from YAML.",
+        epilog="example:\n  kerasopt run quickstart training.epochs=2",
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--version", action="version", version=_version())
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+
+    run = _subcommand(sub, "run", "Run a recipe: data -> model -> fit -> evaluate -> export.",
+                      "kerasopt run recipes/quickstart.yaml training.epochs=3 --output-dir /tmp/qs")
+    _recipe_arguments(run)
+    run.add_argument("--output-dir", metavar="DIR",
+                     help="run directory (default: saved_models/<recipe name>/)")
+    run.add_argument("--resume", action="store_true",
+                     help="continue an interrupted run from its last checkpoint in the run directory")
+    run.add_argument("--debug", action="store_true", help="show the traceback of a failure")
+
+    validate = _subcommand(sub, "validate", "Check recipes without running them (exit 2 on any problem).",
+                           "kerasopt validate recipes/*.yaml")
+    validate.add_argument("recipes", nargs="+", metavar="RECIPE", help="recipe files or shipped names")
+
+    show = _subcommand(sub, "show", "Print the fully resolved recipe (extends, overrides and defaults applied).",
+                       "kerasopt show mnist1d_cnn training.epochs=3")
+    _recipe_arguments(show)
+
+    listing = _subcommand(sub, "list", "List the shipped recipes, or the registered components.",
+                          "kerasopt list --components optimizer")
+    listing.add_argument("--components", nargs="?", const="all", metavar="KIND",
+                         help="list registered components (of one kind: optimizer, schedule, "
+                              "callback, initializer, layer, loss, metric, ...)")
+
+    _subcommand(sub, "schema", "Print the JSON Schema of the recipe format (for editors).",
+                "kerasopt schema > kerasopt-recipe.schema.json")
+
+    board = _subcommand(sub, "tensorboard", "Start TensorBoard on run logs (bound to 127.0.0.1).",
+                        "kerasopt tensorboard saved_models --port 6006")
+    board.add_argument("logdir", nargs="?", default="saved_models", metavar="DIR")
+    board.add_argument("--port", type=int, default=6006)
+    board.add_argument("--host", default="127.0.0.1")
+
+    lr_find = _subcommand(sub, "lr-find", "Run the LR range test on a recipe's model and data; "
+                          "print the suggested learning rate and write a plot.",
+                          "kerasopt lr-find recipes/mnist1d_cnn.yaml --output-dir /tmp/lr")
+    _recipe_arguments(lr_find)
+    lr_find.add_argument("--output-dir", metavar="DIR",
+                         help="where the plot goes (default: saved_models/<recipe name>/lr_find/)")
+    lr_find.add_argument("--debug", action="store_true", help="show the traceback of a failure")
+    return parser
+
+
+def _recipe_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("recipe", metavar="RECIPE", help="a recipe file, or a shipped recipe's name")
+    parser.add_argument("overrides", nargs="*", metavar="KEY=VALUE",
+                        help="dotted-path overrides, values parsed as YAML (training.epochs=3)")
+
+
+def _version() -> str:
+    from kerasopt import __version__
+
+    return f"kerasopt {__version__}"
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the `kerasopt` console script."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help()
+        return EXIT_USAGE
+    handler = {
+        "run": _run, "validate": _validate, "show": _show, "list": _list, "schema": _schema,
+        "tensorboard": _tensorboard, "lr-find": _lr_find,
+    }[args.command]
+    return handler(args)
+
+
+def _load(recipe: str, overrides: Sequence[str]):
+    from kerasopt.recipe.loader import load_recipe
+
+    return load_recipe(recipe, overrides)
+
+
+def _report_recipe_error(err) -> int:
+    print(err.render(), file=sys.stderr)
+    return EXIT_USAGE
+
+
+def _validate(args: argparse.Namespace) -> int:
+    from kerasopt.recipe.errors import RecipeError
+
+    status = EXIT_OK
+    for recipe in args.recipes:
+        try:
+            loaded = _load(recipe, ())
+        except RecipeError as err:
+            status = _report_recipe_error(err)
+            continue
+        print(f"{loaded.path}: ok ({loaded.recipe.name})")
+    return status
+
+
+def _show(args: argparse.Namespace) -> int:
+    from kerasopt.recipe.errors import RecipeError
+
+    try:
+        loaded = _load(args.recipe, args.overrides)
+    except RecipeError as err:
+        return _report_recipe_error(err)
+    sys.stdout.write(loaded.resolved_yaml())
+    return EXIT_OK
+
+
+def _list(args: argparse.Namespace) -> int:
+    if args.components:
+        from kerasopt.recipe.listing import print_components
+
+        return print_components(args.components)
+    from kerasopt.recipe.listing import print_recipes
+
+    return print_recipes()
+
+
+def _schema(args: argparse.Namespace) -> int:
+    from kerasopt.recipe.json_schema import recipe_json_schema
+
+    json.dump(recipe_json_schema(), sys.stdout, indent=1)
+    sys.stdout.write("\n")
+    return EXIT_OK
+
+
+def _tensorboard(args: argparse.Namespace) -> int:
+    from tensorboard import program
+
+    board = program.TensorBoard()
+    board.configure(argv=[None, "--logdir", args.logdir, "--host", args.host, "--port", str(args.port)])
+    return board.main()
+
+
+def _guarded(args: argparse.Namespace, action) -> int:
+    """Run an action that may fail at run time: one clear message, exit 1 (traceback with --debug)."""
+    from kerasopt.recipe.errors import RecipeError
+
+    try:
+        loaded = _load(args.recipe, args.overrides)
+    except RecipeError as err:
+        return _report_recipe_error(err)
+    try:
+        return action(loaded)
+    except KeyboardInterrupt:
+        print("kerasopt: interrupted", file=sys.stderr)
+        return 130
+    except Exception as err:  # noqa: BLE001 - the command line's last line of defence
+        if args.debug:
+            raise
+        from kerasopt.recipe.failures import describe
+
+        print(f"kerasopt: error: {describe(err)}", file=sys.stderr)
+        print("(run again with --debug to see the traceback)", file=sys.stderr)
+        return EXIT_FAILURE
+
+
+def _quiet_tensorflow() -> None:
+    """Hide TensorFlow's C++ info and warning lines (errors stay) unless the user set a level."""
+    import os
+
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+
+def _run(args: argparse.Namespace) -> int:
+    _quiet_tensorflow()
+
+    def action(loaded) -> int:
+        from kerasopt.recipe.runner import run
+
+        run(loaded, output_dir=args.output_dir, resume=args.resume)
+        return EXIT_OK
+
+    return _guarded(args, action)
+
+
+def _lr_find(args: argparse.Namespace) -> int:
+    _quiet_tensorflow()
+
+    def action(loaded) -> int:
+        from kerasopt.recipe.lr_find import lr_find
+
+        lr_find(loaded, output_dir=args.output_dir)
+        return EXIT_OK
+
+    return _guarded(args, action)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""Compression techniques, each in its own folder with a method card."""

@@ -1,0 +1,120 @@
+"""`build_data`: the one entry point from plain arguments to a ready `DataBundle`."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from typing import Any, Literal
+
+from kerasopt.data.augmentation import Augmentation
+from kerasopt.data.bundle import DataBundle
+from kerasopt.data.catalog import get_source
+from kerasopt.data.errors import DataError
+from kerasopt.data.normalization import NORMALIZATIONS, fit_normalizer
+from kerasopt.data.pipeline import make_dataset
+from kerasopt.data.splits import split_data
+
+
+def build_data(
+    source: str,
+    options: Mapping[str, Any] | None = None,
+    *,
+    batch_size: int | Literal["full"] = 32,
+    validation_split: float = 0.1,
+    test_split: float | None = None,
+    stratify: bool = True,
+    normalization: str = "none",
+    shuffle: bool = True,
+    augmentation: Sequence[Mapping[str, Any]] = (),
+    seed: int = 0,
+    limit: int | None = None,
+) -> DataBundle:
+    """Load a data source, split it, fit the normalizer and build the tf.data pipelines.
+
+    The straight line: check every argument -> load the source's arrays -> split
+    (test, then `limit`, then validation; seeded and stratified) -> fit the
+    normalizer on the training split only -> build the training pipeline (shuffled,
+    augmented) and the validation and test pipelines (in order, not augmented).
+    Everything random follows `seed`, so the same arguments give the same bundle.
+
+    Normalization is not applied to the data: the returned `normalizer` layer goes
+    first in the model, so the datasets, the `x_*` arrays, the model and its TFLite
+    export all work with raw inputs.
+
+    Args:
+        source: One of "mnist1d", "digits", "synthetic", "npz", "csv", "image_folder",
+            "keras_dataset", "tfds" (see `kerasopt.data.catalog.source_options()`).
+        options: The source's own options. Defaults to `None` (no options).
+        batch_size: Samples per training batch (>= 1), or "full" for one batch holding
+            the whole training split (batch gradient descent). Validation and test
+            use the same size. Defaults to `32`.
+        validation_split: Fraction of the training data held out for validation, in
+            [0, 1); 0 means no validation set. Defaults to `0.1`.
+        test_split: Fraction carved off as the test set, for sources without their own
+            (0.2 when None). Defaults to `None`.
+        stratify: Stratify the splits by class (classification). Defaults to `True`.
+        normalization: "none", "minmax" or "standardize", fitted on the training
+            split only. Defaults to `"none"`.
+        shuffle: Shuffle the training data every epoch. Defaults to `True`.
+        augmentation: Training-only augmentation steps, e.g.
+            `[{"type": "noise", "stddev": 0.1}, {"type": "mixup", "alpha": 0.2}]`; see
+            `Augmentation`. Defaults to `()`.
+        seed: Seed of splits, shuffling, augmentation and synthetic data. Defaults to `0`.
+        limit: Keep at most this many training samples (quick runs). Defaults to `None`.
+
+    Returns:
+        The `DataBundle`.
+
+    Raises:
+        DataError: For any bad argument, option, file or split, and for an online
+            source that cannot download; the message names the option and the value.
+
+    Example:
+        ```python
+        bundle = build_data("mnist1d", {}, batch_size=64, normalization="standardize")
+        model = keras.Sequential([keras.Input(bundle.input_shape), bundle.normalizer,
+                                  keras.layers.Flatten(), keras.layers.Dense(10)])
+        model.fit(bundle.train, validation_data=bundle.validation, epochs=1)
+        ```
+    """
+    _check_arguments(batch_size, normalization, shuffle, stratify, seed)
+    data_source = get_source(source)(options or {})
+    data = data_source.load(seed)
+    splits = split_data(data, validation_split=validation_split, test_split=test_split,
+                        stratify=stratify, seed=seed, limit=limit)
+    input_shape = tuple(int(d) for d in splits.x_train.shape[1:])
+    augmenter = Augmentation(augmentation, input_shape, data.task, seed)
+    normalizer = fit_normalizer(splits.x_train, normalization)
+    size = len(splits.x_train) if batch_size == "full" else batch_size
+    one_hot = data.num_classes if augmenter.soft_labels else None
+    train = make_dataset(splits.x_train, splits.y_train, batch_size=size, shuffle=shuffle,
+                         seed=seed, augmentation=augmenter, one_hot=one_hot)
+    validation = None
+    if splits.x_val is not None:
+        validation = make_dataset(splits.x_val, splits.y_val, batch_size=size, one_hot=one_hot)
+    test = make_dataset(splits.x_test, splits.y_test, batch_size=size, one_hot=one_hot)
+    return DataBundle(
+        train=train, validation=validation, test=test,
+        x_train=splits.x_train, y_train=splits.y_train, x_val=splits.x_val,
+        y_val=splits.y_val, x_test=splits.x_test, y_test=splits.y_test,
+        input_shape=input_shape, num_classes=data.num_classes, task=data.task,
+        class_names=data.class_names, steps_per_epoch=math.ceil(len(splits.x_train) / size),
+        batch_size=size, normalizer=normalizer, soft_labels=augmenter.soft_labels,
+        source=source,
+    )
+
+
+def _check_arguments(batch_size: Any, normalization: Any, shuffle: Any, stratify: Any,
+                     seed: Any) -> None:
+    if batch_size != "full" and (isinstance(batch_size, bool) or not isinstance(batch_size, int)
+                                 or batch_size < 1):
+        raise DataError(f"`batch_size` must be an integer >= 1 or 'full'. "
+                        f"Received: batch_size={batch_size!r}.")
+    if normalization not in NORMALIZATIONS:
+        raise DataError(f"`normalization` must be one of {', '.join(NORMALIZATIONS)}. "
+                        f"Received: normalization={normalization!r}.")
+    for name, value in (("shuffle", shuffle), ("stratify", stratify)):
+        if not isinstance(value, bool):
+            raise DataError(f"`{name}` must be true or false. Received: {name}={value!r}.")
+    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
+        raise DataError(f"`seed` must be an integer >= 0. Received: seed={seed!r}.")

@@ -1,0 +1,79 @@
+"""`DataBundle`: everything the runner needs from the data, built by `build_data`."""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+import numpy as np
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class DataBundle:
+    """The datasets, raw arrays and facts about one data source, ready for training.
+
+    Normalization happens in the model, not in the pipeline: `train`, `validation` and
+    `test` carry raw inputs (cast to float32), and `normalizer` is the fitted layer the
+    model builder puts first, so the Keras model and its TFLite export both take raw
+    inputs. The arrays `x_*` are the raw inputs too (the source's dtype, e.g. uint8
+    pixels), with integer class labels (int32) or float32 regression targets.
+
+    When `soft_labels` is True (mixup or cutmix is on), all three datasets carry
+    one-hot float32 labels and the loss must be categorical crossentropy; the `y_*`
+    arrays still hold the integer labels.
+
+    Args:
+        train: Training batches: shuffled (when asked) and augmented, prefetched.
+        validation: Validation batches, or `None` without a validation split.
+        test: Test batches.
+        x_train: Raw training inputs.
+        y_train: Training targets.
+        x_val: Raw validation inputs, or `None`.
+        y_val: Validation targets, or `None`.
+        x_test: Raw test inputs.
+        y_test: Test targets.
+        input_shape: The shape of one sample.
+        num_classes: The number of classes, or `None` for regression.
+        task: "classification" or "regression".
+        class_names: The name of each class index, or `None` for regression.
+        steps_per_epoch: Training batches per epoch.
+        batch_size: The resolved batch size (the training-set size for "full").
+        normalizer: The fitted normalization layer, or `None`.
+        soft_labels: Whether the datasets carry one-hot (soft) labels. Defaults to `False`.
+        source: The data source name. Defaults to `""`.
+    """
+
+    train: Any
+    validation: Any
+    test: Any
+    x_train: np.ndarray
+    y_train: np.ndarray
+    x_val: np.ndarray | None
+    y_val: np.ndarray | None
+    x_test: np.ndarray
+    y_test: np.ndarray
+    input_shape: tuple[int, ...]
+    num_classes: int | None
+    task: str
+    class_names: list[str] | None
+    steps_per_epoch: int
+    batch_size: int
+    normalizer: Any
+    soft_labels: bool = False
+    source: str = ""
+
+    def summary(self) -> dict[str, Any]:
+        """Return the bundle's facts as plain JSON-ready values (for metrics and logs)."""
+        return {
+            "source": self.source,
+            "task": self.task,
+            "input_shape": list(self.input_shape),
+            "num_classes": self.num_classes,
+            "train_samples": int(len(self.x_train)),
+            "validation_samples": 0 if self.x_val is None else int(len(self.x_val)),
+            "test_samples": int(len(self.x_test)),
+            "batch_size": self.batch_size,
+            "steps_per_epoch": self.steps_per_epoch,
+            "soft_labels": self.soft_labels,
+            "normalized": self.normalizer is not None,
+        }

@@ -1,0 +1,137 @@
+"""Run a `.tflite` file with the LiteRT interpreter and compare it with labels and the Keras model."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from kerasopt.export.errors import ExportError
+
+TASKS = ("classification", "regression")
+
+
+def _to_tensor(batch: np.ndarray, detail: dict[str, Any]) -> np.ndarray:
+    dtype = np.dtype(detail["dtype"])
+    if dtype.kind in "iu" and detail["quantization"][0]:
+        scale, zero_point = detail["quantization"]
+        info = np.iinfo(dtype)
+        return np.clip(np.round(batch / scale + zero_point), info.min, info.max).astype(dtype)
+    return batch.astype(dtype)
+
+
+def _from_tensor(values: np.ndarray, detail: dict[str, Any]) -> np.ndarray:
+    if np.dtype(detail["dtype"]).kind in "iu" and detail["quantization"][0]:
+        scale, zero_point = detail["quantization"]
+        return (values.astype("float32") - zero_point) * scale
+    return values.astype("float32")
+
+
+def run_tflite(path: str | os.PathLike[str], x: np.ndarray, *, batch_size: int = 256) -> np.ndarray:
+    """Return the outputs of a single-input, single-output `.tflite` model on `x`.
+
+    Runs `ai_edge_litert.interpreter.Interpreter` in batches of `batch_size`, resizing
+    the input tensor when the batch shape changes. Quantized (int8/uint8) inputs and
+    outputs are converted with their scale and zero point, so float arrays go in and
+    come out whatever the file's I/O types are.
+
+    Args:
+        path: The `.tflite` file.
+        x: Inputs, first axis = samples, matching the model's input shape.
+        batch_size: Samples per interpreter call, >= 1. Defaults to `256`.
+
+    Returns:
+        The float32 outputs, one row per sample.
+
+    Raises:
+        ExportError: If the file is missing, has several inputs or outputs, or `x`
+            does not fit its input shape.
+    """
+    from ai_edge_litert.interpreter import Interpreter
+
+    if not Path(path).is_file():
+        raise ExportError(f"`path` is not a file. Received: path={str(path)!r}")
+    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+        raise ExportError(f"`batch_size` must be an integer >= 1. Received: batch_size={batch_size!r}")
+    x = np.asarray(x, dtype="float32")
+    interpreter = Interpreter(model_path=str(path))
+    inputs, outputs = interpreter.get_input_details(), interpreter.get_output_details()
+    if len(inputs) != 1 or len(outputs) != 1:
+        raise ExportError(f"verify_tflite runs models with one input and one output; {path} has "
+                          f"{len(inputs)} inputs and {len(outputs)} outputs.")
+    expected = tuple(int(d) for d in inputs[0]["shape_signature"][1:])  # -1: any size
+    if len(x) == 0 or len(x.shape) != len(expected) + 1 or any(
+            want not in (-1, got) for want, got in zip(expected, x.shape[1:], strict=True)):
+        raise ExportError(f"`x` must hold samples of shape {expected} for {path}. Received: x.shape={x.shape}")
+    results, shape = [], None
+    for start in range(0, len(x), batch_size):
+        batch = x[start:start + batch_size]
+        if batch.shape != shape:
+            interpreter.resize_tensor_input(inputs[0]["index"], list(batch.shape))
+            interpreter.allocate_tensors()
+            shape = batch.shape
+        interpreter.set_tensor(inputs[0]["index"], _to_tensor(batch, inputs[0]))
+        interpreter.invoke()
+        results.append(_from_tensor(interpreter.get_tensor(outputs[0]["index"]), outputs[0]))
+    return np.concatenate(results)
+
+
+def verify_tflite(path: str | os.PathLike[str], x: np.ndarray, y: np.ndarray | None = None, *,
+                  keras_outputs: np.ndarray | None = None, task: str = "classification",
+                  batch_size: int = 256) -> dict[str, Any]:
+    """Measure a `.tflite` file on test data: accuracy (or MSE) and distance to the Keras model.
+
+    The file runs in the LiteRT interpreter (`ai_edge_litert`, not the deprecated
+    `tf.lite.Interpreter`), see :func:`run_tflite`. For classification the predicted
+    class is the argmax of the outputs (a single output column is read as a
+    probability, class 1 above 0.5); labels may be integers or one-hot rows. For
+    regression `accuracy` is None and `mse` is the mean squared error.
+
+    Args:
+        path: The `.tflite` file.
+        x: Test inputs, first axis = samples.
+        y: Test labels or targets. Defaults to `None` (no accuracy/MSE).
+        keras_outputs: The Keras model's outputs on the same `x`, e.g.
+            `model.predict(x)`. Defaults to `None` (no `max_abs_diff`).
+        task: `"classification"` or `"regression"`. Defaults to `"classification"`.
+        batch_size: Samples per interpreter call. Defaults to `256`.
+
+    Returns:
+        `{"accuracy": float | None, "max_abs_diff": float | None, "samples": int}`, plus
+        `"mse"` for regression.
+
+    Raises:
+        ExportError: For a bad argument or array shapes that do not match.
+
+    Example:
+        ```python
+        report = verify_tflite("model.tflite", x_test, y_test, keras_outputs=model.predict(x_test))
+        assert report["max_abs_diff"] < 1e-4
+        ```
+    """
+    if task not in TASKS:
+        raise ExportError(f"`task` must be one of {', '.join(TASKS)}. Received: task={task!r}")
+    out = run_tflite(path, x, batch_size=batch_size)
+    report: dict[str, Any] = {"accuracy": None, "max_abs_diff": None, "samples": len(out)}
+    if keras_outputs is not None:
+        reference = np.asarray(keras_outputs, dtype="float32")
+        if reference.size != out.size:
+            raise ExportError(f"`keras_outputs` must have the TFLite outputs' shape {out.shape}. "
+                              f"Received: keras_outputs.shape={reference.shape}")
+        report["max_abs_diff"] = float(np.max(np.abs(out - reference.reshape(out.shape))))
+    if y is None:
+        return report
+    y = np.asarray(y)
+    if len(y) != len(out):
+        raise ExportError(f"`y` must have one entry per sample ({len(out)}). Received: y.shape={y.shape}")
+    if task == "regression":
+        report["mse"] = float(np.mean((out.reshape(len(out), -1) - y.reshape(len(y), -1).astype("float32")) ** 2))
+        return report
+    scores = out.reshape(len(out), -1)
+    predicted = scores.argmax(axis=1) if scores.shape[1] > 1 else (scores[:, 0] > 0.5).astype("int64")
+    labels = y.reshape(len(y), -1)
+    labels = labels.argmax(axis=1) if labels.shape[1] > 1 else labels[:, 0]
+    report["accuracy"] = float(np.mean(predicted == labels.astype("int64")))
+    return report

@@ -1,0 +1,11 @@
+"""Initializers: data-independent ones and data-dependent ones (LSUV) applied to built models.
+
+Keras's Glorot, He, LeCun, Orthogonal and VarianceScaling initializers stay in
+`keras.initializers` and are reachable from recipes by their Keras names.
+"""
+
+from kerasopt.initializers.delta_orthogonal import DeltaOrthogonal as DeltaOrthogonal
+from kerasopt.initializers.lsuv import LSUV as LSUV
+from kerasopt.initializers.lsuv import lsuv_initialize as lsuv_initialize
+
+__all__ = ["LSUV", "DeltaOrthogonal", "lsuv_initialize"]

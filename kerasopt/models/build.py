@@ -1,0 +1,189 @@
+"""`build_model`: the one entry point from a recipe's `model:` section to a Keras model."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import keras
+
+from kerasopt.models import (
+    application,
+    cnn,
+    layer_list,
+    mlp,
+    mobilenet,
+    resnet,
+    spec_checks,
+    transfer,
+)
+from kerasopt.models.errors import ModelError
+from kerasopt.models.layer_factory import LayerFactory, check_activation
+
+COMMON_OPTIONS: dict[str, Any] = {
+    "activation": "relu",
+    "kernel_initializer": "glorot_uniform",
+    "l1": 0.0,
+    "l2": 0.0,
+    "dropout": 0.0,
+    "normalization": None,
+    "output_activation": "auto",
+}
+"""Options every architecture accepts, with their defaults (normalization: see below)."""
+
+ARCHITECTURE_OPTIONS: dict[str, dict[str, Any]] = {
+    "mlp": mlp.OPTIONS, "cnn": cnn.OPTIONS, "resnet": resnet.OPTIONS, "mobilenet": mobilenet.OPTIONS,
+    "layers": layer_list.OPTIONS, "application": application.OPTIONS, "file": transfer.OPTIONS,
+}
+"""The options of each architecture with their defaults."""
+
+_FEATURES = {"mlp": mlp.mlp_features, "cnn": cnn.cnn_features, "resnet": resnet.resnet_features,
+             "mobilenet": mobilenet.mobilenet_features}
+_CONVOLUTIONAL = ("cnn", "resnet", "mobilenet")
+# Common options an architecture ignores; setting one to a non-default value is an error.
+_UNUSED = {"layers": set(COMMON_OPTIONS), "application": {"activation", "normalization"},
+           "file": {"activation", "normalization", "dropout"}}
+_REQUIRED = {"layers": "layers", "application": "name", "file": "path"}
+
+
+def build_model(spec: Mapping[str, Any], *, input_shape: tuple[int, ...], num_classes: int | None,
+                normalizer: keras.layers.Layer | None = None, seed: int = 0) -> keras.Model:
+    """Build the Keras model a recipe's `model:` section describes.
+
+    `spec["architecture"]` selects the builder: `mlp`, `cnn`, `resnet`, `mobilenet`
+    (kerasopt's built-in architectures, 1D for `(steps, channels)` and 2D for
+    `(height, width, channels)` inputs), `layers` (the user's layer list, no head
+    added), `application` (a `keras.applications` backbone, never downloaded) or `file`
+    (a `.keras` file, with `freeze`/`unfreeze` patterns and `replace_head`). The common
+    options `activation`, `kernel_initializer` (`"lsuv"` builds with `"orthogonal"`; the
+    runner applies LSUV with data afterwards), `l1`, `l2`, `dropout`, `normalization`
+    and `output_activation` are described in :class:`LayerFactory`; `normalization`
+    defaults to `"batch"` for `resnet` and `mobilenet` (as in their papers) and `"none"`
+    otherwise. Options that are absent or None take their defaults; options an
+    architecture does not use must keep their defaults.
+
+    The head is a Dense layer named `head` with `num_classes` units (1 for regression,
+    `num_classes=None`); `output_activation: auto` means softmax for two or more classes,
+    sigmoid for one, linear for regression (for `file` models: keep the old head's).
+    A fitted `normalizer` layer becomes the first layer after the Input, so the model
+    (and its exports) take raw inputs; for a `file` model the loaded model is wrapped.
+    Kernels are initialized with seeds derived from `seed`, so builds are reproducible.
+
+    Args:
+        spec: The `model:` section as a plain mapping with an `architecture` key.
+        input_shape: One example's shape, without the batch axis.
+        num_classes: The number of classes, or None for a regression task.
+        normalizer: An adapted layer (e.g. `keras.layers.Normalization`) to apply first.
+            Defaults to `None`.
+        seed: Base seed of initializers and dropout. Defaults to `0`.
+
+    Returns:
+        The built (uncompiled) model.
+
+    Raises:
+        ModelError: For an unknown architecture or option, a value outside what is
+            allowed, an input shape the architecture cannot take, or a file or layer
+            that cannot be loaded or built.
+
+    Example:
+        ```python
+        model = build_model({"architecture": "cnn", "filters": [8, 16]},
+                            input_shape=(40, 1), num_classes=10)
+        model.compile("adam", "sparse_categorical_crossentropy", metrics=["accuracy"])
+        ```
+    """
+    if not isinstance(spec, Mapping):
+        raise ModelError(f"The model spec must be a mapping with an `architecture` key. Received: {spec!r}")
+    architecture = spec.get("architecture")
+    if architecture not in ARCHITECTURE_OPTIONS:
+        raise ModelError(f"`model.architecture` must be one of {', '.join(ARCHITECTURE_OPTIONS)}. "
+                         f"Received: architecture={architecture!r}")
+    input_shape = _check_input_shape(input_shape)
+    if num_classes is not None and (isinstance(num_classes, bool) or not isinstance(num_classes, int)
+                                    or num_classes < 1):
+        raise ModelError(f"`num_classes` must be None (regression) or an integer >= 1. "
+                         f"Received: num_classes={num_classes!r}")
+    if normalizer is not None and not isinstance(normalizer, keras.layers.Layer):
+        raise ModelError(f"`normalizer` must be a keras.layers.Layer or None. Received: {type(normalizer)}")
+    options = _resolve_options(architecture, spec)
+    make = LayerFactory(activation=options["activation"], kernel_initializer=options["kernel_initializer"],
+                        l1=options["l1"], l2=options["l2"], dropout=options["dropout"],
+                        normalization=options["normalization"], seed=seed)
+    output_activation = options["output_activation"]
+    if output_activation != "auto":
+        output_activation = check_activation(output_activation, "output_activation")
+    if architecture == "file":
+        return _file_model(options, make, input_shape, num_classes, normalizer)
+    if architecture in _CONVOLUTIONAL and len(input_shape) not in (2, 3):
+        raise ModelError(f"`model.architecture: {architecture}` needs (steps, channels) inputs for 1D "
+                         f"or (height, width, channels) inputs for 2D convolutions. Received: "
+                         f"input_shape={input_shape}; add a channel axis to the data (e.g. (40,) -> "
+                         f"(40, 1)) or use architecture: mlp.")
+    inputs = keras.Input(input_shape, name="inputs")
+    x = normalizer(inputs) if normalizer is not None else inputs
+    if architecture == "layers":
+        return keras.Model(inputs, layer_list.layer_list_outputs(x, options, num_classes), name="layers")
+    if architecture == "application":
+        x = make.drop(application.application_features(x, options, input_shape), "features_dropout")
+    else:
+        x = _FEATURES[architecture](x, options, make, input_shape)
+    outputs = make.head(x, num_classes or 1, _head_activation(output_activation, num_classes))
+    return keras.Model(inputs, outputs, name=architecture)
+
+
+def _check_input_shape(input_shape: Any) -> tuple[int, ...]:
+    if (not isinstance(input_shape, (tuple, list)) or not input_shape
+            or not all(isinstance(d, int) and not isinstance(d, bool) and d >= 1 for d in input_shape)):
+        raise ModelError(f"`input_shape` must be a non-empty tuple of integers >= 1 (one example, no batch "
+                         f"axis). Received: input_shape={input_shape!r}")
+    return tuple(input_shape)
+
+
+def _resolve_options(architecture: str, spec: Mapping[str, Any]) -> dict[str, Any]:
+    own = ARCHITECTURE_OPTIONS[architecture]
+    options = {**COMMON_OPTIONS, **own}
+    for key, value in spec.items():
+        if key == "architecture":
+            continue
+        if key not in options:
+            raise spec_checks.unknown_key(key, value, ["architecture", *options],
+                                          f"architecture {architecture!r}")
+        if value is not None:
+            if key in _UNUSED.get(architecture, ()) and value != COMMON_OPTIONS[key]:
+                raise ModelError(f"`model.{key}` has no effect with architecture {architecture!r}; remove it. "
+                                 f"Received: {key}={value!r}")
+            options[key] = value
+    required = _REQUIRED.get(architecture)
+    if required is not None and options[required] is None:
+        raise ModelError(f"`model.{required}` is required with architecture {architecture!r}. "
+                         f"Received: {required}=None")
+    if options["normalization"] is None:
+        options["normalization"] = "batch" if architecture in ("resnet", "mobilenet") else "none"
+    return options
+
+
+def _head_activation(output_activation: str, num_classes: int | None) -> str:
+    if output_activation != "auto":
+        return output_activation
+    if num_classes is None:
+        return "linear"
+    return "softmax" if num_classes > 1 else "sigmoid"
+
+
+def _file_model(options: dict[str, Any], make: LayerFactory, input_shape: tuple[int, ...],
+                num_classes: int | None, normalizer: keras.layers.Layer | None) -> keras.Model:
+    model = transfer.load_model_file(options["path"])
+    if tuple(model.input_shape[1:]) != input_shape:
+        raise ModelError(f"`model.path` holds a model for inputs of shape {tuple(model.input_shape[1:])}, "
+                         f"but the data has input_shape={input_shape}.")
+    if spec_checks.boolean("replace_head", options["replace_head"]):
+        model = transfer.replace_head(model, num_classes or 1, make=make,
+                                      output_activation=options["output_activation"])
+    elif num_classes is not None and model.output_shape[-1] != num_classes:
+        raise ModelError(f"`model.path` holds a model with {model.output_shape[-1]} outputs but the data has "
+                         f"{num_classes} classes; set `model.replace_head: true` to put a new head on it.")
+    transfer.set_trainable(model, options["freeze"], options["unfreeze"])
+    if normalizer is None:
+        return model
+    inputs = keras.Input(input_shape, name="inputs")
+    return keras.Model(inputs, model(normalizer(inputs)), name=model.name)

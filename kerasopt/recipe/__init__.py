@@ -1,0 +1,1 @@
+"""Recipes: schema, loader (extends, overrides, errors) and runner."""

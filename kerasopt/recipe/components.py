@@ -1,0 +1,118 @@
+"""Check component specs (`{type: adam, learning_rate: 0.01}`) against the registry's signature table.
+
+Runs without importing Keras: it reads `kerasopt/registry_table.json`, which is generated
+from the live registry (see :mod:`kerasopt.registry`).
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import Any
+
+from kerasopt.recipe.errors import Path, Problem, did_you_mean
+from kerasopt.recipe.fields import is_duration
+from kerasopt.registry import canonical, load_table, nested_kind
+
+# Values a recipe may give that the runner resolves before building the component.
+RUNNER_VALUES = {("optimizer", "learning_rate"): ("auto",)}
+# Kinds that an argument may name with a plain string (`kernel_initializer: he_normal`).
+NAMED_BY_STRING = ("initializer", "regularizer", "constraint", "activation", "optimizer")
+
+
+@functools.lru_cache(maxsize=1)
+def table() -> dict[str, Any]:
+    """The signature table, read once per process."""
+    return load_table()
+
+
+def entry(kind: str, name: str) -> dict[str, Any] | None:
+    """The table entry of a component, or None."""
+    return table()["kinds"][kind].get(canonical(name))
+
+
+def display_names(kind: str) -> list[str]:
+    """Every name a recipe can use for this kind (as the table displays them)."""
+    return sorted(e["name"] for e in table()["kinds"][kind].values())
+
+
+def check_component(kind: str, spec: Any, path: Path) -> list[Problem]:
+    """Every problem with one component spec (name, argument names, argument types, nesting).
+
+    Args:
+        kind: The component kind expected at `path`.
+        spec: A name or a mapping with `type` and arguments.
+        path: Where the spec sits in the recipe.
+    """
+    if isinstance(spec, str):
+        spec = {"type": spec}
+    if not isinstance(spec, dict) or not isinstance(spec.get("type"), str):
+        return []  # the schema reports the shape error
+    name = spec["type"]
+    found = entry(kind, name)
+    if found is None:
+        entries = table()["kinds"][kind]
+        close = did_you_mean(canonical(name), entries)
+        return [Problem((*path, "type") if len(spec) > 1 else path, f"unknown {kind} {name!r}",
+                        received=name, allowed=f"any registered {kind} (`kerasopt list --components {kind}`)",
+                        suggestions=[entries[c]["name"] for c in close])]
+    return _check_arguments(kind, found, spec, path)
+
+
+def _check_arguments(kind: str, found: dict[str, Any], spec: dict[str, Any], path: Path) -> list[Problem]:
+    params = {p["name"]: p for p in found["params"]}
+    problems: list[Problem] = []
+    for arg, value in spec.items():
+        if arg == "type":
+            continue
+        where = (*path, arg)
+        param = params.get(arg)
+        if param is None:
+            if not found["open_kwargs"]:
+                problems.append(Problem(
+                    where, f"unknown argument of {kind} {found['name']!r}", received=value,
+                    allowed=sorted(params), suggestions=did_you_mean(arg, params)))
+            continue
+        problems.extend(_check_value(kind, arg, param.get("default"), value, where))
+    missing = [p["name"] for p in found["params"] if p["required"] and p["name"] not in spec]
+    problems.extend(
+        Problem((*path, m), f"missing required argument of {kind} {found['name']!r}",
+                has_received=False)
+        for m in missing)
+    return problems
+
+
+def _check_value(kind: str, arg: str, default: Any, value: Any, where: Path) -> list[Problem]:
+    if value in RUNNER_VALUES.get((kind, arg), ()):
+        return []
+    inner = nested_kind(arg)
+    if inner is not None and (isinstance(value, dict) and "type" in value):
+        return check_component(inner, value, where)
+    if inner in NAMED_BY_STRING and isinstance(value, str):
+        return check_component(inner, value, where)
+    expected = _expected_type(default)
+    if expected is None or value is None:
+        return []
+    if expected == "bool" and not isinstance(value, bool):
+        return [Problem(where, "expected true or false", received=value, allowed="true, false")]
+    if expected == "number":
+        ok = isinstance(value, (int, float)) and not isinstance(value, bool)
+        if not ok and isinstance(default, int) and is_duration(value):
+            ok = True
+        if not ok and inner == "schedule" and isinstance(value, dict):
+            ok = True
+        if not ok:
+            return [Problem(where, "expected a number", received=value,
+                            allowed="a number" + (" or a schedule spec" if inner == "schedule" else ""))]
+    if expected == "string" and not isinstance(value, (str, dict)):
+        return [Problem(where, "expected a string", received=value)]
+    return []
+
+
+def _expected_type(default: Any) -> str | None:
+    if isinstance(default, bool):
+        return "bool"
+    if isinstance(default, (int, float)):
+        return "number"
+    if isinstance(default, str) and not default.startswith("<"):
+        return "string"
+    return None

@@ -1,0 +1,105 @@
+"""The recipe format: the single source of defaults and cross-field rules.
+
+A recipe is YAML with the top-level keys `name`, `description`, `seed`, `extends` and the
+sections `data`, `model`, `training`, `stages`, `compression`, `export` and `runtime`.
+`kerasopt schema` prints the JSON Schema generated from these models.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated, Any, Literal
+
+from pydantic import Field, model_validator
+
+from kerasopt.recipe.fields import PositiveInt, StrictModel
+from kerasopt.recipe.schema_data import Data
+from kerasopt.recipe.schema_model import Model
+from kerasopt.recipe.schema_training import Stage, Training
+
+NAME_RE = r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$"
+
+
+class Compression(StrictModel):
+    """Compression techniques applied during training (none are available in this version)."""
+
+
+class TFLite(StrictModel):
+    """A TFLite (LiteRT) export, verified by running it on the test split."""
+
+    quantization: Literal["none", "dynamic", "float16", "int8"] = "none"
+    representative_samples: PositiveInt = Field(
+        100, description="training examples used to calibrate int8 quantization")
+    verify: bool = Field(True, description="run the file with the LiteRT interpreter on the test split")
+    float_baseline: bool = Field(
+        True, description="when quantizing, also export the float model as tflite_float for comparison")
+
+
+class Export(StrictModel):
+    """Which artifacts to write into the run directory."""
+
+    keras: bool = True
+    saved_model: bool = False
+    tflite: TFLite | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _tflite_shorthand(cls, data: Any) -> Any:
+        if isinstance(data, dict) and data.get("tflite") is True:
+            return {**data, "tflite": {}}
+        if isinstance(data, dict) and data.get("tflite") is False:
+            return {**data, "tflite": None}
+        return data
+
+
+class TensorBoardOptions(StrictModel):
+    """TensorBoard logging of every run (scalars, learning rate, hparams, the recipe as text)."""
+
+    enabled: bool = True
+    update_freq: Literal["epoch"] | PositiveInt = Field(
+        "epoch", description="'epoch', or log batch-level scalars every N steps")
+    histogram_freq: Annotated[int, Field(ge=0)] = 0
+    weight_norms: bool = True
+
+
+class Runtime(StrictModel):
+    """Where and how the run executes."""
+
+    device: Literal["auto", "cpu", "gpu", "tpu"] = "auto"
+    strategy: Literal["auto", "one_device", "mirrored", "tpu"] = "auto"
+    mixed_precision: Literal["none", "mixed_float16", "mixed_bfloat16"] = "none"
+    deterministic: bool = Field(False, description="TensorFlow op determinism (slower)")
+    verbose: Literal[0, 1, 2] = Field(1, description="0 silent, 1 progress bar, 2 one line per epoch")
+    tensorboard: TensorBoardOptions = Field(default_factory=TensorBoardOptions)
+
+
+class Recipe(StrictModel):
+    """A complete training recipe."""
+
+    name: Annotated[str, Field(pattern=NAME_RE, max_length=100)]
+    description: str = ""
+    seed: Annotated[int, Field(ge=0, strict=True)] = 0
+    data: Data
+    model: Model
+    training: Training = Field(default_factory=Training)
+    stages: list[Stage] = Field(default_factory=list)
+    compression: Compression = Field(default_factory=Compression)
+    export: Export = Field(default_factory=Export)
+    runtime: Runtime = Field(default_factory=Runtime)
+
+    @model_validator(mode="after")
+    def _stage_names_unique(self) -> Recipe:
+        names = [s.name for s in self.stages]
+        duplicates = sorted({n for n in names if names.count(n) > 1})
+        if duplicates:
+            raise ValueError(f"stage names must be unique; repeated: {', '.join(duplicates)}")
+        return self
+
+
+TOP_LEVEL_KEYS = (*Recipe.model_fields, "extends")
+
+
+def default_name(path: str) -> str:
+    """A recipe name from its file name (`recipes/mnist1d_cnn.yaml` -> `mnist1d_cnn`)."""
+    stem = re.sub(r"\.ya?ml$", "", path.replace("\\", "/").rsplit("/", 1)[-1])
+    return re.sub(r"[^A-Za-z0-9_.\-]", "_", stem) or "recipe"

@@ -1,0 +1,59 @@
+"""The `training:` section, and `stages:` that override it stage by stage."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import Field, model_validator
+
+from kerasopt.recipe.fields import PositiveInt, StrictModel, component
+
+
+class Training(StrictModel):
+    """How to compile and fit: loss, metrics, optimizer (with its schedule), callbacks, length."""
+
+    epochs: PositiveInt | None = Field(None, description="passes over the training data (default 10)")
+    steps: PositiveInt | None = Field(
+        None, description="total optimizer steps instead of epochs (training stops exactly there)")
+    loss: component("loss") | None = Field(  # type: ignore[valid-type]
+        None, description="default: sparse categorical crossentropy (classification) or MSE (regression)")
+    metrics: list[component("metric")] | None = Field(  # type: ignore[valid-type]
+        None, description="default: accuracy (classification) or mae (regression)")
+    optimizer: component("optimizer") = Field(  # type: ignore[valid-type]
+        default_factory=lambda: {"type": "adam"},
+        description="any registered optimizer; learning_rate may be a schedule or 'auto' (LR range test)")
+    callbacks: list[component("callback")] = Field(default_factory=list)  # type: ignore[valid-type]
+    class_weight: Literal["balanced"] | dict[int, Annotated[float, Field(ge=0)]] | None = None
+    steps_per_execution: PositiveInt = 1
+    jit_compile: bool | Literal["auto"] = "auto"
+    validation_freq: PositiveInt = 1
+
+    @model_validator(mode="after")
+    def _one_length(self) -> Training:
+        if self.epochs is not None and self.steps is not None:
+            raise ValueError(
+                f"give either `epochs` or `steps`, not both (received epochs={self.epochs}, "
+                f"steps={self.steps})")
+        return self
+
+    def length(self) -> tuple[str, int]:
+        """`("epochs", n)` or `("steps", n)`, applying the default of 10 epochs."""
+        if self.steps is not None:
+            return "steps", self.steps
+        return "epochs", self.epochs if self.epochs is not None else 10
+
+
+class Stage(StrictModel):
+    """One stage of multi-stage training; continues from the previous stage's weights.
+
+    `training` and `compression` hold only what changes: they are deep-merged over the
+    recipe's top-level sections (lists are replaced, not appended).
+    """
+
+    name: str
+    epochs: PositiveInt | None = None
+    steps: PositiveInt | None = None
+    training: dict[str, Any] = Field(default_factory=dict)
+    compression: dict[str, Any] = Field(default_factory=dict)
+    freeze: list[str] = Field(default_factory=list, description="layer-name patterns to freeze")
+    unfreeze: list[str] = Field(default_factory=list, description="layer-name patterns to unfreeze")

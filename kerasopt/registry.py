@@ -1,0 +1,462 @@
+"""The one table of recipe components: registered name -> class.
+
+Every kerasopt component is registered once, with :func:`register`. The decorator
+adds the class to the recipe component table *and* registers it with
+``keras.saving.register_keras_serializable(package="kerasopt")`` so ``.keras`` files
+that contain it load with ``safe_mode=True``.
+
+Keras's own optimizers, schedules, initializers, callbacks, losses, metrics,
+activations, regularizers, constraints and layers are reachable by their Keras
+names as well (``adam``, ``Adam``, ``early_stopping``...). kerasopt's own components
+take precedence; the Keras class of the same name stays reachable as
+``keras.<Name>`` (for example ``keras.EarlyStopping``).
+
+Names are matched case-insensitively and ignoring ``_`` and ``-``, so ``RAdam``,
+``radam`` and ``r_adam`` are the same name.
+
+The recipe validator must not import Keras (``kerasopt validate`` stays fast), so it
+reads a signature table generated from this registry: ``kerasopt/registry_table.json``.
+Regenerate it after adding a component with ``python -m kerasopt.registry``; a test
+fails while the committed table differs from the live registry.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib
+import inspect
+import json
+import pkgutil
+import re
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from typing import Any, TypeVar
+
+KINDS: tuple[str, ...] = (
+    "optimizer",
+    "schedule",
+    "initializer",
+    "callback",
+    "layer",
+    "loss",
+    "metric",
+    "activation",
+    "regularizer",
+    "constraint",
+)
+"""Every kind of component a recipe can name."""
+
+# Packages whose modules hold registered components; every module below them is
+# imported when the whole registry is needed (discovery, not a hand-kept list).
+COMPONENT_PACKAGES: tuple[str, ...] = (
+    "kerasopt.optimizers",
+    "kerasopt.initializers",
+    "kerasopt.schedules",
+    "kerasopt.callbacks",
+    "kerasopt.compression",
+    "kerasopt.layers",
+)
+
+TABLE_PATH = Path(__file__).with_name("registry_table.json")
+
+T = TypeVar("T")
+
+_REGISTRY: dict[str, dict[str, type]] = {kind: {} for kind in KINDS}
+_DISPLAY: dict[str, dict[str, str]] = {kind: {} for kind in KINDS}
+
+
+def canonical(name: str) -> str:
+    """Return the lookup key of a component name: lowercase, without `_` and `-`."""
+    return re.sub(r"[_\-]", "", name).lower()
+
+
+def snake_case(name: str) -> str:
+    """Return the snake_case form of a CamelCase class name (`RAdam` -> `r_adam`)."""
+    name = re.sub(r"(.)([A-Z][a-z]+)", r"\1_\2", name)
+    return re.sub(r"([a-z0-9])([A-Z])", r"\1_\2", name).lower()
+
+
+def _check_kind(kind: str) -> None:
+    if kind not in KINDS:
+        raise ValueError(f"Unknown component kind {kind!r}. Allowed kinds: {', '.join(KINDS)}.")
+
+
+def register(kind: str, name: str | None = None, *, aliases: Iterable[str] = ()) -> Callable[[T], T]:
+    """Register a kerasopt component under its recipe name and with Keras serialization.
+
+    Args:
+        kind: One of :data:`KINDS`.
+        name: The recipe name. Defaults to the class name.
+        aliases: Further names that resolve to the same class (e.g. `RAdam`).
+
+    Returns:
+        A class decorator that returns the class unchanged.
+
+    Raises:
+        ValueError: If `kind` is unknown or a name is already taken by another class.
+
+    Example:
+        ```python
+        @register("optimizer", aliases=["RAdam"])
+        class RectifiedAdam(keras.optimizers.Optimizer):
+            ...
+        ```
+    """
+    _check_kind(kind)
+
+    def decorator(cls: T) -> T:
+        import keras
+
+        display = name or cls.__name__  # type: ignore[attr-defined]
+        keras.saving.register_keras_serializable(package="kerasopt", name=cls.__name__)(cls)  # type: ignore[attr-defined]
+        for label in (display, *aliases):
+            key = canonical(label)
+            existing = _REGISTRY[kind].get(key)
+            if existing is not None and existing.__qualname__ != cls.__qualname__:  # type: ignore[attr-defined]
+                raise ValueError(
+                    f"The {kind} name {label!r} is already registered to "
+                    f"{existing.__module__}.{existing.__qualname__}; "
+                    f"choose another name for {cls.__module__}.{cls.__qualname__}."  # type: ignore[attr-defined]
+                )
+            _REGISTRY[kind][key] = cls  # type: ignore[assignment]
+            _DISPLAY[kind].setdefault(key, label)  # `RAdam` and `r_adam` display as written first
+        return cls
+
+    return decorator
+
+
+_loaded = False
+
+
+def load_components() -> None:
+    """Import every module of the component packages, so all decorators have run (once)."""
+    global _loaded
+    if _loaded:
+        return
+    for package_name in COMPONENT_PACKAGES:
+        try:
+            package = importlib.import_module(package_name)
+        except ModuleNotFoundError as err:
+            if err.name == package_name:
+                continue
+            raise
+        for info in pkgutil.walk_packages(package.__path__, prefix=package_name + "."):
+            importlib.import_module(info.name)
+    _loaded = True
+
+
+# ---------------------------------------------------------------------------
+# Keras's own components
+# ---------------------------------------------------------------------------
+
+def _keras_namespaces() -> dict[str, list[Any]]:
+    import keras
+
+    return {
+        "optimizer": [keras.optimizers],
+        "schedule": [keras.optimizers.schedules],
+        "initializer": [keras.initializers],
+        "callback": [keras.callbacks],
+        "layer": [keras.layers],
+        "loss": [keras.losses],
+        "metric": [keras.metrics],
+        "activation": [keras.activations],
+        "regularizer": [keras.regularizers],
+        "constraint": [keras.constraints],
+    }
+
+
+def _keras_base(kind: str) -> Any:
+    import keras
+
+    return {
+        "optimizer": keras.optimizers.Optimizer,
+        "schedule": keras.optimizers.schedules.LearningRateSchedule,
+        "initializer": keras.initializers.Initializer,
+        "callback": keras.callbacks.Callback,
+        "layer": keras.layers.Layer,
+        "loss": keras.losses.Loss,
+        "metric": keras.metrics.Metric,
+        "activation": None,
+        "regularizer": keras.regularizers.Regularizer,
+        "constraint": keras.constraints.Constraint,
+    }[kind]
+
+
+# Keras names that are abstract bases, helpers or not constructible from a recipe.
+_KERAS_EXCLUDED = {
+    "optimizer": {"Optimizer", "LossScaleOptimizer", "MultiOptimizer", "OptimizerMap"},
+    "schedule": {"LearningRateSchedule"},
+    "initializer": {"Initializer"},
+    "callback": {"Callback", "CallbackList", "History", "LambdaCallback", "RemoteMonitor",
+                 "ProgbarLogger", "OrbaxCheckpoint"},
+    "layer": {"Layer", "InputLayer", "Lambda", "Wrapper", "InputSpec", "TFSMLayer",
+              "JaxLayer", "FlaxLayer", "TorchModuleWrapper"},
+    "loss": {"Loss", "LossFunctionWrapper"},
+    "metric": {"Metric", "MeanMetricWrapper", "Reduction"},
+    "activation": {"get", "serialize", "deserialize"},
+    "regularizer": {"Regularizer"},
+    "constraint": {"Constraint"},
+}
+
+
+def keras_components(kind: str) -> dict[str, Any]:
+    """Return Keras's own components of a kind, keyed by public name."""
+    _check_kind(kind)
+    base = _keras_base(kind)
+    found: dict[str, Any] = {}
+    for module in _keras_namespaces()[kind]:
+        for attr in sorted(dir(module)):
+            if attr.startswith("_") or attr in _KERAS_EXCLUDED[kind]:
+                continue
+            obj = getattr(module, attr)
+            if kind == "activation":
+                if inspect.isfunction(obj):
+                    found[attr] = obj
+            elif inspect.isclass(obj) and base is not None and issubclass(obj, base):
+                found[attr] = obj
+            elif kind == "loss" and inspect.isfunction(obj):
+                continue
+    return found
+
+
+def get(kind: str, name: str) -> Any:
+    """Return the class (or Keras activation function) registered under `name`.
+
+    kerasopt's components win over Keras's; `keras.<Name>` forces the Keras one.
+
+    Raises:
+        KeyError: With the closest names, if `name` is not a known component.
+    """
+    _check_kind(kind)
+    load_components()
+    if name.startswith("keras."):
+        return _keras_lookup(kind, name[len("keras."):])
+    found = _REGISTRY[kind].get(canonical(name))
+    if found is not None:
+        return found
+    return _keras_lookup(kind, name)
+
+
+def is_registered(kind: str, name: str) -> bool:
+    """True when `name` is one of kerasopt's own components of this kind (not Keras's)."""
+    _check_kind(kind)
+    load_components()
+    return canonical(name) in _REGISTRY[kind]
+
+
+def _keras_lookup(kind: str, name: str) -> Any:
+    table = {canonical(k): v for k, v in keras_components(kind).items()}
+    if kind in ("loss", "metric"):
+        import keras
+
+        module = keras.losses if kind == "loss" else keras.metrics
+        table.update({canonical(k): getattr(module, k) for k in dir(module)
+                      if not k.startswith("_") and inspect.isfunction(getattr(module, k))})
+    found = table.get(canonical(name))
+    if found is None:
+        import difflib
+
+        close = difflib.get_close_matches(canonical(name), list(table) + list(_REGISTRY[kind]), n=3)
+        hint = f" Did you mean {', '.join(close)}?" if close else ""
+        raise KeyError(f"Unknown {kind} {name!r}.{hint}")
+    return found
+
+
+def build(kind: str, spec: str | dict[str, Any], **extra: Any) -> Any:
+    """Instantiate a component from a recipe spec: a name, or a dict with `type` and arguments.
+
+    Nested specs (a dict with a `type` key, as an argument) are built too, with the
+    kind inferred from the argument name (`learning_rate` -> schedule, `optimizer`
+    -> optimizer, `*_initializer` -> initializer, `*_regularizer` -> regularizer,
+    `*_constraint` -> constraint).
+
+    Args:
+        kind: One of :data:`KINDS`.
+        spec: `"adam"` or `{"type": "adam", "learning_rate": 0.01}`.
+        **extra: Arguments added by the caller (not from the recipe).
+
+    Returns:
+        The constructed object; for an activation, the function itself.
+    """
+    if isinstance(spec, str):
+        name, args = spec, {}
+    else:
+        args = dict(spec)
+        name = args.pop("type")
+    target = get(kind, name)
+    if inspect.isfunction(target):
+        if args or extra:
+            raise ValueError(f"The {kind} {name!r} is a function and takes no arguments; "
+                             f"received {sorted({**args, **extra})}.")
+        return target
+    kwargs = {key: _build_nested(key, value) for key, value in args.items()}
+    kwargs.update(extra)
+    return target(**kwargs)
+
+
+def nested_kind(argument: str) -> str | None:
+    """The component kind an argument of this name holds, if any."""
+    if argument in ("learning_rate", "schedule") or argument.endswith("_schedule"):
+        return "schedule"
+    if argument == "optimizer" or argument.endswith("_optimizer"):
+        return "optimizer"
+    for suffix in ("initializer", "regularizer", "constraint", "activation"):
+        if argument == suffix or argument.endswith("_" + suffix):
+            return suffix
+    if argument == "layer" or argument.endswith("_layer"):
+        return "layer"
+    if argument in ("loss",):
+        return "loss"
+    return None
+
+
+def _build_nested(argument: str, value: Any) -> Any:
+    if isinstance(value, dict) and "type" in value:
+        kind = nested_kind(argument)
+        if kind is None:
+            raise ValueError(
+                f"Argument {argument!r} holds a component spec ({value!r}), but kerasopt "
+                "cannot tell which kind of component it is."
+            )
+        return build(kind, value)
+    if isinstance(value, list):
+        return [_build_nested(argument, v) for v in value]
+    return value
+
+
+# ---------------------------------------------------------------------------
+# Signature table (what the Keras-free validator reads)
+# ---------------------------------------------------------------------------
+
+@dataclasses.dataclass(frozen=True)
+class Param:
+    """One constructor argument as the validator sees it."""
+
+    name: str
+    required: bool
+    default: Any = None
+
+
+_JSONABLE = (str, int, float, bool, type(None))
+
+# Arguments that `**kwargs` of a Keras base class accepts beyond its signature.
+_BASE_EXTRAS = {"layer": ("input_shape", "input_dim", "batch_size", "batch_input_shape")}
+
+
+def _jsonable_default(value: Any) -> Any:
+    if value is inspect.Parameter.empty:
+        return None
+    if isinstance(value, _JSONABLE):
+        if isinstance(value, float) and (value != value or value in (float("inf"), float("-inf"))):
+            return repr(value)
+        return value
+    if isinstance(value, (list, tuple)) and all(isinstance(v, _JSONABLE) for v in value):
+        return list(value)
+    return f"<{type(value).__name__}>"
+
+
+def signature_params(target: Any, kind: str) -> tuple[list[dict[str, Any]], bool]:
+    """Collect constructor parameters, following `**kwargs` up the class hierarchy.
+
+    Returns:
+        The parameters, and whether arbitrary extra keywords are accepted.
+    """
+    params: dict[str, dict[str, Any]] = {}
+    if inspect.isfunction(target):
+        return [], False
+    open_kwargs = True
+    own = True  # only the class's own signature can make an argument required
+    for klass in inspect.getmro(target):
+        if "__init__" not in vars(klass) or klass is object:
+            continue
+        try:
+            sig = inspect.signature(vars(klass)["__init__"])
+        except (TypeError, ValueError):
+            continue
+        has_var_kw = False
+        for p in list(sig.parameters.values())[1:]:
+            if p.kind is p.VAR_KEYWORD:
+                has_var_kw = True
+            elif p.kind is p.VAR_POSITIONAL:
+                continue
+            elif p.name not in params:
+                params[p.name] = {
+                    "name": p.name,
+                    "required": own and p.default is inspect.Parameter.empty,
+                    "default": _jsonable_default(p.default),
+                }
+        own = False
+        if not has_var_kw:
+            open_kwargs = False
+            break
+    for extra in _BASE_EXTRAS.get(kind, ()):
+        params.setdefault(extra, {"name": extra, "required": False, "default": None})
+    # A class whose whole chain ends in **kwargs (Keras's backend Optimizer shim) is
+    # validated against the parameters found; only plain-Python **kwargs sinks stay open.
+    return list(params.values()), open_kwargs and not params
+
+
+def _summary(target: Any) -> str:
+    doc = inspect.getdoc(target) or ""
+    return doc.strip().splitlines()[0] if doc.strip() else ""
+
+
+def build_table() -> dict[str, Any]:
+    """Build the signature table of every component (imports Keras)."""
+    import keras
+
+    load_components()
+    table: dict[str, Any] = {"keras_version": keras.__version__, "kinds": {}}
+    for kind in KINDS:
+        entries: dict[str, Any] = {}
+        for key, obj in sorted(keras_components(kind).items()):
+            params, open_kwargs = signature_params(obj, kind)
+            entries[canonical(key)] = {
+                "name": key, "source": "keras", "params": params,
+                "open_kwargs": open_kwargs, "summary": _summary(obj),
+            }
+        if kind in ("loss", "metric"):
+            module = keras.losses if kind == "loss" else keras.metrics
+            for attr in sorted(dir(module)):
+                obj = getattr(module, attr)
+                if not attr.startswith("_") and inspect.isfunction(obj) and attr not in (
+                        "get", "serialize", "deserialize"):
+                    entries.setdefault(canonical(attr), {
+                        "name": attr, "source": "keras", "params": [],
+                        "open_kwargs": False, "summary": _summary(obj),
+                    })
+        for key, cls in sorted(_REGISTRY[kind].items()):
+            params, open_kwargs = signature_params(cls, kind)
+            shadowed = entries.get(key)
+            if shadowed is not None and shadowed["source"] == "keras":
+                entries["keras." + key] = dict(shadowed, name="keras." + shadowed["name"])
+            entries[key] = {
+                "name": _DISPLAY[kind][key], "source": "kerasopt",
+                "class": f"{cls.__module__}.{cls.__qualname__}",
+                "params": params, "open_kwargs": open_kwargs, "summary": _summary(cls),
+            }
+        table["kinds"][kind] = dict(sorted(entries.items()))
+    return table
+
+
+def write_table(path: Path = TABLE_PATH) -> Path:
+    """Regenerate the committed signature table, atomically."""
+    text = json.dumps(build_table(), indent=1, sort_keys=True) + "\n"
+    tmp = path.with_suffix(".json.tmp")
+    tmp.write_text(text)
+    tmp.replace(path)
+    return path
+
+
+def load_table(path: Path = TABLE_PATH) -> dict[str, Any]:
+    """Read the committed signature table (no Keras import)."""
+    return json.loads(path.read_text())
+
+
+if __name__ == "__main__":
+    # Run as `python -m kerasopt.registry`: this module is then `__main__`, while components
+    # register into the importable `kerasopt.registry`, so write through that one.
+    from kerasopt import registry as _registry
+
+    print(f"wrote {_registry.write_table()}")

@@ -1,0 +1,38 @@
+"""kerasopt's TensorBoard keeps epoch summaries with an integer update_freq (Keras 3.15 drops them)."""
+
+from __future__ import annotations
+
+import keras
+import numpy as np
+from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+from kerasopt.callbacks.tensorboard import TensorBoard
+
+
+def _tags(log_dir) -> set[str]:
+    events = EventAccumulator(str(log_dir / "train"), size_guidance={"tensors": 0})
+    events.Reload()
+    return set(events.Tags()["tensors"])
+
+
+def _fit(callback) -> None:
+    model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(1)])
+    model.compile("sgd", "mse")
+    x = np.ones((21, 3), "float32")
+    model.fit(x, np.zeros((21, 1)), batch_size=3, epochs=2, verbose=0, callbacks=[callback])
+
+
+def test_epoch_summaries_are_written_with_integer_update_freq(tmp_path):
+    # 7 batches per epoch, update_freq=5: epoch ends (steps 7 and 14) are not multiples of 5.
+    _fit(TensorBoard(str(tmp_path / "ours"), update_freq=5, write_graph=False))
+    tags = _tags(tmp_path / "ours")
+    assert {"epoch_loss", "epoch_learning_rate", "batch_loss"} <= tags
+    _fit(keras.callbacks.TensorBoard(str(tmp_path / "keras"), update_freq=5, write_graph=False))
+    assert "epoch_loss" not in _tags(tmp_path / "keras"), "the upstream behaviour this class fixes"
+
+
+def test_config_round_trip():
+    board = TensorBoard("logs", update_freq="batch", histogram_freq=2)
+    again = TensorBoard.from_config(board.get_config())
+    assert again.get_config() == board.get_config()
+    assert again.get_config()["update_freq"] == "batch" and again.update_freq == 1

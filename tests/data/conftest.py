@@ -1,0 +1,12 @@
+"""Shared fixtures of the data tests: the MNIST-1D arrays are generated once per session."""
+
+from __future__ import annotations
+
+import pytest
+
+
+@pytest.fixture(scope="session")
+def mnist1d_data():
+    from kerasopt.data.sources.mnist1d import Mnist1D
+
+    return Mnist1D({}).load(seed=0)

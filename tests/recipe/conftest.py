@@ -1,0 +1,41 @@
+"""Helpers for recipe tests: write YAML into a temp folder and load it."""
+
+from __future__ import annotations
+
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from kerasopt.recipe.errors import RecipeError
+from kerasopt.recipe.loader import load_recipe
+
+MINIMAL = """\
+name: tiny
+data: {source: digits}
+model: {architecture: mlp, units: [8]}
+"""
+
+
+@pytest.fixture
+def write(tmp_path: Path):
+    """Write a dedented YAML text to `tmp_path/name` and return its path as a string."""
+
+    def _write(text: str, name: str = "recipe.yaml") -> str:
+        path = tmp_path / name
+        path.write_text(textwrap.dedent(text))
+        return str(path)
+
+    return _write
+
+
+@pytest.fixture
+def problems(write):
+    """Load a recipe text that must fail; return its RecipeError."""
+
+    def _problems(text: str, overrides: tuple[str, ...] = ()) -> RecipeError:
+        with pytest.raises(RecipeError) as info:
+            load_recipe(write(text), overrides)
+        return info.value
+
+    return _problems

@@ -1,0 +1,134 @@
+"""A catalogue of bad recipes: each one must produce precise messages, all at once."""
+
+from __future__ import annotations
+
+import pytest
+
+from kerasopt.recipe.errors import format_path
+from tests.recipe.conftest import MINIMAL
+
+
+def _by_path(error) -> dict[str, object]:
+    return {format_path(p.path): p for p in error.problems}
+
+
+CATALOGUE = [
+    # (recipe text, key path, fragments that must appear in that problem's rendering)
+    pytest.param(MINIMAL + "training: {epochs: ten}\n", "training.epochs",
+                 ["valid integer", "received: 'ten'", "recipe.yaml:4:"], id="wrong-type"),
+    pytest.param(MINIMAL + "training: {epochs: 0}\n", "training.epochs",
+                 ["greater than or equal to 1", "received: 0"], id="out-of-range"),
+    pytest.param(MINIMAL + "trainin: {epochs: 3}\n", "trainin",
+                 ["unknown key in the recipe", "did you mean: training?", "allowed: name, description"],
+                 id="misspelled-section"),
+    pytest.param(MINIMAL + "training: {epohcs: 3}\n", "training.epohcs",
+                 ["unknown key in `training`", "did you mean: epochs?"], id="misspelled-key"),
+    pytest.param(MINIMAL + "runtime: {device: gpu2}\n", "runtime.device",
+                 ["not an allowed value", "allowed: auto, cpu, gpu, tpu", "did you mean: gpu?"],
+                 id="bad-enum"),
+    pytest.param(MINIMAL + "training:\n  optimizer: {type: adamm}\n", "training.optimizer",
+                 ["unknown optimizer 'adamm'", "did you mean: Adam"], id="misspelled-component"),
+    pytest.param(MINIMAL + "training:\n  optimizer: {type: sgd, momentun: 0.9}\n",
+                 "training.optimizer.momentun",
+                 ["unknown argument of optimizer 'SGD'", "did you mean: momentum", "received: 0.9"],
+                 id="misspelled-component-argument"),
+    pytest.param(MINIMAL + "training:\n  optimizer: {type: adam, beta_1: high}\n",
+                 "training.optimizer.beta_1", ["expected a number", "received: 'high'"],
+                 id="component-argument-type"),
+    pytest.param(MINIMAL + "training:\n  callbacks:\n    - {type: early_stopping, patiense: 2}\n",
+                 "training.callbacks[0].patiense", ["did you mean: patience?"],
+                 id="callback-argument"),
+    pytest.param("name: tiny\ndata: {source: digitz}\nmodel: {architecture: mlp}\n", "data.source",
+                 ["unknown or missing `source`", "did you mean: digits?", "allowed: csv, digits, image_folder"],
+                 id="bad-data-source"),
+    pytest.param("name: tiny\ndata: {source: digits}\nmodel: {architecture: resnett}\n",
+                 "model.architecture", ["did you mean: resnet?"], id="bad-architecture"),
+    pytest.param("name: tiny\nmodel: {architecture: mlp}\n", "data",
+                 ["required key is missing", "source: mnist1d"], id="missing-section"),
+    pytest.param("name: tiny\ndata: {source: digits}\nmodel:\n  layers:\n    - {type: Dense}\n",
+                 "model.layers[0].units", ["missing required argument of layer 'Dense'"],
+                 id="missing-layer-argument"),
+    pytest.param("name: tiny\ndata: {source: digits}\nmodel:\n  layers:\n    - {type: Dense, unit: 3}\n",
+                 "model.layers[0].unit", ["did you mean: units?"], id="misspelled-layer-argument"),
+    pytest.param(MINIMAL + "training: {epochs: 3, steps: 100}\n", "training",
+                 ["either `epochs` or `steps`"], id="cross-field"),
+    pytest.param(MINIMAL + "data2: 1\n", "data2", ["did you mean: data?"], id="unknown-top-level"),
+    pytest.param(MINIMAL + "stages:\n  - {name: a, training: {epoch: 2}}\n",
+                 "stages[0].training.epoch", ["unknown key in `stages.training`", "did you mean: epochs?"],
+                 id="stage-training-key"),
+    pytest.param(MINIMAL + "stages:\n  - {name: a, training: {optimizer: {type: lion, lr: 1}}}\n",
+                 "stages[0].training.optimizer.lr", ["unknown argument of optimizer 'Lion'"],
+                 id="stage-component"),
+    pytest.param(MINIMAL + "stages:\n  - {name: a}\n  - {name: a}\n", "<recipe>",
+                 ["stage names must be unique; repeated: a"], id="duplicate-stage"),
+    pytest.param(MINIMAL.replace("units: [8]", "units: [8], kernel_initializer: he_normall"),
+                 "model.kernel_initializer", ["unknown initializer 'he_normall'", "did you mean"],
+                 id="initializer-name"),
+    pytest.param(MINIMAL + "data: {source: digits}\n", "data",
+                 ["duplicate key (first written at line 2)"], id="duplicate-key"),
+]
+
+
+@pytest.mark.parametrize(("text", "path", "fragments"), CATALOGUE)
+def test_each_bad_recipe_gets_a_precise_message(problems, text, path, fragments):
+    error = problems(text)
+    found = _by_path(error)
+    assert path in found, f"no problem at {path}; got {sorted(found)}"
+    rendered = found[path].render()
+    for fragment in fragments:
+        assert fragment in rendered, f"{fragment!r} not in:\n{rendered}"
+
+
+def test_three_mistakes_give_three_messages_in_file_order(problems):
+    error = problems("""\
+        name: three
+        data:
+          source: mnist1d
+          batch_size: -5
+        model:
+          architecture: cnn
+          poolin: max
+        training:
+          optimizer: {type: rmsprop, rho: fast}
+        """)
+    assert [format_path(p.path) for p in error.problems] == [
+        "data.batch_size", "model.poolin", "training.optimizer.rho"]
+    assert [p.location.line for p in error.problems] == [4, 7, 9]
+    assert error.render().splitlines()[0].endswith("3 problems found")
+
+
+def test_yaml_syntax_error_names_line_and_column(problems):
+    error = problems("name: x\ndata: {source: digits\nmodel: {}\n")
+    (problem,) = error.problems
+    assert "YAML syntax error" in problem.message
+    assert problem.location.line == 3
+
+
+def test_recipe_must_be_a_mapping(problems):
+    error = problems("- just\n- a list\n")
+    assert "must be a mapping" in error.problems[0].message
+
+
+def test_bad_override_key_is_reported_with_its_origin(problems):
+    error = problems(MINIMAL, ("training.epocs=3", "model.units=[4]", "nonsense"))
+    found = _by_path(error)
+    assert "did you mean: epochs" in found["training.epocs"].render()
+    assert "override 'training.epocs=3'" in found["training.epocs"].render()
+    assert "expected KEY=VALUE" in found["<recipe>"].message
+
+
+def test_override_value_is_type_checked(problems):
+    error = problems(MINIMAL, ("training.epochs=many",))
+    assert "valid integer" in _by_path(error)["training.epochs"].render()
+
+
+def test_override_into_list_index_out_of_range(problems):
+    error = problems(MINIMAL + "training:\n  callbacks: [{type: early_stopping}]\n",
+                     ("training.callbacks[3].patience=2",))
+    assert "list index out of range (the list has 1 items)" in error.render()
+
+
+def test_lsuv_arguments_are_checked(problems):
+    error = problems("name: t\ndata: {source: digits}\nmodel:\n  layers:\n"
+                     "    - {type: Dense, units: 3, kernel_initializer: {type: lsuv, tol: 0.1}}\n")
+    assert "did you mean: tol_var" in error.render()

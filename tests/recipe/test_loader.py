@@ -1,0 +1,129 @@
+"""Loading recipes: extends, overrides, defaults and positions."""
+
+from __future__ import annotations
+
+import pytest
+import yaml
+
+from kerasopt.recipe.errors import RecipeError, format_path
+from kerasopt.recipe.fields import to_steps
+from kerasopt.recipe.loader import load_recipe, parse_override
+from tests.recipe.conftest import MINIMAL
+
+
+def test_minimal_recipe_gets_every_default(write):
+    loaded = load_recipe(write(MINIMAL))
+    resolved = loaded.resolved()
+    assert resolved["training"]["optimizer"] == {"type": "adam"}
+    assert resolved["data"]["batch_size"] == 32
+    assert resolved["runtime"]["tensorboard"]["enabled"] is True
+    assert loaded.recipe.training.length() == ("epochs", 10)
+
+
+def test_name_defaults_to_the_file_name(write):
+    loaded = load_recipe(write(MINIMAL.replace("name: tiny\n", ""), name="my-recipe.yaml"))
+    assert loaded.recipe.name == "my-recipe"
+
+
+def test_extends_deep_merges_and_child_wins(write):
+    write(MINIMAL + "training:\n  epochs: 7\n  optimizer: {type: sgd, momentum: 0.9}\n", "base.yaml")
+    child = write("extends: base.yaml\nname: child\ntraining:\n  optimizer: {learning_rate: 0.5}\n")
+    recipe = load_recipe(child).recipe
+    assert recipe.name == "child"
+    assert recipe.training.epochs == 7
+    assert recipe.training.optimizer == {"type": "sgd", "momentum": 0.9, "learning_rate": 0.5}
+
+
+def test_extends_problem_points_into_the_base_file(write):
+    write(MINIMAL + "training: {epochs: -1}\n", "base.yaml")
+    with pytest.raises(RecipeError) as info:
+        load_recipe(write("extends: base.yaml\nname: child\n"))
+    (problem,) = info.value.problems
+    assert problem.location.source.endswith("base.yaml") and problem.location.line == 4
+
+
+def test_extends_cycle_is_an_error(write):
+    first = write("extends: b.yaml\n", "a.yaml")
+    write("extends: a.yaml\n", "b.yaml")
+    with pytest.raises(RecipeError, match=r"cycle: a.yaml -> b.yaml -> a.yaml"):
+        load_recipe(first)
+
+
+def test_extends_missing_file_is_an_error(write):
+    with pytest.raises(RecipeError, match="base recipe not found") as info:
+        load_recipe(write("extends: nowhere.yaml\n" + MINIMAL))
+    assert info.value.problems[0].location.line == 1
+
+
+def test_missing_recipe_file_suggests_shipped_names():
+    with pytest.raises(RecipeError, match="did you mean: quickstart"):
+        load_recipe("quickstrat")
+
+
+def test_shipped_recipe_by_name():
+    assert load_recipe("quickstart").recipe.name == "quickstart"
+
+
+def test_overrides_are_yaml_typed_and_reach_component_arguments(write):
+    loaded = load_recipe(write(MINIMAL + "training:\n  optimizer: adam\n"), [
+        "training.epochs=3", "training.optimizer.learning_rate=0.01", "data.batch_size=full",
+        "model.units=[4, 2]", "runtime.deterministic=true"])
+    recipe = loaded.recipe
+    assert recipe.training.epochs == 3
+    assert recipe.training.optimizer == {"type": "adam", "learning_rate": 0.01}
+    assert recipe.data.batch_size == "full"
+    assert recipe.model.units == [4, 2]
+    assert recipe.runtime.deterministic is True
+    assert "with overrides: training.epochs=3" in loaded.resolved_yaml().splitlines()[0]
+
+
+def test_override_inside_a_list(write):
+    loaded = load_recipe(write(MINIMAL + "training:\n  callbacks: [{type: early_stopping}]\n"),
+                         ["training.callbacks[0].patience=4", "training.callbacks.0.monitor=loss"])
+    assert loaded.recipe.training.callbacks[0] == {
+        "type": "early_stopping", "patience": 4, "monitor": "loss"}
+
+
+def test_parse_override_splits_paths_and_values():
+    assert parse_override("a.b[2].c=0.5") == (("a", "b", 2, "c"), 0.5)
+    assert parse_override("x=[1, 2]") == (("x",), [1, 2])
+    assert parse_override("x=") == (("x",), None)
+
+
+def test_resolved_yaml_round_trips(write):
+    loaded = load_recipe(write(MINIMAL))
+    text = loaded.resolved_yaml()
+    again = load_recipe(write(text, "again.yaml"))
+    assert again.resolved() == loaded.resolved()
+    assert yaml.safe_load(text)["name"] == "tiny"
+
+
+def test_stages_merge_over_top_level_training(write):
+    from kerasopt.recipe.runner import stage_list
+
+    loaded = load_recipe(write(MINIMAL + """\
+training:
+  epochs: 4
+  optimizer: {type: sgd, learning_rate: 0.1, momentum: 0.9}
+stages:
+  - {name: warm}
+  - name: fine
+    steps: 50
+    training: {optimizer: {learning_rate: 0.01}}
+"""))
+    stages = stage_list(loaded.recipe, loaded.raw)
+    assert [s[0] for s in stages] == ["warm", "fine"]
+    assert stages[0][1].length() == ("epochs", 4)
+    assert stages[1][1].length() == ("steps", 50)
+    assert stages[1][1].optimizer == {"type": "sgd", "learning_rate": 0.01, "momentum": 0.9}
+
+
+@pytest.mark.parametrize(("value", "expected"), [
+    (120, 120), ("3ep", 150), ("500ba", 500), ("0.1dur", 100), ("1.5ep", 75), (".25dur", 250)])
+def test_durations_convert_to_steps(value, expected):
+    assert to_steps(value, steps_per_epoch=50, total_steps=1000) == expected
+
+
+def test_problem_paths_render_like_recipe_keys():
+    assert format_path(("training", "callbacks", 0, "patience")) == "training.callbacks[0].patience"
+    assert format_path(()) == "<recipe>"
