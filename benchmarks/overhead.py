@@ -36,7 +36,7 @@ def plain_keras_seconds_per_step(steps: int, log_dir: str) -> float:
         layer for k in (5, 3, 3) for layer in (
             keras.layers.ZeroPadding1D(1), keras.layers.Conv1D(25, k, strides=2, activation="relu"))
     ] + [keras.layers.Flatten(), keras.layers.Dense(10, activation="softmax")])
-    model.compile(keras.optimizers.Adam(0.01), "sparse_categorical_crossentropy", ["accuracy"])
+    model.compile(keras.optimizers.Adam(0.01), "sparse_categorical_crossentropy", metrics=["accuracy"])
     per_epoch = int(train.cardinality())
     epochs = -(-steps // per_epoch)
     start = time.perf_counter()
