@@ -68,7 +68,7 @@ def train(data, learning_rate, steps: int, seed: int = 0) -> TestAccuracyEvery:
     epochs = -(-steps // data.steps_per_epoch)
     model.fit(data.train, epochs=epochs, verbose=0, shuffle=False, callbacks=[
         watch, keras.callbacks.LambdaCallback(
-            on_train_batch_end=lambda b, l: setattr(model, "stop_training", watch.steps >= steps))])
+            on_train_batch_end=lambda batch, logs: setattr(model, "stop_training", watch.steps >= steps))])
     return watch
 
 

@@ -41,6 +41,17 @@ class TensorBoard(keras.callbacks.TensorBoard):
             "embeddings_freq": embeddings_freq, "embeddings_metadata": embeddings_metadata,
         }
 
+    @property
+    def async_safe(self) -> bool:
+        """True when nothing is written per batch, so Keras may run batch hooks asynchronously.
+
+        Keras's TensorBoard overrides `on_train_batch_end`, which makes `fit` convert the
+        logs to Python numbers after every batch (a host sync) even with
+        `update_freq="epoch"`, where that hook writes nothing.
+        """
+        return (self.update_freq == "epoch" and not self.write_steps_per_second
+                and not self._should_trace)
+
     def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
         with self.summary.record_if(True):
             super().on_epoch_end(epoch, logs)

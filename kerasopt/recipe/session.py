@@ -140,8 +140,20 @@ def fit_stage(recipe: Recipe, name: str, training: Training, model: Any, data: A
         callbacks=callbacks, class_weight=class_weight, validation_freq=training.validation_freq,
         verbose=recipe.runtime.verbose, shuffle=False)
     steps = int(optimizer.iterations.numpy()) - start_step
+    _finish_averaging(model, optimizer, data)
     clean = {k: [float(v) for v in values] for k, values in history.history.items()}
     return clean, steps
+
+
+def _finish_averaging(model: Any, optimizer: Any, data: Any) -> None:
+    """After SWA: swap in the averaged weights, then recompute batch-norm statistics for them."""
+    from kerasopt.optimizers.swa import SWA
+
+    if isinstance(optimizer, SWA):
+        from kerasopt.training.batch_norm import recompute_batch_norm_statistics
+
+        optimizer.assign_average_vars(model.trainable_variables)
+        recompute_batch_norm_statistics(model, data.x_train, batch_size=data.batch_size)
 
 
 def _set_probes(callbacks: list[Any], data: Any) -> None:
@@ -155,13 +167,15 @@ def _set_probes(callbacks: list[Any], data: Any) -> None:
 
 def _run_callbacks(recipe: Recipe, plan: assemble.StagePlan, run_dir: RunDirectory, stage: str,
                    log_dir: str | None) -> list[Any]:
-    from kerasopt.recipe.tensorboard_logging import StepLimit, WeightNormLogger
+    from kerasopt.recipe.run_callbacks import EpochBackup, StepLimit, WeightNormLogger
 
     callbacks: list[Any] = []
     if plan.total_steps < plan.epochs * plan.steps_per_epoch:
         callbacks.append(StepLimit(plan.total_steps))
     if run_dir.is_chief:
-        callbacks.append(keras.callbacks.BackupAndRestore(str(run_dir.checkpoints / f"backup_{stage}")))
+        # About ten backups per stage at most: resuming repeats at most a tenth of the stage.
+        callbacks.append(EpochBackup(str(run_dir.checkpoints / f"backup_{stage}"),
+                                     every_epochs=max(1, plan.epochs // 10)))
     board = recipe.runtime.tensorboard
     if log_dir is not None:
         from kerasopt.callbacks.tensorboard import TensorBoard

@@ -1,59 +1,9 @@
-"""What every run writes to TensorBoard beyond Keras's scalars: weight norms, the recipe, hparams."""
+"""What every run writes to TensorBoard at its end: the recipe as text, hparams, final metrics."""
 
 from __future__ import annotations
 
 from pathlib import Path
 from typing import Any
-
-import keras
-
-
-class WeightNormLogger(keras.callbacks.Callback):
-    """Log the L2 norm of each layer's weights at the end of every epoch.
-
-    Args:
-        log_dir: TensorBoard folder; scalars go to `<log_dir>/train` as `weight_norm/<layer>`.
-    """
-
-    def __init__(self, log_dir: str) -> None:
-        super().__init__()
-        self.log_dir = log_dir
-        self._writer = None
-
-    def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
-        import tensorflow as tf
-
-        if self._writer is None:
-            self._writer = tf.summary.create_file_writer(str(Path(self.log_dir) / "train"))
-        with self._writer.as_default(), tf.summary.record_if(True):
-            for layer in self.model.layers:
-                weights = layer.trainable_weights
-                if weights:
-                    squares = sum(float(keras.ops.sum(keras.ops.square(w))) for w in weights)
-                    tf.summary.scalar(f"weight_norm/{layer.name}", squares ** 0.5, step=epoch)
-        self._writer.flush()
-
-    def on_train_end(self, logs: dict[str, Any] | None = None) -> None:
-        if self._writer is not None:
-            self._writer.close()
-            self._writer = None
-
-
-class StepLimit(keras.callbacks.Callback):
-    """Stop `fit` after exactly `steps` optimizer steps (for recipes that give `training.steps`)."""
-
-    def __init__(self, steps: int) -> None:
-        super().__init__()
-        self.steps = steps
-        self._done = 0
-
-    def on_train_begin(self, logs: dict[str, Any] | None = None) -> None:
-        self._done = 0
-
-    def on_train_batch_end(self, batch: int, logs: dict[str, Any] | None = None) -> None:
-        self._done += 1
-        if self._done >= self.steps:
-            self.model.stop_training = True
 
 
 def flatten(data: Any, prefix: str = "") -> dict[str, Any]:

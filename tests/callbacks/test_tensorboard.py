@@ -36,3 +36,9 @@ def test_config_round_trip():
     again = TensorBoard.from_config(board.get_config())
     assert again.get_config() == board.get_config()
     assert again.get_config()["update_freq"] == "batch" and again.update_freq == 1
+
+
+def test_async_safe_only_when_nothing_is_written_per_batch():
+    assert TensorBoard("logs").async_safe
+    assert not TensorBoard("logs", update_freq=5).async_safe
+    assert not TensorBoard("logs", write_steps_per_second=True).async_safe

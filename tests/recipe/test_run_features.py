@@ -1,0 +1,126 @@
+"""Runner features in-process: LR auto and lr-find, LSUV, run-time errors, device choice, TensorBoard."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+import tensorflow as tf
+import yaml
+
+from kerasopt.distribute.device import DeviceError, select_placement
+from kerasopt.recipe.failures import describe
+from kerasopt.recipe.loader import load_recipe
+from kerasopt.recipe.lr_find import lr_find
+from kerasopt.recipe.runner import run
+
+TINY = {
+    "name": "tiny", "seed": 0,
+    "data": {"source": "synthetic", "samples": 240, "input_shape": [6], "num_classes": 3,
+             "test_split": 0.25, "batch_size": 16, "normalization": "standardize"},
+    "model": {"architecture": "mlp", "units": [8]},
+    "training": {"epochs": 2},
+    "runtime": {"verbose": 0, "tensorboard": {"enabled": False}},
+    "export": {"keras": False},
+}
+
+
+def _recipe(tmp_path: Path, **sections) -> str:
+    data = yaml.safe_load(yaml.safe_dump(TINY))
+    for key, value in sections.items():
+        data[key] = {**data[key], **value} if isinstance(value, dict) else value
+    path = tmp_path / "recipe.yaml"
+    path.write_text(yaml.safe_dump(data))
+    return str(path)
+
+
+def test_learning_rate_auto_runs_the_range_test_first(tmp_path, capsys):
+    path = _recipe(tmp_path, training={"optimizer": {"type": "sgd", "learning_rate": "auto"}})
+    metrics = run(load_recipe(path), output_dir=str(tmp_path / "out"))
+    assert (tmp_path / "out" / "lr_find_train.png").stat().st_size > 0
+    printed = capsys.readouterr().out
+    suggestion = float(printed.split("suggests learning_rate=")[1].split()[0])
+    assert 1e-6 < suggestion < 10.0
+    assert metrics["stages"][0]["history"]["loss"][-1] < metrics["stages"][0]["history"]["loss"][0]
+
+
+def test_lr_find_command_prints_a_suggestion_and_writes_the_plot(tmp_path, capsys):
+    finder = lr_find(load_recipe(_recipe(tmp_path)), output_dir=str(tmp_path / "lr"), num_steps=40)
+    assert (tmp_path / "lr" / "lr_find.png").stat().st_size > 0
+    assert f"suggested learning_rate: {finder.suggestion:.4g}" in capsys.readouterr().out
+    assert len(finder.lrs) == len(finder.losses) > 10
+
+
+def test_lsuv_from_a_recipe_gives_unit_variance_pre_activations(tmp_path):
+    import keras
+    import numpy as np
+
+    path = _recipe(tmp_path, model={"units": [16] * 8, "kernel_initializer": "lsuv"},
+                   training={"epochs": 1}, export={"keras": True})
+    metrics = run(load_recipe(path), output_dir=str(tmp_path / "out"))
+    assert metrics["evaluation"]["test"]["accuracy"] > 1 / 3
+    model = keras.saving.load_model(tmp_path / "out" / "model.keras", safe_mode=True)
+    assert np.isfinite(model.predict(np.zeros((2, 6), "float32"), verbose=0)).all()
+
+
+@pytest.mark.parametrize(("sections", "fragment"), [
+    ({"model": {"architecture": "cnn"}}, "cnn"),
+    ({"model": {"architecture": "file", "path": "missing/model.keras"}}, "missing/model.keras"),
+    ({"data": {"source": "csv", "path": "no/such.csv", "target": "label"}}, "no/such.csv"),
+])
+def test_run_time_errors_name_the_key_and_value_and_write_no_metrics(tmp_path, sections, fragment):
+    raw = yaml.safe_load(yaml.safe_dump(TINY))
+    for key, value in sections.items():
+        raw[key] = value if key == "model" else {**value, "test_split": 0.2}
+    path = tmp_path / "recipe.yaml"
+    path.write_text(yaml.safe_dump(raw))
+    with pytest.raises(Exception) as info:  # noqa: B017 - each source raises its own error type
+        run(load_recipe(str(path)), output_dir=str(tmp_path / "out"))
+    message = describe(info.value)
+    assert fragment in message and "Traceback" not in message
+    assert not (tmp_path / "out" / "metrics.json").exists()
+
+
+@pytest.mark.skipif(bool(tf.config.list_physical_devices("GPU")), reason="needs a machine without a GPU")
+def test_asking_for_an_absent_gpu_is_one_clear_error():
+    with pytest.raises(DeviceError, match="runtime.device: 'gpu' was requested, but TensorFlow sees no GPU"):
+        select_placement("gpu")
+    assert select_placement("auto").describe() == {"device": "cpu", "strategy": "one_device", "replicas": 1}
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def test_tensorboard_command_serves_the_logs_on_localhost(tmp_path):
+    writer = tf.summary.create_file_writer(str(tmp_path / "logs" / "run1"))
+    with writer.as_default():
+        tf.summary.scalar("loss", 1.0, step=0)
+    writer.close()
+    port = _free_port()
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
+    server = subprocess.Popen([sys.executable, "-m", "kerasopt.cli", "tensorboard",
+                               str(tmp_path / "logs"), "--port", str(port)],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
+    try:
+        deadline = time.monotonic() + 90
+        runs = None
+        while time.monotonic() < deadline and runs is None:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/data/runs", timeout=2) as reply:
+                    runs = json.loads(reply.read())
+            except OSError:
+                time.sleep(0.5)
+        assert runs == ["run1"]
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
