@@ -36,6 +36,8 @@ def make_dataset(x: np.ndarray, y: np.ndarray, *, batch_size: int, shuffle: bool
     """
     import tensorflow as tf
 
+    if np.issubdtype(x.dtype, np.floating):
+        x = x.astype(np.float32, copy=False)  # once, up front: no per-batch cast needed
     dataset = tf.data.Dataset.from_tensor_slices((x, y))
     if shuffle:
         dataset = dataset.shuffle(len(x), seed=seed, reshuffle_each_iteration=True)
@@ -47,7 +49,8 @@ def make_dataset(x: np.ndarray, y: np.ndarray, *, batch_size: int, shuffle: bool
             targets = tf.one_hot(tf.cast(targets, tf.int32), one_hot, dtype=tf.float32)
         return inputs, targets
 
-    dataset = dataset.map(prepare, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+    if x.dtype != np.float32 or one_hot is not None:  # integer images are cast per batch
+        dataset = dataset.map(prepare, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
     if augmentation is not None and augmentation.specs:
         seeds = tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=True).batch(2)
         dataset = tf.data.Dataset.zip((dataset, seeds)).map(

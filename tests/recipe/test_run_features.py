@@ -124,3 +124,13 @@ def test_tensorboard_command_serves_the_logs_on_localhost(tmp_path):
     finally:
         server.terminate()
         server.wait(timeout=30)
+
+
+def test_mixed_precision_trains_and_the_policy_is_reset_afterwards(tmp_path):
+    import keras
+
+    path = _recipe(tmp_path, runtime={"mixed_precision": "mixed_bfloat16"})
+    metrics = run(load_recipe(path), output_dir=str(tmp_path / "out"))
+    assert all(map(float.__instancecheck__, metrics["stages"][0]["history"]["loss"]))
+    assert metrics["evaluation"]["test"]["accuracy"] > 1 / 3
+    assert keras.config.dtype_policy().name == "float32"
