@@ -5,22 +5,11 @@ from __future__ import annotations
 import math
 
 import pytest
-import yaml
 
 from kerasopt.recipe.loader import load_recipe
 from kerasopt.recipe.runner import run
 from tests.optimizers.test_conformance import REGISTERED, _settings_for
-
-RECIPE = {
-    "name": "optimizer_from_recipe",
-    "seed": 0,
-    "data": {"source": "synthetic", "samples": 160, "input_shape": [6], "num_classes": 3,
-             "test_split": 0.25, "batch_size": 24, "normalization": "standardize"},
-    "model": {"architecture": "mlp", "units": [8]},
-    "training": {"epochs": 4},
-    "runtime": {"verbose": 0, "tensorboard": {"enabled": False}},
-    "export": {"keras": False},
-}
+from tests.tiny_recipe import write_tiny_recipe
 
 CASES = sorted(((names[0], cls) for cls, names in REGISTERED.items()), key=lambda case: case[0])
 
@@ -29,14 +18,13 @@ CASES = sorted(((names[0], cls) for cls, names in REGISTERED.items()), key=lambd
 def test_optimizer_trains_from_a_recipe(tmp_path, name, cls):
     settings = _settings_for(cls)
     assert settings is not None, f"{name} has no conformance settings"
-    recipe = yaml.safe_load(yaml.safe_dump(RECIPE))
-    recipe["training"]["optimizer"] = {"type": name, **settings.recipe_args}
+    training = {"epochs": 4, "optimizer": {"type": name, **settings.recipe_args}}
+    data = {"batch_size": 24}
     if settings.full_batch:
-        recipe["data"].update(batch_size="full", shuffle=False, validation_split=0.0)
-        recipe["training"]["epochs"] = 12
-    path = tmp_path / "recipe.yaml"
-    path.write_text(yaml.safe_dump(recipe))
-    metrics = run(load_recipe(str(path)), output_dir=str(tmp_path / "out"))
+        data.update(batch_size="full", shuffle=False, validation_split=0.0)
+        training["epochs"] = 12
+    path = write_tiny_recipe(tmp_path, training=training, data=data)
+    metrics = run(load_recipe(path), output_dir=str(tmp_path / "out"))
     losses = metrics["stages"][0]["history"]["loss"]
     assert all(math.isfinite(loss) for loss in losses)
     assert losses[-1] < losses[0], f"{name}: loss did not decrease: {losses}"

@@ -10,7 +10,6 @@ import subprocess
 import sys
 import time
 import urllib.request
-from pathlib import Path
 
 import pytest
 import tensorflow as tf
@@ -21,29 +20,11 @@ from kerasopt.recipe.failures import describe
 from kerasopt.recipe.loader import load_recipe
 from kerasopt.recipe.lr_find import lr_find
 from kerasopt.recipe.runner import run
-
-TINY = {
-    "name": "tiny", "seed": 0,
-    "data": {"source": "synthetic", "samples": 240, "input_shape": [6], "num_classes": 3,
-             "test_split": 0.25, "batch_size": 16, "normalization": "standardize"},
-    "model": {"architecture": "mlp", "units": [8]},
-    "training": {"epochs": 2},
-    "runtime": {"verbose": 0, "tensorboard": {"enabled": False}},
-    "export": {"keras": False},
-}
-
-
-def _recipe(tmp_path: Path, **sections) -> str:
-    data = yaml.safe_load(yaml.safe_dump(TINY))
-    for key, value in sections.items():
-        data[key] = {**data[key], **value} if isinstance(value, dict) else value
-    path = tmp_path / "recipe.yaml"
-    path.write_text(yaml.safe_dump(data))
-    return str(path)
+from tests.tiny_recipe import TINY, write_tiny_recipe
 
 
 def test_learning_rate_auto_runs_the_range_test_first(tmp_path, capsys):
-    path = _recipe(tmp_path, training={"optimizer": {"type": "sgd", "learning_rate": "auto"}})
+    path = write_tiny_recipe(tmp_path, training={"optimizer": {"type": "sgd", "learning_rate": "auto"}})
     metrics = run(load_recipe(path), output_dir=str(tmp_path / "out"))
     assert (tmp_path / "out" / "lr_find_train.png").stat().st_size > 0
     printed = capsys.readouterr().out
@@ -53,7 +34,7 @@ def test_learning_rate_auto_runs_the_range_test_first(tmp_path, capsys):
 
 
 def test_lr_find_command_prints_a_suggestion_and_writes_the_plot(tmp_path, capsys):
-    finder = lr_find(load_recipe(_recipe(tmp_path)), output_dir=str(tmp_path / "lr"), num_steps=40)
+    finder = lr_find(load_recipe(write_tiny_recipe(tmp_path)), output_dir=str(tmp_path / "lr"), num_steps=40)
     assert (tmp_path / "lr" / "lr_find.png").stat().st_size > 0
     assert f"suggested learning_rate: {finder.suggestion:.4g}" in capsys.readouterr().out
     assert len(finder.lrs) == len(finder.losses) > 10
@@ -63,7 +44,7 @@ def test_lsuv_from_a_recipe_gives_unit_variance_pre_activations(tmp_path):
     import keras
     import numpy as np
 
-    path = _recipe(tmp_path, model={"units": [16] * 8, "kernel_initializer": "lsuv"},
+    path = write_tiny_recipe(tmp_path, model={"units": [16] * 8, "kernel_initializer": "lsuv"},
                    training={"epochs": 1}, export={"keras": True})
     metrics = run(load_recipe(path), output_dir=str(tmp_path / "out"))
     assert metrics["evaluation"]["test"]["accuracy"] > 1 / 3
@@ -130,7 +111,7 @@ def test_tensorboard_command_serves_the_logs_on_localhost(tmp_path):
 def test_mixed_precision_trains_and_the_policy_is_reset_afterwards(tmp_path):
     import keras
 
-    path = _recipe(tmp_path, runtime={"mixed_precision": "mixed_bfloat16"},
+    path = write_tiny_recipe(tmp_path, runtime={"mixed_precision": "mixed_bfloat16"},
                    training={"epochs": 4}, export={"keras": True})
     metrics = run(load_recipe(path), output_dir=str(tmp_path / "out"))
     losses = metrics["stages"][0]["history"]["loss"]
