@@ -38,9 +38,15 @@ def run(loaded: LoadedRecipe, *, output_dir: str | None = None, resume: bool = F
         data = session.build_data(recipe)
         with placement.strategy.scope():
             model = session.build_model(recipe, data)
+        search = {"batch_size": data.batch_size, "lr_factor": 1.0}
+        if recipe.data.batch_size == "auto":
+            first_training = stage_list(recipe, loaded.raw)[0][1]
+            search = session.search_batch_size(recipe, first_training, model, data, placement)
+            data = session.build_data(recipe, batch_size=search["batch_size"])
         run_dir.prepare(resume=resume)
         run_dir.write_text("recipe.yaml", loaded.resolved_yaml())
-        stages, fit_seconds, train_steps = _train(recipe, loaded, model, data, placement, run_dir, resume)
+        stages, fit_seconds, train_steps = _train(recipe, loaded, model, data, placement, run_dir,
+                                                  resume, search["lr_factor"])
         metrics: dict[str, Any] = {
             "recipe": recipe.name,
             "params": int(model.count_params()),
@@ -51,6 +57,8 @@ def run(loaded: LoadedRecipe, *, output_dir: str | None = None, resume: bool = F
             "stages": stages,
             "exports": {},
         }
+        if recipe.data.batch_size == "auto":
+            metrics["batch_size_search"] = search
         run_dir.write_json("metrics.json", metrics)  # complete except exports, in case export fails
         metrics["exports"] = session.export(recipe, model, data, run_dir)
         run_dir.write_json("metrics.json", metrics)
@@ -81,7 +89,8 @@ def stage_list(recipe: Recipe, raw: dict[str, Any]) -> list[tuple[str, Training,
 
 
 def _train(recipe: Recipe, loaded: LoadedRecipe, model: Any, data: Any, placement: Any,
-           run_dir: RunDirectory, resume: bool) -> tuple[list[dict[str, Any]], float, int]:
+           run_dir: RunDirectory, resume: bool,
+           lr_factor: float) -> tuple[list[dict[str, Any]], float, int]:
     from kerasopt.recipe import session
 
     progress = (run_dir.read_json("checkpoints/progress.json") if resume else None) or {"completed": []}
@@ -91,7 +100,7 @@ def _train(recipe: Recipe, loaded: LoadedRecipe, model: Any, data: Any, placemen
     for index, (name, training, stage) in enumerate(stage_list(recipe, loaded.raw)):
         weights_file = run_dir.checkpoints / f"stage_{index}_{name}.weights.h5"
         if name in progress["completed"] and weights_file.exists():
-            session.compile_stage(training, model, data, placement)  # so evaluation can follow
+            session.compile_stage(training, model, data, placement, lr_factor)  # for evaluation
             model.load_weights(weights_file)
             continue
         if stage is not None and (stage.freeze or stage.unfreeze):
@@ -99,7 +108,8 @@ def _train(recipe: Recipe, loaded: LoadedRecipe, model: Any, data: Any, placemen
 
             set_trainable(model, freeze=stage.freeze, unfreeze=stage.unfreeze)
         started = time.perf_counter()
-        history, steps = session.fit_stage(recipe, name, training, model, data, placement, run_dir)
+        history, steps = session.fit_stage(recipe, name, training, model, data, placement, run_dir,
+                                           lr_factor)
         fit_seconds += time.perf_counter() - started
         train_steps += steps
         results.append({

@@ -44,11 +44,39 @@ def _camel(name: str) -> str:
     return "".join(part.capitalize() for part in name.split("_"))
 
 
+class BatchSizeSearch(StrictModel):
+    """Options of the batch-size search (`kerasopt.callbacks.BatchSizeFinder`) for `batch_size: auto`.
+
+    Unset options take BatchSizeFinder's own defaults.
+    """
+
+    max_memory_bytes: PositiveInt | None = Field(None, description="cap on the memory a trial adds")
+    start: PositiveInt | None = None
+    max_batch_size: PositiveInt | None = None
+    scale_lr: Literal["none", "linear", "sqrt"] | None = Field(
+        None, description="scale float learning rates by the batch ratio (Goyal et al. 2017)")
+    base_batch_size: PositiveInt | None = Field(None, description="the batch the rates were tuned for")
+    steps_per_trial: PositiveInt | None = None
+
+    @model_validator(mode="after")
+    def _base_for_scaling(self) -> BatchSizeSearch:
+        if self.scale_lr in ("linear", "sqrt") and self.base_batch_size is None:
+            raise ValueError(f"scale_lr={self.scale_lr!r} needs `base_batch_size`, the batch size "
+                             "the learning rates were tuned for")
+        return self
+
+    def arguments(self) -> dict[str, Any]:
+        """The options given, as BatchSizeFinder's keyword arguments."""
+        return self.model_dump(exclude_none=True)
+
+
 class DataBase(StrictModel):
     """Options every data source shares."""
 
-    batch_size: PositiveInt | Literal["full"] = Field(
-        32, description="examples per batch; 'full' = the whole training split (batch gradient descent)")
+    batch_size: PositiveInt | Literal["full", "auto"] = Field(
+        32, description="examples per batch; 'full' = the whole training split (batch gradient "
+                        "descent); 'auto' = the largest that fits the memory cap (batch_size_search)")
+    batch_size_search: BatchSizeSearch = Field(default_factory=BatchSizeSearch)
     validation_split: Fraction = Field(0.1, description="fraction of training data held out for validation")
     test_split: Fraction | None = Field(
         None, description="fraction carved off as the test set, for sources without one (default 0.2)")
@@ -58,6 +86,13 @@ class DataBase(StrictModel):
     shuffle: bool = True
     augmentation: list[Augmentation] = Field(default_factory=list)
     limit: PositiveInt | None = Field(None, description="keep at most this many training examples")
+
+    @model_validator(mode="after")
+    def _search_needs_auto(self) -> DataBase:
+        if self.batch_size != "auto" and self.batch_size_search.arguments():
+            raise ValueError("`batch_size_search` applies only with `batch_size: auto`; "
+                             f"received batch_size={self.batch_size!r}")
+        return self
 
     def source_options(self) -> dict[str, Any]:
         """The source's own options (everything not shared by all sources)."""

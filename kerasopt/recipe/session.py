@@ -43,13 +43,18 @@ def finish() -> None:
     keras.mixed_precision.set_global_policy("float32")
 
 
-def build_data(recipe: Recipe) -> Any:
-    """The data bundle of the recipe's `data:` section."""
+PROVISIONAL_BATCH_SIZE = 32  # for `batch_size: auto`, until the search has run
+
+
+def build_data(recipe: Recipe, batch_size: int | None = None) -> Any:
+    """The data bundle of the recipe's `data:` section (with `batch_size` if given)."""
     from kerasopt.data.build import build_data as build
 
     section = recipe.data
+    if batch_size is None:
+        batch_size = PROVISIONAL_BATCH_SIZE if section.batch_size == "auto" else section.batch_size
     return build(
-        section.source, options=section.source_options(), batch_size=section.batch_size,
+        section.source, options=section.source_options(), batch_size=batch_size,
         validation_split=section.validation_split, test_split=section.test_split,
         stratify=section.stratify, normalization=section.normalization, shuffle=section.shuffle,
         augmentation=[a.options() for a in section.augmentation], seed=recipe.seed,
@@ -91,14 +96,42 @@ def _apply_lsuv(model: Any, model_initializer: Any, data: Any) -> None:
                         tol_var=options["tol_var"], max_iter=options["max_iter"])
 
 
-def compile_stage(training: Training, model: Any, data: Any, placement: Placement) -> tuple[Any, bool]:
+def search_batch_size(recipe: Recipe, training: Training, model: Any, data: Any,
+                      placement: Placement) -> dict[str, Any]:
+    """`batch_size: auto`: the largest batch within the memory cap, and the learning-rate factor.
+
+    Returns:
+        `{"batch_size", "lr_factor", "trials"}`; `lr_factor` multiplies every float
+        learning rate of the recipe (1.0 unless `scale_lr` asks for scaling).
+    """
+    from kerasopt.callbacks.batch_size_finder import BatchSizeFinder
+
+    finder = BatchSizeFinder(**recipe.data.batch_size_search.arguments())
+    optimizer, _ = compile_stage(training, model, data, placement)
+    before = float(keras.ops.convert_to_numpy(optimizer.learning_rate))
+    y = data.y_train
+    if getattr(data, "soft_labels", False):
+        y = keras.utils.to_categorical(y, data.num_classes)
+    size = finder.find(model, data.x_train, y)
+    factor = finder.learning_rate / before if finder.learning_rate is not None else 1.0
+    return {"batch_size": int(size), "lr_factor": float(factor), "trials": finder.trials}
+
+
+def compile_stage(training: Training, model: Any, data: Any, placement: Placement,
+                  lr_factor: float = 1.0) -> tuple[Any, bool]:
     """Compile the model with a stage's optimizer, loss and metrics.
+
+    Args:
+        lr_factor: Multiplies a float `learning_rate` (batch-size scaling). Defaults to `1.0`.
 
     Returns:
         The optimizer, and whether its learning rate is to come from the LR range test.
     """
     plan = assemble.plan_stage(training, data.steps_per_epoch)
     optimizer_spec = assemble.resolve_durations(training.optimizer, plan)
+    rate = optimizer_spec.get("learning_rate")
+    if lr_factor != 1.0 and isinstance(rate, (int, float)) and not isinstance(rate, bool):
+        optimizer_spec = {**optimizer_spec, "learning_rate": rate * lr_factor}
     lr_auto = optimizer_spec.get("learning_rate") == "auto"
     if lr_auto:
         optimizer_spec = {**optimizer_spec, "learning_rate": 1e-3}
@@ -121,10 +154,11 @@ def compile_stage(training: Training, model: Any, data: Any, placement: Placemen
 
 
 def fit_stage(recipe: Recipe, name: str, training: Training, model: Any, data: Any,
-              placement: Placement, run_dir: RunDirectory) -> tuple[dict[str, list[float]], int]:
+              placement: Placement, run_dir: RunDirectory,
+              lr_factor: float = 1.0) -> tuple[dict[str, list[float]], int]:
     """Compile and fit one stage; returns its history and the optimizer steps it took."""
     plan = assemble.plan_stage(training, data.steps_per_epoch)
-    optimizer, lr_auto = compile_stage(training, model, data, placement)
+    optimizer, lr_auto = compile_stage(training, model, data, placement, lr_factor)
     if lr_auto:
         _apply_lr_finder(model, data, optimizer, run_dir, name)
     log_dir = str(run_dir.logs) if recipe.runtime.tensorboard.enabled and run_dir.is_chief else None

@@ -64,6 +64,11 @@ CATALOGUE = [
     pytest.param(MINIMAL.replace("units: [8]", "units: [8], kernel_initializer: he_normall"),
                  "model.kernel_initializer", ["unknown initializer 'he_normall'", "did you mean"],
                  id="initializer-name"),
+    pytest.param("name: t\ndata: {source: digits, batch_size_search: {start: 4}}\nmodel: {architecture: mlp}\n",
+                 "data", ["applies only with `batch_size: auto`"], id="search-without-auto"),
+    pytest.param("name: t\ndata: {source: digits, batch_size: auto, batch_size_search: {scale_lr: linear}}\n"
+                 "model: {architecture: mlp}\n", "data.batch_size_search",
+                 ["needs `base_batch_size`"], id="scaling-without-base"),
     pytest.param(MINIMAL + "data: {source: digits}\n", "data",
                  ["duplicate key (first written at line 2)"], id="duplicate-key"),
 ]

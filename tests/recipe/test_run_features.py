@@ -119,3 +119,21 @@ def test_mixed_precision_trains_and_the_policy_is_reset_afterwards(tmp_path):
     assert keras.config.dtype_policy().name == "float32"
     model = keras.saving.load_model(tmp_path / "out" / "model.keras", safe_mode=True)
     assert {layer.compute_dtype for layer in model.layers if layer.weights} >= {"bfloat16"}
+
+
+def test_batch_size_auto_searches_within_the_memory_cap_and_scales_the_rate(tmp_path, monkeypatch):
+    from kerasopt.callbacks import batch_size_finder
+
+    # The memory probe is replaced by a linear model of it (1 KiB per example), so the cap
+    # of 64 KiB admits batch 64 and not 128; trying 8, 16, 32, 64, 128.
+    monkeypatch.setattr(batch_size_finder.BatchSizeFinder, "measure",
+                        lambda self, model, x, y, sw: 1024 * len(x), raising=True)
+    path = write_tiny_recipe(
+        tmp_path, data={"batch_size": "auto", "batch_size_search": {
+            "max_memory_bytes": 64 * 1024, "scale_lr": "linear", "base_batch_size": 16}},
+        training={"optimizer": {"type": "sgd", "learning_rate": 0.01}})
+    metrics = run(load_recipe(path), output_dir=str(tmp_path / "out"))
+    search = metrics["batch_size_search"]
+    assert search["batch_size"] == 64 and search["lr_factor"] == pytest.approx(4.0)
+    # 240 samples - 60 test - 18 validation = 162 training examples: 3 batches of 64 per epoch.
+    assert metrics["timing"]["train_steps"] == 2 * 3
