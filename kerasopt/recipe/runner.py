@@ -108,13 +108,13 @@ def _train(recipe: Recipe, loaded: LoadedRecipe, model: Any, data: Any, placemen
 
             set_trainable(model, freeze=stage.freeze, unfreeze=stage.unfreeze)
         started = time.perf_counter()
-        history, steps = session.fit_stage(recipe, name, training, model, data, placement, run_dir,
+        history, steps, epochs = session.fit_stage(recipe, name, training, model, data, placement, run_dir,
                                            lr_factor)
         fit_seconds += time.perf_counter() - started
         train_steps += steps
         results.append({
             "name": name,
-            "epochs": len(history.get("loss", [])),
+            "epochs": epochs,
             "steps": steps,
             "history": history,
             "evaluation": session.evaluate(model, data, splits=("validation",)),

@@ -155,8 +155,13 @@ def compile_stage(training: Training, model: Any, data: Any, placement: Placemen
 
 def fit_stage(recipe: Recipe, name: str, training: Training, model: Any, data: Any,
               placement: Placement, run_dir: RunDirectory,
-              lr_factor: float = 1.0) -> tuple[dict[str, list[float]], int]:
-    """Compile and fit one stage; returns its history and the optimizer steps it took."""
+              lr_factor: float = 1.0) -> tuple[dict[str, list[float]], int, int]:
+    """Compile and fit one stage.
+
+    Returns:
+        The history of this `fit`, and the stage's optimizer steps and epochs in all (a
+        stage resumed from a backup counts the steps and epochs before the interruption).
+    """
     plan = assemble.plan_stage(training, data.steps_per_epoch)
     optimizer, lr_auto = compile_stage(training, model, data, placement, lr_factor)
     if lr_auto:
@@ -176,7 +181,8 @@ def fit_stage(recipe: Recipe, name: str, training: Training, model: Any, data: A
     steps = int(optimizer.iterations.numpy()) - start_step
     _finish_averaging(model, optimizer, data)
     clean = {k: [float(v) for v in values] for k, values in history.history.items()}
-    return clean, steps
+    epochs = history.epoch[-1] + 1 if history.epoch else 0  # a resumed fit starts past 0
+    return clean, steps, epochs
 
 
 def _finish_averaging(model: Any, optimizer: Any, data: Any) -> None:

@@ -137,3 +137,28 @@ def test_batch_size_auto_searches_within_the_memory_cap_and_scales_the_rate(tmp_
     assert search["batch_size"] == 64 and search["lr_factor"] == pytest.approx(4.0)
     # 240 samples - 60 test - 18 validation = 162 training examples: 3 batches of 64 per epoch.
     assert metrics["timing"]["train_steps"] == 2 * 3
+
+
+def test_resume_continues_an_interrupted_stage_from_its_last_backup(tmp_path, monkeypatch):
+    import keras
+
+    path = write_tiny_recipe(tmp_path, training={"epochs": 6})
+    out = str(tmp_path / "out")
+    original = keras.callbacks.History.on_epoch_end
+
+    def crash_after_third_epoch(self, epoch, logs=None):
+        original(self, epoch, logs)
+        if epoch == 2:  # the backup of epochs 0-2 has been written by then
+            raise RuntimeError("simulated crash")
+
+    monkeypatch.setattr(keras.callbacks.History, "on_epoch_end", crash_after_third_epoch)
+    with pytest.raises(RuntimeError, match="simulated crash"):
+        run(load_recipe(path), output_dir=out)
+    assert not (tmp_path / "out" / "metrics.json").exists()
+    monkeypatch.setattr(keras.callbacks.History, "on_epoch_end", original)
+    metrics = run(load_recipe(path), output_dir=out, resume=True)
+    (stage,) = metrics["stages"]
+    # 162 training examples in batches of 16: 11 steps per epoch. The resumed fit ran
+    # epochs 3-5 only; the optimizer's step count came back from the backup.
+    assert stage["epochs"] == 6 and stage["steps"] == 6 * 11
+    assert len(stage["history"]["loss"]) == 3
