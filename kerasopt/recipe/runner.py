@@ -38,7 +38,7 @@ def run(loaded: LoadedRecipe, *, output_dir: str | None = None, resume: bool = F
         data = session.build_data(recipe)
         with placement.strategy.scope():
             model = session.build_model(recipe, data)
-        search = {"batch_size": data.batch_size, "lr_factor": 1.0}
+        search: dict[str, Any] | None = None
         if recipe.data.batch_size == "auto":
             first_training = stage_list(recipe, loaded.raw)[0][1]
             search = session.search_batch_size(recipe, first_training, model, data, placement)
@@ -46,7 +46,7 @@ def run(loaded: LoadedRecipe, *, output_dir: str | None = None, resume: bool = F
         run_dir.prepare(resume=resume)
         run_dir.write_text("recipe.yaml", loaded.resolved_yaml())
         stages, fit_seconds, train_steps = _train(recipe, loaded, model, data, placement, run_dir,
-                                                  resume, search["lr_factor"])
+                                                  resume, search["lr_factor"] if search else 1.0)
         metrics: dict[str, Any] = {
             "recipe": recipe.name,
             "params": int(model.count_params()),
@@ -57,7 +57,7 @@ def run(loaded: LoadedRecipe, *, output_dir: str | None = None, resume: bool = F
             "stages": stages,
             "exports": {},
         }
-        if recipe.data.batch_size == "auto":
+        if search is not None:
             metrics["batch_size_search"] = search
         run_dir.write_json("metrics.json", metrics)  # complete except exports, in case export fails
         metrics["exports"] = session.export(recipe, model, data, run_dir)
