@@ -32,19 +32,71 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any, TypeVar
 
-KINDS: tuple[str, ...] = (
-    "optimizer",
-    "schedule",
-    "initializer",
-    "callback",
-    "layer",
-    "loss",
-    "metric",
-    "activation",
-    "regularizer",
-    "constraint",
+@dataclasses.dataclass(frozen=True)
+class Kind:
+    """One kind of component: everything the registry, the loader and the validator know of it.
+
+    Attributes:
+        name: The kind's name (`"optimizer"`).
+        keras_module: Where Keras keeps its own components of this kind, as a dotted path
+            below `keras` (`"optimizers.schedules"`), or None for kinds only kerasopt has.
+        keras_base: The Keras base class (dotted path below `keras`) a Keras component of
+            this kind derives from; None for activations (plain functions).
+        keras_excluded: Keras names that are abstract bases or helpers, not components.
+        arguments: Constructor-argument names that hold a component of this kind
+            (`learning_rate` holds a schedule).
+        suffix: Whether an argument ending in `_<name>` holds one too (`kernel_initializer`).
+        by_string: Whether such an argument may name the component with a bare string.
+    """
+
+    name: str
+    keras_module: str | None = None
+    keras_base: str | None = None
+    keras_excluded: frozenset[str] = frozenset()
+    arguments: tuple[str, ...] = ()
+    suffix: bool = False
+    by_string: bool = False
+
+
+KIND_TABLE: tuple[Kind, ...] = (
+    Kind("optimizer", "optimizers", "optimizers.Optimizer",
+         frozenset({"Optimizer", "LossScaleOptimizer", "MultiOptimizer", "OptimizerMap"}),
+         arguments=("optimizer",), suffix=True, by_string=True),
+    # Before `schedule`: `pruning_schedule` must not be read as a learning-rate schedule.
+    Kind("pruning_schedule", arguments=("pruning_schedule",)),
+    Kind("schedule", "optimizers.schedules", "optimizers.schedules.LearningRateSchedule",
+         frozenset({"LearningRateSchedule"}), arguments=("learning_rate", "schedule"), suffix=True),
+    Kind("initializer", "initializers", "initializers.Initializer", frozenset({"Initializer"}),
+         arguments=("initializer",), suffix=True, by_string=True),
+    Kind("callback", "callbacks", "callbacks.Callback",
+         frozenset({"Callback", "CallbackList", "History", "LambdaCallback", "RemoteMonitor",
+                    "ProgbarLogger", "OrbaxCheckpoint"})),
+    Kind("layer", "layers", "layers.Layer",
+         frozenset({"Layer", "InputLayer", "Lambda", "Wrapper", "InputSpec", "TFSMLayer",
+                    "JaxLayer", "FlaxLayer", "TorchModuleWrapper"}),
+         arguments=("layer",), suffix=True),
+    Kind("loss", "losses", "losses.Loss", frozenset({"Loss", "LossFunctionWrapper"}),
+         arguments=("loss",)),
+    Kind("metric", "metrics", "metrics.Metric", frozenset({"Metric", "MeanMetricWrapper", "Reduction"})),
+    Kind("activation", "activations", None, frozenset({"get", "serialize", "deserialize"}),
+         arguments=("activation",), suffix=True, by_string=True),
+    Kind("regularizer", "regularizers", "regularizers.Regularizer", frozenset({"Regularizer"}),
+         arguments=("regularizer",), suffix=True, by_string=True),
+    Kind("constraint", "constraints", "constraints.Constraint", frozenset({"Constraint"}),
+         arguments=("constraint",), suffix=True, by_string=True),
 )
-"""Every kind of component a recipe can name."""
+"""Every kind of component a recipe can name; adding a kind is one entry here."""
+
+KINDS: tuple[str, ...] = tuple(k.name for k in KIND_TABLE)
+"""The names of :data:`KIND_TABLE`."""
+
+_KIND = {k.name: k for k in KIND_TABLE}
+
+
+def kind_info(kind: str) -> Kind:
+    """The :class:`Kind` entry of a kind's name."""
+    _check_kind(kind)
+    return _KIND[kind]
 
 # Packages whose modules hold registered components; every module below them is
 # imported when the whole registry is needed (discovery, not a hand-kept list).
@@ -149,65 +201,25 @@ def load_components() -> None:
 # Keras's own components
 # ---------------------------------------------------------------------------
 
-def _keras_namespaces() -> dict[str, list[Any]]:
+def _keras_attr(dotted: str) -> Any:
     import keras
 
-    return {
-        "optimizer": [keras.optimizers],
-        "schedule": [keras.optimizers.schedules],
-        "initializer": [keras.initializers],
-        "callback": [keras.callbacks],
-        "layer": [keras.layers],
-        "loss": [keras.losses],
-        "metric": [keras.metrics],
-        "activation": [keras.activations],
-        "regularizer": [keras.regularizers],
-        "constraint": [keras.constraints],
-    }
-
-
-def _keras_base(kind: str) -> Any:
-    import keras
-
-    return {
-        "optimizer": keras.optimizers.Optimizer,
-        "schedule": keras.optimizers.schedules.LearningRateSchedule,
-        "initializer": keras.initializers.Initializer,
-        "callback": keras.callbacks.Callback,
-        "layer": keras.layers.Layer,
-        "loss": keras.losses.Loss,
-        "metric": keras.metrics.Metric,
-        "activation": None,
-        "regularizer": keras.regularizers.Regularizer,
-        "constraint": keras.constraints.Constraint,
-    }[kind]
-
-
-# Keras names that are abstract bases, helpers or not constructible from a recipe.
-_KERAS_EXCLUDED = {
-    "optimizer": {"Optimizer", "LossScaleOptimizer", "MultiOptimizer", "OptimizerMap"},
-    "schedule": {"LearningRateSchedule"},
-    "initializer": {"Initializer"},
-    "callback": {"Callback", "CallbackList", "History", "LambdaCallback", "RemoteMonitor",
-                 "ProgbarLogger", "OrbaxCheckpoint"},
-    "layer": {"Layer", "InputLayer", "Lambda", "Wrapper", "InputSpec", "TFSMLayer",
-              "JaxLayer", "FlaxLayer", "TorchModuleWrapper"},
-    "loss": {"Loss", "LossFunctionWrapper"},
-    "metric": {"Metric", "MeanMetricWrapper", "Reduction"},
-    "activation": {"get", "serialize", "deserialize"},
-    "regularizer": {"Regularizer"},
-    "constraint": {"Constraint"},
-}
+    obj: Any = keras
+    for part in dotted.split("."):
+        obj = getattr(obj, part)
+    return obj
 
 
 def keras_components(kind: str) -> dict[str, Any]:
     """Return Keras's own components of a kind, keyed by public name."""
-    _check_kind(kind)
-    base = _keras_base(kind)
+    info = kind_info(kind)
     found: dict[str, Any] = {}
-    for module in _keras_namespaces()[kind]:
+    if info.keras_module is None:
+        return found
+    base = _keras_attr(info.keras_base) if info.keras_base else None
+    for module in (_keras_attr(info.keras_module),):
         for attr in sorted(dir(module)):
-            if attr.startswith("_") or attr in _KERAS_EXCLUDED[kind]:
+            if attr.startswith("_") or attr in info.keras_excluded:
                 continue
             obj = getattr(module, attr)
             if kind == "activation":
@@ -296,18 +308,13 @@ def build(kind: str, spec: str | dict[str, Any], **extra: Any) -> Any:
 
 
 def nested_kind(argument: str) -> str | None:
-    """The component kind an argument of this name holds, if any."""
-    if argument in ("learning_rate", "schedule") or argument.endswith("_schedule"):
-        return "schedule"
-    if argument == "optimizer" or argument.endswith("_optimizer"):
-        return "optimizer"
-    for suffix in ("initializer", "regularizer", "constraint", "activation"):
-        if argument == suffix or argument.endswith("_" + suffix):
-            return suffix
-    if argument == "layer" or argument.endswith("_layer"):
-        return "layer"
-    if argument in ("loss",):
-        return "loss"
+    """The component kind an argument of this name holds, if any (first match in :data:`KIND_TABLE`)."""
+    for info in KIND_TABLE:
+        if argument in info.arguments:
+            return info.name
+    for info in KIND_TABLE:
+        if info.suffix and argument.endswith("_" + info.name):
+            return info.name
     return None
 
 

@@ -11,12 +11,12 @@ from typing import Any
 
 from kerasopt.recipe.errors import Path, Problem, did_you_mean
 from kerasopt.recipe.fields import is_duration
-from kerasopt.registry import canonical, load_table, nested_kind
+from kerasopt.registry import KIND_TABLE, canonical, load_table, nested_kind
 
 # Values a recipe may give that the runner resolves before building the component.
 RUNNER_VALUES = {("optimizer", "learning_rate"): ("auto",)}
 # Kinds that an argument may name with a plain string (`kernel_initializer: he_normal`).
-NAMED_BY_STRING = ("initializer", "regularizer", "constraint", "activation", "optimizer")
+NAMED_BY_STRING = tuple(k.name for k in KIND_TABLE if k.by_string)
 
 
 @functools.lru_cache(maxsize=1)
