@@ -71,15 +71,22 @@ def default_metrics(task: str) -> list[str]:
     return ["mae"] if task == "regression" else ["accuracy"]
 
 
-def build_callbacks(specs: list[dict[str, Any]], plan: StagePlan, log_dir: str | None) -> list[Any]:
-    """Build the recipe's callbacks; kerasopt callbacks that log get the run's TensorBoard folder."""
+def build_callbacks(specs: list[dict[str, Any]], plan: StagePlan, context: dict[str, Any]) -> list[Any]:
+    """Build the recipe's callbacks, offering each the run's context arguments.
+
+    Args:
+        specs: The stage's callback specs.
+        plan: The stage's length (durations in the specs become steps).
+        context: Arguments the run offers (`log_dir`: its TensorBoard folder); a callback
+            whose constructor takes one and whose spec does not set it receives it. `None`
+            values are not offered.
+    """
     callbacks = []
     for spec in specs:
         spec = resolve_durations(spec, plan)
         target = registry.get("callback", spec["type"])
-        extra = {}
-        if log_dir is not None and "log_dir" not in spec and _accepts(target, "log_dir"):
-            extra["log_dir"] = log_dir
+        extra = {key: value for key, value in context.items()
+                 if value is not None and key not in spec and _accepts(target, key)}
         callbacks.append(registry.build("callback", spec, **extra))
     return callbacks
 

@@ -20,23 +20,18 @@ def lr_find(loaded: LoadedRecipe, *, output_dir: str | None = None, **finder_arg
         The `LRFinder` after its sweep (`suggestion`, `lrs`, `losses`).
     """
     from kerasopt.callbacks.lr_finder import find_learning_rate
-    from kerasopt.recipe import session
-    from kerasopt.recipe.runner import stage_list
+    from kerasopt.recipe.run_context import Run
 
     recipe = loaded.recipe
     folder = Path(output_dir or Path("saved_models") / recipe.name / "lr_find")
-    placement = session.start(recipe.runtime, recipe.seed)
-    try:
-        data = session.build_data(recipe)
-        with placement.strategy.scope():
-            model = session.build_model(recipe, data)
-        _, training, _ = stage_list(recipe, loaded.raw)[0]
-        session.compile_stage(training, model, data, placement)
+    with Run(loaded).open() as current:
+        current.build()
+        first = current.stages[0]
+        current.start_stage(first)
+        current.compile(first)
         folder.mkdir(parents=True, exist_ok=True)
         plot = folder / "lr_find.png"
-        finder = find_learning_rate(model, data.train, plot_path=str(plot), **finder_args)
-    finally:
-        session.finish()
+        finder = find_learning_rate(current.model, current.data.train, plot_path=str(plot), **finder_args)
     print(f"suggested learning_rate: {finder.suggestion:.4g}")
     print(f"  steepest descent: {finder.suggestion_steepest:.4g}   minimum loss / 10: "
           f"{finder.suggestion_min_div10:.4g}")

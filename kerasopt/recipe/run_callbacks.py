@@ -1,4 +1,4 @@
-"""Callbacks the runner adds to every stage: weight norms, an exact step limit, sparse backups."""
+"""Callbacks the runner adds to every stage: weight norms, an exact step limit, sparse backups, TensorBoard."""
 
 from __future__ import annotations
 
@@ -80,3 +80,31 @@ class EpochBackup(keras.callbacks.BackupAndRestore):
         self._last_batch_seen = 0
         if self._current_epoch % self.every_epochs == 0:
             self._save_model()
+
+
+def runner_callbacks(board: Any, plan: Any, run_dir: Any, stage: str, log_dir: str | None) -> list[Any]:
+    """The callbacks every stage gets from the runner itself.
+
+    Args:
+        board: The recipe's `runtime.tensorboard` settings.
+        plan: The stage's :class:`~kerasopt.recipe.assemble.StagePlan`.
+        run_dir: The run directory (backups go to its `checkpoints/`), or None.
+        stage: The stage's name.
+        log_dir: The TensorBoard folder, or None when this process does not log.
+    """
+    callbacks: list[Any] = []
+    if plan.total_steps < plan.epochs * plan.steps_per_epoch:
+        callbacks.append(StepLimit(plan.total_steps))
+    if run_dir is not None and run_dir.is_chief:
+        # About ten backups per stage at most: resuming repeats at most a tenth of the stage.
+        callbacks.append(EpochBackup(str(run_dir.checkpoints / f"backup_{stage}"),
+                                     every_epochs=max(1, plan.epochs // 10)))
+    if log_dir is not None:
+        from kerasopt.callbacks.tensorboard import TensorBoard
+
+        callbacks.append(TensorBoard(
+            log_dir=log_dir, update_freq=board.update_freq, histogram_freq=board.histogram_freq,
+            write_graph=False))
+        if board.weight_norms:
+            callbacks.append(WeightNormLogger(log_dir))
+    return callbacks

@@ -13,15 +13,12 @@ from typing import Annotated, Any, Literal
 from pydantic import Field, model_validator
 
 from kerasopt.recipe.fields import PositiveInt, StrictModel
+from kerasopt.recipe.schema_compression import Compression
 from kerasopt.recipe.schema_data import Data
 from kerasopt.recipe.schema_model import Model
 from kerasopt.recipe.schema_training import Stage, Training
 
 NAME_RE = r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$"
-
-
-class Compression(StrictModel):
-    """Compression techniques applied during training (none are available in this version)."""
 
 
 class TFLite(StrictModel):

@@ -7,6 +7,7 @@ from typing import Annotated, Any, Literal
 from pydantic import Field, model_validator
 
 from kerasopt.recipe.fields import PositiveInt, StrictModel, component
+from kerasopt.recipe.schema_compression import Compression
 
 
 class Training(StrictModel):
@@ -54,6 +55,6 @@ class Stage(StrictModel):
     epochs: PositiveInt | None = None
     steps: PositiveInt | None = None
     training: dict[str, Any] = Field(default_factory=dict)
-    compression: dict[str, Any] = Field(default_factory=dict)
+    compression: Compression = Field(default_factory=Compression)
     freeze: list[str] = Field(default_factory=list, description="layer-name patterns to freeze")
     unfreeze: list[str] = Field(default_factory=list, description="layer-name patterns to unfreeze")

@@ -24,6 +24,7 @@ from kerasopt.recipe.components import check_component
 from kerasopt.recipe.errors import Location, Path, Problem, did_you_mean
 from kerasopt.recipe.fields import ComponentKind
 from kerasopt.recipe.schema import Recipe
+from kerasopt.recipe.schema_compression import Compression
 from kerasopt.recipe.schema_training import Training
 
 
@@ -68,6 +69,21 @@ def merged_stage_training(raw_training: dict[str, Any], stage: dict[str, Any]) -
     return merged
 
 
+def merged_stage_compression(raw_compression: Any, stage: dict[str, Any]) -> Any:
+    """The compression section in force in a stage: the top level, deep-merged with the stage's."""
+    own = stage.get("compression")
+    if own is None:
+        return deep_merge(raw_compression, {})
+    if not isinstance(raw_compression, dict) or not isinstance(own, dict):
+        return deep_merge(raw_compression, own)
+    merged = copy.deepcopy(raw_compression)
+    for key, value in own.items():
+        # `true` switches a technique on with its defaults, so it replaces, not merges.
+        both = isinstance(merged.get(key), dict) and isinstance(value, dict)
+        merged[key] = deep_merge(merged[key], value) if both else copy.deepcopy(value)
+    return merged
+
+
 def deep_merge(base: Any, override: Any) -> Any:
     """Merge `override` into a copy of `base`: mappings merge key by key, anything else replaces."""
     if isinstance(base, dict) and isinstance(override, dict):
@@ -81,7 +97,16 @@ def deep_merge(base: Any, override: Any) -> Any:
 def _stage_problems(raw: dict[str, Any]) -> list[Problem]:
     problems: list[Problem] = []
     top = raw.get("training") if isinstance(raw.get("training"), dict) else {}
+    top_compression = raw.get("compression") if isinstance(raw.get("compression"), dict) else {}
     for index, stage in enumerate(raw.get("stages") or []):
+        if isinstance(stage, dict) and isinstance(stage.get("compression") or {}, dict) \
+                and stage.get("compression") and top_compression:
+            try:
+                Compression.model_validate(merged_stage_compression(top_compression, stage))
+            except ValidationError as err:
+                problems += [Problem(("stages", index, "compression", *p.path), p.message, p.received,
+                                     p.allowed, p.suggestions, has_received=p.has_received)
+                             for p in pydantic_problems(err, merged_stage_compression(top_compression, stage), ())]
         if not isinstance(stage, dict) or not isinstance(stage.get("training", {}), dict):
             continue
         try:

@@ -99,7 +99,7 @@ def test_resolved_yaml_round_trips(write):
 
 
 def test_stages_merge_over_top_level_training(write):
-    from kerasopt.recipe.runner import stage_list
+    from kerasopt.recipe.stages import resolve_stages
 
     loaded = load_recipe(write(MINIMAL + """\
 training:
@@ -111,11 +111,11 @@ stages:
     steps: 50
     training: {optimizer: {learning_rate: 0.01}}
 """))
-    stages = stage_list(loaded.recipe, loaded.raw)
-    assert [s[0] for s in stages] == ["warm", "fine"]
-    assert stages[0][1].length() == ("epochs", 4)
-    assert stages[1][1].length() == ("steps", 50)
-    assert stages[1][1].optimizer == {"type": "sgd", "learning_rate": 0.01, "momentum": 0.9}
+    stages = resolve_stages(loaded.recipe, loaded.raw)
+    assert [s.name for s in stages] == ["warm", "fine"]
+    assert stages[0].training.length() == ("epochs", 4)
+    assert stages[1].training.length() == ("steps", 50)
+    assert stages[1].training.optimizer == {"type": "sgd", "learning_rate": 0.01, "momentum": 0.9}
 
 
 @pytest.mark.parametrize(("value", "expected"), [

@@ -1,0 +1,180 @@
+"""One run: the validated recipe and its stages, carried from start to end.
+
+`kerasopt run`, `kerasopt lr-find` (and sweeps) all go through a :class:`Run`: it seeds and
+places the run, builds data and model, and compiles and fits each stage, calling every
+technique's hooks (:mod:`kerasopt.recipe.techniques`) at fixed points. It writes nothing
+itself; files go through the :class:`~kerasopt.recipe.run_dir.RunDirectory` it is given.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from typing import Any
+
+from kerasopt.recipe.loader import LoadedRecipe
+from kerasopt.recipe.run_dir import RunDirectory
+from kerasopt.recipe.stages import StageSettings, resolve_stages
+
+
+class Run:
+    """A recipe on its way to a run directory.
+
+    Args:
+        loaded: The validated recipe.
+        run_dir: Where files go; `None` for a run that writes nothing (lr-find's model
+            set-up). Defaults to `None`.
+
+    Attributes:
+        recipe: The validated recipe.
+        stages: Every stage with the settings in force in it.
+        techniques: One instance of every technique, consulted at each hook.
+        placement: Device and strategy (after :meth:`open`).
+        data: The data bundle (after :meth:`build`).
+        model: The model being trained; techniques may replace it.
+        lr_factor: Multiplies float learning rates (from `batch_size: auto` with LR scaling).
+        batch_size_search: The batch-size search's result, or None.
+    """
+
+    def __init__(self, loaded: LoadedRecipe, run_dir: RunDirectory | None = None) -> None:
+        from kerasopt.recipe.techniques import TECHNIQUES
+
+        self.loaded = loaded
+        self.recipe = loaded.recipe
+        self.run_dir = run_dir
+        self.stages: list[StageSettings] = resolve_stages(loaded.recipe, loaded.raw)
+        self.techniques = [cls() for cls in TECHNIQUES]
+        self.placement: Any = None
+        self.data: Any = None
+        self.model: Any = None
+        self.lr_factor = 1.0
+        self.batch_size_search: dict[str, Any] | None = None
+
+    @contextlib.contextmanager
+    def open(self) -> Iterator[Run]:
+        """Seed, set determinism and precision, choose the device; undo process-wide settings after."""
+        from kerasopt.recipe import session
+
+        self.placement = session.start(self.recipe.runtime, self.recipe.seed)
+        try:
+            yield self
+        finally:
+            session.finish()
+
+    @property
+    def log_dir(self) -> str | None:
+        """The TensorBoard folder, when this process logs."""
+        if self.run_dir is None or not self.run_dir.is_chief or not self.recipe.runtime.tensorboard.enabled:
+            return None
+        return str(self.run_dir.logs)
+
+    def build(self) -> None:
+        """Build data and model, run the techniques' `model_built` hooks and any batch-size search."""
+        from kerasopt.recipe import session
+
+        self.data = session.build_data(self.recipe)
+        with self.placement.strategy.scope():
+            self.model = session.build_model(self.recipe, self.data)
+        self._hook("model_built")
+        if self.recipe.data.batch_size == "auto":
+            optimizer, _ = self.compile(self.stages[0])
+            self.batch_size_search = session.search_batch_size(
+                self.recipe, optimizer, self.model, self.data)
+            self.lr_factor = self.batch_size_search["lr_factor"]
+            self.data = session.build_data(self.recipe, batch_size=self.batch_size_search["batch_size"])
+
+    def start_stage(self, stage: StageSettings) -> None:
+        """Freeze/unfreeze layers as the stage asks, then the techniques' `stage_start` hooks."""
+        if stage.freeze or stage.unfreeze:
+            from kerasopt.models.transfer import set_trainable
+
+            set_trainable(self.model, freeze=list(stage.freeze), unfreeze=list(stage.unfreeze))
+        self._hook("stage_start", stage)
+
+    def compile(self, stage: StageSettings) -> tuple[Any, bool]:
+        """Compile the model with the stage's optimizer, loss and metrics.
+
+        Returns:
+            The optimizer, and whether its learning rate is to come from the LR range test.
+        """
+        from kerasopt import registry
+        from kerasopt.recipe import assemble
+
+        training = stage.training
+        plan = assemble.plan_stage(training, self.data.steps_per_epoch)
+        optimizer_spec = assemble.resolve_durations(training.optimizer, plan)
+        rate = optimizer_spec.get("learning_rate")
+        if self.lr_factor != 1.0 and isinstance(rate, (int, float)) and not isinstance(rate, bool):
+            optimizer_spec = {**optimizer_spec, "learning_rate": rate * self.lr_factor}
+        lr_auto = optimizer_spec.get("learning_rate") == "auto"
+        if lr_auto:
+            optimizer_spec = {**optimizer_spec, "learning_rate": 1e-3}
+        with self.placement.strategy.scope():
+            optimizer = registry.build("optimizer", optimizer_spec)
+            loss = (assemble.keras_argument("loss", training.loss) if training.loss
+                    else assemble.default_loss(self.data.task, getattr(self.data, "soft_labels", False)))
+            metrics = ([assemble.keras_argument("metric", m) for m in training.metrics]
+                       if training.metrics is not None else assemble.default_metrics(self.data.task))
+            self.model.compile(optimizer=optimizer, loss=loss, metrics=metrics,
+                               steps_per_execution=training.steps_per_execution,
+                               jit_compile=training.jit_compile)
+            self._hook("compiled", stage, optimizer)
+        return optimizer, lr_auto
+
+    def fit(self, stage: StageSettings) -> tuple[dict[str, list[float]], int, int]:
+        """Compile and fit one stage (its `stage_start` has run).
+
+        Returns:
+            The history of this `fit`, and the stage's optimizer steps and epochs in all (a
+            stage resumed from a backup counts the steps and epochs before the interruption).
+        """
+        from kerasopt.recipe import assemble
+        from kerasopt.recipe.run_callbacks import runner_callbacks
+
+        training = stage.training
+        plan = assemble.plan_stage(training, self.data.steps_per_epoch)
+        optimizer, lr_auto = self.compile(stage)
+        if lr_auto:
+            self._apply_lr_finder(optimizer, stage)
+        callbacks = assemble.build_callbacks(training.callbacks, plan, {"log_dir": self.log_dir})
+        for technique in self.techniques:
+            callbacks += technique.callbacks(self, stage, callbacks)
+        callbacks += runner_callbacks(self.recipe.runtime.tensorboard, plan, self.run_dir,
+                                      stage.name, self.log_dir)
+        class_weight = training.class_weight
+        if class_weight == "balanced":
+            class_weight = assemble.balanced_class_weight(self.data.y_train, self.data.num_classes or 1)
+        start_step = int(optimizer.iterations.numpy())
+        history = self.model.fit(
+            self.data.train, validation_data=self.data.validation, epochs=plan.epochs,
+            callbacks=callbacks, class_weight=class_weight, validation_freq=training.validation_freq,
+            verbose=self.recipe.runtime.verbose, shuffle=False)
+        steps = int(optimizer.iterations.numpy()) - start_step
+        self._hook("after_fit", stage, optimizer)
+        clean = {k: [float(v) for v in values] for k, values in history.history.items()}
+        epochs = history.epoch[-1] + 1 if history.epoch else 0  # a resumed fit starts past 0
+        return clean, steps, epochs
+
+    def finish_training(self) -> None:
+        """The techniques' `before_export` hooks: the model becomes what is evaluated and exported."""
+        self._hook("before_export")
+
+    def report(self) -> dict[str, Any]:
+        """What the techniques add to `metrics.json`."""
+        merged: dict[str, Any] = {}
+        for technique in self.techniques:
+            merged.update(technique.report(self))
+        return merged
+
+    def _hook(self, name: str, *args: Any) -> None:
+        for technique in self.techniques:
+            getattr(technique, name)(self, *args)
+
+    def _apply_lr_finder(self, optimizer: Any, stage: StageSettings) -> None:
+        from kerasopt.callbacks.lr_finder import find_learning_rate
+
+        chief = self.run_dir is not None and self.run_dir.is_chief
+        plot = self.run_dir.path(f"lr_find_{stage.name}.png") if chief else None
+        finder = find_learning_rate(self.model, self.data.train, plot_path=str(plot) if plot else None)
+        optimizer.learning_rate = float(finder.suggestion)
+        print(f"kerasopt: LR range test suggests learning_rate={finder.suggestion:.3g} (stage {stage.name!r})")

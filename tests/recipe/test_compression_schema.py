@@ -1,0 +1,48 @@
+"""The `compression:` section validates the same way at the top level and inside a stage."""
+
+from __future__ import annotations
+
+from kerasopt.recipe.errors import format_path
+from kerasopt.recipe.stages import resolve_stages
+from tests.recipe.conftest import MINIMAL
+
+
+def _rendered(error) -> dict[str, str]:
+    return {format_path(p.path): p.render() for p in error.problems}
+
+
+def test_a_misspelled_technique_in_a_stage_is_an_error_with_a_suggestion(problems):
+    error = problems(MINIMAL + "stages:\n  - name: prune\n    compression: {prunning: {}}\n")
+    found = _rendered(error)
+    assert "stages[0].compression.prunning" in found
+    assert "did you mean: pruning?" in found["stages[0].compression.prunning"]
+
+
+def test_n_not_below_m_is_an_error(problems):
+    error = problems(MINIMAL + "compression:\n  pruning: {structure: 'n:m', n: 4, m: 4}\n")
+    (rendered,) = [v for k, v in _rendered(error).items() if k.startswith("compression.pruning")]
+    assert "n must be < m" in rendered and "n=4, m=4" in rendered
+
+
+def test_two_techniques_in_one_stage_are_refused_with_the_staged_alternative(problems):
+    error = problems(MINIMAL + "compression: {pruning: true}\n"
+                     "stages:\n  - name: both\n    compression: {qat: true}\n")
+    text = "\n".join(_rendered(error).values())
+    assert "one compression technique per stage" in text and "pruning and qat" in text
+
+
+def test_stage_compression_merges_over_the_top_level_and_false_switches_off(write):
+    from kerasopt.recipe.loader import load_recipe
+
+    loaded = load_recipe(write(MINIMAL + """\
+compression:
+  pruning: {structure: 'n:m', n: 1, m: 4}
+stages:
+  - {name: prune}
+  - name: qat
+    compression: {pruning: false, qat: {ema_decay: 0.99}}
+"""))
+    prune, qat = resolve_stages(loaded.recipe, loaded.raw)
+    assert prune.compression.active() == ["pruning"] and prune.compression.pruning.n == 1
+    assert qat.compression.active() == ["qat"] and qat.compression.qat.ema_decay == 0.99
+    assert qat.compression.qat.preserve_sparsity is True
