@@ -2,6 +2,7 @@
 
 from kerasopt.callbacks.batch_size_finder import BatchSizeFinder as BatchSizeFinder
 from kerasopt.callbacks.batch_size_finder import find_batch_size as find_batch_size
+from kerasopt.callbacks.best_weights import BestWeights as BestWeights
 from kerasopt.callbacks.divergence_recovery import DivergenceRecovery as DivergenceRecovery
 from kerasopt.callbacks.early_stopping import EarlyStopping as EarlyStopping
 from kerasopt.callbacks.gradient_monitor import GradientMonitor as GradientMonitor
@@ -15,7 +16,7 @@ from kerasopt.callbacks.tensorboard import TensorBoard as TensorBoard
 from kerasopt.callbacks.time_stopping import TimeStopping as TimeStopping
 
 __all__ = [
-    "BatchSizeFinder", "DivergenceRecovery", "EarlyStopping", "GradientMonitor", "LRFinder",
+    "BatchSizeFinder", "BestWeights", "DivergenceRecovery", "EarlyStopping", "GradientMonitor", "LRFinder",
     "LearningRateLogger", "MonitorCallback", "OverfittingMonitor", "ProgressBar", "TensorBoard",
     "TimeStopping", "find_batch_size", "find_learning_rate",
 ]

@@ -20,6 +20,14 @@ class TensorBoard(keras.callbacks.TensorBoard):
     unless the epoch happens to end on a multiple of `update_freq`. This subclass records
     unconditionally at epoch end; everything else is Keras's callback, with its arguments.
 
+    `initial_epoch` and `initial_step` offset the epoch and batch steps of the summaries, so
+    that consecutive `fit` calls (stages of one run) continue one curve instead of
+    restarting at 0.
+
+    Args:
+        initial_epoch: Added to the epoch index of epoch-level summaries. Defaults to `0`.
+        initial_step: The batch-level summary step at the start of `fit`. Defaults to `0`.
+
     Example:
         ```python
         model.fit(x, y, epochs=3, callbacks=[kerasopt.callbacks.TensorBoard("logs", update_freq=10)])
@@ -29,7 +37,11 @@ class TensorBoard(keras.callbacks.TensorBoard):
     def __init__(self, log_dir: str = "logs", histogram_freq: int = 0, write_graph: bool = True,
                  write_images: bool = False, write_steps_per_second: bool = False,
                  update_freq: str | int = "epoch", profile_batch: int | tuple[int, int] = 0,
-                 embeddings_freq: int = 0, embeddings_metadata: dict[str, str] | str | None = None) -> None:
+                 embeddings_freq: int = 0, embeddings_metadata: dict[str, str] | str | None = None,
+                 initial_epoch: int = 0, initial_step: int = 0) -> None:
+        for name, value in (("initial_epoch", initial_epoch), ("initial_step", initial_step)):
+            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+                raise ValueError(f"`{name}` must be an integer >= 0. Received: {name}={value!r}")
         super().__init__(log_dir=log_dir, histogram_freq=histogram_freq, write_graph=write_graph,
                          write_images=write_images, write_steps_per_second=write_steps_per_second,
                          update_freq=update_freq, profile_batch=profile_batch,
@@ -39,7 +51,10 @@ class TensorBoard(keras.callbacks.TensorBoard):
             "write_images": write_images, "write_steps_per_second": write_steps_per_second,
             "update_freq": update_freq, "profile_batch": profile_batch,
             "embeddings_freq": embeddings_freq, "embeddings_metadata": embeddings_metadata,
+            "initial_epoch": initial_epoch, "initial_step": initial_step,
         }
+        self.initial_epoch = initial_epoch
+        self.initial_step = initial_step
 
     @property
     def async_safe(self) -> bool:
@@ -52,9 +67,15 @@ class TensorBoard(keras.callbacks.TensorBoard):
         return (self.update_freq == "epoch" and not self.write_steps_per_second
                 and not self._should_trace)
 
+    def on_train_begin(self, logs: dict[str, Any] | None = None) -> None:
+        super().on_train_begin(logs)
+        self._pop_writer()  # Keras pushed its writer at step 0; push it again at the offset
+        self._global_train_batch = self.initial_step
+        self._push_writer(self._train_writer, self._global_train_batch)
+
     def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
         with self.summary.record_if(True):
-            super().on_epoch_end(epoch, logs)
+            super().on_epoch_end(epoch + self.initial_epoch, logs)
 
     def get_config(self) -> dict[str, Any]:
         """The constructor arguments, as given (Keras's TensorBoard has no `get_config`)."""

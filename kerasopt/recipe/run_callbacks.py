@@ -14,11 +14,13 @@ class WeightNormLogger(keras.callbacks.Callback):
 
     Args:
         log_dir: TensorBoard folder; scalars go to `<log_dir>/train` as `weight_norm/<layer>`.
+        initial_epoch: Added to the epoch index (stages continue one curve). Defaults to `0`.
     """
 
-    def __init__(self, log_dir: str) -> None:
+    def __init__(self, log_dir: str, initial_epoch: int = 0) -> None:
         super().__init__()
         self.log_dir = log_dir
+        self.initial_epoch = initial_epoch
         self._writer = None
 
     def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
@@ -31,7 +33,7 @@ class WeightNormLogger(keras.callbacks.Callback):
                 weights = [np.asarray(keras.ops.convert_to_numpy(w)) for w in layer.trainable_weights]
                 if weights:
                     norm = float(np.sqrt(sum(np.vdot(w, w) for w in weights)))
-                    tf.summary.scalar(f"weight_norm/{layer.name}", norm, step=epoch)
+                    tf.summary.scalar(f"weight_norm/{layer.name}", norm, step=epoch + self.initial_epoch)
         self._writer.flush()
 
     def on_train_end(self, logs: dict[str, Any] | None = None) -> None:
@@ -82,7 +84,8 @@ class EpochBackup(keras.callbacks.BackupAndRestore):
             self._save_model()
 
 
-def runner_callbacks(board: Any, plan: Any, run_dir: Any, stage: str, log_dir: str | None) -> list[Any]:
+def runner_callbacks(board: Any, plan: Any, run_dir: Any, stage: str, log_dir: str | None,
+                     offset: tuple[int, int] = (0, 0)) -> list[Any]:
     """The callbacks every stage gets from the runner itself.
 
     Args:
@@ -91,6 +94,8 @@ def runner_callbacks(board: Any, plan: Any, run_dir: Any, stage: str, log_dir: s
         run_dir: The run directory (backups go to its `checkpoints/`), or None.
         stage: The stage's name.
         log_dir: The TensorBoard folder, or None when this process does not log.
+        offset: Epochs and steps of the stages before this one, so TensorBoard curves go on
+            across stages. Defaults to `(0, 0)`.
     """
     callbacks: list[Any] = []
     if plan.total_steps < plan.epochs * plan.steps_per_epoch:
@@ -104,7 +109,7 @@ def runner_callbacks(board: Any, plan: Any, run_dir: Any, stage: str, log_dir: s
 
         callbacks.append(TensorBoard(
             log_dir=log_dir, update_freq=board.update_freq, histogram_freq=board.histogram_freq,
-            write_graph=False))
+            write_graph=False, initial_epoch=offset[0], initial_step=offset[1]))
         if board.weight_norms:
-            callbacks.append(WeightNormLogger(log_dir))
+            callbacks.append(WeightNormLogger(log_dir, initial_epoch=offset[0]))
     return callbacks

@@ -34,6 +34,8 @@ class Run:
         model: The model being trained; techniques may replace it.
         lr_factor: Multiplies float learning rates (from `batch_size: auto` with LR scaling).
         batch_size_search: The batch-size search's result, or None.
+        uncompressed_model: A copy of the model as it was when the first stage with a
+            compression technique started (the float baseline of exports), or None.
     """
 
     def __init__(self, loaded: LoadedRecipe, run_dir: RunDirectory | None = None) -> None:
@@ -49,6 +51,7 @@ class Run:
         self.model: Any = None
         self.lr_factor = 1.0
         self.batch_size_search: dict[str, Any] | None = None
+        self.uncompressed_model: Any = None
 
     @contextlib.contextmanager
     def open(self) -> Iterator[Run]:
@@ -89,6 +92,8 @@ class Run:
             from kerasopt.models.transfer import set_trainable
 
             set_trainable(self.model, freeze=list(stage.freeze), unfreeze=list(stage.unfreeze))
+        if stage.compression.active() and self.uncompressed_model is None:
+            self.uncompressed_model = _copy_model(self.model)
         self._hook("stage_start", stage)
 
     def compile(self, stage: StageSettings) -> tuple[Any, bool]:
@@ -121,12 +126,19 @@ class Run:
             self._hook("compiled", stage, optimizer)
         return optimizer, lr_auto
 
-    def fit(self, stage: StageSettings) -> tuple[dict[str, list[float]], int, int]:
+    def fit(self, stage: StageSettings, offset: tuple[int, int] = (0, 0)) -> dict[str, Any]:
         """Compile and fit one stage (its `stage_start` has run).
 
+        Args:
+            stage: The stage.
+            offset: Epochs and steps of the stages before, so TensorBoard curves continue.
+                Defaults to `(0, 0)`.
+
         Returns:
-            The history of this `fit`, and the stage's optimizer steps and epochs in all (a
-            stage resumed from a backup counts the steps and epochs before the interruption).
+            `history` (of this `fit`), `steps` and `epochs` (the stage's in all: a stage
+            resumed from a backup counts those before the interruption), and, when the
+            best epoch's weights were restored, `best_epoch` and `last` (the validation
+            numbers of the final weights).
         """
         from kerasopt.recipe import assemble
         from kerasopt.recipe.run_callbacks import runner_callbacks
@@ -139,8 +151,10 @@ class Run:
         callbacks = assemble.build_callbacks(training.callbacks, plan, {"log_dir": self.log_dir})
         for technique in self.techniques:
             callbacks += technique.callbacks(self, stage, callbacks)
+        keeper = self._best_weights(stage, callbacks)
+        callbacks += [keeper] if keeper is not None else []
         callbacks += runner_callbacks(self.recipe.runtime.tensorboard, plan, self.run_dir,
-                                      stage.name, self.log_dir)
+                                      stage.name, self.log_dir, offset)
         class_weight = training.class_weight
         if class_weight == "balanced":
             class_weight = assemble.balanced_class_weight(self.data.y_train, self.data.num_classes or 1)
@@ -150,10 +164,32 @@ class Run:
             callbacks=callbacks, class_weight=class_weight, validation_freq=training.validation_freq,
             verbose=self.recipe.runtime.verbose, shuffle=False)
         steps = int(optimizer.iterations.numpy()) - start_step
+        result: dict[str, Any] = {
+            "history": {k: [float(v) for v in values] for k, values in history.history.items()},
+            "steps": steps,
+            "epochs": history.epoch[-1] + 1 if history.epoch else 0,  # a resumed fit starts past 0
+        }
+        if keeper is not None and keeper.improves_on_last:
+            from kerasopt.recipe.session import evaluate
+
+            result["last"] = evaluate(self.model, self.data)
+            keeper.restore()
+            result["best_epoch"] = keeper.best_epoch
         self._hook("after_fit", stage, optimizer)
-        clean = {k: [float(v) for v in values] for k, values in history.history.items()}
-        epochs = history.epoch[-1] + 1 if history.epoch else 0  # a resumed fit starts past 0
-        return clean, steps, epochs
+        return result
+
+    def _best_weights(self, stage: StageSettings, callbacks: list[Any]) -> Any:
+        """A `BestWeights` keeper for the stage, or None (no validation, or not wanted)."""
+        if not stage.training.restore_best or self.data.validation is None:
+            return None
+        if any(t.keeps_last_weights(self, stage) for t in self.techniques):
+            return None
+        from kerasopt.callbacks.best_weights import BestWeights
+
+        watcher = next((c for c in callbacks if isinstance(getattr(c, "monitor", None), str)), None)
+        mode = getattr(watcher, "mode", "auto")
+        return BestWeights(monitor=watcher.monitor if watcher else "val_loss",
+                           mode=mode if mode in ("auto", "min", "max") else "auto", restore=False)
 
     def finish_training(self) -> None:
         """The techniques' `before_export` hooks: the model becomes what is evaluated and exported."""
@@ -178,3 +214,12 @@ class Run:
         finder = find_learning_rate(self.model, self.data.train, plot_path=str(plot) if plot else None)
         optimizer.learning_rate = float(finder.suggestion)
         print(f"kerasopt: LR range test suggests learning_rate={finder.suggestion:.3g} (stage {stage.name!r})")
+
+
+def _copy_model(model: Any) -> Any:
+    """An independent copy of a model with the same weights."""
+    import keras
+
+    copy = keras.models.clone_model(model)
+    copy.set_weights(model.get_weights())
+    return copy

@@ -45,7 +45,7 @@ def run(loaded: LoadedRecipe, *, output_dir: str | None = None, resume: bool = F
             "sparsity": session.sparsity(model),
             "runtime": current.placement.describe(),
             "timing": {"fit_seconds": fit_seconds, "train_steps": train_steps},
-            "evaluation": session.evaluate(model, data),
+            "evaluation": _evaluation(session.evaluate(model, data), stages),
             "stages": stages,
             "exports": {},
             **current.report(),
@@ -53,8 +53,10 @@ def run(loaded: LoadedRecipe, *, output_dir: str | None = None, resume: bool = F
         if current.batch_size_search is not None:
             metrics["batch_size_search"] = current.batch_size_search
         run_dir.write_json("metrics.json", metrics)  # complete except exports, in case export fails
-        metrics["exports"] = session.export(recipe, model, data, run_dir)
+        metrics["exports"] = session.export(recipe, model, data, run_dir,
+                                            baseline=current.uncompressed_model)
         run_dir.write_json("metrics.json", metrics)
+        session.check_exports(recipe, metrics)
         if current.log_dir is not None:
             from kerasopt.recipe.tensorboard_logging import flatten, write_run_summaries
 
@@ -65,6 +67,13 @@ def run(loaded: LoadedRecipe, *, output_dir: str | None = None, resume: bool = F
 
             print_summary(metrics, run_dir.root)
         return metrics
+
+
+def _evaluation(final: dict[str, Any], stages: list[dict[str, Any]]) -> dict[str, Any]:
+    """The final evaluation, with `last` (the final weights') when the best epoch's were restored."""
+    if stages and "last" in stages[-1]:
+        return {**final, "last": stages[-1]["last"], "best_epoch": stages[-1]["best_epoch"]}
+    return final
 
 
 def _train(current: Run, run_dir: RunDirectory, resume: bool) -> tuple[list[dict[str, Any]], float, int]:
@@ -83,16 +92,16 @@ def _train(current: Run, run_dir: RunDirectory, resume: bool) -> tuple[list[dict
             current.model.load_weights(weights_file)
             continue
         started = time.perf_counter()
-        history, steps, epochs = current.fit(stage)
+        offset = (sum(r["epochs"] for r in results), sum(r["steps"] for r in results))
+        fitted = current.fit(stage, offset)
         fit_seconds += time.perf_counter() - started
-        train_steps += steps
-        results.append({
-            "name": stage.name,
-            "epochs": epochs,
-            "steps": steps,
-            "history": history,
-            "evaluation": session.evaluate(current.model, current.data, splits=("validation",)),
-        })
+        train_steps += fitted["steps"]
+        result = {"name": stage.name, "epochs": fitted["epochs"], "steps": fitted["steps"],
+                  "history": fitted["history"],
+                  "evaluation": session.evaluate(current.model, current.data, splits=("validation",))}
+        if "best_epoch" in fitted:
+            result.update(best_epoch=fitted["best_epoch"], last=fitted["last"])
+        results.append(result)
         if run_dir.is_chief:
             run_dir.save_weights(current.model, f"checkpoints/{weights_file.name}")
             progress = {"completed": [*progress["completed"], stage.name], "results": results,

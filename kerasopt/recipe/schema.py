@@ -29,7 +29,11 @@ class TFLite(StrictModel):
         100, description="training examples used to calibrate int8 quantization")
     verify: bool = Field(True, description="run the file with the LiteRT interpreter on the test split")
     float_baseline: bool = Field(
-        True, description="when quantizing, also export the float model as tflite_float for comparison")
+        True, description="when quantizing or compressing, also export the float model (as trained "
+        "before any compression stage) as tflite_float for comparison")
+    max_accuracy_drop: Annotated[float, Field(ge=0.0, le=1.0)] = Field(
+        0.02, description="fail the run (exit 1) when the verified TFLite accuracy is further below "
+        "the Keras model's than this (0.02 = 2 points)")
 
 
 class Export(StrictModel):

@@ -28,6 +28,9 @@ class Training(StrictModel):
     steps_per_execution: PositiveInt = 1
     jit_compile: bool | Literal["auto"] = "auto"
     validation_freq: PositiveInt = 1
+    restore_best: bool = Field(
+        True, description="end the stage with the weights of its best epoch by the monitored validation "
+        "value (the first recipe callback's `monitor`, else val_loss); needs a validation split")
 
     @model_validator(mode="after")
     def _one_length(self) -> Training:

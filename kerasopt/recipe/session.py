@@ -129,8 +129,22 @@ def sparsity(model: Any) -> float:
     return float(zeros / total) if total else 0.0
 
 
-def export(recipe: Recipe, model: Any, data: Any, run_dir: RunDirectory) -> dict[str, Any]:
-    """Write the exports the recipe asks for; verify TFLite files on the test split."""
+def export(recipe: Recipe, model: Any, data: Any, run_dir: RunDirectory,
+           baseline: Any = None) -> dict[str, Any]:
+    """Write the exports the recipe asks for; verify TFLite files on the test split.
+
+    Args:
+        recipe: The recipe (its `export:` section).
+        model: The trained model, as exported.
+        data: The data bundle (test split for verification, training inputs for calibration).
+        run_dir: Where the files go.
+        baseline: The model before any compression stage; its float TFLite is
+            `tflite_float`. Defaults to `None` (the float TFLite of `model`).
+
+    Returns:
+        The `exports` entry of `metrics.json`; each verified TFLite entry also holds
+        `keras_accuracy`, the accuracy of the Keras model it was converted from.
+    """
     from kerasopt.export import keras_format, saved_model, tflite, tflite_verify
 
     section = recipe.export
@@ -144,20 +158,62 @@ def export(recipe: Recipe, model: Any, data: Any, run_dir: RunDirectory) -> dict
             saved_model.export_saved_model(model, run_dir.path("saved_model")), run_dir)
     if section.tflite is not None:
         options = section.tflite
-        outputs = model.predict(data.x_test, verbose=0)
-        wanted = [("tflite", "model.tflite", options.quantization)]
-        if options.quantization != "none" and options.float_baseline:
-            wanted.append(("tflite_float", "model_float.tflite", "none"))
-        for key, filename, quantization in wanted:
+        wanted = [("tflite", "model.tflite", options.quantization, model)]
+        if (options.quantization != "none" or baseline is not None) and options.float_baseline:
+            wanted.append(("tflite_float", "model_float.tflite", "none",
+                           baseline if baseline is not None else model))
+        for key, filename, quantization, source in wanted:
             info = tflite.export_tflite(
-                model, run_dir.path(filename), quantization=quantization,
+                source, run_dir.path(filename), quantization=quantization,
                 representative_data=data.x_train, num_representative=options.representative_samples)
             if options.verify:
+                outputs = source.predict(data.x_test, verbose=0)
                 info.update(tflite_verify.verify_tflite(
                     run_dir.path(filename), data.x_test, data.y_test, keras_outputs=outputs,
                     task=data.task))
+                if data.task != "regression":
+                    info["keras_accuracy"] = _accuracy(outputs, data.y_test)
             exports[key] = _relative(info, run_dir)
     return exports
+
+
+def _accuracy(outputs: Any, labels: Any) -> float:
+    """Top-1 accuracy of model outputs (one column: a sigmoid, thresholded at 0.5)."""
+    outputs = np.asarray(outputs)
+    labels = np.asarray(labels).reshape(len(outputs), -1)
+    if outputs.ndim == 2 and outputs.shape[1] == 1:
+        predicted = (outputs[:, 0] > 0.5).astype(int)
+    else:
+        predicted = outputs.reshape(len(outputs), -1).argmax(axis=1)
+    truth = labels.argmax(axis=1) if labels.shape[1] > 1 else labels[:, 0].astype(int)
+    return float(np.mean(predicted == truth))
+
+
+class ExportCheckError(RunError):
+    """A verified export whose accuracy fell further below the Keras model's than allowed."""
+
+
+def check_exports(recipe: Recipe, metrics: dict[str, Any]) -> None:
+    """Fail the run when a verified TFLite file lost more accuracy than `export.tflite.max_accuracy_drop`.
+
+    Raises:
+        ExportCheckError: Naming the export, both accuracies and what to try.
+    """
+    options = recipe.export.tflite
+    if options is None:
+        return
+    for key, info in metrics.get("exports", {}).items():
+        measured, reference = info.get("accuracy"), info.get("keras_accuracy")
+        if not key.startswith("tflite") or measured is None or reference is None:
+            continue
+        if reference - measured > options.max_accuracy_drop:
+            raise ExportCheckError(
+                f"export.tflite: {info['path']} ({info.get('quantization', '?')}) reaches "
+                f"{measured:.4f} accuracy on the test split, {100 * (reference - measured):.1f} points "
+                f"below the Keras model's {reference:.4f}; export.tflite.max_accuracy_drop allows "
+                f"{options.max_accuracy_drop}. Try quantization-aware training (compression: "
+                "{qat: true}), more export.tflite.representative_samples, or quantization: "
+                "dynamic / float16. The file and the rest of the run directory are kept.")
 
 
 def _relative(info: dict[str, Any], run_dir: RunDirectory) -> dict[str, Any]:

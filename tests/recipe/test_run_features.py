@@ -131,7 +131,7 @@ def test_batch_size_auto_searches_within_the_memory_cap_and_scales_the_rate(tmp_
     path = write_tiny_recipe(
         tmp_path, data={"batch_size": "auto", "batch_size_search": {
             "max_memory_bytes": 64 * 1024, "scale_lr": "linear", "base_batch_size": 16}},
-        training={"optimizer": {"type": "sgd", "learning_rate": 0.01}})
+        training={"optimizer": {"type": "sgd", "learning_rate": 10.0}})
     metrics = run(load_recipe(path), output_dir=str(tmp_path / "out"))
     search = metrics["batch_size_search"]
     assert search["batch_size"] == 64 and search["lr_factor"] == pytest.approx(4.0)
@@ -162,3 +162,45 @@ def test_resume_continues_an_interrupted_stage_from_its_last_backup(tmp_path, mo
     # epochs 3-5 only; the optimizer's step count came back from the backup.
     assert stage["epochs"] == 6 and stage["steps"] == 6 * 11
     assert len(stage["history"]["loss"]) == 3
+
+
+def test_restore_best_evaluates_the_best_epoch_and_reports_the_last(tmp_path):
+    # SGD at 10.0 makes validation loss bounce (checked: best epoch 5 of 8), so the best is not the last.
+    path = write_tiny_recipe(tmp_path, data={"validation_split": 0.2},
+                             training={"epochs": 8, "optimizer": {"type": "sgd", "learning_rate": 10.0}})
+    metrics = run(load_recipe(path), output_dir=str(tmp_path / "out"))
+    stage = metrics["stages"][0]
+    losses = stage["history"]["val_loss"]
+    best = min(range(len(losses)), key=losses.__getitem__)
+    assert best < len(losses) - 1, f"the set-up must make an earlier epoch best: {losses}"
+    assert stage["best_epoch"] == best == metrics["evaluation"]["best_epoch"]
+    assert metrics["evaluation"]["validation"]["loss"] == pytest.approx(losses[best], rel=1e-4)
+    assert metrics["evaluation"]["last"]["validation"]["loss"] == pytest.approx(losses[-1], rel=1e-4)
+
+
+def test_staged_tensorboard_curves_continue_across_stages(tmp_path):
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    path = write_tiny_recipe(tmp_path, runtime={"tensorboard": {"enabled": True}}, training={},
+                             stages=[{"name": "a", "epochs": 2}, {"name": "b", "epochs": 3}])
+    run(load_recipe(path), output_dir=str(tmp_path / "out"))
+    events = EventAccumulator(str(tmp_path / "out" / "logs" / "train"))
+    events.Reload()
+    steps = [e.step for e in events.Tensors("epoch_loss")]
+    assert steps == [0, 1, 2, 3, 4]
+
+
+def test_a_tflite_export_below_the_allowed_accuracy_fails_the_run_naming_it():
+    from kerasopt.recipe.schema import Recipe
+    from kerasopt.recipe.session import ExportCheckError, check_exports
+
+    recipe = Recipe.model_validate({"name": "r", "data": {"source": "digits"},
+                                    "model": {"architecture": "mlp"},
+                                    "export": {"tflite": {"quantization": "int8"}}})
+    exports = {"tflite": {"path": "model.tflite", "quantization": "int8", "accuracy": 0.63,
+                          "keras_accuracy": 0.97},
+               "tflite_float": {"path": "model_float.tflite", "accuracy": 0.97, "keras_accuracy": 0.97}}
+    with pytest.raises(ExportCheckError, match=r"model.tflite \(int8\) reaches 0.6300.*34.0 points"):
+        check_exports(recipe, {"exports": exports})
+    exports["tflite"]["accuracy"] = 0.955  # 1.5 points: within the default 2
+    check_exports(recipe, {"exports": exports})

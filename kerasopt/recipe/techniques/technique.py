@@ -46,6 +46,11 @@ class Technique:
         """Configure the stage's callbacks and return further ones to add."""
         return []
 
+    def keeps_last_weights(self, run: Run, stage: StageSettings) -> bool:
+        """Whether the stage must end with its last weights, not its best epoch's (pruning
+        reaches its target sparsity only at the end of its schedule)."""
+        return False
+
     def after_fit(self, run: Run, stage: StageSettings, optimizer: Any) -> None:
         """After a stage's `fit` (swap in averaged weights)."""
 
