@@ -38,8 +38,10 @@ class LRFinder(keras.callbacks.Callback):
     `raw_losses`, and two suggestions:
 
     - `suggestion_steepest`: the learning rate where the smoothed loss falls fastest
-      against log10(lr) (most negative `np.gradient`), ignoring the first 10% and the
-      last 5% of the points (at least one each: smoothing start-up, divergence).
+      against log10(lr), searched only between the first 10% of the points (the noisy
+      smoothing start-up) and the minimum of the smoothed loss (past it, the loss rises
+      towards divergence). The slope at point i is the central difference over
+      `i - w .. i + w` with `w = max(1, n // 25)`, so single noisy steps do not decide it.
     - `suggestion_min_div10`: the learning rate at the minimum smoothed loss, / 10.
 
     `suggestion` is `suggestion_min_div10`, the more conservative and robust of the two
@@ -102,6 +104,9 @@ class LRFinder(keras.callbacks.Callback):
         ]
         self._saved: _training_state.TrainingState | None = None
         self._reset()
+
+    note: str | None = None
+    """Set by :func:`find_learning_rate` when the sweep ran in place of a schedule."""
 
     def _reset(self) -> None:
         self.lrs: list[float] = []
@@ -213,19 +218,25 @@ class LRFinder(keras.callbacks.Callback):
     def suggestion_steepest(self) -> float | None:
         """Learning rate at the steepest descent of smoothed loss vs log10(lr), or None.
 
-        None when fewer than 3 points remain after skipping the first 10% and last 5%,
-        or when the loss never decreases there.
+        None when fewer than 3 points lie between the first 10% and the minimum of the
+        smoothed loss, or when the loss never decreases there.
         """
         count = len(self.losses)
-        start, end = max(1, count // 10), count - max(1, count // 20)
+        if count < 4:
+            return None
+        losses = np.asarray(self.losses, dtype=np.float64)
+        log_lrs = np.log10(np.asarray(self.lrs, dtype=np.float64))
+        start, end = max(1, count // 10), int(np.argmin(losses)) + 1
         if end - start < 3:
             return None
-        log_lrs = np.log10(np.asarray(self.lrs[start:end], dtype=np.float64))
-        slopes = np.gradient(np.asarray(self.losses[start:end], dtype=np.float64), log_lrs)
-        index = int(np.argmin(slopes))
-        if slopes[index] >= 0.0:
-            return None
-        return self.lrs[start + index]
+        width = max(1, count // 25)
+        best_slope, best_index = 0.0, None
+        for i in range(start, end):
+            lo, hi = max(0, i - width), min(count - 1, i + width)
+            slope = (losses[hi] - losses[lo]) / (log_lrs[hi] - log_lrs[lo])
+            if slope < best_slope:
+                best_slope, best_index = slope, i
+        return None if best_index is None else self.lrs[best_index]
 
     @property
     def suggestion(self) -> float | None:
@@ -258,6 +269,12 @@ def find_learning_rate(
     silently, then returns the finder with `lrs`, `losses` and the suggestions. Weights,
     optimizer variables and the learning rate are restored exactly.
 
+    An optimizer whose learning rate is a schedule (also inside a wrapper such as
+    `Lookahead`) cannot have its rate set step by step, so the sweep runs on a copy of the
+    optimizer with a constant rate in place of each schedule; the model gets its own
+    optimizer back afterwards, untouched. `finder.note` then says so (None otherwise):
+    apply the suggestion as the schedule's peak rate.
+
     Args:
         model: A compiled Keras model whose optimizer has a float learning rate.
         x_or_dataset: Inputs (arrays) or a `tf.data.Dataset`/`keras.utils.PyDataset`
@@ -279,7 +296,7 @@ def find_learning_rate(
         ```
     """
     finder = LRFinder(**kwargs)
-    _training_state.require_compiled(model, "find_learning_rate")
+    original = _training_state.require_compiled(model, "find_learning_rate")
     fit_kwargs: dict[str, Any] = {"verbose": 0}
     batches = _batches_per_epoch(x_or_dataset, batch_size)
     if batches == -1:  # an infinite dataset: one "epoch" of exactly the sweep
@@ -291,8 +308,45 @@ def find_learning_rate(
     if callable(getattr(x_or_dataset, "cardinality", None)) or isinstance(
             x_or_dataset, keras.utils.PyDataset):
         fit_kwargs["shuffle"] = False  # a dataset batches and shuffles itself
-    model.fit(x_or_dataset, y, callbacks=[finder], **fit_kwargs)
+    stand_in, schedules = _constant_rate_copy(original)
+    if stand_in is not None:
+        model.optimizer, model.train_function = stand_in, None
+        finder.note = (f"the optimizer's learning rate is a schedule ({', '.join(schedules)}); the "
+                       "range test ran on a copy of the optimizer with a constant rate in its place. "
+                       "Use the suggestion as the schedule's peak rate.")
+    try:
+        model.fit(x_or_dataset, y, callbacks=[finder], **fit_kwargs)
+    finally:
+        if stand_in is not None:
+            model.optimizer, model.train_function = original, None
     return finder
+
+
+def _constant_rate_copy(optimizer: Any) -> tuple[Any, list[str]]:
+    """A fresh copy of `optimizer` with every learning-rate schedule replaced by a float.
+
+    Returns:
+        The copy and the schedules' class names, or `(None, [])` when the rate is already
+        a variable the finder can set.
+    """
+    if isinstance(optimizer.learning_rate, keras.Variable):
+        return None, []
+    found: list[str] = []
+
+    def replace(node: Any) -> Any:
+        if isinstance(node, dict):
+            out = {}
+            for key, value in node.items():
+                if key == "learning_rate" and isinstance(value, dict):
+                    found.append(str(value.get("class_name", "schedule")))
+                    out[key] = 1e-3  # any float: the finder sets the rate before every batch
+                else:
+                    out[key] = replace(value)
+            return out
+        return node
+
+    serialized = replace(keras.saving.serialize_keras_object(optimizer))
+    return keras.saving.deserialize_keras_object(serialized), found
 
 
 def _batches_per_epoch(data: Any, batch_size: int | None) -> int | None:

@@ -32,9 +32,43 @@ def lr_find(loaded: LoadedRecipe, *, output_dir: str | None = None, **finder_arg
         folder.mkdir(parents=True, exist_ok=True)
         plot = folder / "lr_find.png"
         finder = find_learning_rate(current.model, current.data.train, plot_path=str(plot), **finder_args)
+    if finder.suggestion is None:
+        print("the LR range test recorded no finite loss: lower `min_lr`, or check the data")
+        return finder
+    steepest = finder.suggestion_steepest
     print(f"suggested learning_rate: {finder.suggestion:.4g}")
-    print(f"  steepest descent: {finder.suggestion_steepest:.4g}   minimum loss / 10: "
-          f"{finder.suggestion_min_div10:.4g}")
+    print(f"  steepest descent: {'none' if steepest is None else format(steepest, '.4g')}   "
+          f"minimum loss / 10: {finder.suggestion_min_div10:.4g}")
     print(f"  plot: {plot}")
-    print(f"  use it: kerasopt run {loaded.path} training.optimizer.learning_rate={finder.suggestion:.3g}")
+    key, schedule = learning_rate_key(loaded)
+    if finder.note is not None:
+        print(f"  note: {finder.note}")
+    if schedule is None:
+        print(f"  use it: kerasopt run {loaded.path} {key}={finder.suggestion:.3g}")
+    else:
+        print(f"  use it: set the peak rate of the schedule at `{key}` ({schedule}) to "
+              f"{finder.suggestion:.3g}")
     return finder
+
+
+def learning_rate_key(loaded: LoadedRecipe) -> tuple[str, str | None]:
+    """The override key of the first stage's learning rate, and the schedule's name if it is one.
+
+    Wrapper optimizers (`Lookahead`, `SWA`...) hold the rate in their inner `optimizer`, so
+    for `Lookahead(RAdam)` the key is `training.optimizer.optimizer.learning_rate`.
+    """
+    raw = loaded.raw
+    first_stage = (raw.get("stages") or [{}])[0]
+    own = isinstance(first_stage.get("training"), dict) and "optimizer" in first_stage["training"]
+    parts = ["stages", "0", "training", "optimizer"] if own else ["training", "optimizer"]
+    from kerasopt.recipe.run_context import Run
+
+    spec: object = Run(loaded).stages[0].training.optimizer
+    while isinstance(spec, dict) and isinstance(spec.get("optimizer"), (dict, str)):
+        parts.append("optimizer")
+        inner = spec["optimizer"]
+        spec = inner if isinstance(inner, dict) else {"type": inner}
+    parts.append("learning_rate")
+    rate = spec.get("learning_rate") if isinstance(spec, dict) else None
+    schedule = rate.get("type") if isinstance(rate, dict) else None
+    return ".".join(parts), schedule

@@ -204,3 +204,22 @@ def test_a_tflite_export_below_the_allowed_accuracy_fails_the_run_naming_it():
         check_exports(recipe, {"exports": exports})
     exports["tflite"]["accuracy"] = 0.955  # 1.5 points: within the default 2
     check_exports(recipe, {"exports": exports})
+
+
+def test_lr_find_runs_on_a_schedule_inside_a_wrapper_and_prints_the_right_key(tmp_path, capsys):
+    optimizer = {"type": "lookahead", "optimizer": {
+        "type": "radam", "learning_rate": {"type": "cosine_decay", "initial_learning_rate": 0.01,
+                                           "decay_steps": 100}}}
+    loaded = load_recipe(write_tiny_recipe(tmp_path, training={"optimizer": optimizer}))
+    finder = lr_find(loaded, output_dir=str(tmp_path / "lr"), num_steps=30)
+    printed = capsys.readouterr().out
+    assert finder.suggestion is not None and "CosineDecay" in finder.note
+    assert "schedule at `training.optimizer.optimizer.learning_rate` (cosine_decay)" in printed
+
+
+def test_lr_find_key_for_a_wrapped_float_rate(tmp_path):
+    from kerasopt.recipe.lr_find import learning_rate_key
+
+    optimizer = {"type": "lookahead", "optimizer": {"type": "radam", "learning_rate": 0.01}}
+    loaded = load_recipe(write_tiny_recipe(tmp_path, training={"optimizer": optimizer}))
+    assert learning_rate_key(loaded) == ("training.optimizer.optimizer.learning_rate", None)
