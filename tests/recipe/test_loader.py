@@ -127,3 +127,30 @@ def test_durations_convert_to_steps(value, expected):
 def test_problem_paths_render_like_recipe_keys():
     assert format_path(("training", "callbacks", 0, "patience")) == "training.callbacks[0].patience"
     assert format_path(()) == "<recipe>"
+
+
+def test_hparams_keep_what_users_compare_and_drop_descriptions_and_paths(write):
+    from kerasopt.recipe.tensorboard_logging import run_hparams
+
+    loaded = load_recipe(write("""\
+name: tiny
+description: a long description nobody compares
+data: {source: csv, path: data/train.csv, target: label, batch_size: 32}
+model: {architecture: mlp, units: [8]}
+training:
+  epochs: 4
+  optimizer: {type: sgd, learning_rate: 0.1, momentum: 0.9}
+stages:
+  - {name: warm}
+  - name: fine
+    steps: 50
+    training: {optimizer: {learning_rate: 0.01}}
+"""))
+    hparams = run_hparams(loaded.resolved())
+    assert hparams["training.optimizer.learning_rate"] == 0.1
+    assert hparams["training.optimizer.type"] == "sgd"
+    assert hparams["data.batch_size"] == 32 and hparams["model.architecture"] == "mlp"
+    assert hparams["stages.fine.steps"] == 50
+    assert hparams["stages.fine.training.optimizer.learning_rate"] == 0.01
+    assert not [k for k in hparams if "description" in k or k.endswith(".path") or "runtime" in k
+                or "delimiter" in k]
