@@ -9,7 +9,7 @@ itself; files go through the :class:`~kerasopt.recipe.run_dir.RunDirectory` it i
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 from kerasopt.recipe.loader import LoadedRecipe
@@ -24,6 +24,7 @@ class Run:
         loaded: The validated recipe.
         run_dir: Where files go; `None` for a run that writes nothing (lr-find's model
             set-up). Defaults to `None`.
+        callbacks: Further callbacks for every stage's `fit`. Defaults to `()`.
 
     Attributes:
         recipe: The validated recipe.
@@ -38,12 +39,14 @@ class Run:
             compression technique started (the float baseline of exports), or None.
     """
 
-    def __init__(self, loaded: LoadedRecipe, run_dir: RunDirectory | None = None) -> None:
+    def __init__(self, loaded: LoadedRecipe, run_dir: RunDirectory | None = None,
+                 callbacks: Sequence[Any] = ()) -> None:
         from kerasopt.recipe.techniques import TECHNIQUES
 
         self.loaded = loaded
         self.recipe = loaded.recipe
         self.run_dir = run_dir
+        self.extra_callbacks = list(callbacks)
         self.stages: list[StageSettings] = resolve_stages(loaded.recipe, loaded.raw)
         self.techniques = [cls() for cls in TECHNIQUES]
         self.placement: Any = None
@@ -151,6 +154,7 @@ class Run:
         callbacks = assemble.build_callbacks(training.callbacks, plan, {"log_dir": self.log_dir})
         for technique in self.techniques:
             callbacks += technique.callbacks(self, stage, callbacks)
+        callbacks += self.extra_callbacks
         keeper = self._best_weights(stage, callbacks)
         callbacks += [keeper] if keeper is not None else []
         callbacks += runner_callbacks(self.recipe.runtime.tensorboard, plan, self.run_dir,

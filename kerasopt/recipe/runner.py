@@ -8,6 +8,7 @@ write metrics.json.
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +17,8 @@ from kerasopt.recipe.run_context import Run
 from kerasopt.recipe.run_dir import RunDirectory
 
 
-def run(loaded: LoadedRecipe, *, output_dir: str | None = None, resume: bool = False) -> dict[str, Any]:
+def run(loaded: LoadedRecipe, *, output_dir: str | None = None, resume: bool = False,
+        callbacks: Sequence[Any] = ()) -> dict[str, Any]:
     """Run a validated recipe and return what was written to `metrics.json`.
 
     Args:
@@ -24,6 +26,8 @@ def run(loaded: LoadedRecipe, *, output_dir: str | None = None, resume: bool = F
         output_dir: The run directory. Defaults to `saved_models/<recipe name>/`.
         resume: Continue from the run directory's checkpoints (completed stages are skipped,
             an interrupted stage resumes from its last epoch).
+        callbacks: Further Keras callbacks for every stage's `fit` (a sweep's trial pruner,
+            for example). Defaults to `()`.
 
     Returns:
         The metrics written to `metrics.json`.
@@ -32,7 +36,7 @@ def run(loaded: LoadedRecipe, *, output_dir: str | None = None, resume: bool = F
 
     recipe = loaded.recipe
     run_dir = RunDirectory(output_dir or Path("saved_models") / recipe.name)
-    with Run(loaded, run_dir).open() as current:
+    with Run(loaded, run_dir, callbacks=callbacks).open() as current:
         current.build()
         run_dir.prepare(resume=resume)
         run_dir.write_text("recipe.yaml", loaded.resolved_yaml())
