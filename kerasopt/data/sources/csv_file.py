@@ -126,7 +126,8 @@ class CsvFile(DataSource):
         sample = precheck and Path(path).stat().st_size > PRECHECK_FULL_BYTES
         x, y = table.read(cfg["target"], cfg["features"],
                           max_rows=PRECHECK_SAMPLE_ROWS if sample else None)
-        x = x.astype(np.float32)
+        with np.errstate(over="ignore"):  # values beyond float32 become inf; check_inputs reports them
+            x = x.astype(np.float32)
         key = "features" if option == "path" else option
         inputs = check_inputs(x, key=key, where=f"{option}={cfg[option]!r}")
         return x, parse_labels(y), not sample, inputs

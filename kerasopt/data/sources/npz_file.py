@@ -139,7 +139,8 @@ class NpzFile(DataSource):
             raise DataProblem("y_key", f"{where} holds {len(x)} inputs ({cfg['x_key']!r}) but "
                               f"{y.size if y.ndim == 0 else len(y)} targets ({cfg['y_key']!r}); they must "
                               "match.", list(y.shape), len(x)).error()
-        return x.astype(np.float32), y
+        with np.errstate(over="ignore"):  # values beyond float32 become inf; check_inputs reports them
+            return x.astype(np.float32), y
 
 
 def _one_column(y: np.ndarray) -> np.ndarray:
