@@ -9,8 +9,8 @@ module imports NumPy and the data package's option tables only, never TensorFlow
 Keras.
 
 What is read: a CSV file's header, then its feature and target columns with NumPy's C
-parser (about 30 ms per MB here), whole up to 64 MB and the first 10,000 rows of
-larger files (the class-count and `class_weight` checks are then skipped, since a
+parser (10 to 30 ms per MB on a busy 2-core host), whole up to 32 MB and the first
+10,000 rows of larger files (the class-count and `class_weight` checks are then skipped, since a
 sample cannot prove them); an `.npz` file's two arrays, whole (NumPy reads a 100 MB
 uncompressed array in about 0.1 s); an image folder's listing, without decoding images.
 """

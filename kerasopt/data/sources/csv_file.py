@@ -22,8 +22,8 @@ from kerasopt.data.source import (
 )
 from kerasopt.data.task_inference import TASK_CHOICES
 
-PRECHECK_FULL_BYTES = 64 * 2**20
-"""`check` reads files up to this size whole (about 2 s at most); larger ones: a sample."""
+PRECHECK_FULL_BYTES = 32 * 2**20
+"""`check` reads files up to this size whole (well under a second); larger ones: a sample."""
 
 PRECHECK_SAMPLE_ROWS = 10_000
 """The rows `check` reads from a file larger than `PRECHECK_FULL_BYTES`."""
