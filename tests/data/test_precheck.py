@@ -178,3 +178,23 @@ def test_a_large_csv_is_checked_in_well_under_a_second(tmp_path):
     started = time.perf_counter()
     assert check_data("csv", {"path": str(tmp_path / "big.csv"), "target": "label"}) == []
     assert time.perf_counter() - started < 2.0  # about 0.3 s here
+
+
+def test_a_file_above_the_size_limit_is_checked_by_a_sample(tmp_path, monkeypatch):
+    from kerasopt.data.sources import csv_file
+
+    monkeypatch.setattr(csv_file, "PRECHECK_SAMPLE_ROWS", 10)
+    monkeypatch.setattr(csv_file, "PRECHECK_FULL_BYTES", 100)
+    # Sorted by label: the first 10 rows hold one class, so a sample cannot count classes.
+    rows = [f"{i},{i % 7},{0 if i < 20 else 1}" for i in range(40)]
+    (tmp_path / "sorted.csv").write_text("a,b,label\n" + "\n".join(rows) + "\n")
+    options = {"path": str(tmp_path / "sorted.csv"), "target": "label"}
+    assert check_data("csv", options, class_weight={5: 1.0}) == []
+    assert _keys(check_data("csv", {**options, "target": "lable"})) == [("data", "target")]
+    rows[3] = "3,inf,0"
+    (tmp_path / "sorted.csv").write_text("a,b,label\n" + "\n".join(rows) + "\n")
+    assert _keys(check_data("csv", options)) == [("data", "features")]
+    monkeypatch.setattr(csv_file, "PRECHECK_FULL_BYTES", 10**6)
+    assert _keys(check_data("csv", {**options, "path": str(tmp_path / "sorted.csv")},
+                            class_weight={5: 1.0})) == [("data", "features"),
+                                                        ("training", "class_weight")]
