@@ -62,6 +62,27 @@ class OutputSpec:
         """`(units, activation)`, as `kerasopt.models.build_model(head=...)` takes it."""
         return self.units, self.activation
 
+    def encode(self, y: Any) -> Any:
+        """Encode integer labels (or regression targets) as NumPy arrays in `label_format`.
+
+        For code that feeds arrays rather than the bundle's datasets (e.g. a batch-size
+        search on `bundle.x_train, bundle.y_train`).
+
+        Example:
+            >>> output_spec("classification", 2, loss="bce").encode([0, 1, 1]).tolist()
+            [[0.0], [1.0], [1.0]]
+        """
+        import numpy as np
+
+        y = np.asarray(y)
+        if self.label_format == "one_hot":
+            return np.eye(self.units, dtype=np.float32)[y.astype(int).reshape(len(y))]
+        if self.label_format == "binary":
+            return y.reshape(len(y), 1).astype(np.float32)
+        if self.label_format == "regression":
+            return y.astype(np.float32)
+        return y
+
     def keras_loss(self) -> Any:
         """The default loss as `compile` takes it: its name, or a Keras loss with `from_logits`."""
         if not self.from_logits:

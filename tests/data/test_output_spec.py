@@ -73,3 +73,14 @@ def test_task_for_loss():
     assert [task_for_loss(x) for x in ("mse", "Huber", {"type": "mean_absolute_error"},
                                        "categorical_crossentropy", "hinge", "cosine_similarity")] == [
         "regression", "regression", "regression", "classification", "classification", None]
+
+
+def test_encode_matches_the_pipeline_formats():
+    import numpy as np
+
+    y = np.array([2, 0, 1])
+    assert output_spec("classification", 3).encode(y).tolist() == [2, 0, 1]
+    assert output_spec("classification", 3, soft_labels=True).encode(y).tolist() == [
+        [0, 0, 1], [1, 0, 0], [0, 1, 0]]
+    binary = output_spec("classification", 2, output_activation="sigmoid").encode(np.array([1, 0]))
+    assert binary.dtype == np.float32 and binary.shape == (2, 1)
