@@ -11,6 +11,7 @@ from kerasopt.data.bundle import DataBundle
 from kerasopt.data.catalog import get_source
 from kerasopt.data.errors import DataError
 from kerasopt.data.normalization import NORMALIZATIONS, fit_normalizer
+from kerasopt.data.output_spec import output_spec, task_for_loss
 from kerasopt.data.pipeline import make_dataset
 from kerasopt.data.splits import split_data
 
@@ -28,14 +29,24 @@ def build_data(
     augmentation: Sequence[Mapping[str, Any]] = (),
     seed: int = 0,
     limit: int | None = None,
+    loss: Any = None,
+    output_activation: str = "auto",
+    task: str | None = None,
 ) -> DataBundle:
     """Load a data source, split it, fit the normalizer and build the tf.data pipelines.
 
-    The straight line: check every argument -> load the source's arrays -> split
-    (test, then `limit`, then validation; seeded and stratified) -> fit the
-    normalizer on the training split only -> build the training pipeline (shuffled,
-    augmented) and the validation and test pipelines (in order, not augmented).
-    Everything random follows `seed`, so the same arguments give the same bundle.
+    The straight line: check every argument -> load the source's arrays (deciding the
+    task) -> split (test, then `limit`, then validation; seeded and stratified) -> fit
+    the normalizer on the training split only -> decide the output layer and label
+    encoding (`kerasopt.data.output_spec.output_spec`, from the task, the classes,
+    `loss` and `output_activation`) -> build the training pipeline (shuffled,
+    augmented) and the validation and test pipelines (in order, not augmented), with
+    labels in that encoding. Everything random follows `seed`, so the same arguments
+    give the same bundle.
+
+    The task of a source with a `task` option left on "auto" (csv, npz) comes from
+    `task`, else from the task `loss` implies (mean_squared_error: regression), else
+    from the targets themselves (`kerasopt.data.task_inference.TaskInference`).
 
     Normalization is not applied to the data: the returned `normalizer` layer goes
     first in the model, so the datasets, the `x_*` arrays, the model and its TFLite
@@ -61,13 +72,22 @@ def build_data(
             `Augmentation`. Defaults to `()`.
         seed: Seed of splits, shuffling, augmentation and synthetic data. Defaults to `0`.
         limit: Keep at most this many training samples (quick runs). Defaults to `None`.
+        loss: The training loss (a name or `{"type": name, ...}`), or `None` for the
+            task's default. Defaults to `None`.
+        output_activation: The model's output activation ("auto" picks it). Defaults
+            to `"auto"`.
+        task: "classification" or "regression" to decide targets a source left on
+            `task: auto`, or `None`. Defaults to `None`.
 
     Returns:
-        The `DataBundle`.
+        The `DataBundle`; `bundle.output` holds the output layer and label encoding.
 
     Raises:
-        DataError: For any bad argument, option, file or split, and for an online
-            source that cannot download; the message names the option and the value.
+        DataError: For any bad argument, option, file or split, for targets whose task
+            cannot be decided, for a loss or output activation that cannot fit the
+            data, and for an online source that cannot download; the message names the
+            option and the value (and `err.problem` holds it as a `DataProblem` for
+            the problems `kerasopt.data.precheck.check_data` also finds).
 
     Example:
         ```python
@@ -78,21 +98,26 @@ def build_data(
         ```
     """
     _check_arguments(batch_size, normalization, shuffle, stratify, seed)
-    data_source = get_source(source)(options or {})
+    source_class = get_source(source)
+    data_source = source_class(source_class.options_with_task(options or {},
+                                                              task or task_for_loss(loss)))
     data = data_source.load(seed)
     splits = split_data(data, validation_split=validation_split, test_split=test_split,
                         stratify=stratify, seed=seed, limit=limit)
     input_shape = tuple(int(d) for d in splits.x_train.shape[1:])
+    target_shape = tuple(int(d) for d in splits.y_train.shape[1:])
     augmenter = Augmentation(augmentation, input_shape, data.task, seed)
+    output = output_spec(data.task, data.num_classes, target_shape=target_shape, loss=loss,
+                         output_activation=output_activation, soft_labels=augmenter.soft_labels)
     normalizer = fit_normalizer(splits.x_train, normalization)
     size = len(splits.x_train) if batch_size == "full" else batch_size
-    one_hot = data.num_classes if augmenter.soft_labels else None
+    labels = {"label_format": output.label_format, "num_classes": data.num_classes}
     train = make_dataset(splits.x_train, splits.y_train, batch_size=size, shuffle=shuffle,
-                         seed=seed, augmentation=augmenter, one_hot=one_hot)
+                         seed=seed, augmentation=augmenter, **labels)
     validation = None
     if splits.x_val is not None:
-        validation = make_dataset(splits.x_val, splits.y_val, batch_size=size, one_hot=one_hot)
-    test = make_dataset(splits.x_test, splits.y_test, batch_size=size, one_hot=one_hot)
+        validation = make_dataset(splits.x_val, splits.y_val, batch_size=size, **labels)
+    test = make_dataset(splits.x_test, splits.y_test, batch_size=size, **labels)
     return DataBundle(
         train=train, validation=validation, test=test,
         x_train=splits.x_train, y_train=splits.y_train, x_val=splits.x_val,
@@ -100,7 +125,7 @@ def build_data(
         input_shape=input_shape, num_classes=data.num_classes, task=data.task,
         class_names=data.class_names, steps_per_epoch=math.ceil(len(splits.x_train) / size),
         batch_size=size, normalizer=normalizer, soft_labels=augmenter.soft_labels,
-        source=source,
+        source=source, target_shape=target_shape, output=output,
     )
 
 

@@ -7,6 +7,8 @@ from typing import Any
 
 import numpy as np
 
+from kerasopt.data.output_spec import OutputSpec
+
 
 @dataclasses.dataclass(frozen=True, eq=False)
 class DataBundle:
@@ -18,9 +20,13 @@ class DataBundle:
     inputs. The arrays `x_*` are the raw inputs too (the source's dtype, e.g. uint8
     pixels), with integer class labels (int32) or float32 regression targets.
 
-    When `soft_labels` is True (mixup or cutmix is on), all three datasets carry
-    one-hot float32 labels and the loss must be categorical crossentropy; the `y_*`
-    arrays still hold the integer labels.
+    The datasets carry labels in `output.label_format` (see
+    `kerasopt.data.output_spec.OutputSpec`): class indices for the default softmax
+    head, one-hot float32 labels when `soft_labels` is True (mixup or cutmix) or the
+    loss is categorical, float32 `(n, 1)` labels for a one-unit sigmoid head, float32
+    targets for regression. The `y_*` arrays always hold the integer labels (or the
+    regression targets). `output` also gives the head (`output.head`, for
+    `kerasopt.models.build_model(head=...)`) and the default loss and metrics.
 
     Args:
         train: Training batches: shuffled (when asked) and augmented, prefetched.
@@ -39,8 +45,12 @@ class DataBundle:
         steps_per_epoch: Training batches per epoch.
         batch_size: The resolved batch size (the training-set size for "full").
         normalizer: The fitted normalization layer, or `None`.
-        soft_labels: Whether the datasets carry one-hot (soft) labels. Defaults to `False`.
+        soft_labels: Whether the datasets carry mixed (soft) labels. Defaults to `False`.
         source: The data source name. Defaults to `""`.
+        target_shape: The shape of one target: `()` for class labels and scalar
+            regression targets, `(k,)` for k regression outputs. Defaults to `()`.
+        output: The output layer and label encoding the datasets were built for, or
+            `None` (bundles made by hand). Defaults to `None`.
     """
 
     train: Any
@@ -61,12 +71,15 @@ class DataBundle:
     normalizer: Any
     soft_labels: bool = False
     source: str = ""
+    target_shape: tuple[int, ...] = ()
+    output: OutputSpec | None = None
 
     def summary(self) -> dict[str, Any]:
         """Return the bundle's facts as plain JSON-ready values (for metrics and logs)."""
         return {
             "source": self.source,
             "task": self.task,
+            "target_shape": list(self.target_shape),
             "input_shape": list(self.input_shape),
             "num_classes": self.num_classes,
             "train_samples": int(len(self.x_train)),
@@ -76,4 +89,6 @@ class DataBundle:
             "steps_per_epoch": self.steps_per_epoch,
             "soft_labels": self.soft_labels,
             "normalized": self.normalizer is not None,
+            "label_format": None if self.output is None else self.output.label_format,
+            "output_units": None if self.output is None else self.output.units,
         }

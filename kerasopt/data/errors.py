@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 
 class DataError(ValueError):
     """A data source, option or file that cannot be used, explained in one message.
@@ -11,13 +13,20 @@ class DataError(ValueError):
     download while the network is unreachable. The message names the option, the value
     received and what is allowed or available, so the recipe runner can print it as is,
     without a traceback. It subclasses `ValueError`, so plain Keras code that already
-    catches `ValueError` keeps working.
+    catches `ValueError` keeps working. When the error comes from a check that
+    `kerasopt.data.precheck.check_data` also runs, `problem` holds that check's
+    `DataProblem` (the option key, the value received, what is allowed).
+
+    Args:
+        message: The whole explanation.
+        problem: The structured problem behind the message. Defaults to `None`.
 
     Example:
-        ```python
-        try:
-            build_data("csv", {"path": "missing.csv", "target": "label"})
-        except DataError as err:
-            print(err)  # `path` ... does not exist ...
-        ```
+        >>> err = DataError("The file given as `path` does not exist. Received: path='x.csv'.")
+        >>> isinstance(err, ValueError), err.problem
+        (True, None)
     """
+
+    def __init__(self, message: str, problem: Any = None) -> None:
+        super().__init__(message)
+        self.problem = problem

@@ -7,6 +7,7 @@ import difflib
 from collections.abc import Mapping
 from typing import Any
 
+from kerasopt.data.data_problem import DataProblem, close_matches
 from kerasopt.data.errors import DataError
 
 _TYPE_NAMES = {bool: "a boolean", int: "an integer", float: "a number", str: "a string",
@@ -43,15 +44,14 @@ class Option:
         """Return `value` if it has an accepted type and is allowed, else raise DataError."""
         if not _type_ok(value, self.types):
             allowed = " or ".join(_TYPE_NAMES.get(t, t.__name__) for t in self.types)
-            raise DataError(
-                f"Data option `{self.name}` of source {source!r} must be {allowed}. "
-                f"Received: {self.name}={value!r} ({type(value).__name__})."
-            )
+            raise DataProblem(self.name, f"Data option `{self.name}` of source {source!r} must "
+                              f"be {allowed}. Received: {self.name}={value!r} "
+                              f"({type(value).__name__}).", value, allowed).error()
         if self.choices is not None and value not in self.choices:
-            raise DataError(
-                f"Data option `{self.name}` of source {source!r} must be one of "
-                f"{', '.join(repr(c) for c in self.choices)}. Received: {self.name}={value!r}."
-            )
+            raise DataProblem(self.name, f"Data option `{self.name}` of source {source!r} must be "
+                              f"one of {', '.join(repr(c) for c in self.choices)}. Received: "
+                              f"{self.name}={value!r}.", value, list(self.choices),
+                              close_matches(value, self.choices)).error()
         return value
 
 
@@ -90,15 +90,16 @@ def resolve_options(source: str, declared: tuple[Option, ...],
             close = difflib.get_close_matches(str(name), list(by_name), n=1)
             hint = f" Did you mean {close[0]!r}?" if close else ""
             allowed = ", ".join(by_name) or "none"
-            raise DataError(f"Unknown data option {name!r} for source {source!r}.{hint} "
-                            f"Allowed options: {allowed}.")
+            raise DataProblem(str(name), f"Unknown data option {name!r} for source {source!r}."
+                              f"{hint} Allowed options: {allowed}.", given[name], list(by_name),
+                              close).error()
     resolved: dict[str, Any] = {}
     for option in declared:
         if option.name in given and given[option.name] is not None:
             resolved[option.name] = option.check(source, given[option.name])
         elif option.required:
-            raise DataError(f"Data source {source!r} requires the option `{option.name}` "
-                            f"({option.doc or 'no default'}).")
+            raise DataProblem(option.name, f"Data source {source!r} requires the option "
+                              f"`{option.name}` ({option.doc or 'no default'}).", None).error()
         else:
             resolved[option.name] = option.default
     return resolved

@@ -4,16 +4,18 @@ from __future__ import annotations
 
 import abc
 import dataclasses
+import itertools
+import os
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, ClassVar
 
 import numpy as np
 
+from kerasopt.data.data_problem import DataProblem, close_matches
 from kerasopt.data.errors import DataError
 from kerasopt.data.options import Option, resolve_options
-
-TASKS = ("classification", "regression")
+from kerasopt.data.task_inference import TASKS as TASKS
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
@@ -82,31 +84,89 @@ class DataSource(abc.ABC):
         """Whether the source brings its own test split (then `test_split` must be None)."""
         return False
 
+    @classmethod
+    def options_with_task(cls, options: Mapping[str, Any], task: str | None) -> dict[str, Any]:
+        """`options` with `task` filled in when this source infers it and it is left on "auto".
+
+        Args:
+            options: The source's options as given.
+            task: "classification" or "regression" (known from elsewhere, e.g. the
+                loss), or `None`.
+
+        Returns:
+            A copy of `options`; with `task` set when the source has a `task` option
+            whose default is "auto" and the options leave it on "auto".
+        """
+        options = dict(options)
+        declared = {option.name: option for option in cls.options}
+        if (task is not None and "task" in declared and declared["task"].default == "auto"
+                and options.get("task") in (None, "auto")):
+            options["task"] = task
+        return options
+
     @abc.abstractmethod
     def load(self, seed: int) -> SourceData:
         """Load (or generate, deterministically from `seed`) the source's arrays."""
 
+    def check(self, class_weight: Any = None, loss: Any = None,
+              output_activation: str = "auto") -> list[DataProblem]:
+        """Find problems in the source's files quickly, without TensorFlow or Keras.
 
-def existing_path(option: str, value: str, *, directory: bool = False) -> Path:
-    """Return `value` as a Path, or raise DataError naming `option` if it does not exist."""
+        Sources that read local files override this (paths, columns, keys, NaN, classes,
+        `class_weight` keys); built-in and online sources have nothing to check before
+        loading, so the default finds nothing. `load` raises the same problems as
+        DataError, so a problem found here never surfaces later in another form.
+
+        Args:
+            class_weight: The training option `class_weight`, checked against the
+                classes found. Defaults to `None`.
+            loss: The training loss, checked against the task and classes found
+                (`kerasopt.data.output_spec.output_spec`). Defaults to `None`.
+            output_activation: The model's output activation, checked likewise.
+                Defaults to `"auto"`.
+
+        Returns:
+            The problems found, each naming its option.
+        """
+        return []
+
+
+def path_problem(option: str, value: str, *, directory: bool = False) -> DataProblem | None:
+    """The problem with `value` as a readable file (or directory), or None if there is none."""
     path = Path(value).expanduser()
     kind = "directory" if directory else "file"
     if not path.exists():
-        raise DataError(f"The {kind} given as `{option}` does not exist. "
-                        f"Received: {option}={value!r}.")
+        parent = path.parent if path.parent.is_dir() else None
+        nearby = [p.name for p in itertools.islice(parent.iterdir(), 5000)] if parent else []
+        close = [str(parent / name) for name in close_matches(path.name, nearby)] if parent else []
+        return DataProblem(option, f"The {kind} given as `{option}` does not exist. "
+                           f"Received: {option}={value!r}.", value, None, close)
     if directory != path.is_dir():
-        raise DataError(f"`{option}` must be a {kind}. Received: {option}={value!r}.")
-    return path
+        return DataProblem(option, f"`{option}` must be a {kind}. Received: {option}={value!r}.",
+                           value)
+    if not os.access(path, os.R_OK | (os.X_OK if directory else 0)):
+        return DataProblem(option, f"The {kind} given as `{option}` is not readable (check its "
+                           f"permissions). Received: {option}={value!r}.", value)
+    return None
+
+
+def existing_path(option: str, value: str, *, directory: bool = False) -> Path:
+    """Return `value` as a Path, or raise DataError naming `option` if it cannot be read."""
+    problem = path_problem(option, value, directory=directory)
+    if problem is not None:
+        raise problem.error()
+    return Path(value).expanduser()
 
 
 def encode_labels(y: np.ndarray, y_test: np.ndarray | None, option: str,
-                  ) -> tuple[np.ndarray, np.ndarray | None, list[str]]:
+                  test_option: str = "test_path") -> tuple[np.ndarray, np.ndarray | None, list[str]]:
     """Map class labels (ints or strings) to indices 0..K-1 in sorted label order.
 
     Args:
         y: Training labels.
         y_test: Test labels, or `None`; every test label must occur in `y`.
         option: The option that named the labels, for messages.
+        test_option: The option that named the test set. Defaults to `"test_path"`.
 
     Returns:
         The encoded training labels, the encoded test labels and the class names.
@@ -134,9 +194,10 @@ def encode_labels(y: np.ndarray, y_test: np.ndarray | None, option: str,
             y_test = y_test.astype(np.int64)
         unknown = np.setdiff1d(np.unique(y_test), classes)
         if unknown.size:
-            raise DataError(f"The test labels from `{option}` include classes the training "
-                            f"data does not have: {unknown.tolist()[:10]}. Training classes: "
-                            f"{classes.tolist()[:20]}.")
+            raise DataProblem(test_option, f"The test labels from `{option}` include classes "
+                              f"the training data does not have: {unknown.tolist()[:10]}. "
+                              f"Training classes: {classes.tolist()[:20]}.",
+                              unknown.tolist()[:10], classes.tolist()).error()
         encoded_test = np.searchsorted(classes, y_test).astype(np.int32)
     return encoded, encoded_test, [str(c) for c in classes.tolist()]
 

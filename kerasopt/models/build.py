@@ -47,7 +47,8 @@ _REQUIRED = {"layers": "layers", "application": "name", "file": "path"}
 
 
 def build_model(spec: Mapping[str, Any], *, input_shape: tuple[int, ...], num_classes: int | None,
-                normalizer: keras.layers.Layer | None = None, seed: int = 0) -> keras.Model:
+                normalizer: keras.layers.Layer | None = None, seed: int = 0,
+                head: tuple[int, str] | None = None) -> keras.Model:
     """Build the Keras model a recipe's `model:` section describes.
 
     `spec["architecture"]` selects the builder: `mlp`, `cnn`, `resnet`, `mobilenet`
@@ -62,9 +63,13 @@ def build_model(spec: Mapping[str, Any], *, input_shape: tuple[int, ...], num_cl
     otherwise. Options that are absent or None take their defaults; options an
     architecture does not use must keep their defaults.
 
-    The head is a Dense layer named `head` with `num_classes` units (1 for regression,
-    `num_classes=None`); `output_activation: auto` means softmax for two or more classes,
-    sigmoid for one, linear for regression (for `file` models: keep the old head's).
+    The head is a Dense layer named `head`. With `head=(units, activation)` (the
+    `kerasopt.data.output_spec.OutputSpec.head` of the data bundle, which also decided
+    the label encoding) it has exactly that: e.g. `(1, "sigmoid")` for a binary
+    crossentropy head, `(3, "linear")` for three regression targets. Without it, the
+    head has `num_classes` units (1 for regression, `num_classes=None`) and
+    `output_activation: auto` means softmax for two or more classes, sigmoid for one,
+    linear for regression (for `file` models: keep the old head's).
     A fitted `normalizer` layer becomes the first layer after the Input, so the model
     (and its exports) take raw inputs; for a `file` model the loaded model is wrapped.
     Kernels are initialized with seeds derived from `seed`, so builds are reproducible.
@@ -76,6 +81,8 @@ def build_model(spec: Mapping[str, Any], *, input_shape: tuple[int, ...], num_cl
         normalizer: An adapted layer (e.g. `keras.layers.Normalization`) to apply first.
             Defaults to `None`.
         seed: Base seed of initializers and dropout. Defaults to `0`.
+        head: `(units, activation)` of the output layer, or `None` to derive them from
+            `num_classes` and `output_activation`. Defaults to `None`.
 
     Returns:
         The built (uncompiled) model.
@@ -105,6 +112,8 @@ def build_model(spec: Mapping[str, Any], *, input_shape: tuple[int, ...], num_cl
                          f"Received: num_classes={num_classes!r}")
     if normalizer is not None and not isinstance(normalizer, keras.layers.Layer):
         raise ModelError(f"`normalizer` must be a keras.layers.Layer or None. Received: {type(normalizer)}")
+    head = _check_head(head)
+    checked_width = head is not None or num_classes is not None
     options = _resolve_options(architecture, spec)
     make = LayerFactory(activation=options["activation"], kernel_initializer=options["kernel_initializer"],
                         l1=options["l1"], l2=options["l2"], dropout=options["dropout"],
@@ -112,8 +121,13 @@ def build_model(spec: Mapping[str, Any], *, input_shape: tuple[int, ...], num_cl
     output_activation = options["output_activation"]
     if output_activation != "auto":
         output_activation = check_activation(output_activation, "output_activation")
+    if head is None:
+        units = num_classes or 1
+        head = (units, _head_activation(output_activation, num_classes))
+        if architecture == "file" and output_activation == "auto":
+            head = (units, "auto")
     if architecture == "file":
-        return _file_model(options, make, input_shape, num_classes, normalizer)
+        return _file_model(options, make, input_shape, head, normalizer)
     if architecture in _CONVOLUTIONAL and len(input_shape) not in (2, 3):
         raise ModelError(f"`model.architecture: {architecture}` needs (steps, channels) inputs for 1D "
                          f"or (height, width, channels) inputs for 2D convolutions. Received: "
@@ -122,13 +136,24 @@ def build_model(spec: Mapping[str, Any], *, input_shape: tuple[int, ...], num_cl
     inputs = keras.Input(input_shape, name="inputs")
     x = normalizer(inputs) if normalizer is not None else inputs
     if architecture == "layers":
-        return keras.Model(inputs, layer_list.layer_list_outputs(x, options, num_classes), name="layers")
+        units = head[0] if checked_width else None
+        return keras.Model(inputs, layer_list.layer_list_outputs(x, options, units), name="layers")
     if architecture == "application":
         x = make.drop(application.application_features(x, options, input_shape), "features_dropout")
     else:
         x = _FEATURES[architecture](x, options, make, input_shape)
-    outputs = make.head(x, num_classes or 1, _head_activation(output_activation, num_classes))
+    outputs = make.head(x, *head)
     return keras.Model(inputs, outputs, name=architecture)
+
+
+def _check_head(head: Any) -> tuple[int, str] | None:
+    if head is None:
+        return None
+    if (not isinstance(head, (tuple, list)) or len(head) != 2 or isinstance(head[0], bool)
+            or not isinstance(head[0], int) or head[0] < 1):
+        raise ModelError(f"`head` must be None or (units, activation) with units >= 1. "
+                         f"Received: head={head!r}")
+    return int(head[0]), check_activation(head[1], "output_activation")
 
 
 def _check_input_shape(input_shape: Any) -> tuple[int, ...]:
@@ -171,17 +196,18 @@ def _head_activation(output_activation: str, num_classes: int | None) -> str:
 
 
 def _file_model(options: dict[str, Any], make: LayerFactory, input_shape: tuple[int, ...],
-                num_classes: int | None, normalizer: keras.layers.Layer | None) -> keras.Model:
+                head: tuple[int, str], normalizer: keras.layers.Layer | None) -> keras.Model:
     model = transfer.load_model_file(options["path"])
     if tuple(model.input_shape[1:]) != input_shape:
         raise ModelError(f"`model.path` holds a model for inputs of shape {tuple(model.input_shape[1:])}, "
                          f"but the data has input_shape={input_shape}.")
+    units, activation = head
     if spec_checks.boolean("replace_head", options["replace_head"]):
-        model = transfer.replace_head(model, num_classes or 1, make=make,
-                                      output_activation=options["output_activation"])
-    elif num_classes is not None and model.output_shape[-1] != num_classes:
-        raise ModelError(f"`model.path` holds a model with {model.output_shape[-1]} outputs but the data has "
-                         f"{num_classes} classes; set `model.replace_head: true` to put a new head on it.")
+        model = transfer.replace_head(model, units, make=make, output_activation=activation)
+    elif model.output_shape[-1] != units:
+        raise ModelError(f"`model.path` holds a model with {model.output_shape[-1]} outputs but the data needs "
+                         f"{units} (one per class; 1 for a sigmoid or a single regression target); "
+                         "set `model.replace_head: true` to put a new head on it.")
     transfer.set_trainable(model, options["freeze"], options["unfreeze"])
     if normalizer is None:
         return model

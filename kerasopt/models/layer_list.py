@@ -11,7 +11,7 @@ OPTIONS: dict[str, Any] = {"layers": None}
 """The options of `architecture: layers` (`layers` is required)."""
 
 
-def layer_list_outputs(x: Any, options: dict[str, Any], num_classes: int | None) -> Any:
+def layer_list_outputs(x: Any, options: dict[str, Any], units: int | None) -> Any:
     """Apply the layers of `options["layers"]` in order; the last one is the model's output.
 
     Each item is a layer name (`"flatten"`) or a spec dict `{"type": name, **args}` with
@@ -19,20 +19,20 @@ def layer_list_outputs(x: Any, options: dict[str, Any], num_classes: int | None)
     `kerasopt.registry.build("layer", spec)` (nested `*_initializer`, `*_regularizer`
     ... specs are built too). No output head is added: the list is the whole model, so
     it must end with the output layer itself, e.g. `{"type": "dense", "units": 10,
-    "activation": "softmax"}`. For a classification task the last layer's width must
-    equal `num_classes`.
+    "activation": "softmax"}`. When `units` is given (the classes, or the head width
+    the loss needs: 1 for binary crossentropy) the last layer's width must equal it.
 
     Args:
         x: The input tensor (after the optional normalizer).
         options: The resolved options; `layers` is a non-empty list of layer specs.
-        num_classes: The number of classes, or None for regression.
+        units: The width the last layer must have, or None to accept any.
 
     Returns:
         The output tensor of the last layer.
 
     Raises:
         ModelError: If `layers` is missing or empty, names an unknown layer, has
-            arguments the layer rejects, or its output width differs from `num_classes`.
+            arguments the layer rejects, or its output width differs from `units`.
 
     Example:
         ```python
@@ -65,8 +65,10 @@ def layer_list_outputs(x: Any, options: dict[str, Any], num_classes: int | None)
             raise ModelError(f"`model.{key}` ({type(layer).__name__}) does not accept its input of shape "
                              f"{tuple(x.shape)}: {err}") from err
     width = x.shape[-1] if len(x.shape) > 1 else None
-    if num_classes is not None and width is not None and width != num_classes:
-        raise ModelError(f"`model.layers` must end with a layer of {num_classes} units (one per class; no "
-                         f"head is added to a layer list). Received: the last layer outputs shape "
-                         f"{tuple(x.shape)}")
+    if units is not None and width is not None and width != units:
+        binary = (" (a one-unit sigmoid output for two classes needs `training.loss: binary_crossentropy`)"
+                  if width == 1 and units == 2 else "")
+        raise ModelError(f"`model.layers` must end with a layer of {units} units (the output the data and "
+                         f"loss need; no head is added to a layer list){binary}. Received: the last layer "
+                         f"outputs shape {tuple(x.shape)}")
     return x

@@ -25,7 +25,10 @@ class ModelOptions(StrictModel):
     dropout: Annotated[float, Field(ge=0, lt=1)] = 0.0
     normalization: Literal["none", "batch", "layer"] | None = Field(
         None, description="default: batch for resnet and mobilenet (as in their papers), none otherwise")
-    output_activation: str = Field("auto", description="'auto': softmax (classification), linear (regression)")
+    output_activation: str = Field(
+        "auto", description="'auto': softmax (classification), sigmoid with one unit for a binary "
+                            "loss (binary_crossentropy), linear (regression or from_logits); "
+                            "'sigmoid' alone selects the one-unit binary head")
 
 
 class Mlp(ModelOptions):

@@ -109,12 +109,14 @@ def test_npz_with_string_labels_and_test_file(tmp_path):
         NpzFile({"path": str(tmp_path / "bad.npz")}).load(0)
 
 
-def test_npz_float_labels_need_regression(tmp_path):
+def test_npz_fractional_targets_are_regression_unless_declared_classes(tmp_path):
     np.savez(tmp_path / "r.npz", x=np.ones((4, 2)), y=np.array([0.5, 1.0, 2.0, 3.5]))
     with pytest.raises(DataError, match="not whole numbers.*task: regression"):
-        NpzFile({"path": str(tmp_path / "r.npz")}).load(0)
-    data = NpzFile({"path": str(tmp_path / "r.npz"), "task": "regression"}).load(0)
-    assert data.y.tolist() == [0.5, 1.0, 2.0, 3.5] and data.num_classes is None
+        NpzFile({"path": str(tmp_path / "r.npz"), "task": "classification"}).load(0)
+    for task in ("auto", "regression"):
+        data = NpzFile({"path": str(tmp_path / "r.npz"), "task": task}).load(0)
+        assert data.y.tolist() == [0.5, 1.0, 2.0, 3.5] and data.num_classes is None
+        assert data.task == "regression"
 
 
 def _write_csv(path, rows, header="a,b,kind,label"):

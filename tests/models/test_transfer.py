@@ -66,7 +66,7 @@ def test_file_model_with_normalizer_is_wrapped(saved):
 
 
 @pytest.mark.parametrize("extra,num_classes,match", [
-    ({}, 3, "5 outputs but the data has 3 classes; set `model.replace_head: true`"),
+    ({}, 3, r"5 outputs but the data needs 3 \(one per class.*set `model.replace_head: true`"),
     ({"freeze": ["conv_*"]}, 5, "pattern 'conv_\\*' matches no layer"),
     ({"path": "missing.keras"}, 5, "file does not exist.*missing.keras"),
     ({"path": "model.h5"}, 5, "must be a .keras file"),

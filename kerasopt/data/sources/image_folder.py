@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
+from kerasopt.data.array_checks import class_weight_problems, head_problems
+from kerasopt.data.data_problem import DataProblem, raise_first
 from kerasopt.data.errors import DataError
 from kerasopt.data.options import Option
-from kerasopt.data.source import DataSource, SourceData, existing_path
+from kerasopt.data.source import DataSource, SourceData, existing_path, path_problem
 
 IMAGE_SUFFIXES = (".bmp", ".gif", ".jpeg", ".jpg", ".png")
 
@@ -30,8 +33,9 @@ class ImageFolder(DataSource):
             defaults to "rgb"), `test_directory` (defaults to `None`).
 
     Raises:
-        DataError: For a missing directory, no class sub-folders or no images, images of
-            different sizes without `image_size`, or test classes that differ.
+        DataError: For a missing directory, fewer than two class sub-folders, a class
+            sub-folder without images, images of different sizes without `image_size`,
+            or test classes that differ.
     """
 
     name = "image_folder"
@@ -46,25 +50,27 @@ class ImageFolder(DataSource):
         """True when `test_directory` is given."""
         return self.config["test_directory"] is not None
 
+    def check(self, class_weight: Any = None, loss: Any = None,
+              output_activation: str = "auto") -> list[DataProblem]:
+        """Check the folders, the class sub-folders and their images (by listing, not reading)."""
+        problems, classes, _ = self._inspect()
+        if classes is not None and not problems:
+            problems += class_weight_problems(class_weight, classes)
+            problems += head_problems("classification", classes, (), loss, output_activation)
+        return problems
+
     def load(self, seed: int) -> SourceData:
         """Read the images; `seed` is unused."""
         cfg = self.config
+        problems, classes, files = self._inspect()
+        raise_first(problems)
         size = cfg["image_size"]
-        if size is not None and (len(size) != 2 or not all(
-                isinstance(v, int) and not isinstance(v, bool) and v >= 1 for v in size)):
-            raise DataError(f"Data option `image_size` must be [height, width] with integers "
-                            f">= 1. Received: image_size={size!r}.")
         directory = existing_path("directory", cfg["directory"], directory=True)
-        classes, files = _scan("directory", directory)
         test = None
         if cfg["test_directory"] is not None:
             test_dir = existing_path("test_directory", cfg["test_directory"], directory=True)
-            test_classes, test_files = _scan("test_directory", test_dir)
-            if test_classes != classes:
-                raise DataError(f"`test_directory` must hold the same class sub-folders as "
-                                f"`directory`. Found {test_classes} in test_directory="
-                                f"{cfg['test_directory']!r} and {classes} in directory.")
-            test = (test_dir, test_files)
+            test = (test_dir, files["test_directory"])
+        files = files["directory"]
         if size is None:
             size = _common_size(files + (test[1] if test else []))
         x, y = _read(directory, classes, size, cfg["color_mode"])
@@ -74,18 +80,58 @@ class ImageFolder(DataSource):
         return SourceData(x=x, y=y, x_test=x_test, y_test=y_test, task="classification",
                           class_names=classes)
 
+    def _inspect(self) -> tuple[list[DataProblem], list[str] | None, dict[str, list[Path]]]:
+        """Problems, the class names (None if unknown) and the image files of each folder."""
+        cfg = self.config
+        size = cfg["image_size"]
+        if size is not None and (len(size) != 2 or not all(
+                isinstance(v, int) and not isinstance(v, bool) and v >= 1 for v in size)):
+            return [DataProblem("image_size", "Data option `image_size` must be [height, width] "
+                                f"with integers >= 1. Received: image_size={size!r}.", size)], None, {}
+        problems: list[DataProblem] = []
+        found: dict[str, tuple[list[str], list[Path]]] = {}
+        for option in ("directory", "test_directory"):
+            if cfg[option] is None:
+                continue
+            problem = path_problem(option, cfg[option], directory=True)
+            if problem is not None:
+                problems.append(problem)
+                continue
+            scanned, more = _scan(option, Path(cfg[option]).expanduser())
+            problems += more
+            found[option] = scanned
+        if "directory" not in found:
+            return problems, None, {}
+        classes = found["directory"][0]
+        test = found.get("test_directory")
+        if test is not None and test[0] != classes:
+            problems.append(DataProblem(
+                "test_directory", f"`test_directory` must hold the same class sub-folders as "
+                f"`directory`. Found {test[0]} in test_directory={cfg['test_directory']!r} and "
+                f"{classes} in directory.", test[0], classes))
+        return problems, classes, {option: files for option, (_, files) in found.items()}
 
-def _scan(option: str, directory: Path) -> tuple[list[str], list[Path]]:
+
+def _scan(option: str, directory: Path) -> tuple[tuple[list[str], list[Path]], list[DataProblem]]:
+    """The class names and image files of a folder, and the problems with them."""
+    where = f"{option}={str(directory)!r}"
     classes = sorted(p.name for p in directory.iterdir() if p.is_dir())
+    images = {c: sorted(f for f in (directory / c).rglob("*") if f.suffix.lower() in IMAGE_SUFFIXES)
+              for c in classes}
+    problems = []
     if not classes:
-        raise DataError(f"`{option}` must hold one sub-folder per class; {str(directory)!r} "
-                        "has no sub-folders.")
-    files = sorted(f for c in classes for f in (directory / c).rglob("*")
-                   if f.suffix.lower() in IMAGE_SUFFIXES)
-    if not files:
-        raise DataError(f"No images ({', '.join(IMAGE_SUFFIXES)}) found in the class "
-                        f"sub-folders of {option}={str(directory)!r}.")
-    return classes, files
+        problems.append(DataProblem(option, f"`{option}` must hold one sub-folder per class; "
+                                    f"{str(directory)!r} has no sub-folders.", str(directory)))
+    empty = [c for c in classes if not images[c]]
+    if empty:
+        problems.append(DataProblem(
+            option, f"The class sub-folder(s) {empty} of {where} hold no images "
+            f"({', '.join(IMAGE_SUFFIXES)}). Add images or remove the folder(s).", empty, classes))
+    elif option == "directory" and len(classes) == 1:
+        problems.append(DataProblem(
+            option, f"{where} has a single class sub-folder ({classes[0]!r}); classification "
+            "needs at least 2 classes, one sub-folder each.", classes, None))
+    return (classes, [f for c in classes for f in images[c]]), problems
 
 
 def _common_size(files: list[Path]) -> list[int]:

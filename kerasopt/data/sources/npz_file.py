@@ -3,40 +3,47 @@
 from __future__ import annotations
 
 import zipfile
-from pathlib import Path
+from typing import Any
 
 import numpy as np
 
+from kerasopt.data.array_checks import check_inputs, check_targets
+from kerasopt.data.data_problem import DataProblem, close_matches, raise_first
 from kerasopt.data.errors import DataError
 from kerasopt.data.options import Option
 from kerasopt.data.source import (
-    TASKS,
     DataSource,
     SourceData,
     encode_labels,
     existing_path,
+    path_problem,
     regression_targets,
 )
+from kerasopt.data.task_inference import TASK_CHOICES
 
 
 class NpzFile(DataSource):
     """Inputs and targets read from `.npz` files written with `numpy.savez`.
 
-    The file is opened with `allow_pickle=False` (a data file never runs code). For
-    classification, labels (integers or strings) are mapped to indices 0..K-1 in
-    sorted order and `class_names` keeps the original labels; for regression
-    (`task: regression`) targets are read as float32. With `test_path`, that file
-    (with the same keys) is the test set; without it, `build_data` carves one off
-    with `test_split`.
+    The file is opened with `allow_pickle=False` (a data file never runs code). The
+    inputs must be numeric, one sample per row, and finite once cast to float32.
+    `task: auto` (the default) decides from the targets (see
+    `kerasopt.data.task_inference.TaskInference`): for classification, labels
+    (integers or strings) are mapped to indices 0..K-1 in sorted order and
+    `class_names` keeps the original labels; for regression, targets are read as
+    float32 with their shape (`(n,)` or `(n, k)` for k outputs). With `test_path`,
+    that file (with the same keys) is the test set; without it, `build_data` carves
+    one off with `test_split`.
 
     Args:
         options: `path` (required), `x_key` (defaults to "x"), `y_key` (defaults to
-            "y"), `test_path` (defaults to `None`), `task` (defaults to
-            "classification").
+            "y"), `test_path` (defaults to `None`), `task` ("auto", "classification"
+            or "regression"; defaults to "auto").
 
     Raises:
-        DataError: For a missing or unreadable file, or a key the file does not hold
-            (the message lists the keys found).
+        DataError: For a missing or unreadable file, a key the file does not hold
+            (the message lists the keys found), NaN or infinite values, or targets
+            whose task is ambiguous.
     """
 
     name = "npz"
@@ -45,52 +52,97 @@ class NpzFile(DataSource):
         Option("x_key", (str,), default="x", doc="array name of the inputs"),
         Option("y_key", (str,), default="y", doc="array name of the targets"),
         Option("test_path", (str,), doc="a second .npz file used as the test set"),
-        Option("task", (str,), default="classification", choices=TASKS),
+        Option("task", (str,), default="auto", choices=TASK_CHOICES,
+               doc="auto: regression for fractional targets, classification for few classes"),
     )
 
     def has_test_set(self) -> bool:
         """True when `test_path` is given."""
         return self.config["test_path"] is not None
 
+    def check(self, class_weight: Any = None, loss: Any = None,
+              output_activation: str = "auto") -> list[DataProblem]:
+        """Check paths, keys, values, task and classes (the arrays are read whole)."""
+        try:
+            return self._inspect({"class_weight": class_weight, "loss": loss,
+                                  "output_activation": output_activation})[0]
+        except DataError as err:
+            if err.problem is None:
+                raise
+            return [err.problem]
+
     def load(self, seed: int) -> SourceData:
         """Read the file(s); `seed` is unused."""
-        cfg = self.config
-        x, y = self._read("path", existing_path("path", cfg["path"]))
-        x_test = y_test = None
-        if cfg["test_path"] is not None:
-            x_test, y_test = self._read("test_path", existing_path("test_path", cfg["test_path"]))
-        if cfg["task"] == "classification":
-            y, y_test, names = encode_labels(y, y_test, "y_key")
+        problems, x, y, x_test, y_test, task = self._inspect({})
+        raise_first(problems)
+        if task == "classification":
+            y, y_test, names = encode_labels(_one_column(y), None if y_test is None
+                                             else _one_column(y_test), "y_key")
         else:
             y = regression_targets(y, "y_key")
             y_test = None if y_test is None else regression_targets(y_test, "y_key")
             names = None
-        return SourceData(x=x, y=y, x_test=x_test, y_test=y_test, task=cfg["task"],
-                          class_names=names)
+        return SourceData(x=x, y=y, x_test=x_test, y_test=y_test, task=task, class_names=names)
 
-    def _read(self, option: str, path: Path) -> tuple[np.ndarray, np.ndarray]:
+    def _inspect(self, training: dict[str, Any]) -> tuple[Any, ...]:
+        cfg = self.config
+        problems = [p for option in ("path", "test_path") if cfg[option] is not None
+                    for p in [path_problem(option, cfg[option])] if p is not None]
+        raise_first(problems)
+        x, y = self._read("path")
+        problems += check_inputs(x, key="x_key", where=f"path={cfg['path']!r}")
+        x_test = y_test = None
+        if cfg["test_path"] is not None:
+            x_test, y_test = self._read("test_path")
+            problems += check_inputs(x_test, key="test_path", where=f"test_path={cfg['test_path']!r}")
+            if x_test.shape[1:] != x.shape[1:]:
+                problems.append(DataProblem(
+                    "test_path", f"The test inputs in test_path={cfg['test_path']!r} have shape "
+                    f"{x_test.shape[1:]} per sample, the training inputs {x.shape[1:]}; they "
+                    "must match.", list(x_test.shape[1:]), list(x.shape[1:])))
+        task, found = check_targets(y, task=cfg["task"], key="y_key", **training)
+        problems += found
+        if task == "classification" and y_test is not None and not found:
+            encode_labels(_one_column(y), _one_column(y_test), "y_key")  # unknown test classes
+        return problems, x, y, x_test, y_test, task
+
+    def _read(self, option: str) -> tuple[np.ndarray, np.ndarray]:
+        cfg = self.config
+        path = existing_path(option, cfg[option])
+        where = f"{option}={str(path)!r}"
         try:
             with np.load(path, allow_pickle=False) as archive:
                 keys = list(archive.keys())
                 arrays = []
                 for key_option in ("x_key", "y_key"):
-                    key = self.config[key_option]
+                    key = cfg[key_option]
                     if key not in keys:
-                        raise DataError(f"The file {option}={str(path)!r} has no array named "
-                                        f"{key!r} (option `{key_option}`). Arrays found: "
-                                        f"{', '.join(keys) or 'none'}.")
+                        raise DataProblem(
+                            key_option, f"The file {where} has no array named {key!r} (option "
+                            f"`{key_option}`). Arrays found: {', '.join(keys) or 'none'}.",
+                            key, keys, close_matches(key, keys)).error()
                     arrays.append(archive[key])
         except (OSError, ValueError, zipfile.BadZipFile) as err:
             if isinstance(err, DataError):
                 raise
-            raise DataError(f"Cannot read {option}={str(path)!r} as a NumPy .npz file: {err}. "
-                            "Write it with numpy.savez(path, x=..., y=...).") from None
+            raise DataProblem(option, f"Cannot read {where} as a NumPy .npz file: {err}. Write "
+                              "it with numpy.savez(path, x=..., y=...).", cfg[option]).error() from None
         x, y = arrays
         if not np.issubdtype(x.dtype, np.number):
-            raise DataError(f"The inputs {self.config['x_key']!r} in {option}={str(path)!r} "
-                            f"must be numeric. Received dtype {x.dtype}.")
+            raise DataProblem("x_key", f"The inputs {cfg['x_key']!r} in {where} must be numeric. "
+                              f"Received dtype {x.dtype}.", str(x.dtype)).error()
         if x.ndim < 2:
-            raise DataError(f"The inputs {self.config['x_key']!r} in {option}={str(path)!r} "
-                            f"must have one row per sample (at least 2-D). "
-                            f"Received shape {x.shape}.")
-        return x.astype(np.float32), y
+            raise DataProblem("x_key", f"The inputs {cfg['x_key']!r} in {where} must have one "
+                              f"row per sample (at least 2-D). Received shape {x.shape}.",
+                              list(x.shape)).error()
+        if y.ndim == 0 or len(y) != len(x):
+            raise DataProblem("y_key", f"{where} holds {len(x)} inputs ({cfg['x_key']!r}) but "
+                              f"{y.size if y.ndim == 0 else len(y)} targets ({cfg['y_key']!r}); they must "
+                              "match.", list(y.shape), len(x)).error()
+        with np.errstate(over="ignore"):  # values beyond float32 become inf; check_inputs reports them
+            return x.astype(np.float32), y
+
+
+def _one_column(y: np.ndarray) -> np.ndarray:
+    """Labels of shape (n, 1) as (n,): the shape Keras users often save class labels in."""
+    return y.reshape(len(y)) if y.ndim == 2 and y.shape[1] == 1 else y

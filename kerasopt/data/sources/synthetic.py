@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 
-from kerasopt.data.errors import DataError
+from kerasopt.data.data_problem import DataProblem
 from kerasopt.data.options import Option
 from kerasopt.data.source import TASKS, DataSource, SourceData
 
@@ -46,19 +46,19 @@ class Synthetic(DataSource):
     def __init__(self, options: Mapping[str, Any]) -> None:
         super().__init__(options)
         cfg = self.config
-        if cfg["samples"] < 2:
-            raise DataError(f"Data option `samples` must be an integer >= 2. "
-                            f"Received: samples={cfg['samples']}.")
         shape = cfg["input_shape"]
-        if not shape or not all(isinstance(d, int) and not isinstance(d, bool) and d >= 1
-                                for d in shape):
-            raise DataError(f"Data option `input_shape` must be a non-empty list of integers "
-                            f">= 1. Received: input_shape={shape!r}.")
-        if cfg["num_classes"] < 2:
-            raise DataError(f"Data option `num_classes` must be an integer >= 2. "
-                            f"Received: num_classes={cfg['num_classes']}.")
-        if cfg["noise"] < 0:
-            raise DataError(f"Data option `noise` must be >= 0. Received: noise={cfg['noise']}.")
+        checks = (
+            ("samples", cfg["samples"] >= 2, "an integer >= 2"),
+            ("input_shape", bool(shape) and all(isinstance(d, int) and not isinstance(d, bool)
+                                                and d >= 1 for d in shape),
+             "a non-empty list of integers >= 1"),
+            ("num_classes", cfg["num_classes"] >= 2, "an integer >= 2"),
+            ("noise", cfg["noise"] >= 0, ">= 0"),
+        )
+        for name, ok, allowed in checks:
+            if not ok:
+                raise DataProblem(name, f"Data option `{name}` must be {allowed}. Received: "
+                                  f"{name}={cfg[name]!r}.", cfg[name], allowed).error()
 
     def load(self, seed: int) -> SourceData:
         """Generate the data set from `seed`."""
