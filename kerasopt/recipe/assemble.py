@@ -59,18 +59,6 @@ def keras_argument(kind: str, spec: dict[str, Any]) -> Any:
     return registry.build(kind, spec)
 
 
-def default_loss(task: str, soft_labels: bool) -> str:
-    """The loss a recipe gets when it names none."""
-    if task == "regression":
-        return "mean_squared_error"
-    return "categorical_crossentropy" if soft_labels else "sparse_categorical_crossentropy"
-
-
-def default_metrics(task: str) -> list[str]:
-    """The metrics a recipe gets when it names none."""
-    return ["mae"] if task == "regression" else ["accuracy"]
-
-
 def build_callbacks(specs: list[dict[str, Any]], plan: StagePlan, context: dict[str, Any]) -> list[Any]:
     """Build the recipe's callbacks, offering each the run's context arguments.
 

@@ -78,7 +78,8 @@ class Run:
         """Build data and model, run the techniques' `model_built` hooks and any batch-size search."""
         from kerasopt.recipe import session
 
-        self.data = session.build_data(self.recipe)
+        first_loss = self.stages[0].training.loss
+        self.data = session.build_data(self.recipe, loss=first_loss)
         with self.placement.strategy.scope():
             self.model = session.build_model(self.recipe, self.data)
         self._hook("model_built")
@@ -87,7 +88,8 @@ class Run:
             self.batch_size_search = session.search_batch_size(
                 self.recipe, optimizer, self.model, self.data)
             self.lr_factor = self.batch_size_search["lr_factor"]
-            self.data = session.build_data(self.recipe, batch_size=self.batch_size_search["batch_size"])
+            self.data = session.build_data(self.recipe, batch_size=self.batch_size_search["batch_size"],
+                                           loss=first_loss)
 
     def start_stage(self, stage: StageSettings) -> None:
         """Freeze/unfreeze layers as the stage asks, then the techniques' `stage_start` hooks."""
@@ -120,9 +122,9 @@ class Run:
         with self.placement.strategy.scope():
             optimizer = registry.build("optimizer", optimizer_spec)
             loss = (assemble.keras_argument("loss", training.loss) if training.loss
-                    else assemble.default_loss(self.data.task, getattr(self.data, "soft_labels", False)))
+                    else self.data.output.keras_loss())
             metrics = ([assemble.keras_argument("metric", m) for m in training.metrics]
-                       if training.metrics is not None else assemble.default_metrics(self.data.task))
+                       if training.metrics is not None else self.data.output.keras_metrics())
             self.model.compile(optimizer=optimizer, loss=loss, metrics=metrics,
                                steps_per_execution=training.steps_per_execution,
                                jit_compile=training.jit_compile)

@@ -44,8 +44,12 @@ def finish() -> None:
 PROVISIONAL_BATCH_SIZE = 32  # for `batch_size: auto`, until the search has run
 
 
-def build_data(recipe: Recipe, batch_size: int | None = None) -> Any:
-    """The data bundle of the recipe's `data:` section (with `batch_size` if given)."""
+def build_data(recipe: Recipe, batch_size: int | None = None, loss: Any = None) -> Any:
+    """The data bundle of the recipe's `data:` section (with `batch_size` if given).
+
+    `loss` (the first stage's, or None) and the model's `output_activation` decide the
+    output layer and the label encoding (`data.output`).
+    """
     from kerasopt.data.build import build_data as build
 
     section = recipe.data
@@ -56,7 +60,8 @@ def build_data(recipe: Recipe, batch_size: int | None = None) -> Any:
         validation_split=section.validation_split, test_split=section.test_split,
         stratify=section.stratify, normalization=section.normalization, shuffle=section.shuffle,
         augmentation=[a.options() for a in section.augmentation], seed=recipe.seed,
-        limit=section.limit)
+        limit=section.limit, loss=loss,
+        output_activation=getattr(recipe.model, "output_activation", "auto"))
 
 
 def build_model(recipe: Recipe, data: Any) -> Any:
@@ -68,7 +73,7 @@ def build_model(recipe: Recipe, data: Any) -> Any:
         spec["activation"] = spec["activation"]["type"]  # activations are functions: a name, no arguments
     try:
         model = build(spec, input_shape=tuple(data.input_shape), num_classes=data.num_classes,
-                      normalizer=data.normalizer, seed=recipe.seed)
+                      normalizer=data.normalizer, seed=recipe.seed, head=data.output.head)
     except ValueError as err:
         if type(err).__module__.startswith("kerasopt"):
             raise
@@ -94,10 +99,7 @@ def search_batch_size(recipe: Recipe, optimizer: Any, model: Any, data: Any) -> 
 
     finder = BatchSizeFinder(**recipe.data.batch_size_search.arguments())
     before = float(keras.ops.convert_to_numpy(optimizer.learning_rate))
-    y = data.y_train
-    if getattr(data, "soft_labels", False):
-        y = keras.utils.to_categorical(y, data.num_classes)
-    size = finder.find(model, data.x_train, y)
+    size = finder.find(model, data.x_train, data.output.encode(data.y_train))
     factor = finder.learning_rate / before if finder.learning_rate is not None else 1.0
     return {"batch_size": int(size), "lr_factor": float(factor), "trials": finder.trials}
 

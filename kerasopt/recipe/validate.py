@@ -52,6 +52,10 @@ def validate(raw: Any, positions: dict[Path, Location]) -> tuple[Recipe | None, 
     except ValidationError as err:
         problems += pydantic_problems(err, raw, ())
     problems += _stage_problems(raw)
+    if recipe is not None and not problems:
+        from kerasopt.recipe.data_check import data_problems
+
+        problems += data_problems(recipe, raw)
     problems = _dedupe(problems)
     located = [_locate(p, positions) for p in problems]
     located.sort(key=_file_order)

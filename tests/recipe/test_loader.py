@@ -129,22 +129,24 @@ def test_problem_paths_render_like_recipe_keys():
     assert format_path(()) == "<recipe>"
 
 
-def test_hparams_keep_what_users_compare_and_drop_descriptions_and_paths(write):
+def test_hparams_keep_what_users_compare_and_drop_descriptions_and_paths(write, tmp_path):
     from kerasopt.recipe.tensorboard_logging import run_hparams
 
-    loaded = load_recipe(write("""\
+    table = tmp_path / "train.csv"
+    table.write_text("a,b,label\n" + "".join(f"{i},{i % 3},{i % 2}\n" for i in range(20)))
+    loaded = load_recipe(write(f"""\
 name: tiny
 description: a long description nobody compares
-data: {source: csv, path: data/train.csv, target: label, batch_size: 32}
-model: {architecture: mlp, units: [8]}
+data: {{source: csv, path: {table}, target: label, batch_size: 32}}
+model: {{architecture: mlp, units: [8]}}
 training:
   epochs: 4
-  optimizer: {type: sgd, learning_rate: 0.1, momentum: 0.9}
+  optimizer: {{type: sgd, learning_rate: 0.1, momentum: 0.9}}
 stages:
-  - {name: warm}
+  - {{name: warm}}
   - name: fine
     steps: 50
-    training: {optimizer: {learning_rate: 0.01}}
+    training: {{optimizer: {{learning_rate: 0.01}}}}
 """))
     hparams = run_hparams(loaded.resolved())
     assert hparams["training.optimizer.learning_rate"] == 0.1

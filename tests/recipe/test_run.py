@@ -119,15 +119,16 @@ def test_loss_curve_matches_golden_values(tmp_path):
 GOLDEN_LOSS = [1.212416648864746, 1.0593959093093872, 0.9629576802253723]
 
 
-def test_missing_data_file_fails_with_one_message_and_exit_1(tmp_path):
+def test_missing_data_file_is_a_validation_error_before_anything_runs(tmp_path):
     recipe = tmp_path / "npz.yaml"
     recipe.write_text("name: npz\ndata: {source: npz, path: nowhere/data.npz, test_split: 0.2}\n"
                       "model: {architecture: mlp}\n")
     out = tmp_path / "out"
     result = kerasopt("run", str(recipe), "--output-dir", str(out))
-    assert result.returncode == 1
+    assert result.returncode == 2
+    assert "npz.yaml:2:" in result.stderr and "data.path" in result.stderr
     assert "nowhere/data.npz" in result.stderr and "Traceback" not in result.stderr
-    assert not (out / "metrics.json").exists()
+    assert not out.exists()
 
 
 def test_stages_continue_and_resume_skips_completed_stages(tmp_path):
