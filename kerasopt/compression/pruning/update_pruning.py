@@ -56,22 +56,27 @@ class UpdatePruning(keras.callbacks.Callback):
     `PolynomialDecay(0, 0.8, begin_step=0, end_step=100, frequency=10)` masks change before
     batches 0, 10, ..., 100, and the model has 80% sparsity from batch 100 on.
 
-    The step counter is each wrapper's `pruning_step` variable, read once at
-    `on_train_begin` and written after every batch, so it is saved with the model
-    (checkpoints, `.keras`) and a resumed `fit`, or a second `fit` call, continues the
-    schedule where it stopped, independently of the optimizer's `iterations`. Put this
-    callback before checkpoint callbacks that save every N batches, so they save the
-    advanced counter. At each epoch end and at train end, masks are re-applied to the
-    kernels (weights set outside the optimizer, e.g. by an EMA swap at the end of `fit`,
-    become zero where the mask is).
+    The step counter is each wrapper's `pruning_step` variable (int64), read once at
+    `on_train_begin` and counted on the host during `fit`. It is saved with the model
+    (checkpoints, `.keras`), so a resumed `fit`, or a second `fit` call, continues the
+    schedule where it stopped, independently of the optimizer's `iterations`. Writing a
+    variable costs a device dispatch (0.2-0.5 ms each on a busy 2-core CPU), so the
+    counters are written only at mask updates, at the end of each epoch's last batch (so
+    epoch-end checkpoints hold the exact count, whatever the callback order), at epoch end
+    and at train end; with an unknown number of steps per epoch, after every batch. A
+    checkpoint saved mid-epoch (`save_freq=N` batches) therefore holds the step of the
+    last mask update; resuming from it repeats that update and shifts the schedule by
+    fewer than `frequency` steps. At each epoch end and at train end, masks are
+    re-applied to the kernels (weights set outside the optimizer, e.g. by an EMA swap at
+    the end of `fit`, become zero where the mask is).
 
-    Cost: the schedule is evaluated on the host (NumPy, no device read) once per batch;
-    masks are recomputed only at pruning steps (every `frequency` batches); each batch
-    writes one int64 scalar per wrapper. With `steps_per_execution` > 1 a pruning step
-    that falls inside an execution is applied before the next one.
+    Cost per batch: the schedule is evaluated on the host (NumPy, no device read), and
+    masks are recomputed only at pruning steps (every `frequency` batches). With
+    `steps_per_execution` > 1 a pruning step that falls inside an execution is applied
+    before the next one.
 
-    Not async-safe (`async_safe = False`): it writes model variables from its batch hooks,
-    so Keras runs its batch-end hook synchronously.
+    Not async-safe (`async_safe = False`): its batch hooks update model variables and
+    rely on running in order, so Keras runs the batch-end hooks synchronously.
 
     With `log_dir`, each epoch end writes TensorBoard scalars into `<log_dir>/train`, with
     the pruning step as the x axis: `pruning/sparsity/<layer>` (fraction of exact zeros of
@@ -152,16 +157,20 @@ class UpdatePruning(keras.callbacks.Callback):
                         unit[0].update_mask(decision)
                     else:
                         _masks.prune_jointly(unit, decision)
+                self._write_steps(plan, current)
         self._checked = current + 1
 
     def on_train_batch_end(self, batch: int, logs: dict[str, Any] | None = None) -> None:
         self._done = self._epoch_offset + batch + 1
-        self._write_steps()
+        steps = (self.params or {}).get("steps")
+        if steps is None or batch + 1 >= steps:  # an epoch's last batch, before any epoch-end save
+            for plan in self._plans:
+                self._write_steps(plan, self._done)
 
-    def _write_steps(self) -> None:
-        for plan in self._plans:
-            for wrapper in plan.wrappers():
-                wrapper.pruning_step.assign(plan.base + self._done)
+    @staticmethod
+    def _write_steps(plan: _Plan, done: int) -> None:
+        for wrapper in plan.wrappers():
+            wrapper.pruning_step.assign(plan.base + done)
 
     def _remask(self) -> None:
         for plan in self._plans:
@@ -170,6 +179,8 @@ class UpdatePruning(keras.callbacks.Callback):
 
     def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
         self._remask()
+        for plan in self._plans:  # again, in case the epoch stopped early
+            self._write_steps(plan, self._done)
         if self._writer is not None:
             self._log()
 
@@ -193,7 +204,8 @@ class UpdatePruning(keras.callbacks.Callback):
 
     def on_train_end(self, logs: dict[str, Any] | None = None) -> None:
         self._remask()
-        self._write_steps()
+        for plan in self._plans:
+            self._write_steps(plan, self._done)
         if self._writer is not None:
             self._writer.close()
             self._writer = None

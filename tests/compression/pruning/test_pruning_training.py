@@ -178,3 +178,15 @@ def test_callback_config_and_errors():
     x, y = data(n=2)
     with pytest.raises(ValueError, match="found no PruneLowMagnitude layer"):
         model.fit(x, y, verbose=0, callbacks=[UpdatePruning()])
+
+
+def test_epoch_end_checkpoints_see_the_exact_step_whatever_the_callback_order():
+    pruned = prune_low_magnitude(tiny_model(), ConstantSparsity(0.5, frequency=100))
+    seen = []
+    recorder = keras.callbacks.LambdaCallback(
+        on_epoch_end=lambda epoch, logs: seen.append(int(wrappers(pruned)[1].pruning_step)))
+    pruned.compile("sgd", "mse")
+    x, y = data(n=6)
+    # The recorder runs before UpdatePruning, as a ModelCheckpoint listed first would.
+    pruned.fit(x, y, batch_size=2, epochs=2, verbose=0, callbacks=[recorder, UpdatePruning()])
+    assert seen == [3, 6]
