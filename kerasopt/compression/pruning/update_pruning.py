@@ -89,7 +89,7 @@ class UpdatePruning(keras.callbacks.Callback):
 
     Raises:
         ValueError: If `log_dir` is not a non-empty string or None; at `on_train_begin`,
-            if the model has no `PruneLowMagnitude` layer.
+            if the model has no `PruneLowMagnitude` layer or one is not built yet.
 
     Example:
         >>> from kerasopt.compression.pruning import PolynomialDecay, prune_low_magnitude
@@ -127,7 +127,13 @@ class UpdatePruning(keras.callbacks.Callback):
 
     def on_train_begin(self, logs: dict[str, Any] | None = None) -> None:
         plans: dict[tuple[str, int], _Plan] = {}
-        for _, wrapper in self._find_wrappers():
+        for name, wrapper in self._find_wrappers():
+            if not wrapper.built:
+                raise ValueError(
+                    f"UpdatePruning needs built pruning wrappers before the first batch, but "
+                    f"{name!r} of model {self.model.name!r} is not built. Give the model an "
+                    "input shape (keras.Input(...) first, or model.build(input_shape)) before "
+                    "fit.")
             base = int(ops.convert_to_numpy(wrapper.pruning_step))
             key = (_schedule_key(wrapper), base)
             if key not in plans:

@@ -178,6 +178,10 @@ def test_callback_config_and_errors():
     x, y = data(n=2)
     with pytest.raises(ValueError, match="found no PruneLowMagnitude layer"):
         model.fit(x, y, verbose=0, callbacks=[UpdatePruning()])
+    unbuilt = prune_low_magnitude(keras.Sequential([keras.layers.Dense(8, name="d")]))
+    unbuilt.compile("sgd", "mse")
+    with pytest.raises(ValueError, match=r"'prune_low_magnitude_d' of model .* is not built"):
+        unbuilt.fit(x[:, :4], y, verbose=0, callbacks=[UpdatePruning()])
 
 
 def test_epoch_end_checkpoints_see_the_exact_step_whatever_the_callback_order():
