@@ -158,11 +158,11 @@ def cluster_weights(
             or a model without any layer to cluster.
 
     Example:
-        >>> model = keras.Sequential([keras.Input((8,)), keras.layers.Dense(16),
-        ...                           keras.layers.Dense(2)])
-        >>> clustered = cluster_weights(model, 4, layers=["dense"])
+        >>> model = keras.Sequential([keras.Input((8,)), keras.layers.Dense(16, name="hidden"),
+        ...                           keras.layers.Dense(2, name="logits")])
+        >>> clustered = cluster_weights(model, 4, layers=["hidden"])
         >>> clustering_summary(clustered)
-        {'layers': {'dense': {'clusters': 4, 'unique_values': 4}}}
+        {'layers': {'hidden': {'clusters': 4, 'unique_values': 4}}}
     """
     check_clustering_args(number_of_clusters, init, seed)
     if not isinstance(preserve_sparsity, bool):

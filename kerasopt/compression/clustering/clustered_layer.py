@@ -82,7 +82,7 @@ class ClusteredLayer(keras.layers.Wrapper):
     `load_weights` and `.keras` files keep them; the constraint is set again whenever the
     wrapper is built. The partition can also be read back from the kernel itself (it holds
     at most k distinct values): clustering a stripped kernel again with the same k
-    reproduces it exactly.
+    reproduces the same partition and values (numbered by the centroids' order).
 
     Sparsity: with `preserve_sparsity=True`, weights that are exactly zero when clustering
     (from pruning, say) are a fixed cluster of their own: they take index k, enter no mean,
