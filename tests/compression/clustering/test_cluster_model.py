@@ -199,14 +199,18 @@ def test_the_partition_is_recoverable_from_the_stripped_kernels(trained):
 
 
 def test_clustered_kernel_compresses_better_under_gzip():
+    keras.utils.set_random_seed(0)
     model = keras.Sequential([keras.Input((256,)), keras.layers.Dense(128)])
     raw = to_np(model.layers[0].kernel)
     shared = to_np(strip_clustering(cluster_weights(model, 16)).layers[0].kernel)
-    ratio = len(gzip.compress(raw.tobytes(), 9)) / len(gzip.compress(shared.tobytes(), 9))
-    # Measured 5.2x on this 256x128 Glorot-uniform kernel (log2(16) = 4 bits of entropy per
-    # 32-bit weight bounds an ideal coder at 8x; gzip's byte-oriented LZ77 gets less). Random
-    # float32 weights barely compress (ratio ~1), so 3x can only come from the sharing.
-    assert ratio > 3.0, ratio
+    raw_gzip, shared_gzip = (len(gzip.compress(a.tobytes(), 9)) for a in (raw, shared))
+    # Measured with seeds 0-2: 131,072 raw bytes, ~116,450 gzipped unclustered (random
+    # float32 mantissas barely compress), ~24,400 clustered: a ratio of 4.73-4.78. An ideal
+    # coder would reach 8x (4 bits of entropy for 16 values per 32-bit weight); gzip's
+    # byte-oriented LZ77 gets less. The bound is loose so that zlib versions and other
+    # kernels pass, while an unshared kernel (ratio ~1) cannot.
+    assert raw_gzip > 0.85 * raw.nbytes
+    assert raw_gzip / shared_gzip > 3.5, (raw_gzip, shared_gzip)
 
 
 def test_summary_and_strip_refuse_or_pass_through_plain_models():
