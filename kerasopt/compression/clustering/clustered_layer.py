@@ -33,8 +33,7 @@ def check_clusterable(layer: Any) -> None:
     """Refuse a layer whose kernel cannot be clustered, naming it and what is supported.
 
     The type must be one of :data:`SUPPORTED_LAYER_TYPES`; once built, the layer's
-    `kernel` must be a trainable floating-point variable (LoRA and Keras quantization
-    replace it).
+    `kernel` must be a floating-point variable (LoRA and Keras quantization replace it).
 
     Raises:
         ValueError: Naming the layer, the reason and the supported types.
@@ -47,10 +46,9 @@ def check_clusterable(layer: Any) -> None:
     if not layer.built:
         return
     kernel = layer.kernel
-    if (not isinstance(kernel, keras.Variable) or not kernel.trainable
-            or "float" not in str(kernel.dtype)):
+    if not isinstance(kernel, keras.Variable) or "float" not in str(kernel.dtype):
         raise ValueError(
-            f"Layer {name!r} has no trainable floating-point kernel variable to cluster "
+            f"Layer {name!r} has no floating-point kernel variable to cluster "
             f"(LoRA or quantization replaces it; its kernel is a {type(kernel).__name__} of "
             f"dtype {kernel.dtype}). Cluster the layer before enabling LoRA or quantizing it.")
 
@@ -80,7 +78,8 @@ class ClusteredLayer(keras.layers.Wrapper):
 
     The indices and the sparsity mask are layer variables, so `save_weights`,
     `load_weights` and `.keras` files keep them; the constraint is set again whenever the
-    wrapper is built. The partition can also be read back from the kernel itself (it holds
+    wrapper is built (loading a `.keras` file clusters the freshly initialized kernel once
+    at build, then the loaded indices, mask and kernel replace that). The partition can also be read back from the kernel itself (it holds
     at most k distinct values): clustering a stripped kernel again with the same k
     reproduces the same partition and values (numbered by the centroids' order).
 

@@ -171,7 +171,7 @@ def test_lora_kernel_is_refused_at_build():
     layer = keras.layers.Dense(3)
     layer.build((None, 4))
     layer.enable_lora(2)
-    with pytest.raises(ValueError, match="no trainable floating-point kernel variable"):
+    with pytest.raises(ValueError, match="no floating-point kernel variable to cluster"):
         ClusteredLayer(layer).build((None, 4))
 
 
