@@ -110,5 +110,5 @@ def fold_batch_norms(model: keras.Model) -> keras.Model:
         if id(old) in into:
             new.set_weights(_folded_weights(old, into[id(old)]))
         elif id(old) not in batch_norms:
-            new.set_weights(old.get_weights())
+            _graph.copy_weights(old, new)
     return folded

@@ -151,9 +151,9 @@ def quantize_model(model: keras.Model, *, layers: Iterable[str] | None = None,
     quantized = keras.models.clone_model(model, clone_function=clone, recursive=True)
     for old, new in pairs:
         if isinstance(new, QuantizeWrapper):
-            new.layer.set_weights(old.get_weights())
+            _graph.copy_weights(old, new.layer)
             if preserve_sparsity:
                 new.update_sparsity_mask()
         else:
-            new.set_weights(old.get_weights())
+            _graph.copy_weights(old, new)
     return quantized
