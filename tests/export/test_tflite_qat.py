@@ -129,6 +129,7 @@ def test_int8_of_normalized_wide_range_tabular_model_keeps_accuracy(tmp_path):
     assert verify_tflite(tmp_path / "raw.tflite", x_test, y_test)["accuracy"] < 0.75
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("recurrent", ["LSTM", "GRU"])
 def test_recurrent_layer_fails_naming_it_and_the_fix(recurrent, tmp_path):
     inputs = keras.Input((5, 3))

@@ -87,6 +87,7 @@ def test_nested_sequential_is_quantized():
     np.testing.assert_allclose(qat.predict(x, verbose=0), model.predict(x, verbose=0), atol=0.05)
 
 
+@pytest.mark.slow
 def test_pruned_zeros_stay_exactly_zero_through_adam_fine_tuning():
     keras.utils.set_random_seed(0)
     rng = np.random.default_rng(0)
