@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import gzip
 import os
-import re
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -13,17 +12,17 @@ import keras
 import numpy as np
 
 from kerasopt.export.atomic import atomic_target
-from kerasopt.export.errors import ExportError
+from kerasopt.export.errors import ExportError, describe_conversion_failure
 
-QUANTIZATIONS = ("none", "dynamic", "float16", "int8")
-"""The post-training quantization modes of :func:`export_tflite`."""
+QUANTIZATIONS = ("none", "dynamic", "float16", "int8", "int16x8")
+"""The quantization modes of :func:`export_tflite`."""
 
 
 def converter_options(quantization: str = "none", representative_data: np.ndarray | None = None,
-                      num_representative: int = 100) -> dict[str, Any]:
+                      num_representative: int = 100, *, quantization_aware: bool = False) -> dict[str, Any]:
     """Return the TFLiteConverter settings for a quantization mode, as `model.export` keywords.
 
-    All modes restrict `target_spec.supported_ops` to the TFLite builtin op set (Keras
+    All modes restrict `target_spec.supported_ops` to TFLite builtin op sets (Keras
     adds SELECT_TF_OPS by default, which makes files that plain LiteRT interpreters
     cannot run), so a model needing TensorFlow ops fails at export instead.
 
@@ -31,23 +30,36 @@ def converter_options(quantization: str = "none", representative_data: np.ndarra
     - `"dynamic"`: dynamic-range quantization (`optimizations=[Optimize.DEFAULT]`):
       int8 weights, float activations, no calibration data.
     - `"float16"`: float16 weights (`supported_types=[tf.float16]`), float compute.
-    - `"int8"`: full-integer quantization calibrated on `representative_data`
-      (`TFLITE_BUILTINS_INT8`, so every op inside runs in int8) with **float32 input
-      and output**: the converter adds QUANTIZE/DEQUANTIZE at the edges, so the file
-      takes the same raw inputs as the float file and as the Keras model.
+    - `"int8"`: full-integer quantization calibrated by the converter on
+      `representative_data` (`TFLITE_BUILTINS_INT8`, so every op inside runs in int8)
+      with **float32 input and output**: the converter adds QUANTIZE/DEQUANTIZE at the
+      edges. It quantizes the raw input with one scale, which wrecks inputs whose
+      features span different ranges; :func:`export_tflite` therefore converts float
+      models through calibrated fake quantization instead (see there).
+    - `"int8"` with `quantization_aware=True`: for a model whose graph holds
+      fake-quantization ops (:class:`kerasopt.compression.quantization.QuantizeWrapper`):
+      the converter takes the ranges from those ops, so no data is needed; ops outside
+      them stay float.
+    - `"int16x8"`: 16-bit activations and 8-bit weights
+      (`EXPERIMENTAL_TFLITE_BUILTINS_ACTIVATIONS_INT16_WEIGHTS_INT8`, ops without such a
+      kernel fall back to float builtins), calibrated on `representative_data`, float
+      input and output.
 
     Args:
         quantization: One of :data:`QUANTIZATIONS`. Defaults to `"none"`.
-        representative_data: Input samples (first axis = samples) for int8 calibration,
-            e.g. drawn from the training data. Defaults to `None`.
+        representative_data: Input samples (first axis = samples) for int8/int16x8
+            calibration, e.g. drawn from the training data. Defaults to `None`.
         num_representative: How many samples to draw (uniformly, with a fixed seed, so the
             choice is reproducible and not biased by sorted data), >= 1. Defaults to `100`.
+        quantization_aware: Whether the model carries its own int8 ranges (fake
+            quantization); only with `"int8"`. Defaults to `False`.
 
     Returns:
         Keyword arguments for `model.export(path, format="litert", **options)`.
 
     Raises:
-        ExportError: For an unknown mode, bad `num_representative`, or int8 without data.
+        ExportError: For an unknown mode, bad `num_representative`, or int8/int16x8
+            without data.
     """
     import tensorflow as tf
 
@@ -57,29 +69,37 @@ def converter_options(quantization: str = "none", representative_data: np.ndarra
     if isinstance(num_representative, bool) or not isinstance(num_representative, int) or num_representative < 1:
         raise ExportError(f"`num_representative` must be an integer >= 1. "
                           f"Received: num_representative={num_representative!r}")
+    if quantization_aware and quantization != "int8":
+        raise ExportError(f"`quantization_aware=True` goes with quantization='int8' only. "
+                          f"Received: quantization={quantization!r}")
     builtins = [tf.lite.OpsSet.TFLITE_BUILTINS]
     if quantization == "none":
         return {"target_spec": {"supported_ops": builtins}}
-    if quantization == "dynamic":
+    if quantization == "dynamic" or quantization_aware:
         return {"optimizations": [tf.lite.Optimize.DEFAULT], "target_spec": {"supported_ops": builtins}}
     if quantization == "float16":
         return {"optimizations": [tf.lite.Optimize.DEFAULT],
                 "target_spec": {"supported_ops": builtins, "supported_types": [tf.float16]}}
     if representative_data is None or len(representative_data) == 0:
-        raise ExportError("`quantization='int8'` needs `representative_data`: input samples (e.g. a few "
-                          "hundred training examples) to calibrate activation ranges. Received: "
+        raise ExportError(f"`quantization={quantization!r}` needs `representative_data`: input samples (e.g. a "
+                          "few hundred training examples) to calibrate activation ranges. Received: "
                           f"representative_data={representative_data!r}")
+    ops = ([tf.lite.OpsSet.TFLITE_BUILTINS_INT8] if quantization == "int8" else
+           [tf.lite.OpsSet.EXPERIMENTAL_TFLITE_BUILTINS_ACTIVATIONS_INT16_WEIGHTS_INT8, *builtins])
     return {"optimizations": [tf.lite.Optimize.DEFAULT],
             "representative_dataset": _representative(representative_data, num_representative),
-            "target_spec": {"supported_ops": [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]},
+            "target_spec": {"supported_ops": ops},
             "inference_input_type": tf.float32, "inference_output_type": tf.float32}
 
 
-def _representative(data: np.ndarray, count: int) -> Callable[[], Iterator[list[np.ndarray]]]:
+def _draw(data: np.ndarray, count: int) -> np.ndarray:
     data = np.asarray(data, dtype="float32")
     # A fixed-seed uniform draw: data sorted by class must not calibrate on one class only.
-    chosen = np.sort(np.random.default_rng(0).choice(len(data), size=min(count, len(data)), replace=False))
-    samples = data[chosen]
+    return data[np.sort(np.random.default_rng(0).choice(len(data), size=min(count, len(data)), replace=False))]
+
+
+def _representative(data: np.ndarray, count: int) -> Callable[[], Iterator[list[np.ndarray]]]:
+    samples = _draw(data, count)
 
     def generate() -> Iterator[list[np.ndarray]]:
         for i in range(len(samples)):
@@ -88,71 +108,111 @@ def _representative(data: np.ndarray, count: int) -> Callable[[], Iterator[list[
     return generate
 
 
+def _all_layers(model: keras.Model) -> list[Any]:
+    found: list[Any] = []
+    for layer in model.layers:
+        found.extend(_all_layers(layer) if isinstance(layer, keras.Model) else [layer])
+    return found
+
+
+def _int8_plan(model: keras.Model, quantization: str, representative_data: np.ndarray | None,
+               num_representative: int) -> tuple[keras.Model, dict[str, Any], str | None]:
+    """The model to convert, its converter options, and where its int8 ranges come from."""
+    from kerasopt.compression import quantization as qat
+
+    wrappers = qat.quantize_wrappers(model)
+    if wrappers:
+        if quantization not in ("int8", "none"):
+            raise ExportError(f"A quantization-aware model (QuantizeWrapper layers) exports with "
+                              f"quantization='int8' (its trained ranges) or 'none' (float, simulating int8). "
+                              f"Received: quantization={quantization!r}")
+        if quantization == "none":
+            return model, converter_options("none"), None
+        unobserved = [w.name for w in wrappers if float(keras.ops.convert_to_numpy(w.observations)) == 0]
+        if unobserved:
+            raise ExportError(f"The activation ranges of {', '.join(unobserved)} were never learned: fine-tune "
+                              "the quantization-aware model (or calibrate_ranges it on samples) before export.")
+        return model, converter_options("int8", quantization_aware=True), "trained"
+    if quantization != "int8":
+        return model, converter_options(quantization, representative_data, num_representative), None
+    options = converter_options("int8", representative_data, num_representative)  # validates the arguments
+    rewritable = isinstance(model, keras.Sequential) or type(model).__name__ == "Functional"
+    if not rewritable or not any(type(layer) in qat.SUPPORTED_LAYERS for layer in _all_layers(model)):
+        return model, options, "converter"
+    calibrated = qat.quantize_model(model, preserve_sparsity=False)
+    qat.calibrate_ranges(calibrated, _draw(representative_data, num_representative))
+    return calibrated, converter_options("int8", quantization_aware=True), "calibrated"
+
+
 def export_tflite(model: keras.Model, path: str | os.PathLike[str], *, quantization: str = "none",
                   representative_data: np.ndarray | None = None,
                   num_representative: int = 100) -> dict[str, Any]:
     """Convert `model` to a `.tflite` file that runs on any LiteRT interpreter.
 
     Uses `model.export(path, format="litert", **converter_options(...))` (Keras traces
-    the model in inference mode into a SavedModel, then runs the TFLiteConverter with
-    these settings). Only builtin TFLite ops are allowed; a model that needs TensorFlow
-    (Flex/select) or custom ops fails with an ExportError naming them. See
-    :func:`converter_options` for the quantization modes; int8 keeps float input and
-    output. The file is written under a temporary name and renamed, so a failed export
-    leaves no file under `path`. Verify the result with
+    the model in inference mode into a SavedModel, then runs the TFLiteConverter).
+    Only builtin TFLite ops are allowed; a model that needs others (an LSTM that is not
+    unrolled, a Flex-only op) fails with an ExportError naming the ops and the layers
+    using them. The file is written under a temporary name and renamed, so a failed
+    export leaves no file under `path`. Verify it with
     :func:`kerasopt.export.tflite_verify.verify_tflite`.
+
+    `"int8"` (float input and output, int8 inside) takes its ranges from:
+
+    - a quantization-aware model (:func:`kerasopt.compression.quantization.quantize_model`,
+      then fine-tuned): its trained ranges; `representative_data` is not used. Such a
+      model exports only as `"int8"` or `"none"`.
+    - a float Functional/Sequential model: a copy with batch norms folded and every
+      Dense/Conv1D/Conv2D/DepthwiseConv2D wrapped in fake quantization, its ranges set
+      to the min/max reached on the representative samples
+      (:func:`kerasopt.compression.quantization.calibrate_ranges`). Each layer's input
+      is quantized where the layer sees it, so leading `Normalization`/`Rescaling`
+      layers run in float on the raw input: a single int8 scale for raw features that
+      span 0.1 to 2500 would otherwise erase the small ones.
+    - any other model (subclassed, or without such layers): the converter's own
+      calibration (:func:`converter_options`).
 
     Args:
         model: The model to convert (TensorFlow backend), with a single input for int8.
         path: The destination; must end in `.tflite`. Parent directories are created.
-        quantization: `"none"`, `"dynamic"`, `"float16"` or `"int8"`. Defaults to `"none"`.
-        representative_data: Calibration inputs, required for int8. Defaults to `None`.
+        quantization: One of :data:`QUANTIZATIONS`. Defaults to `"none"`.
+        representative_data: Calibration inputs, required for int8 and int16x8 of a
+            float model. Defaults to `None`.
         num_representative: How many samples of `representative_data` to draw for
             calibration. Defaults to `100`.
 
     Returns:
-        `{"path", "bytes", "gzip_bytes", "quantization"}`; `gzip_bytes` is the size of
-        the file gzip-compressed (level 9), what a download or device image costs.
+        `{"path", "bytes", "gzip_bytes", "quantization"}`, plus `"int8_ranges"`
+        (`"trained"`, `"calibrated"` or `"converter"`) for int8; `gzip_bytes` is the size
+        of the file gzip-compressed (level 9), what a download or device image costs.
 
     Raises:
-        ExportError: For a bad argument, or a conversion failure (naming the ops that
-            have no builtin TFLite kernel).
+        ExportError: For a bad argument, a quantization-aware model whose ranges were
+            never learned, or a conversion failure.
 
     Example:
-        ```python
-        info = export_tflite(model, "model.tflite", quantization="int8",
-                             representative_data=x_train[:200])
-        print(info["bytes"], info["gzip_bytes"])
-        ```
+        >>> import tempfile
+        >>> model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(2)])
+        >>> data = np.random.default_rng(0).normal(size=(20, 3)).astype("float32")
+        >>> info = export_tflite(model, f"{tempfile.mkdtemp()}/m.tflite", quantization="int8",
+        ...                      representative_data=data)
+        >>> info["quantization"], info["int8_ranges"]
+        ('int8', 'calibrated')
     """
     if Path(path).suffix != ".tflite":
         raise ExportError(f"`path` must end in .tflite. Received: path={str(path)!r}")
-    options = converter_options(quantization, representative_data, num_representative)
+    converted, options, ranges = _int8_plan(model, quantization, representative_data, num_representative)
     from tensorflow.lite.python.convert_phase import ConverterError
 
     with atomic_target(path) as tmp:
         try:
-            model.export(str(tmp), format="litert", verbose=False, **options)
+            converted.export(str(tmp), format="litert", verbose=False, **options)
         except ConverterError as err:
-            raise ExportError(_conversion_message(str(err), quantization)) from err
+            layers = [(layer.name, type(layer).__name__) for layer in _all_layers(model)]
+            raise ExportError(describe_conversion_failure(str(err), quantization, layers)) from err
     data = Path(path).read_bytes()
-    return {"path": str(path), "bytes": len(data),
+    info = {"path": str(path), "bytes": len(data),
             "gzip_bytes": len(gzip.compress(data, compresslevel=9, mtime=0)), "quantization": quantization}
-
-
-def _conversion_message(text: str, quantization: str) -> str:
-    found: dict[str, str] = {}
-    for label, kind in (("TF Select ops", "TensorFlow (Flex/select)"), ("Custom ops", "custom")):
-        for match in re.finditer(rf"{label}: ([^\n]+)", text):
-            for op in match.group(1).split(","):
-                found.setdefault(op.strip(), kind)
-    for match in re.finditer(r"'tf\.(\w+)' op is neither a custom op nor a flex op", text):
-        found.setdefault(match.group(1), "TensorFlow")
-    if found:
-        ops = ", ".join(f"{op} ({kind})" for op, kind in found.items())
-        return (f"The model needs ops that the TFLite builtin op set lacks: {ops}. kerasopt exports builtin "
-                f"ops only so the file runs on any LiteRT interpreter; replace the layers that use them "
-                f"(quantization={quantization!r}).")
-    errors = [line.strip() for line in text.splitlines() if "error" in line.lower()]
-    detail = "; ".join(errors[:3]) if errors else text.strip()[:500]
-    return f"TFLite conversion failed (quantization={quantization!r}): {detail}"
+    if ranges is not None:
+        info["int8_ranges"] = ranges
+    return info

@@ -78,6 +78,11 @@ def run_tflite(path: str | os.PathLike[str], x: np.ndarray, *, batch_size: int =
     return np.concatenate(results)
 
 
+def _predicted(outputs: np.ndarray) -> np.ndarray:
+    scores = outputs.reshape(len(outputs), -1)
+    return scores.argmax(axis=1) if scores.shape[1] > 1 else (scores[:, 0] > 0.5).astype("int64")
+
+
 def verify_tflite(path: str | os.PathLike[str], x: np.ndarray, y: np.ndarray | None = None, *,
                   keras_outputs: np.ndarray | None = None, task: str = "classification",
                   batch_size: int = 256) -> dict[str, Any]:
@@ -100,7 +105,8 @@ def verify_tflite(path: str | os.PathLike[str], x: np.ndarray, y: np.ndarray | N
 
     Returns:
         `{"accuracy": float | None, "max_abs_diff": float | None, "samples": int}`, plus
-        `"mse"` for regression.
+        `"mse"` for regression and, for classification with `keras_outputs`,
+        `"agreement"`: the fraction of samples whose predicted class is the Keras model's.
 
     Raises:
         ExportError: For a bad argument or array shapes that do not match.
@@ -120,7 +126,10 @@ def verify_tflite(path: str | os.PathLike[str], x: np.ndarray, y: np.ndarray | N
         if reference.size != out.size:
             raise ExportError(f"`keras_outputs` must have the TFLite outputs' shape {out.shape}. "
                               f"Received: keras_outputs.shape={reference.shape}")
-        report["max_abs_diff"] = float(np.max(np.abs(out - reference.reshape(out.shape))))
+        reference = reference.reshape(out.shape)
+        report["max_abs_diff"] = float(np.max(np.abs(out - reference)))
+        if task == "classification":
+            report["agreement"] = float(np.mean(_predicted(out) == _predicted(reference)))
     if y is None:
         return report
     y = np.asarray(y)
@@ -129,8 +138,7 @@ def verify_tflite(path: str | os.PathLike[str], x: np.ndarray, y: np.ndarray | N
     if task == "regression":
         report["mse"] = float(np.mean((out.reshape(len(out), -1) - y.reshape(len(y), -1).astype("float32")) ** 2))
         return report
-    scores = out.reshape(len(out), -1)
-    predicted = scores.argmax(axis=1) if scores.shape[1] > 1 else (scores[:, 0] > 0.5).astype("int64")
+    predicted = _predicted(out)
     labels = y.reshape(len(y), -1)
     labels = labels.argmax(axis=1) if labels.shape[1] > 1 else labels[:, 0]
     report["accuracy"] = float(np.mean(predicted == labels.astype("int64")))

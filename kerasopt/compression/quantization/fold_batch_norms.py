@@ -1,0 +1,114 @@
+"""Fold BatchNormalization layers into the Dense/Conv layer that feeds them."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import keras
+import numpy as np
+
+from kerasopt.compression.quantization import _graph
+
+FOLDABLE_LAYERS: tuple[type, ...] = (keras.layers.Dense, keras.layers.Conv1D, keras.layers.Conv2D,
+                                     keras.layers.DepthwiseConv2D)
+"""The layers a following BatchNormalization folds into."""
+
+
+def _foldable(bn: Any, table: dict[int, list[Any]]) -> Any:
+    """The layer `bn` folds into, or None."""
+    if type(bn) is not keras.layers.BatchNormalization or len(bn._inbound_nodes) != 1:
+        return None
+    parents = _graph.producers(bn)
+    if len(parents) != 1 or type(parents[0]) not in FOLDABLE_LAYERS:
+        return None
+    layer = parents[0]
+    rank = len(bn.input.shape)
+    if (len(layer._inbound_nodes) != 1 or table.get(id(layer)) != [bn] or bn.axis not in (-1, rank - 1)
+            or keras.activations.serialize(layer.activation) != "linear"
+            or getattr(layer, "data_format", "channels_last") != "channels_last"):
+        return None
+    return layer
+
+
+def _folded_weights(layer: Any, bn: Any) -> list[np.ndarray]:
+    """Kernel and bias of `layer` followed by `bn` in inference mode, as one layer."""
+    kernel = keras.ops.convert_to_numpy(layer.kernel).astype("float64")
+    channels = kernel.shape[-1] * (kernel.shape[-2] if isinstance(layer, keras.layers.DepthwiseConv2D) else 1)
+    bias = keras.ops.convert_to_numpy(layer.bias).astype("float64") if layer.use_bias else np.zeros(channels)
+    mean = keras.ops.convert_to_numpy(bn.moving_mean).astype("float64")
+    variance = keras.ops.convert_to_numpy(bn.moving_variance).astype("float64")
+    gamma = keras.ops.convert_to_numpy(bn.gamma).astype("float64") if bn.scale else np.ones(channels)
+    beta = keras.ops.convert_to_numpy(bn.beta).astype("float64") if bn.center else np.zeros(channels)
+    factor = gamma / np.sqrt(variance + bn.epsilon)
+    # DepthwiseConv2D's output channel c * multiplier + m comes from kernel[..., c, m].
+    shaped = factor.reshape(kernel.shape[-2:]) if isinstance(layer, keras.layers.DepthwiseConv2D) else factor
+    dtype = layer.kernel.dtype
+    return [(kernel * shaped).astype(dtype), ((bias - mean) * factor + beta).astype(dtype)]
+
+
+def fold_batch_norms(model: keras.Model) -> keras.Model:
+    """Return a copy of `model` with each BatchNormalization folded into the layer before it.
+
+    A `Dense`, `Conv1D`, `Conv2D` or `DepthwiseConv2D` with a linear activation whose
+    only consumer is a `BatchNormalization` over the channel (last) axis becomes one
+    layer of the same type and name with `use_bias=True`, kernel `W * s` and bias
+    `(b - mean) * s + beta`, where `s = gamma / sqrt(moving_variance + epsilon)` per
+    channel: the batch norm's inference-mode transform, so predictions are unchanged
+    (to float rounding). The batch norm becomes a `keras.layers.Identity` of the same
+    name. Other batch norms (after an activation, on a shared output, over another
+    axis) stay as they are. Nested Functional/Sequential models are folded too.
+
+    Folding is what TFLite does to a frozen model; before QAT it makes the fake
+    quantization see the weights that will actually be deployed. The folded model
+    trains without batch statistics, so fine-tune it at a small learning rate.
+
+    Args:
+        model: A built Functional or Sequential model.
+
+    Returns:
+        A new model; `model` is left untouched.
+
+    Raises:
+        ValueError: For a subclassed or unbuilt model.
+
+    Example:
+        >>> import numpy as np
+        >>> model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(3, use_bias=False),
+        ...                           keras.layers.BatchNormalization(), keras.layers.ReLU()])
+        >>> folded = fold_batch_norms(model)
+        >>> [type(layer).__name__ for layer in folded.layers]
+        ['Dense', 'Identity', 'ReLU']
+        >>> x = np.ones((2, 4), "float32")
+        >>> bool(np.allclose(model.predict(x, verbose=0), folded.predict(x, verbose=0), atol=1e-5))
+        True
+    """
+    _graph.check_graph_model(model, "fold_batch_norms")
+    into: dict[int, Any] = {}  # id(folded layer) -> its batch norm
+    batch_norms: set[int] = set()
+    for sub in _graph.nested_models(model):
+        table = _graph.consumers(sub)
+        for layer in sub.layers:
+            target = _foldable(layer, table)
+            if target is not None:
+                into[id(target)] = layer
+                batch_norms.add(id(layer))
+    pairs: list[tuple[Any, Any]] = []
+
+    def clone(layer: Any) -> Any:
+        if id(layer) in batch_norms:
+            new = keras.layers.Identity(name=layer.name)
+        else:
+            config = layer.get_config()
+            if id(layer) in into:
+                config["use_bias"] = True
+            new = layer.__class__.from_config(config)
+        pairs.append((layer, new))
+        return new
+
+    folded = keras.models.clone_model(model, clone_function=clone, recursive=True)
+    for old, new in pairs:
+        if id(old) in into:
+            new.set_weights(_folded_weights(old, into[id(old)]))
+        elif id(old) not in batch_norms:
+            _graph.copy_weights(old, new)
+    return folded
