@@ -29,6 +29,12 @@ def _png(fig: Any) -> bytes:
     return buffer.getvalue()
 
 
+def _integer_ticks() -> Any:
+    from matplotlib.ticker import MaxNLocator
+
+    return MaxNLocator(integer=True)
+
+
 def _legend(ax: Any, count: int) -> None:
     if 0 < count <= MAX_LEGEND:
         ax.legend(fontsize=7)
@@ -50,6 +56,7 @@ def curves(records: Sequence[RunRecord], metric: str) -> bytes | None:
                 values = history.get(key)
                 if values:
                     ax.plot(range(1, len(values) + 1), values, style, color=color, label=label)
+        ax.xaxis.set_major_locator(_integer_ticks())
         ax.set_xlabel("epoch (stages joined)")
         ax.set_ylabel(name)
         ax.set_title(f"{name}: validation (solid), training (dashed)", fontsize=9)
@@ -116,7 +123,7 @@ def metric_vs_params(records: Sequence[RunRecord], metric: str, split: str = "va
         if numeric and pairs:
             xs = [float(x) for x, _ in pairs]
             ax.scatter(xs, [y for _, y in pairs])
-            if min(xs) > 0 and max(xs) / min(xs) > 10:
+            if min(xs) > 0 and max(xs) / min(xs) >= 10:
                 ax.set_xscale("log")
         elif pairs:
             labels = list(dict.fromkeys(str(x) for x, _ in pairs))

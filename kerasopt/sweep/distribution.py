@@ -23,10 +23,9 @@ def yaml_scalar(text: str) -> Any:
         >>> yaml_scalar("1e-3"), yaml_scalar("adam"), yaml_scalar("true"), yaml_scalar("4")
         (0.001, 'adam', True, 4)
     """
-    value = yaml.safe_load(text) if text.strip() else None
-    if isinstance(value, str) and _FLOAT_RE.match(value.strip()):
-        return float(value)
-    return value
+    if _FLOAT_RE.match(text.strip()):
+        return float(text)
+    return yaml.safe_load(text) if text.strip() else None
 
 
 def yaml_text(value: Any) -> str:
@@ -36,6 +35,8 @@ def yaml_text(value: Any) -> str:
         >>> yaml_text(1e-05), yaml_text("adam"), yaml_text(None)
         ('1.0e-05', 'adam', 'null')
     """
+    if isinstance(value, str) and _FLOAT_RE.match(value.strip()):
+        return f"'{value}'"  # a string that reads as a number in YAML 1.2 stays a string
     text = yaml.safe_dump(value, default_flow_style=True).strip()
     return text.removesuffix("...").strip()
 

@@ -33,7 +33,9 @@ class PruningCallback(keras.callbacks.Callback):
             raise ValueError("`monitor` must be a per-epoch validation log such as 'val_loss'. "
                              f"Received: monitor={monitor!r}")
         self.trial = trial
-        self.monitor = monitor
+        # Not named `monitor`: the runner takes the first callback's `monitor` as the value that
+        # restore_best watches, and a trial must train exactly as `kerasopt run` would.
+        self.reported_log = monitor
         self.reported: list[float] = []
         self.pruned_at: int | None = None
 
@@ -50,12 +52,12 @@ class PruningCallback(keras.callbacks.Callback):
 
     def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
         logs = logs or {}
-        if self.monitor not in logs:
+        if self.reported_log not in logs:
             if any(k.startswith("val_") for k in logs):
-                raise ValueError(f"the sweep metric {self.monitor!r} is not among the epoch logs; "
+                raise ValueError(f"the sweep metric {self.reported_log!r} is not among the epoch logs; "
                                  f"available: {', '.join(sorted(k for k in logs if k.startswith('val_')))}")
             return  # no validation this epoch (validation_freq > 1)
-        value = float(logs[self.monitor])
+        value = float(logs[self.reported_log])
         step = len(self.reported)
         self.reported.append(value)
         if not math.isfinite(value):

@@ -116,8 +116,11 @@ class Sweep:
         self.output_dir.mkdir(parents=True, exist_ok=True)
         sqlite = self.storage.startswith("sqlite")
         engine = {"connect_args": {"timeout": 120}} if sqlite else {"pool_pre_ping": True}
-        storage = optuna.storages.RDBStorage(self.storage, engine_kwargs=engine,
-                                             heartbeat_interval=60, grace_period=180)
+        with warnings.catch_warnings():
+            # The heartbeat (experimental in Optuna) fails trials of processes that died.
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            storage = optuna.storages.RDBStorage(self.storage, engine_kwargs=engine,
+                                                 heartbeat_interval=60, grace_period=180)
         study = optuna.create_study(storage=storage, study_name=self.study_name, sampler=self._sampler(),
                                     pruner=self._pruner(), direction=self.direction, load_if_exists=True)
         held = study.user_attrs.get(SPEC_ATTR)
