@@ -23,9 +23,10 @@ def yaml_scalar(text: str) -> Any:
         >>> yaml_scalar("1e-3"), yaml_scalar("adam"), yaml_scalar("true"), yaml_scalar("4")
         (0.001, 'adam', True, 4)
     """
-    if _FLOAT_RE.match(text.strip()):
-        return float(text)
-    return yaml.safe_load(text) if text.strip() else None
+    value = yaml.safe_load(text) if text.strip() else None
+    if isinstance(value, str) and _FLOAT_RE.match(text.strip()):
+        return float(value)
+    return value
 
 
 def yaml_text(value: Any) -> str:

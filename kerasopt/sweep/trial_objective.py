@@ -126,7 +126,10 @@ class TrialObjective:
         if error is not None:
             record["error"] = error
         write_trial_file(run_dir, record)
-        detail = {"complete": f"{self.metric}={record['value']:.4g}",
-                  "pruned": f"pruned after epoch {pruning.pruned_at}",
-                  "interrupted": "interrupted", "failed": f"failed: {error}"}[state]
+        if state == "complete":
+            detail = f"{self.metric}={record['value']:.4g}"
+        elif state == "pruned":
+            detail = f"pruned after epoch {pruning.pruned_at}"
+        else:
+            detail = state if error is None else f"{state}: {error}"
         self.log(f"trial {record['number']}: {detail} ({seconds:.1f} s)")

@@ -48,6 +48,7 @@ def test_str_reads_back_as_the_same_distribution():
 def test_yaml_scalar_reads_exponents_as_numbers_and_yaml_text_round_trips():
     # PyYAML (YAML 1.1) reads '1e-3' as a string; sweeps read it as the number users mean.
     assert yaml_scalar("1e-3") == 0.001 and yaml_scalar("'1e-3'") == "1e-3"
+    assert type(yaml_scalar("1")) is int and type(yaml_scalar("1.0")) is float
     for value in (1e-05, 0.1, 3, "adam", True, None, "1e-3"):
         assert yaml_scalar(yaml_text(value)) == value
 
