@@ -50,7 +50,7 @@ class Comparison:
         self.metric = metric or self._default_metric()
         names = [r.name for r in self.records]
         self.names = [n if names.count(n) == 1 else f"{r.path.resolve().parent.name}/{n}"
-                      for n, r in zip(names, self.records)]
+                      for n, r in zip(names, self.records, strict=True)]
         self.param_keys = list(dict.fromkeys(k for r in self.records for k in r.params))
 
     def _default_metric(self) -> str:
@@ -73,7 +73,7 @@ class Comparison:
     def rows(self) -> list[dict[str, Any]]:
         """One dict per run: `run` and every column's raw value (None when absent)."""
         out = []
-        for name, record in zip(self.names, self.records):
+        for name, record in zip(self.names, self.records, strict=True):
             row: dict[str, Any] = {"run": name}
             if any(r.trial for r in self.records):
                 row["state"] = (record.trial or {}).get("state", "run")
@@ -111,7 +111,7 @@ class Comparison:
         drawn = {
             "curves": plots.curves(self.records, self.metric),
             "learning_rate": plots.learning_rates(
-                [(n, *r.learning_rate()) for n, r in zip(self.names, self.records)]),
+                [(n, *r.learning_rate()) for n, r in zip(self.names, self.records, strict=True)]),
             "tflite": plots.accuracy_vs_size(self.records),
             "params": plots.metric_vs_params(self.records, self.metric),
         }

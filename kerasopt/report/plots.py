@@ -49,8 +49,8 @@ def curves(records: Sequence[RunRecord], metric: str) -> bytes | None:
         return None
     fig, axes = plt.subplots(1, len(names), figsize=(5.2 * len(names), 3.6), squeeze=False)
     colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
-    for ax, name in zip(axes[0], names):
-        for index, (record, history) in enumerate(zip(records, histories)):
+    for ax, name in zip(axes[0], names, strict=True):
+        for index, (record, history) in enumerate(zip(records, histories, strict=True)):
             color = colors[index % len(colors)]
             for key, style, label in ((f"val_{name}", "-", record.name), (name, "--", None)):
                 values = history.get(key)
@@ -116,7 +116,7 @@ def metric_vs_params(records: Sequence[RunRecord], metric: str, split: str = "va
     fig, axes = plt.subplots(rows, columns, figsize=(4.2 * columns, 3.2 * rows), squeeze=False)
     for ax in axes.flat[len(keys):]:
         ax.set_visible(False)
-    for ax, key in zip(axes.flat, keys):
+    for ax, key in zip(axes.flat, keys, strict=False):
         pairs = [(r.params[key], r.evaluation(split, metric)) for r in records if key in r.params]
         pairs = [(x, y) for x, y in pairs if y is not None]
         numeric = all(isinstance(x, (int, float)) and not isinstance(x, bool) for x, _ in pairs)

@@ -118,14 +118,14 @@ class SearchSpace:
             ranges = [k for k in keys if self.params[k].kind != "choice"]
             points = []
             for combo in itertools.product(*corners):
-                point = dict(zip(keys, combo))
+                point = dict(zip(keys, combo, strict=True))
                 # Ranges go together to their low, then to their high, end.
                 if all(point[k] == self.params[k].low for k in ranges) or \
                         all(point[k] == self.params[k].high for k in ranges):
                     points.append(point)
             return points
-        first = {k: c[0] for k, c in zip(keys, corners)}
-        return [{**first, k: v} for k, values in zip(keys, corners) for v in values]
+        first = {k: c[0] for k, c in zip(keys, corners, strict=True)}
+        return [{**first, k: v} for k, values in zip(keys, corners, strict=True) for v in values]
 
     def validate_points(self, loaded: LoadedRecipe, overrides: Sequence[str]) -> None:
         """Load the recipe at every corner point; raise the first point's problems.

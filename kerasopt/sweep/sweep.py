@@ -149,7 +149,7 @@ class Sweep:
         taken = [t.system_attrs.get("fixed_params") or t.params
                  for t in study.get_trials(deepcopy=False) if not t.user_attrs.get("interrupted")]
         grid = self.space.grid() or {}
-        points = [dict(zip(grid, values)) for values in itertools.product(*grid.values())]
+        points = [dict(zip(grid, values, strict=True)) for values in itertools.product(*grid.values())]
         return [p for p in points if not any(_same_point(p, t) for t in taken)]
 
     def optimize(self, study: Any, worker_trials: int | None = None, log: Any = print) -> int:
