@@ -77,6 +77,12 @@ def build_parser() -> argparse.ArgumentParser:
     lr_find.add_argument("--output-dir", metavar="DIR",
                          help="where the plot goes (default: saved_models/<recipe name>/lr_find/)")
     lr_find.add_argument("--debug", action="store_true", help="show the traceback of a failure")
+
+    from kerasopt.report.cli import add_compare_command
+    from kerasopt.sweep.cli import add_sweep_command
+
+    add_sweep_command(sub, _subcommand)
+    add_compare_command(sub, _subcommand)
     return parser
 
 
@@ -99,7 +105,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command is None:
         parser.print_help()
         return EXIT_USAGE
-    handler = {
+    handler = getattr(args, "handler", None) or {
         "run": _run, "validate": _validate, "show": _show, "list": _list, "schema": _schema,
         "tensorboard": _tensorboard, "lr-find": _lr_find,
     }[args.command]

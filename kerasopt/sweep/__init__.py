@@ -1,0 +1,26 @@
+"""Hyperparameter sweeps of recipes on Optuna (`kerasopt sweep`).
+
+Names load on first use, so that `kerasopt --help` (which imports `kerasopt.sweep.cli`)
+stays free of the recipe schema, Optuna and Keras.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from kerasopt.sweep.distribution import Distribution as Distribution
+    from kerasopt.sweep.schema import SweepSection as SweepSection
+    from kerasopt.sweep.search_space import SearchSpace as SearchSpace
+    from kerasopt.sweep.sweep import Sweep as Sweep
+
+_WHERE = {"Distribution": "distribution", "SearchSpace": "search_space", "Sweep": "sweep",
+          "SweepSection": "schema"}
+__all__ = ["Distribution", "SearchSpace", "Sweep", "SweepSection"]
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _WHERE:
+        raise AttributeError(f"module 'kerasopt.sweep' has no attribute {name!r}")
+    return getattr(importlib.import_module(f"kerasopt.sweep.{_WHERE[name]}"), name)

@@ -1,0 +1,106 @@
+"""The `kerasopt sweep` subcommand: its arguments and its handler (no Optuna or Keras import at parse time)."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Callable
+from typing import Any
+
+from kerasopt.sweep.distribution import SYNTAX
+
+EXAMPLE = ("kerasopt sweep recipes/mnist1d_cnn.yaml "
+           "--param training.optimizer.learning_rate='loguniform(1e-4,1e-1)' "
+           "--param training.optimizer.type='choice(adam,radam,sgd)' --trials 20 "
+           "--metric val_accuracy --prune")
+
+
+def _positive(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
+    return value
+
+
+def add_sweep_command(subparsers: Any, subcommand: Callable[..., argparse.ArgumentParser]) -> None:
+    """Add `sweep` to the CLI's subparsers; `subcommand(subparsers, name, help, example)` makes a parser."""
+    parser = subcommand(subparsers, "sweep", "Search a recipe's hyperparameters with Optuna: one run "
+                        "directory per trial, a resumable study, a comparison report at the end.", EXAMPLE)
+    parser.add_argument("recipe", metavar="RECIPE", help="a recipe file, or a shipped recipe's name")
+    parser.add_argument("overrides", nargs="*", metavar="KEY=VALUE",
+                        help="fixed dotted-path overrides of every trial (training.epochs=3)")
+    parser.add_argument("--param", action="append", default=[], metavar="KEY=DIST",
+                        help=f"a recipe key to vary; DIST is {SYNTAX} (default: the recipe's sweep.params)")
+    parser.add_argument("--trials", type=_positive, metavar="N",
+                        help="finished trials the study should hold; the same command continues a "
+                             "sweep up to N (default: the grid's size for grid, else 20)")
+    parser.add_argument("--sampler", choices=("tpe", "random", "grid"), help="default: tpe")
+    parser.add_argument("--metric", metavar="NAME",
+                        help="val_<metric> or test_<metric> from metrics.json (default: val_loss)")
+    parser.add_argument("--direction", choices=("minimize", "maximize", "auto"),
+                        help="default: auto (minimize losses and errors, maximize the rest)")
+    parser.add_argument("--prune", action="store_true",
+                        help="stop unpromising trials early (Optuna MedianPruner on the per-epoch metric)")
+    parser.add_argument("--output-dir", metavar="DIR",
+                        help="sweep directory (default: saved_models/<recipe name>-sweep/)")
+    parser.add_argument("--storage", metavar="URL",
+                        help="Optuna storage (default: sqlite:///<DIR>/study.db); a shared "
+                             "postgresql:// or mysql:// URL lets several machines run one study")
+    parser.add_argument("--study", metavar="NAME", help="study name (default: the recipe's name)")
+    parser.add_argument("--workers", type=_positive, default=1, metavar="N",
+                        help="local worker processes sharing the study (default: 1)")
+    parser.add_argument("--worker-trials", type=_positive, help=argparse.SUPPRESS)
+    parser.add_argument("--debug", action="store_true", help="show the traceback of a failure")
+    parser.set_defaults(handler=run_sweep_command)
+
+
+def build_sweep(args: argparse.Namespace) -> Any:
+    """The :class:`~kerasopt.sweep.sweep.Sweep` the arguments describe, over the recipe's `sweep:` section.
+
+    Raises:
+        RecipeError: For an invalid recipe, parameter, value or option.
+    """
+    from kerasopt.recipe.errors import Problem, RecipeError
+    from kerasopt.recipe.loader import load_recipe
+    from kerasopt.sweep.schema import SweepSection
+    from kerasopt.sweep.search_space import SearchSpace
+    from kerasopt.sweep.sweep import Sweep
+
+    section = getattr(load_recipe(args.recipe, args.overrides).recipe, "sweep", None) or SweepSection()
+    if args.param:
+        space = SearchSpace.parse(args.param)
+    elif section.params:
+        space = SearchSpace.parse([f"{k}={v}" for k, v in section.params.items()], source="sweep.params")
+    else:
+        raise RecipeError([Problem(("sweep", "params"), "nothing to sweep", has_received=False,
+                                   allowed=f"--param KEY=DIST (DIST: {SYNTAX}) or a recipe "
+                                           "`sweep.params` section")], args.recipe)
+    return Sweep(args.recipe, space, overrides=args.overrides, trials=args.trials or section.trials,
+                 sampler=args.sampler or section.sampler, metric=args.metric or section.metric,
+                 direction=args.direction or section.direction, output_dir=args.output_dir,
+                 storage=args.storage, study_name=args.study, prune=args.prune)
+
+
+def run_sweep_command(args: argparse.Namespace) -> int:
+    """Handle `kerasopt sweep`: exit 2 before any trial for a bad recipe, key or value; 130 on Ctrl-C."""
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    from kerasopt.recipe.errors import RecipeError
+
+    try:
+        sweep = build_sweep(args)
+        sweep.run(workers=args.workers, worker_trials=args.worker_trials)
+    except RecipeError as err:
+        print(err.render(), file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+    except Exception as err:  # noqa: BLE001 - the command line's last line of defence
+        if args.debug:
+            raise
+        from kerasopt.recipe.failures import describe
+
+        print(f"kerasopt: error: {describe(err)}", file=sys.stderr)
+        print("(run again with --debug to see the traceback)", file=sys.stderr)
+        return 1
+    return 0

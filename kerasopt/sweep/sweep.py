@@ -1,0 +1,276 @@
+"""`kerasopt sweep`: an Optuna study over a recipe's values, one run directory per trial."""
+
+from __future__ import annotations
+
+import itertools
+import shlex
+import signal
+import subprocess
+import sys
+import warnings
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from kerasopt.recipe.errors import Problem, RecipeError
+from kerasopt.recipe.loader import load_recipe
+from kerasopt.sweep.schema import SAMPLERS, resolve_direction
+from kerasopt.sweep.search_space import SearchSpace
+from kerasopt.sweep.trial_objective import TrialFailed, TrialObjective
+
+DEFAULT_TRIALS = 20
+SPEC_ATTR = "kerasopt_sweep"
+
+
+class Sweep:
+    """A hyperparameter sweep of a recipe on Optuna, resumable and shareable through its storage.
+
+    `trials` is the number of finished trials the study should hold: running the same
+    command again continues an interrupted sweep up to it (raise it to add trials), and the
+    same command on several machines against one RDB storage shares the work. Trials that
+    failed with an error count; trials interrupted with Ctrl-C do not.
+
+    Args:
+        recipe: A recipe file or shipped recipe name.
+        space: What to vary.
+        overrides: Fixed `KEY=VALUE` overrides of every trial. Defaults to `()`.
+        trials: Finished trials the study should hold. Defaults to `None` (the grid's size
+            for `sampler="grid"`, else 20).
+        sampler: `"tpe"`, `"random"` or `"grid"`. Defaults to `"tpe"`.
+        metric: `val_<name>` or `test_<name>` from metrics.json's evaluation. Defaults to `"val_loss"`.
+        direction: `"minimize"`, `"maximize"` or `"auto"`. Defaults to `"auto"`.
+        output_dir: The sweep directory. Defaults to `None` (`saved_models/<recipe name>-sweep/`).
+        storage: An Optuna RDB URL. Defaults to `None` (`sqlite:///<output_dir>/study.db`).
+        study_name: Defaults to `None` (the recipe's name).
+        prune: Stop unpromising trials early with Optuna's MedianPruner. Defaults to `False`.
+        pruner: An Optuna pruner to use instead (implies pruning). Defaults to `None`.
+        seed: Seed of the sampler. Defaults to `None` (each process samples differently).
+
+    Raises:
+        RecipeError: When the recipe, a key or a value at a corner of the space is invalid,
+            or the study already holds a sweep of other params.
+    """
+
+    def __init__(self, recipe: str, space: SearchSpace, *, overrides: Sequence[str] = (),
+                 trials: int | None = None, sampler: str = "tpe", metric: str = "val_loss",
+                 direction: str = "auto", output_dir: str | None = None, storage: str | None = None,
+                 study_name: str | None = None, prune: bool = False, pruner: Any = None,
+                 seed: int | None = None) -> None:
+        problems = []
+        if sampler not in SAMPLERS:
+            problems.append(Problem(("sampler",), "unknown sampler", sampler, list(SAMPLERS)))
+        if sampler == "grid" and space.grid() is None:
+            problems.append(Problem(("sampler",), "the grid sampler needs every param to be a "
+                                    "choice(...)", sampler, "tpe, random, or only choice params"))
+        if not (metric.startswith("val_") or metric.startswith("test_")) or metric in ("val_", "test_"):
+            problems.append(Problem(("metric",), "must name a validation or test metric",
+                                    metric, "val_<metric> or test_<metric> (val_accuracy, val_loss)"))
+        if direction not in ("minimize", "maximize", "auto"):
+            problems.append(Problem(("direction",), "unknown direction", direction,
+                                    ["minimize", "maximize", "auto"]))
+        if trials is not None and (isinstance(trials, bool) or not isinstance(trials, int) or trials < 1):
+            problems.append(Problem(("trials",), "must be a whole number >= 1", trials))
+        if problems:
+            raise RecipeError(problems, "kerasopt sweep")
+        self.overrides = list(overrides)
+        self.loaded = load_recipe(recipe, self.overrides)
+        self.recipe = recipe
+        self.space = space
+        key_problems = space.check_keys(self.loaded)
+        if key_problems:
+            raise RecipeError(key_problems, str(self.loaded.path))
+        space.validate_points(self.loaded, self.overrides)
+        grid = space.grid() if sampler == "grid" else None
+        self.grid_size = _product(len(v) for v in grid.values()) if grid else None
+        self.trials = min(trials or self.grid_size or DEFAULT_TRIALS, self.grid_size or sys.maxsize)
+        self.sampler, self.metric, self.seed = sampler, metric, seed
+        self.direction = resolve_direction(metric, direction)
+        self.output_dir = Path(output_dir or Path("saved_models") / f"{self.loaded.recipe.name}-sweep")
+        self.storage = storage or f"sqlite:///{self.output_dir.resolve() / 'study.db'}"
+        self.study_name = study_name or self.loaded.recipe.name
+        self.prune = prune or pruner is not None
+        self.pruner = pruner
+
+    def spec(self) -> dict[str, Any]:
+        """What a study's trials must share; kept in the study to refuse a different sweep."""
+        return {"params": {k: str(d) for k, d in self.space.params.items()}, "metric": self.metric,
+                "direction": self.direction, "overrides": self.overrides}
+
+    def command(self, worker_trials: int | None = None) -> list[str]:
+        """The `kerasopt sweep` command line of this sweep (what continues it after an interruption)."""
+        args = ["kerasopt", "sweep", self.recipe, *self.overrides]
+        for key, dist in self.space.params.items():
+            args += ["--param", f"{key}={dist}"]
+        args += ["--trials", str(self.trials), "--sampler", self.sampler, "--metric", self.metric,
+                 "--direction", self.direction, "--output-dir", str(self.output_dir),
+                 "--storage", self.storage, "--study", self.study_name]
+        args += ["--prune"] if self.prune else []
+        args += ["--worker-trials", str(worker_trials)] if worker_trials is not None else []
+        return args
+
+    def open_study(self) -> Any:
+        """Create the study, or load it (checking it holds this sweep)."""
+        import optuna
+
+        optuna.logging.set_verbosity(optuna.logging.WARNING)
+        self.output_dir.mkdir(parents=True, exist_ok=True)
+        sqlite = self.storage.startswith("sqlite")
+        engine = {"connect_args": {"timeout": 120}} if sqlite else {"pool_pre_ping": True}
+        with warnings.catch_warnings():
+            # The heartbeat (experimental in Optuna) fails trials of processes that died.
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            storage = optuna.storages.RDBStorage(self.storage, engine_kwargs=engine,
+                                                 heartbeat_interval=60, grace_period=180)
+        study = optuna.create_study(storage=storage, study_name=self.study_name, sampler=self._sampler(),
+                                    pruner=self._pruner(), direction=self.direction, load_if_exists=True)
+        held = study.user_attrs.get(SPEC_ATTR)
+        if held is None:
+            study.set_user_attr(SPEC_ATTR, self.spec())
+        elif held != self.spec():
+            raise RecipeError([Problem(("study",), f"study {self.study_name!r} in {self.storage} holds "
+                                       "another sweep; give a new --study or --output-dir",
+                                       received=self.spec(), allowed=f"the same sweep: {held}")],
+                              "kerasopt sweep")
+        return study
+
+    def counted(self, study: Any) -> int:
+        """Trials that count towards `trials`: all but those interrupted (and so to be redone)."""
+        from optuna.trial import TrialState
+
+        return sum(1 for t in study.get_trials(deepcopy=False)
+                   if t.state != TrialState.WAITING and not t.user_attrs.get("interrupted"))
+
+    def missing_grid_points(self, study: Any) -> list[dict[str, Any]]:
+        """The grid points no trial has taken (interrupted trials' points are missing again).
+
+        Grid sweeps enqueue these one by one rather than use Optuna's GridSampler, which
+        counts a point as visited once its trial has failed, also when Ctrl-C stopped it.
+        """
+        taken = [t.system_attrs.get("fixed_params") or t.params
+                 for t in study.get_trials(deepcopy=False) if not t.user_attrs.get("interrupted")]
+        grid = self.space.grid() or {}
+        points = [dict(zip(grid, values, strict=True)) for values in itertools.product(*grid.values())]
+        return [p for p in points if not any(_same_point(p, t) for t in taken)]
+
+    def optimize(self, study: Any, worker_trials: int | None = None, log: Any = print) -> int:
+        """Run trials in this process until the study holds `trials` (or `worker_trials` ran)."""
+        import optuna
+
+        objective = TrialObjective(self.loaded, self.space, overrides=self.overrides,
+                                   sweep_dir=self.output_dir, metric=self.metric, log=log)
+        ran = 0
+        while (ran < worker_trials) if worker_trials is not None else (self.counted(study) < self.trials):
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+                optuna.storages.fail_stale_trials(study)
+            if self.grid_size is not None:
+                missing = self.missing_grid_points(study)
+                if not missing:
+                    break
+                study.enqueue_trial(missing[0])
+            study.optimize(objective, n_trials=1, catch=(TrialFailed,), gc_after_trial=True)
+            ran += 1
+        return ran
+
+    def run(self, workers: int = 1, worker_trials: int | None = None, log: Any = print) -> dict[str, Any]:
+        """Run the sweep (with `workers` local processes), write its report, return the best trial.
+
+        Returns:
+            `best` (number, value, params, run_dir), `states` (trials per state) and `report`
+            (the Markdown report's path; None when no trial finished). A worker
+            (`worker_trials` given) returns only `ran`.
+
+        Raises:
+            KeyboardInterrupt: After marking the interrupted trial and printing how to continue.
+        """
+        if workers < 1:
+            raise ValueError(f"`workers` must be >= 1. Received: workers={workers}")
+        study = self.open_study()
+        try:
+            if worker_trials is not None:
+                return {"ran": self.optimize(study, worker_trials, log)}
+            if workers > 1:
+                self._run_workers(study, workers)
+            else:
+                self.optimize(study, log=log)
+        except KeyboardInterrupt:
+            log(f"kerasopt: sweep interrupted; the interrupted trial is marked failed and will be "
+                f"run again. The study is intact in {self.storage}.\nContinue with:\n  "
+                + shlex.join(self.command()))
+            raise
+        return self.finish(study, log)
+
+    def finish(self, study: Any, log: Any = print) -> dict[str, Any]:
+        """Write the report of every trial directory and print the best trial."""
+        from optuna.trial import TrialState
+
+        from kerasopt.report.comparison import Comparison
+
+        trials = study.get_trials(deepcopy=False)
+        states = {s.name.lower(): sum(t.state == s for t in trials) for s in TrialState
+                  if any(t.state == s for t in trials)}
+        done = [t for t in trials if t.state == TrialState.COMPLETE]
+        result: dict[str, Any] = {"best": None, "states": states, "report": None}
+        runs = sorted((p for p in self.output_dir.glob("trial_*") if (p / "metrics.json").exists()),
+                      key=lambda p: int(p.name.split("_")[-1]))
+        if runs:
+            comparison = Comparison(runs, metric=self.metric.partition("_")[2])
+            result["report"] = comparison.write(self.output_dir / "report.md")
+            comparison.write(self.output_dir / "report.html")
+        summary = ", ".join(f"{n} {s}" for s, n in states.items())
+        log(f"study {self.study_name!r}: {len(trials)} trials ({summary})")
+        if done:
+            best = study.best_trial
+            run_dir = self.output_dir / best.user_attrs.get("run_dir", f"trial_{best.number}")
+            result["best"] = {"number": best.number, "value": best.value, "params": best.params,
+                              "run_dir": str(run_dir)}
+            log(f"best trial {best.number}: {self.metric}={best.value:.4g} ({run_dir})")
+            for key, value in best.params.items():
+                log(f"  {key}={value!r}")
+        if result["report"]:
+            log(f"report: {result['report']} and {self.output_dir / 'report.html'}")
+        return result
+
+    def _run_workers(self, study: Any, workers: int) -> None:
+        remaining = max(0, self.trials - self.counted(study))
+        shares = [remaining // workers + (i < remaining % workers) for i in range(workers)]
+        procs = [subprocess.Popen([sys.executable, "-m", "kerasopt.cli", *self.command(n)[1:]])
+                 for n in shares if n]
+        try:
+            codes = [p.wait() for p in procs]
+        except KeyboardInterrupt:
+            for proc in procs:
+                if proc.poll() is None:
+                    proc.send_signal(signal.SIGINT)
+            for proc in procs:
+                proc.wait()
+            raise
+        if any(codes):
+            raise RuntimeError(f"sweep worker processes exited with {codes}")
+
+    def _sampler(self) -> Any:
+        import optuna
+
+        if self.sampler in ("grid", "random"):  # a grid's trials are enqueued: nothing is sampled
+            return optuna.samplers.RandomSampler(seed=self.seed)
+        return optuna.samplers.TPESampler(seed=self.seed)
+
+    def _pruner(self) -> Any:
+        import optuna
+
+        if self.pruner is not None:
+            return self.pruner
+        if self.prune:
+            return optuna.pruners.MedianPruner(n_startup_trials=5, n_warmup_steps=1)
+        return optuna.pruners.NopPruner()
+
+
+def _same_point(point: dict[str, Any], params: dict[str, Any]) -> bool:
+    return all(k in params and type(params[k]) is type(v) and params[k] == v for k, v in point.items())
+
+
+def _product(numbers: Any) -> int:
+    out = 1
+    for n in numbers:
+        out *= n
+    return out

@@ -1,0 +1,135 @@
+"""One sweep trial: draw the params, run the recipe into `trial_<number>/`, return the metric."""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from kerasopt.recipe.loader import LoadedRecipe, load_recipe
+from kerasopt.sweep.search_space import SearchSpace
+
+
+class TrialFailed(Exception):
+    """A trial's run failed (the sweep records it as failed and goes on with the next trial)."""
+
+
+def metric_value(metrics: dict[str, Any], metric: str) -> float:
+    """The sweep metric from metrics.json: `val_X` -> `evaluation.validation.X`, `test_X` -> `.test.X`.
+
+    Non-finite or missing values (`null` in metrics.json) become NaN (Optuna fails such trials).
+
+    Raises:
+        ValueError: When the split has no such metric (naming those it has).
+
+    Example:
+        >>> metric_value({"evaluation": {"validation": {"accuracy": 0.75}}}, "val_accuracy")
+        0.75
+    """
+    split, _, name = metric.partition("_")
+    section = (metrics.get("evaluation") or {}).get({"val": "validation", "test": "test"}[split]) or {}
+    if name not in section:
+        raise ValueError(f"the sweep metric {metric!r} is not in metrics.json; the run has "
+                         f"{', '.join(f'{split}_{k}' for k in sorted(section)) or 'no such split'}")
+    value = section[name]
+    return float(value) if isinstance(value, (int, float)) and math.isfinite(value) else math.nan
+
+
+def write_trial_file(run_dir: Path, record: dict[str, Any]) -> None:
+    """Write `trial.json` (number, state, params, value, ...) into a trial's run directory, atomically."""
+    from kerasopt.export.atomic import atomic_target
+
+    run_dir.mkdir(parents=True, exist_ok=True)
+    with atomic_target(run_dir / "trial.json") as tmp:
+        tmp.write_text(json.dumps(record, indent=2, allow_nan=True) + "\n", encoding="utf-8")
+
+
+class TrialObjective:
+    """The Optuna objective of a sweep: one recipe run per trial.
+
+    The trial's params become `KEY=VALUE` overrides after the sweep's own, and the recipe's
+    name becomes `<name>-trial_<number>` (each trial is its own session in TensorBoard's
+    HParams dashboard). Each trial writes `trial.json` next to the runner's files.
+
+    Args:
+        loaded: The base recipe, loaded with the sweep's overrides.
+        space: The search space.
+        overrides: The sweep's fixed `KEY=VALUE` overrides. Defaults to `()`.
+        sweep_dir: Where `trial_<number>/` folders go.
+        metric: `val_<name>` or `test_<name>`.
+        log: Prints one line per trial event. Defaults to `print`.
+    """
+
+    def __init__(self, loaded: LoadedRecipe, space: SearchSpace, *, overrides: Sequence[str] = (),
+                 sweep_dir: Path, metric: str, log: Any = print) -> None:
+        self.loaded = loaded
+        self.space = space
+        self.overrides = list(overrides)
+        self.sweep_dir = Path(sweep_dir)
+        self.metric = metric
+        self.log = log
+
+    def __call__(self, trial: Any) -> float:
+        import optuna
+
+        from kerasopt.recipe.runner import run
+        from kerasopt.sweep.pruning_callback import PruningCallback
+
+        values = {key: dist.suggest(trial, key) for key, dist in self.space.params.items()}
+        run_dir = self.sweep_dir / f"trial_{trial.number}"
+        trial.set_user_attr("run_dir", run_dir.name)
+        record: dict[str, Any] = {"number": trial.number, "params": values, "metric": self.metric,
+                                  "state": "running", "value": None}
+        write_trial_file(run_dir, record)
+        settings = " ".join(f"{k}={v!r}" for k, v in values.items())
+        self.log(f"trial {trial.number}: {settings}")
+        name = f"{self.loaded.recipe.name}-trial_{trial.number}"[:100]
+        overrides = [*self.overrides, *self.space.overrides(self.loaded, values), f"name={name}"]
+        monitor = "val_" + self.metric.partition("_")[2]
+        pruning = PruningCallback(trial, monitor)
+        started = time.perf_counter()
+        try:
+            trial_recipe = load_recipe(str(self.loaded.path), overrides)
+            metrics = run(trial_recipe, output_dir=str(run_dir), callbacks=[pruning])
+            value = metric_value(metrics, self.metric)
+        except optuna.TrialPruned:
+            self._finish(run_dir, record, "pruned", pruning, started)
+            raise
+        except KeyboardInterrupt:
+            trial.set_user_attr("interrupted", True)
+            self._finish(run_dir, record, "interrupted", pruning, started)
+            raise
+        except Exception as err:
+            from kerasopt.recipe.failures import describe
+
+            self._finish(run_dir, record, "failed", pruning, started, error=describe(err))
+            if isinstance(err, ValueError) and "sweep metric" in str(err):
+                raise  # a wrong metric fails every trial alike: stop the sweep
+            raise TrialFailed(describe(err)) from err
+        if pruning.pruned:
+            record["value"] = value
+            self._finish(run_dir, record, "pruned", pruning, started)
+            raise optuna.TrialPruned(f"pruned after epoch {pruning.pruned_at}")
+        record["value"] = value
+        self._finish(run_dir, record, "complete", pruning, started)
+        return value
+
+    def _finish(self, run_dir: Path, record: dict[str, Any], state: str, pruning: Any,
+                started: float, error: str | None = None) -> None:
+        seconds = time.perf_counter() - started
+        record.update(state=state, seconds=round(seconds, 3), intermediate=pruning.reported)
+        if pruning.pruned:
+            record["pruned_at_epoch"] = pruning.pruned_at
+        if error is not None:
+            record["error"] = error
+        write_trial_file(run_dir, record)
+        if state == "complete":
+            detail = f"{self.metric}={record['value']:.4g}"
+        elif state == "pruned":
+            detail = f"pruned after epoch {pruning.pruned_at}"
+        else:
+            detail = state if error is None else f"{state}: {error}"
+        self.log(f"trial {record['number']}: {detail} ({seconds:.1f} s)")
