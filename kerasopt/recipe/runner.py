@@ -46,13 +46,12 @@ def run(loaded: LoadedRecipe, *, output_dir: str | None = None, resume: bool = F
         metrics: dict[str, Any] = {
             "recipe": recipe.name,
             "params": int(model.count_params()),
-            "sparsity": session.sparsity(model),
             "runtime": current.placement.describe(),
             "timing": {"fit_seconds": fit_seconds, "train_steps": train_steps},
             "evaluation": _evaluation(session.evaluate(model, data), stages),
             "stages": stages,
             "exports": {},
-            **current.report(),
+            **current.report(),  # `sparsity` (overall and per layer) and what techniques add
         }
         if current.batch_size_search is not None:
             metrics["batch_size_search"] = current.batch_size_search

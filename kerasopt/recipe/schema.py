@@ -17,6 +17,7 @@ from kerasopt.recipe.schema_compression import Compression
 from kerasopt.recipe.schema_data import Data
 from kerasopt.recipe.schema_model import Model
 from kerasopt.recipe.schema_training import Stage, Training
+from kerasopt.sweep.schema import SweepSection
 
 NAME_RE = r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$"
 
@@ -24,7 +25,9 @@ NAME_RE = r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$"
 class TFLite(StrictModel):
     """A TFLite (LiteRT) export, verified by running it on the test split."""
 
-    quantization: Literal["none", "dynamic", "float16", "int8"] = "none"
+    quantization: Literal["none", "dynamic", "float16", "int8", "int16x8"] = Field(
+        "none", description="none | dynamic (int8 weights) | float16 | int8 (full integer; from the "
+        "trained ranges after compression.qat, else calibrated on representative samples) | int16x8")
     representative_samples: PositiveInt = Field(
         100, description="training examples used to calibrate int8 quantization")
     verify: bool = Field(True, description="run the file with the LiteRT interpreter on the test split")
@@ -87,6 +90,7 @@ class Recipe(StrictModel):
     compression: Compression = Field(default_factory=Compression)
     export: Export = Field(default_factory=Export)
     runtime: Runtime = Field(default_factory=Runtime)
+    sweep: SweepSection | None = Field(None, description="search space of `kerasopt sweep`; `run` ignores it")
 
     @model_validator(mode="after")
     def _stage_names_unique(self) -> Recipe:
@@ -94,6 +98,31 @@ class Recipe(StrictModel):
         duplicates = sorted({n for n in names if names.count(n) > 1})
         if duplicates:
             raise ValueError(f"stage names must be unique; repeated: {', '.join(duplicates)}")
+        return self
+
+    @model_validator(mode="after")
+    def _no_qat_after_clustering(self) -> Recipe:
+        seen_clustering = self.compression.clustering is not None
+        for stage in self.stages:
+            merged_clustering = stage.compression.clustering or self.compression.clustering
+            if stage.compression.qat is not None and seen_clustering:
+                raise ValueError(
+                    f"stage {stage.name!r} runs qat after a clustering stage: quantization-aware "
+                    "fine-tuning does not keep the shared values. Export the clustered model with "
+                    "export.tflite.quantization: int8 (ranges calibrated on training samples), or "
+                    "run qat without clustering")
+            seen_clustering = seen_clustering or merged_clustering is not None
+        return self
+
+    @model_validator(mode="after")
+    def _qat_exports_int8(self) -> Recipe:
+        uses_qat = self.compression.qat is not None or any(s.compression.qat for s in self.stages)
+        tflite = self.export.tflite
+        if uses_qat and tflite is not None and tflite.quantization != "int8":
+            raise ValueError(
+                "compression.qat trains int8 ranges, so export.tflite.quantization must be 'int8' "
+                f"(received {tflite.quantization!r}); the float model of the stages before QAT is "
+                "exported as tflite_float for comparison")
         return self
 
 

@@ -15,9 +15,6 @@ from kerasopt.distribute.device import Placement, select_placement
 from kerasopt.recipe.run_dir import RunDirectory
 from kerasopt.recipe.schema import Recipe, Runtime
 
-PRUNABLE = ("Dense", "Conv1D", "Conv2D", "Conv3D", "DepthwiseConv1D", "DepthwiseConv2D",
-            "SeparableConv1D", "SeparableConv2D", "EinsumDense")
-
 
 class RunError(RuntimeError):
     """A recipe that validated but cannot run as written; the message names the recipe key."""
@@ -114,21 +111,6 @@ def evaluate(model: Any, data: Any, splits: tuple[str, ...] = ("validation", "te
         values = model.evaluate(dataset, verbose=0, return_dict=True)
         results[split] = {k: float(v) for k, v in values.items()}
     return results
-
-
-def sparsity(model: Any) -> float:
-    """Fraction of exact zeros in the kernels of prunable layers (Dense, Conv...)."""
-    zeros = total = 0
-    from kerasopt.models.layer_walk import all_layers
-
-    for layer in all_layers(model):
-        if type(layer).__name__ in PRUNABLE:
-            for weight in layer.weights:
-                if "kernel" in weight.path:
-                    values = np.asarray(keras.ops.convert_to_numpy(weight))
-                    zeros += int(np.count_nonzero(values == 0))
-                    total += values.size
-    return float(zeros / total) if total else 0.0
 
 
 def export(recipe: Recipe, model: Any, data: Any, run_dir: RunDirectory,

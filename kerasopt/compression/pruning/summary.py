@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import keras
 import numpy as np
 from keras import ops
 
@@ -14,8 +15,8 @@ from kerasopt.compression.pruning.pruning_wrapper import PruneLowMagnitude
 def prunable_kernels(model: Any) -> list[tuple[str, Any]]:
     """`(name, variable)` of every built prunable kernel, wrapped or not, walking nested models.
 
-    A wrapped layer is reported under its inner layer's qualified name, so a pruned model
-    and its stripped copy list the same names.
+    A wrapped layer (for pruning, QAT or clustering) is reported under its inner layer's
+    qualified name, so a compressed model and its stripped copy list the same names.
     """
     found = []
     for qualified, layer in _layers.iter_layers(model):
@@ -24,6 +25,9 @@ def prunable_kernels(model: Any) -> list[tuple[str, Any]]:
             if layer.layer.built:
                 found.append((prefix + layer.layer.name, layer.pruned_weight))
             continue
+        if isinstance(layer, keras.layers.Wrapper):  # QAT, clustering: count the layer inside
+            qualified = qualified[: len(qualified) - len(layer.name)] + layer.layer.name
+            layer = layer.layer
         name = _layers.pruned_weight_name(layer)
         if name is not None and layer.built:
             found.append((qualified, _layers.find_weight(layer, name)))

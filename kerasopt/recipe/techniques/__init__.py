@@ -8,17 +8,27 @@ from __future__ import annotations
 
 from kerasopt.recipe.techniques.callback_context import ProbeBatch as ProbeBatch
 from kerasopt.recipe.techniques.closure import ClosureTrainStep as ClosureTrainStep
+from kerasopt.recipe.techniques.clustering import WeightClustering as WeightClustering
 from kerasopt.recipe.techniques.lsuv import LSUVInitialization as LSUVInitialization
+from kerasopt.recipe.techniques.pruning import Pruning as Pruning
+from kerasopt.recipe.techniques.quantization import (
+    QuantizationAwareTraining as QuantizationAwareTraining,
+)
 from kerasopt.recipe.techniques.technique import Technique as Technique
 from kerasopt.recipe.techniques.weight_averaging import WeightAveraging as WeightAveraging
 
 TECHNIQUES: tuple[type[Technique], ...] = (
     LSUVInitialization,
+    # Compression, in the order its stages compose: pruning's wrappers are stripped (zeros
+    # kept) before clustering or QAT wrap the same layers.
+    Pruning,
+    WeightClustering,
+    QuantizationAwareTraining,
     ClosureTrainStep,
     ProbeBatch,
     WeightAveraging,
 )
 """Every technique a run consults, in hook order."""
 
-__all__ = ["TECHNIQUES", "ClosureTrainStep", "LSUVInitialization", "ProbeBatch", "Technique",
-           "WeightAveraging"]
+__all__ = ["TECHNIQUES", "ClosureTrainStep", "LSUVInitialization", "ProbeBatch", "Pruning",
+           "QuantizationAwareTraining", "Technique", "WeightAveraging", "WeightClustering"]
