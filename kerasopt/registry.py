@@ -32,6 +32,7 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any, TypeVar
 
+
 @dataclasses.dataclass(frozen=True)
 class Kind:
     """One kind of component: everything the registry, the loader and the validator know of it.
@@ -266,6 +267,10 @@ def _keras_lookup(kind: str, name: str) -> Any:
         table.update({canonical(k): getattr(module, k) for k in dir(module)
                       if not k.startswith("_") and inspect.isfunction(getattr(module, k))})
     found = table.get(canonical(name))
+    if found is None and kind in ("loss", "metric"):
+        target = _keras_get(kind, compile_name(kind, name))  # short names: `mse`, `bce`...
+        if target is not None:
+            found = target if inspect.isfunction(target) else type(target)
     if found is None:
         import difflib
 
@@ -363,6 +368,23 @@ def _jsonable_default(value: Any) -> Any:
     return f"<{type(value).__name__}>"
 
 
+_SIMPLE_TYPES = {"int": "int", "float": "float", "bool": "bool", "str": "str", "None": "null"}
+
+
+def _simple_type(annotation: Any) -> list[str] | None:
+    """`["float", "null"]` for an annotation such as `float | None`; None unless every part is simple.
+
+    The validator checks a recipe's argument values against it without importing the class.
+    """
+    if annotation is inspect.Parameter.empty:
+        return None
+    text = annotation.__name__ if isinstance(annotation, type) else str(annotation)
+    parts = [part.strip() for part in text.split("|")]
+    if not all(part in _SIMPLE_TYPES for part in parts):
+        return None
+    return sorted({_SIMPLE_TYPES[part] for part in parts})
+
+
 def signature_params(target: Any, kind: str) -> tuple[list[dict[str, Any]], bool]:
     """Collect constructor parameters, following `**kwargs` up the class hierarchy.
 
@@ -393,6 +415,9 @@ def signature_params(target: Any, kind: str) -> tuple[list[dict[str, Any]], bool
                     "required": own and p.default is inspect.Parameter.empty,
                     "default": _jsonable_default(p.default),
                 }
+                simple = _simple_type(p.annotation)
+                if simple:
+                    params[p.name]["type"] = simple
         own = False
         if not has_var_kw:
             open_kwargs = False
@@ -424,15 +449,7 @@ def build_table() -> dict[str, Any]:
                 "open_kwargs": open_kwargs, "summary": _summary(obj),
             }
         if kind in ("loss", "metric"):
-            module = keras.losses if kind == "loss" else keras.metrics
-            for attr in sorted(dir(module)):
-                obj = getattr(module, attr)
-                if not attr.startswith("_") and inspect.isfunction(obj) and attr not in (
-                        "get", "serialize", "deserialize"):
-                    entries.setdefault(canonical(attr), {
-                        "name": attr, "source": "keras", "params": [],
-                        "open_kwargs": False, "summary": _summary(obj),
-                    })
+            _add_keras_names(kind, entries)
         for key, cls in sorted(_REGISTRY[kind].items()):
             params, open_kwargs = signature_params(cls, kind)
             shadowed = entries.get(key)
@@ -445,6 +462,73 @@ def build_table() -> dict[str, Any]:
             }
         table["kinds"][kind] = dict(sorted(entries.items()))
     return table
+
+
+# Names Keras's `losses.get` / `metrics.get` accept besides class and function names (the
+# short aliases of their ALL_OBJECTS_DICT), and the names `model.compile` resolves itself from
+# the labels' shape (keras/src/trainers/compile_utils.py: `get_loss`, `get_metric`).
+KERAS_SHORT_NAMES: tuple[str, ...] = ("bce", "kld", "mae", "mape", "mse", "msle")
+COMPILE_SHORTHANDS: dict[str, tuple[str, ...]] = {
+    "loss": ("crossentropy", "ce"), "metric": ("accuracy", "acc")}
+
+
+def _keras_get(kind: str, name: str) -> Any:
+    """What `keras.losses.get` / `keras.metrics.get` return for a name, or None if they refuse it."""
+    import keras
+
+    module = keras.losses if kind == "loss" else keras.metrics
+    try:
+        return module.get(name)
+    except (ValueError, TypeError):
+        return None
+
+
+def _add_keras_names(kind: str, entries: dict[str, Any]) -> None:
+    """Keras's loss or metric functions and short names, as far as `model.compile` accepts them."""
+    import keras
+
+    module = keras.losses if kind == "loss" else keras.metrics
+    for attr in sorted(dir(module)):
+        obj = getattr(module, attr)
+        if attr.startswith("_") or not inspect.isfunction(obj) or attr in ("get", "serialize", "deserialize"):
+            continue
+        if _keras_get(kind, attr) is None:
+            continue  # public, but not a name compile accepts (keras.metrics.huber)
+        entries.setdefault(canonical(attr), {
+            "name": attr, "source": "keras", "params": [], "open_kwargs": False, "summary": _summary(obj)})
+    for short in KERAS_SHORT_NAMES:
+        target = _keras_get(kind, short)
+        if target is None:
+            continue
+        target_type = target if inspect.isfunction(target) else type(target)
+        params, open_kwargs = signature_params(target_type, kind)
+        entries.setdefault(canonical(short), {
+            "name": short, "source": "keras", "params": params, "open_kwargs": open_kwargs,
+            "summary": f"Short for {target_type.__name__}."})
+    for shorthand in COMPILE_SHORTHANDS[kind]:
+        entries.setdefault(canonical(shorthand), {
+            "name": shorthand, "source": "keras", "params": [], "open_kwargs": False,
+            "summary": "Chosen by model.compile to match the labels (binary, categorical or sparse)."})
+
+
+def compile_name(kind: str, name: str) -> str:
+    """The spelling of a Keras loss or metric name that `model.compile` accepts.
+
+    Recipes match names ignoring case, `_` and `-` (`Mse`, `mean-squared-error`); Keras
+    matches exactly. A name Keras accepts as written is returned unchanged (it names the
+    metric in logs); another spelling is replaced by the one in the signature table.
+
+    Args:
+        kind: `"loss"` or `"metric"`.
+        name: The name as the recipe writes it.
+
+    Returns:
+        A name `model.compile(loss=..., metrics=[...])` resolves.
+    """
+    if name.lower() in COMPILE_SHORTHANDS[kind] or _keras_get(kind, name) is not None:
+        return name
+    found = load_table()["kinds"][kind].get(canonical(name))
+    return found["name"] if found is not None else name
 
 
 def write_table(path: Path = TABLE_PATH) -> Path:

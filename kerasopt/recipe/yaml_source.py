@@ -177,7 +177,7 @@ def syntax_problem(err: yaml.MarkedYAMLError, text: str, source: str) -> Problem
     message, use_context = f"YAML syntax error: {raw}", False
     for fragment, hint, at_context in _SYNTAX_HINTS:
         if fragment in raw:
-            message, use_context = hint, at_context and err.context_mark is not None
+            message, use_context = f"YAML syntax error: {hint}", at_context and err.context_mark is not None
             break
     mark = err.context_mark if use_context else (err.problem_mark or err.context_mark)
     if mark is None:
