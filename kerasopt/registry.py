@@ -268,7 +268,8 @@ def _keras_lookup(kind: str, name: str) -> Any:
                       if not k.startswith("_") and inspect.isfunction(getattr(module, k))})
     found = table.get(canonical(name))
     if found is None and kind in ("loss", "metric"):
-        target = _keras_get(kind, compile_name(kind, name))  # short names: `mse`, `bce`...
+        entry = load_table()["kinds"][kind].get(canonical(name))  # short names: `mse`, `bce`...
+        target = _keras_get(kind, entry["name"]) if entry is not None else None
         if target is not None:
             found = target if inspect.isfunction(target) else type(target)
     if found is None:
@@ -511,24 +512,28 @@ def _add_keras_names(kind: str, entries: dict[str, Any]) -> None:
             "summary": "Chosen by model.compile to match the labels (binary, categorical or sparse)."})
 
 
-def compile_name(kind: str, name: str) -> str:
-    """The spelling of a Keras loss or metric name that `model.compile` accepts.
+def compile_argument(kind: str, name: str) -> Any:
+    """What to pass to `model.compile` for a Keras loss or metric named in a recipe.
 
     Recipes match names ignoring case, `_` and `-` (`Mse`, `mean-squared-error`); Keras
     matches exactly. A name Keras accepts as written is returned unchanged (it names the
-    metric in logs); another spelling is replaced by the one in the signature table.
+    metric in logs, and `accuracy`/`crossentropy` keep compile's choice by label shape);
+    another spelling becomes the one in the signature table; a class Keras's lookup does
+    not list (`CategoricalGeneralizedCrossEntropy`) is built here.
 
     Args:
         kind: `"loss"` or `"metric"`.
         name: The name as the recipe writes it.
 
     Returns:
-        A name `model.compile(loss=..., metrics=[...])` resolves.
+        A name that `model.compile` resolves, or the built loss or metric.
     """
     if name.lower() in COMPILE_SHORTHANDS[kind] or _keras_get(kind, name) is not None:
         return name
     found = load_table()["kinds"][kind].get(canonical(name))
-    return found["name"] if found is not None else name
+    if found is not None and _keras_get(kind, found["name"]) is not None:
+        return found["name"]
+    return build(kind, name)
 
 
 def write_table(path: Path = TABLE_PATH) -> Path:

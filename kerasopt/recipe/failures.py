@@ -34,7 +34,7 @@ def _cause(message: str) -> str:
     lines = [line.strip() for line in message.splitlines() if line.strip()]
     if not lines:
         return message
-    if lines[0].startswith("Graph execution error") and len(lines) > 1:
-        cause = _TF_NOISE.sub("", lines[-1]).strip()
-        return cause or lines[0]
+    if lines[0].startswith("Graph execution error"):
+        causes = [c for c in (_TF_NOISE.sub("", line).strip() for line in lines[1:]) if c]
+        return causes[-1] if causes else lines[0]
     return lines[0]
