@@ -127,8 +127,16 @@ def _display(path: FsPath) -> str:
     return str(path) if relative.startswith("..") else relative
 
 
+MAX_BYTES = 1_000_000
+"""Largest recipe file read; recipes are a few kilobytes."""
+
+
 def _decode(data: bytes, source: str, name: str) -> str:
     """The text of a recipe file, which must be UTF-8 (a byte-order mark is allowed)."""
+    if len(data) > MAX_BYTES:
+        raise RecipeError([Problem((), f"the file is {len(data):,} bytes; a recipe is at most "
+                                   f"{MAX_BYTES:,} (is this a recipe?)", location=Location(source),
+                                   has_received=False)], name)
     try:
         return data.decode("utf-8-sig")
     except UnicodeDecodeError as err:

@@ -47,12 +47,18 @@ def load_yaml(text: str, source: str) -> tuple[Any, dict[Path, Location]]:
             documents that nest or expand too far.
     """
     walker = _Walker(source)
+    deep = _flow_too_deep(text)
+    if deep is not None:
+        raise YamlProblem([Problem((), f"YAML syntax error: nested more than {MAX_DEPTH} levels deep; "
+                                   "a recipe needs a few", location=Location(source, *deep),
+                                   has_received=False)])
     loader: RecipeLoader | None = None
     try:
         loader = RecipeLoader(text)  # refuses control characters (a binary file) right away
         node = loader.get_single_node()
         if node is None:
             return None, {}
+        _check_size(node, source)
         walker.walk(node, ())
         if walker.problems:
             raise YamlProblem(walker.problems)
@@ -74,6 +80,54 @@ def load_yaml(text: str, source: str) -> tuple[Any, dict[Path, Location]]:
     return data, walker.positions
 
 
+def _flow_too_deep(text: str) -> tuple[int, int] | None:
+    """Line and column where `[`/`{` brackets nest past :data:`MAX_DEPTH`, or None.
+
+    PyYAML's scanner reads a whole flow collection ahead and takes quadratic time in its
+    depth (5,000 nested `[` take seconds), so deep brackets are refused before parsing.
+    Brackets inside quoted strings count too; a recipe never has a hundred of those open.
+    """
+    depth = 0
+    for line_number, line in enumerate(text.splitlines(), start=1):
+        for column, char in enumerate(line, start=1):
+            if char in "[{":
+                depth += 1
+                if depth > MAX_DEPTH:
+                    return line_number, column
+            elif char in "]}":
+                depth = max(depth - 1, 0)
+    return None
+
+
+def _check_size(root: yaml.Node, source: str) -> None:
+    """Refuse a document whose aliases expand past :data:`MAX_VALUES` values.
+
+    Sizes are computed once per distinct node (aliases share nodes), so an alias bomb is
+    measured in microseconds without being expanded. A recursive alias is left to the walk.
+    """
+    sizes: dict[int, int] = {}
+    started: set[int] = set()
+    pending: list[tuple[yaml.Node, bool]] = [(root, False)]
+    while pending:
+        node, children_done = pending.pop()
+        if id(node) in sizes or (not children_done and id(node) in started):
+            continue
+        children = [v for pair in node.value for v in pair] if isinstance(node, yaml.MappingNode) \
+            else node.value if isinstance(node, yaml.SequenceNode) else []
+        if not children_done:
+            started.add(id(node))
+            pending.append((node, True))
+            pending.extend((child, False) for child in children if id(child) not in started)
+            continue
+        sizes[id(node)] = 1 + sum(sizes.get(id(child), 0) for child in children)
+        if sizes[id(node)] > MAX_VALUES:
+            raise YamlProblem([Problem(
+                (), f"the document expands to more than {MAX_VALUES:,} values; aliases (`*name`) "
+                "that repeat large anchored values multiply (an 'alias bomb')",
+                location=Location(source, node.start_mark.line + 1, node.start_mark.column + 1),
+                has_received=False)])
+
+
 class _Walker:
     """One pass over the node graph: positions, key checks, and bounds on aliases."""
 
@@ -81,20 +135,12 @@ class _Walker:
         self.source = source
         self.positions: dict[Path, Location] = {}
         self.problems: list[Problem] = []
-        self.count = 0
         self.open: set[int] = set()  # ids of the nodes on the current path (recursion check)
 
     def where(self, node: yaml.Node) -> Location:
         return Location(self.source, node.start_mark.line + 1, node.start_mark.column + 1)
 
     def walk(self, node: yaml.Node, path: Path) -> None:
-        self.count += 1
-        if self.count > MAX_VALUES:
-            top = path[:1]
-            raise YamlProblem([Problem(
-                top, f"the document expands to more than {MAX_VALUES:,} values; aliases "
-                "(`*name`) that repeat large anchored values multiply (an 'alias bomb')",
-                location=self.positions.get(top, self.where(node)), has_received=False)])
         if id(node) in self.open:
             raise YamlProblem([Problem(
                 path, "an alias (`*name`) refers to a value that contains it (a recursive value)",
