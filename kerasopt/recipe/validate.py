@@ -238,10 +238,10 @@ def _problem(path: Path, errors: list[dict[str, Any]]) -> Problem:
                        suggestions=did_you_mean(first["input"], allowed))
     messages = []
     for error in errors:
-        message = error["msg"].removeprefix("Value error, ")
+        message = _lower_first(error["msg"].removeprefix("Value error, "))
         if message not in messages:
             messages.append(message)
-    return Problem(path, _lower_first("; or ".join(messages)), received=first["input"])
+    return Problem(path, "; or ".join(messages), received=first["input"])
 
 
 TAG_CHOICES = {"source": sorted(DATA_CLASSES), "architecture": ARCHITECTURES}
