@@ -268,8 +268,10 @@ def _keras_lookup(kind: str, name: str) -> Any:
                       if not k.startswith("_") and inspect.isfunction(getattr(module, k))})
     found = table.get(canonical(name))
     if found is None and kind in ("loss", "metric"):
+        from kerasopt.compile_names import keras_get
+
         entry = load_table()["kinds"][kind].get(canonical(name))  # short names: `mse`, `bce`...
-        target = _keras_get(kind, entry["name"]) if entry is not None else None
+        target = keras_get(kind, entry["name"]) if entry is not None else None
         if target is not None:
             found = target if inspect.isfunction(target) else type(target)
     if found is None:
@@ -430,7 +432,8 @@ def signature_params(target: Any, kind: str) -> tuple[list[dict[str, Any]], bool
     return list(params.values()), open_kwargs and not params
 
 
-def _summary(target: Any) -> str:
+def summary_line(target: Any) -> str:
+    """The first line of an object's docstring (the table's and `kerasopt list`'s summary)."""
     doc = inspect.getdoc(target) or ""
     return doc.strip().splitlines()[0] if doc.strip() else ""
 
@@ -447,10 +450,12 @@ def build_table() -> dict[str, Any]:
             params, open_kwargs = signature_params(obj, kind)
             entries[canonical(key)] = {
                 "name": key, "source": "keras", "params": params,
-                "open_kwargs": open_kwargs, "summary": _summary(obj),
+                "open_kwargs": open_kwargs, "summary": summary_line(obj),
             }
         if kind in ("loss", "metric"):
-            _add_keras_names(kind, entries)
+            from kerasopt.compile_names import add_keras_names
+
+            add_keras_names(kind, entries)
         for key, cls in sorted(_REGISTRY[kind].items()):
             params, open_kwargs = signature_params(cls, kind)
             shadowed = entries.get(key)
@@ -459,81 +464,10 @@ def build_table() -> dict[str, Any]:
             entries[key] = {
                 "name": _DISPLAY[kind][key], "source": "kerasopt",
                 "class": f"{cls.__module__}.{cls.__qualname__}",
-                "params": params, "open_kwargs": open_kwargs, "summary": _summary(cls),
+                "params": params, "open_kwargs": open_kwargs, "summary": summary_line(cls),
             }
         table["kinds"][kind] = dict(sorted(entries.items()))
     return table
-
-
-# Names Keras's `losses.get` / `metrics.get` accept besides class and function names (the
-# short aliases of their ALL_OBJECTS_DICT), and the names `model.compile` resolves itself from
-# the labels' shape (keras/src/trainers/compile_utils.py: `get_loss`, `get_metric`).
-KERAS_SHORT_NAMES: tuple[str, ...] = ("bce", "kld", "mae", "mape", "mse", "msle")
-COMPILE_SHORTHANDS: dict[str, tuple[str, ...]] = {
-    "loss": ("crossentropy", "ce"), "metric": ("accuracy", "acc")}
-
-
-def _keras_get(kind: str, name: str) -> Any:
-    """What `keras.losses.get` / `keras.metrics.get` return for a name, or None if they refuse it."""
-    import keras
-
-    module = keras.losses if kind == "loss" else keras.metrics
-    try:
-        return module.get(name)
-    except (ValueError, TypeError):
-        return None
-
-
-def _add_keras_names(kind: str, entries: dict[str, Any]) -> None:
-    """Keras's loss or metric functions and short names, as far as `model.compile` accepts them."""
-    import keras
-
-    module = keras.losses if kind == "loss" else keras.metrics
-    for attr in sorted(dir(module)):
-        obj = getattr(module, attr)
-        if attr.startswith("_") or not inspect.isfunction(obj) or attr in ("get", "serialize", "deserialize"):
-            continue
-        if _keras_get(kind, attr) is None:
-            continue  # public, but not a name compile accepts (keras.metrics.huber)
-        entries.setdefault(canonical(attr), {
-            "name": attr, "source": "keras", "params": [], "open_kwargs": False, "summary": _summary(obj)})
-    for short in KERAS_SHORT_NAMES:
-        target = _keras_get(kind, short)
-        if target is None:
-            continue
-        target_type = target if inspect.isfunction(target) else type(target)
-        params, open_kwargs = signature_params(target_type, kind)
-        entries.setdefault(canonical(short), {
-            "name": short, "source": "keras", "params": params, "open_kwargs": open_kwargs,
-            "summary": f"Short for {target_type.__name__}."})
-    for shorthand in COMPILE_SHORTHANDS[kind]:
-        entries.setdefault(canonical(shorthand), {
-            "name": shorthand, "source": "keras", "params": [], "open_kwargs": False,
-            "summary": "Chosen by model.compile to match the labels (binary, categorical or sparse)."})
-
-
-def compile_argument(kind: str, name: str) -> Any:
-    """What to pass to `model.compile` for a Keras loss or metric named in a recipe.
-
-    Recipes match names ignoring case, `_` and `-` (`Mse`, `mean-squared-error`); Keras
-    matches exactly. A name Keras accepts as written is returned unchanged (it names the
-    metric in logs, and `accuracy`/`crossentropy` keep compile's choice by label shape);
-    another spelling becomes the one in the signature table; a class Keras's lookup does
-    not list (`CategoricalGeneralizedCrossEntropy`) is built here.
-
-    Args:
-        kind: `"loss"` or `"metric"`.
-        name: The name as the recipe writes it.
-
-    Returns:
-        A name that `model.compile` resolves, or the built loss or metric.
-    """
-    if name.lower() in COMPILE_SHORTHANDS[kind] or _keras_get(kind, name) is not None:
-        return name
-    found = load_table()["kinds"][kind].get(canonical(name))
-    if found is not None and _keras_get(kind, found["name"]) is not None:
-        return found["name"]
-    return build(kind, name)
 
 
 def write_table(path: Path = TABLE_PATH) -> Path:

@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 from kerasopt import registry
+from kerasopt.compile_names import COMPILE_SHORTHANDS, compile_argument
 from kerasopt.recipe.components import check_component, table
 
 
@@ -38,18 +39,18 @@ def test_every_table_loss_and_metric_name_compiles():
             if entry["source"] != "keras" or any(p["required"] for p in entry["params"]):
                 continue  # kerasopt's own are built from the registry; IoU needs num_classes
             for spelling in (entry["name"], entry["name"].upper(), entry["name"].replace("_", "")):
-                argument = registry.compile_argument(kind, spelling)
-                if isinstance(argument, str) and argument.lower() not in registry.COMPILE_SHORTHANDS[kind]:
+                argument = compile_argument(kind, spelling)
+                if isinstance(argument, str) and argument.lower() not in COMPILE_SHORTHANDS[kind]:
                     module = keras.losses if kind == "loss" else keras.metrics
                     assert module.get(argument) is not None, (kind, spelling)
 
 
 def test_compile_argument_gives_keras_spelling():
-    assert registry.compile_argument("loss", "mse") == "mse"
-    assert registry.compile_argument("loss", "Mse") == "mse"
-    assert registry.compile_argument("metric", "ACC") == "ACC"
-    assert registry.compile_argument("loss", "meansquarederror") == "MeanSquaredError"
-    built = registry.compile_argument("loss", "CategoricalGeneralizedCrossEntropy")
+    assert compile_argument("loss", "mse") == "mse"
+    assert compile_argument("loss", "Mse") == "mse"
+    assert compile_argument("metric", "ACC") == "ACC"
+    assert compile_argument("loss", "meansquarederror") == "MeanSquaredError"
+    built = compile_argument("loss", "CategoricalGeneralizedCrossEntropy")
     assert callable(built)  # not in Keras's lookup table, so built here rather than named
 
 
