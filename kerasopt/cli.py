@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from collections.abc import Sequence
 
 EXIT_OK, EXIT_FAILURE, EXIT_USAGE = 0, 1, 2
+EXIT_BROKEN_PIPE = 128 + 13  # what a shell reports for a process ended by SIGPIPE
 
 
 class _Parser(argparse.ArgumentParser):
@@ -45,7 +47,8 @@ def build_parser() -> argparse.ArgumentParser:
                      help="run directory (default: saved_models/<recipe name>/)")
     run.add_argument("--resume", action="store_true",
                      help="continue an interrupted run from its last checkpoint in the run directory")
-    run.add_argument("--debug", action="store_true", help="show the traceback of a failure")
+    run.add_argument("--debug", action="store_true",
+                     help="show TensorFlow's start-up messages and the traceback of a failure")
 
     validate = _subcommand(sub, "validate", "Check recipes without running them (exit 2 on any problem).",
                            "kerasopt validate recipes/*.yaml")
@@ -76,7 +79,8 @@ def build_parser() -> argparse.ArgumentParser:
     _recipe_arguments(lr_find)
     lr_find.add_argument("--output-dir", metavar="DIR",
                          help="where the plot goes (default: saved_models/<recipe name>/lr_find/)")
-    lr_find.add_argument("--debug", action="store_true", help="show the traceback of a failure")
+    lr_find.add_argument("--debug", action="store_true",
+                         help="show TensorFlow's start-up messages and the traceback of a failure")
 
     from kerasopt.report.cli import add_compare_command
     from kerasopt.sweep.cli import add_sweep_command
@@ -100,8 +104,29 @@ def _version() -> str:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the `kerasopt` console script."""
+    try:
+        status = _dispatch(argv)
+        sys.stdout.flush()  # a closed pipe must fail here, not at interpreter exit
+        return status
+    except BrokenPipeError:
+        # The reader left early (`kerasopt list | head -1`): stop quietly, as Unix tools do.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+        return EXIT_BROKEN_PIPE
+
+
+def _dispatch(argv: Sequence[str] | None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    # Overrides may come after options too (`run r.yaml --output-dir d training.epochs=3`),
+    # which argparse alone reads as unrecognized arguments.
+    args, extra = parser.parse_known_args(argv)
+    late = [a for a in extra if "=" in a and not a.startswith("-")]
+    if late and isinstance(getattr(args, "overrides", None), list):
+        args.overrides += late
+        extra = [a for a in extra if a not in late]
+    if extra:
+        parser.error(f"unrecognized arguments: {' '.join(extra)}")
     if args.command is None:
         parser.print_help()
         return EXIT_USAGE
@@ -132,6 +157,12 @@ def _validate(args: argparse.Namespace) -> int:
             loaded = _load(recipe, ())
         except RecipeError as err:
             status = _report_recipe_error(err)
+            continue
+        except Exception as err:  # noqa: BLE001 - report it and go on to the next file
+            from kerasopt.recipe.failures import describe
+
+            print(f"{recipe}: could not be checked: {describe(err)}", file=sys.stderr)
+            status = max(status, EXIT_FAILURE) if status != EXIT_USAGE else status
             continue
         print(f"{loaded.path}: ok ({loaded.recipe.name})")
     return status
@@ -175,14 +206,24 @@ def _tensorboard(args: argparse.Namespace) -> int:
 
 
 def _guarded(args: argparse.Namespace, action) -> int:
-    """Run an action that may fail at run time: one clear message, exit 1 (traceback with --debug)."""
+    """Load the recipe, start TensorFlow quietly, run an action that may fail at run time.
+
+    A recipe error exits 2 before TensorFlow loads; a failure while running prints one
+    message and exits 1 (`--debug` shows TensorFlow's start-up lines and the traceback).
+    """
     from kerasopt.recipe.errors import RecipeError
 
     try:
         loaded = _load(args.recipe, args.overrides)
+        overrides = _effective_overrides(loaded, args.overrides)
+        if overrides != list(args.overrides):
+            loaded = _load(args.recipe, overrides)
     except RecipeError as err:
         return _report_recipe_error(err)
     try:
+        from kerasopt.tf_startup import start_tensorflow_quietly
+
+        start_tensorflow_quietly(show=args.debug)
         return action(loaded)
     except KeyboardInterrupt:
         print("kerasopt: interrupted", file=sys.stderr)
@@ -197,16 +238,24 @@ def _guarded(args: argparse.Namespace, action) -> int:
         return EXIT_FAILURE
 
 
-def _quiet_tensorflow() -> None:
-    """Hide TensorFlow's C++ info and warning lines (errors stay) unless the user set a level."""
-    import os
+def _effective_overrides(loaded, overrides: Sequence[str]) -> list[str]:
+    """The overrides, plus `runtime.verbose=2` when a progress bar would go to a file or pipe.
 
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    Keras's progress bar (`verbose: 1`) redraws its line with carriage returns and colour
+    codes; in a log file that is noise, so output that is not a terminal gets one plain
+    line per epoch instead. The override is recorded in the run's resolved recipe.
+    """
+    if loaded.recipe.runtime.verbose == 1 and not _is_terminal(sys.stdout):
+        return [*overrides, "runtime.verbose=2"]
+    return list(overrides)
+
+
+def _is_terminal(stream) -> bool:
+    isatty = getattr(stream, "isatty", None)
+    return bool(isatty and isatty())
 
 
 def _run(args: argparse.Namespace) -> int:
-    _quiet_tensorflow()
-
     def action(loaded) -> int:
         from kerasopt.recipe.runner import run
 
@@ -217,8 +266,6 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def _lr_find(args: argparse.Namespace) -> int:
-    _quiet_tensorflow()
-
     def action(loaded) -> int:
         from kerasopt.recipe.lr_find import lr_find
 

@@ -267,6 +267,13 @@ def _keras_lookup(kind: str, name: str) -> Any:
         table.update({canonical(k): getattr(module, k) for k in dir(module)
                       if not k.startswith("_") and inspect.isfunction(getattr(module, k))})
     found = table.get(canonical(name))
+    if found is None and kind in ("loss", "metric"):
+        from kerasopt.compile_names import keras_get
+
+        entry = load_table()["kinds"][kind].get(canonical(name))  # short names: `mse`, `bce`...
+        target = keras_get(kind, entry["name"]) if entry is not None else None
+        if target is not None:
+            found = target if inspect.isfunction(target) else type(target)
     if found is None:
         import difflib
 
@@ -364,6 +371,23 @@ def _jsonable_default(value: Any) -> Any:
     return f"<{type(value).__name__}>"
 
 
+_SIMPLE_TYPES = {"int": "int", "float": "float", "bool": "bool", "str": "str", "None": "null"}
+
+
+def _simple_type(annotation: Any) -> list[str] | None:
+    """`["float", "null"]` for an annotation such as `float | None`; None unless every part is simple.
+
+    The validator checks a recipe's argument values against it without importing the class.
+    """
+    if annotation is inspect.Parameter.empty:
+        return None
+    text = annotation.__name__ if isinstance(annotation, type) else str(annotation)
+    parts = [part.strip() for part in text.split("|")]
+    if not all(part in _SIMPLE_TYPES for part in parts):
+        return None
+    return sorted({_SIMPLE_TYPES[part] for part in parts})
+
+
 def signature_params(target: Any, kind: str) -> tuple[list[dict[str, Any]], bool]:
     """Collect constructor parameters, following `**kwargs` up the class hierarchy.
 
@@ -394,6 +418,9 @@ def signature_params(target: Any, kind: str) -> tuple[list[dict[str, Any]], bool
                     "required": own and p.default is inspect.Parameter.empty,
                     "default": _jsonable_default(p.default),
                 }
+                simple = _simple_type(p.annotation)
+                if simple:
+                    params[p.name]["type"] = simple
         own = False
         if not has_var_kw:
             open_kwargs = False
@@ -405,7 +432,8 @@ def signature_params(target: Any, kind: str) -> tuple[list[dict[str, Any]], bool
     return list(params.values()), open_kwargs and not params
 
 
-def _summary(target: Any) -> str:
+def summary_line(target: Any) -> str:
+    """The first line of an object's docstring (the table's and `kerasopt list`'s summary)."""
     doc = inspect.getdoc(target) or ""
     return doc.strip().splitlines()[0] if doc.strip() else ""
 
@@ -422,18 +450,12 @@ def build_table() -> dict[str, Any]:
             params, open_kwargs = signature_params(obj, kind)
             entries[canonical(key)] = {
                 "name": key, "source": "keras", "params": params,
-                "open_kwargs": open_kwargs, "summary": _summary(obj),
+                "open_kwargs": open_kwargs, "summary": summary_line(obj),
             }
         if kind in ("loss", "metric"):
-            module = keras.losses if kind == "loss" else keras.metrics
-            for attr in sorted(dir(module)):
-                obj = getattr(module, attr)
-                if not attr.startswith("_") and inspect.isfunction(obj) and attr not in (
-                        "get", "serialize", "deserialize"):
-                    entries.setdefault(canonical(attr), {
-                        "name": attr, "source": "keras", "params": [],
-                        "open_kwargs": False, "summary": _summary(obj),
-                    })
+            from kerasopt.compile_names import add_keras_names
+
+            add_keras_names(kind, entries)
         for key, cls in sorted(_REGISTRY[kind].items()):
             params, open_kwargs = signature_params(cls, kind)
             shadowed = entries.get(key)
@@ -442,7 +464,7 @@ def build_table() -> dict[str, Any]:
             entries[key] = {
                 "name": _DISPLAY[kind][key], "source": "kerasopt",
                 "class": f"{cls.__module__}.{cls.__qualname__}",
-                "params": params, "open_kwargs": open_kwargs, "summary": _summary(cls),
+                "params": params, "open_kwargs": open_kwargs, "summary": summary_line(cls),
             }
         table["kinds"][kind] = dict(sorted(entries.items()))
     return table

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -84,3 +86,113 @@ def test_validate_reports_each_file():
     assert result.returncode == 2
     assert "quickstart.yaml: ok" in result.stdout
     assert "no such recipe file" in result.stderr
+
+
+def test_list_into_a_closed_pipe_ends_quietly():
+    process = subprocess.Popen([sys.executable, "-m", "kerasopt.cli", "list"], cwd=ROOT,
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    process.stdout.close()  # the reader is gone before the first line is written (`| head -0`)
+    stderr = process.stderr.read().decode()
+    process.wait(timeout=60)
+    process.stderr.close()
+    assert "Traceback" not in stderr and "BrokenPipeError" not in stderr, stderr
+    assert process.returncode == 141
+
+
+def test_show_accepts_every_name_list_prints():
+    listed = [line.split()[0] for line in kerasopt("list").stdout.splitlines()[:-2] if line.strip()]
+    assert "schedules/warmup_cosine" in listed
+    result = kerasopt("show", "schedules/warmup_cosine")
+    assert result.returncode == 0 and "name: warmup_cosine" in result.stdout
+
+
+def test_validate_checks_every_file_even_broken_ones_quickly(tmp_path):
+    from tests.recipe.test_yaml_source import BILLION_LAUGHS
+
+    files = {
+        "binary.yaml": b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\x00",
+        "latin1.yaml": "name: caf\u00e9\n".encode("latin-1"),
+        "list_key.yaml": b"? [a, b]\n: 1\n",
+        "null_key.yaml": b"~: 1\n",
+        "deep.yaml": b"[" * 5000 + b"]" * 5000,
+        "bomb.yaml": BILLION_LAUGHS.encode(),
+    }
+    for name, content in files.items():
+        (tmp_path / name).write_bytes(content)
+    started = time.perf_counter()
+    kerasopt("validate", "quickstart")
+    baseline = time.perf_counter() - started  # starting Python and importing the schema
+    started = time.perf_counter()
+    result = kerasopt("validate", *(str(tmp_path / n) for n in files), "quickstart")
+    elapsed = time.perf_counter() - started - baseline
+    assert result.returncode == 2
+    assert "Traceback" not in result.stderr
+    for name in files:
+        assert f"{name}: 1 problem found" in result.stderr, name
+    assert "quickstart.yaml: ok" in result.stdout
+    assert elapsed < 2.0  # all six broken files together, beyond the cost of starting
+
+
+def test_overrides_may_follow_options(monkeypatch):
+    from kerasopt import cli
+
+    seen = {}
+    monkeypatch.setattr(cli, "_guarded", lambda args, action: seen.setdefault("args", args) and 0)
+    cli.main(["run", "quickstart", "--output-dir", "/tmp/x", "training.epochs=3", "--resume"])
+    args = seen["args"]
+    assert args.overrides == ["training.epochs=3"] and args.output_dir == "/tmp/x" and args.resume
+
+
+class _Loaded:
+    def __init__(self, verbose: int) -> None:
+        self.recipe = type("R", (), {"runtime": type("T", (), {"verbose": verbose})()})()
+
+
+@pytest.mark.parametrize(("verbose", "terminal", "added"), [(1, False, True), (1, True, False),
+                                                             (0, False, False), (2, False, False)])
+def test_progress_bar_becomes_one_line_per_epoch_off_a_terminal(monkeypatch, verbose, terminal, added):
+    from kerasopt import cli
+
+    monkeypatch.setattr(cli, "_is_terminal", lambda stream: terminal)
+    overrides = cli._effective_overrides(_Loaded(verbose), ["training.epochs=2"])
+    assert overrides == ["training.epochs=2", *(["runtime.verbose=2"] if added else [])]
+
+
+def test_failure_while_running_is_one_message(monkeypatch, capsys):
+    from kerasopt import cli, tf_startup
+
+    monkeypatch.setattr(tf_startup, "start_tensorflow_quietly", lambda show: "")
+    graph_error = ("Graph execution error:\n\nDetected at node sub defined at (most recent call last):\n"
+                   '  File "trainer.py", line 105, in test_step\n\n'
+                   "Incompatible shapes: [4] vs. [4,2]\n\t [[{{node sub}}]] [Op:__inference_step_485]")
+    failure = type("InvalidArgumentError", (Exception,), {})
+
+    def action(loaded):
+        raise failure(graph_error)
+
+    args = argparse.Namespace(recipe="quickstart", overrides=[], debug=False)
+    assert cli._guarded(args, action) == 1
+    err = capsys.readouterr().err.splitlines()
+    assert err == ["kerasopt: error: InvalidArgumentError: Incompatible shapes: [4] vs. [4,2]",
+                   "(run again with --debug to see the traceback)"]
+
+
+NOISE = ("absl::InitializeLog", "oneDNN", "cuda drivers", "cuInit", "cpu_feature_guard", "I0000", "E0000",
+         "W0000")
+
+
+@pytest.mark.slow
+def test_run_output_is_plain_and_free_of_tensorflow_start_up_noise(tmp_path):
+    from tests.tiny_recipe import write_tiny_recipe
+
+    recipe = write_tiny_recipe(tmp_path, runtime={"verbose": 1, "tensorboard": {"enabled": False}})
+    env = {k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"}
+    result = subprocess.run([sys.executable, "-m", "kerasopt.cli", "run", recipe, "--output-dir",
+                             str(tmp_path / "out")], capture_output=True, text=True, cwd=ROOT, env=env,
+                            timeout=600)
+    assert result.returncode == 0, result.stderr
+    assert not [line for line in result.stderr.splitlines() if any(n in line for n in NOISE)], result.stderr
+    assert "\x1b[" not in result.stdout and "\r" not in result.stdout and "\b" not in result.stdout
+    epochs = [line for line in result.stdout.splitlines() if line.startswith("11/11 - ")]
+    assert len(epochs) == 2  # one plain line per epoch
+    assert "verbose: 2" in (tmp_path / "out" / "recipe.yaml").read_text()

@@ -55,7 +55,9 @@ def keras_argument(kind: str, spec: dict[str, Any]) -> Any:
     """
     name = spec["type"]
     if len(spec) == 1 and not registry.is_registered(kind, name):
-        return name
+        from kerasopt.compile_names import compile_argument
+
+        return compile_argument(kind, name)
     return registry.build(kind, spec)
 
 

@@ -9,8 +9,8 @@ from __future__ import annotations
 import functools
 from typing import Any
 
+from kerasopt.recipe.argument_rules import check_value
 from kerasopt.recipe.errors import Path, Problem, did_you_mean
-from kerasopt.recipe.fields import is_duration
 from kerasopt.registry import KIND_TABLE, canonical, load_table, nested_kind
 
 # Values a recipe may give that the runner resolves before building the component.
@@ -72,7 +72,7 @@ def _check_arguments(kind: str, found: dict[str, Any], spec: dict[str, Any], pat
                     where, f"unknown argument of {kind} {found['name']!r}", received=value,
                     allowed=sorted(params), suggestions=did_you_mean(arg, params)))
             continue
-        problems.extend(_check_value(kind, arg, param.get("default"), value, where))
+        problems.extend(_check_value(kind, param, value, where))
     missing = [p["name"] for p in found["params"] if p["required"] and p["name"] not in spec]
     problems.extend(
         Problem((*path, m), f"missing required argument of {kind} {found['name']!r}",
@@ -81,38 +81,13 @@ def _check_arguments(kind: str, found: dict[str, Any], spec: dict[str, Any], pat
     return problems
 
 
-def _check_value(kind: str, arg: str, default: Any, value: Any, where: Path) -> list[Problem]:
-    if value in RUNNER_VALUES.get((kind, arg), ()):
+def _check_value(kind: str, param: dict[str, Any], value: Any, where: Path) -> list[Problem]:
+    arg = param["name"]
+    if isinstance(value, str) and value in RUNNER_VALUES.get((kind, arg), ()):
         return []
     inner = nested_kind(arg)
     if inner is not None and (isinstance(value, dict) and "type" in value):
         return check_component(inner, value, where)
     if inner in NAMED_BY_STRING and isinstance(value, str):
         return check_component(inner, value, where)
-    expected = _expected_type(default)
-    if expected is None or value is None:
-        return []
-    if expected == "bool" and not isinstance(value, bool):
-        return [Problem(where, "expected true or false", received=value, allowed="true, false")]
-    if expected == "number":
-        ok = isinstance(value, (int, float)) and not isinstance(value, bool)
-        if not ok and isinstance(default, int) and is_duration(value):
-            ok = True
-        if not ok and inner == "schedule" and isinstance(value, dict):
-            ok = True
-        if not ok:
-            return [Problem(where, "expected a number", received=value,
-                            allowed="a number" + (" or a schedule spec" if inner == "schedule" else ""))]
-    if expected == "string" and not isinstance(value, (str, dict)):
-        return [Problem(where, "expected a string", received=value)]
-    return []
-
-
-def _expected_type(default: Any) -> str | None:
-    if isinstance(default, bool):
-        return "bool"
-    if isinstance(default, (int, float)):
-        return "number"
-    if isinstance(default, str) and not default.startswith("<"):
-        return "string"
-    return None
+    return check_value(kind, param, value, where, holds_component=inner in NAMED_BY_STRING)

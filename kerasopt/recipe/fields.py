@@ -14,7 +14,7 @@ class StrictModel(BaseModel):
     """A recipe section: unknown keys are errors, values are validated, nothing is coerced silently."""
 
     model_config = ConfigDict(extra="forbid", strict=False, validate_default=True,
-                              populate_by_name=True)
+                              populate_by_name=True, allow_inf_nan=False)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -113,5 +113,23 @@ def to_steps(value: int | str, *, steps_per_epoch: int, total_steps: int) -> int
     return int(math.floor(number * scale + 0.5))
 
 
-PositiveInt = Annotated[int, Field(ge=1, strict=True)]
+MAX_COUNT = 10**9
+"""Upper bound of counts (epochs, steps, batch sizes): larger values are typos, not plans."""
+
+
+def _whole_number(value: Any) -> Any:
+    """Accept `1e5` (a float with no fractional part) for a count; refuse `2.5`, `'3'` and `true`."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise ValueError("expected a whole number")
+    if isinstance(value, float):
+        if not math.isfinite(value) or not value.is_integer():
+            raise ValueError("expected a whole number")
+        return int(value)
+    return value
+
+
+PositiveInt = Annotated[
+    int, BeforeValidator(_whole_number), Field(ge=1, le=MAX_COUNT),
+    WithJsonSchema({"type": "integer", "minimum": 1, "maximum": MAX_COUNT}),
+]
 Fraction = Annotated[float, Field(ge=0.0, lt=1.0)]

@@ -6,24 +6,23 @@ import sys
 
 import yaml
 
-from kerasopt.recipe.shipped import recipes_dir, shipped_recipes
+from kerasopt.recipe.shipped import recipes_dir, shipped_names
+from kerasopt.recipe.yaml_loader import RecipeLoader
 from kerasopt.registry import KINDS, load_table
 
 
 def print_recipes() -> int:
     """Print each shipped recipe's name and description; exit status 0."""
-    recipes = shipped_recipes()
-    root = recipes_dir()
-    width = max((len(str(p.relative_to(root).with_suffix(""))) for p in recipes), default=0)
-    for path in recipes:
+    recipes = shipped_names()
+    width = max(map(len, recipes), default=0)
+    for name, path in recipes.items():
         try:
-            data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-        except yaml.YAMLError:
-            data = {"description": "(invalid YAML: run `kerasopt validate` on it)"}
+            data = yaml.load(path.read_text(encoding="utf-8"), Loader=RecipeLoader) or {}
+        except (yaml.YAMLError, UnicodeDecodeError):
+            data = {"description": "(unreadable: run `kerasopt validate` on it)"}
         description = data.get("description", "") if isinstance(data, dict) else ""
-        name = str(path.relative_to(root).with_suffix(""))
         print(f"{name:<{width}}  {description}")
-    print(f"\n{len(recipes)} recipes in {root}. Run one with: kerasopt run <name>")
+    print(f"\n{len(recipes)} recipes in {recipes_dir()}. Run one with: kerasopt run <name>")
     return 0
 
 

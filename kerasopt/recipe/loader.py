@@ -14,9 +14,12 @@ from typing import Any
 import yaml
 
 from kerasopt.recipe.errors import Location, Path, Problem, RecipeError, did_you_mean
+from kerasopt.recipe.overrides import apply_override, ineffective_override
+from kerasopt.recipe.overrides import parse_override as parse_override
 from kerasopt.recipe.schema import Recipe, default_name
-from kerasopt.recipe.shipped import shipped_recipes
+from kerasopt.recipe.shipped import shipped_names
 from kerasopt.recipe.validate import deep_merge, validate
+from kerasopt.recipe.yaml_loader import RecipeDumper
 from kerasopt.recipe.yaml_source import YamlProblem, load_yaml
 
 
@@ -45,26 +48,44 @@ class LoadedRecipe:
         header = f"# Resolved from {self.path}"
         if self.overrides:
             header += " with overrides: " + " ".join(self.overrides)
-        body = yaml.safe_dump(self.resolved(), sort_keys=False, default_flow_style=False)
+        body = yaml.dump(self.resolved(), Dumper=RecipeDumper, sort_keys=False,
+                         default_flow_style=False, allow_unicode=True)
         return f"{header}\n{body}"
 
 
 def resolve_path(name_or_path: str) -> FsPath:
-    """A recipe file from a path, or from the name of a shipped recipe (`quickstart`)."""
+    """A recipe file from a path, or from a shipped recipe's name as `kerasopt list` prints it.
+
+    Shipped names are paths below the recipes folder without `.yaml`
+    (`schedules/warmup_cosine`); the bare file stem (`warmup_cosine`) works too while
+    only one shipped recipe has it.
+    """
     candidate = FsPath(name_or_path)
     if candidate.is_file():
         return candidate
-    shipped = {p.stem: p for p in shipped_recipes()}
-    if name_or_path in shipped:
-        return shipped[name_or_path]
+    shipped = shipped_names()
+    key = name_or_path.replace("\\", "/").removesuffix(".yaml").removesuffix(".yml")
+    if key in shipped:
+        return shipped[key]
+    by_stem: dict[str, list[str]] = {}
+    for name in shipped:
+        by_stem.setdefault(name.rsplit("/", 1)[-1], []).append(name)
+    matches = by_stem.get(key, [])
+    if len(matches) == 1:
+        return shipped[matches[0]]
+    where = Location(name_or_path)
+    if len(matches) > 1:
+        raise RecipeError([Problem((), "several shipped recipes have this name", received=name_or_path,
+                                   allowed=matches, location=where)], name_or_path)
     if candidate.exists():
-        raise RecipeError([Problem((), "is not a file", received=name_or_path,
-                                   location=Location(name_or_path))], name_or_path)
+        raise RecipeError([Problem((), "is not a file", received=name_or_path, location=where)],
+                          name_or_path)
+    close = did_you_mean(key, shipped) or [n for s in did_you_mean(key.rsplit("/", 1)[-1], by_stem)
+                                           for n in by_stem[s]]
     raise RecipeError([Problem(
         (), "no such recipe file or shipped recipe", received=name_or_path,
         allowed="a path to a .yaml file, or a shipped recipe name (`kerasopt list`)",
-        suggestions=did_you_mean(FsPath(name_or_path).stem, shipped),
-        location=Location(name_or_path))], name_or_path)
+        suggestions=close, location=where)], name_or_path)
 
 
 def load_recipe(name_or_path: str, overrides: Sequence[str] = ()) -> LoadedRecipe:
@@ -84,8 +105,15 @@ def load_recipe(name_or_path: str, overrides: Sequence[str] = ()) -> LoadedRecip
     raw, positions = _read_with_extends(path, [])
     raw.setdefault("name", default_name(str(path)))
     problems: list[Problem] = []
+    applied = []
     for override in overrides:
-        problems += apply_override(raw, positions, override)
+        found = apply_override(raw, positions, override)
+        problems += found
+        if not found:
+            applied.append(override)
+    # Checked once all are applied: `stages.0.epochs=3 training.epochs=3` sets both.
+    ineffective = (ineffective_override(raw, override) for override in applied)
+    problems += [problem for problem in ineffective if problem is not None]
     recipe, found = validate(raw, positions)
     problems += found
     if problems or recipe is None:
@@ -99,13 +127,37 @@ def _display(path: FsPath) -> str:
     return str(path) if relative.startswith("..") else relative
 
 
+MAX_BYTES = 1_000_000
+"""Largest recipe file read; recipes are a few kilobytes."""
+
+
+def _decode(data: bytes, source: str, name: str) -> str:
+    """The text of a recipe file, which must be UTF-8 (a byte-order mark is allowed)."""
+    if len(data) > MAX_BYTES:
+        raise RecipeError([Problem((), f"the file is {len(data):,} bytes; a recipe is at most "
+                                   f"{MAX_BYTES:,} (is this a recipe?)", location=Location(source),
+                                   has_received=False)], name)
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as err:
+        before = data[: err.start].decode("utf-8", errors="replace")
+        line = before.count("\n") + 1
+        column = len(before) - (before.rfind("\n") + 1) + 1
+        kind = "binary data" if b"\x00" in data[:1024] else "text in another encoding (latin-1?)"
+        raise RecipeError([Problem(
+            (), f"not UTF-8 text: byte 0x{data[err.start]:02x} cannot be decoded; this looks like {kind}",
+            allowed="a YAML file saved as UTF-8", location=Location(source, line, column),
+            has_received=False)], name) from None
+
+
 def _read_with_extends(path: FsPath, stack: list[FsPath]) -> tuple[dict[str, Any], dict[Path, Location]]:
     source = _display(path)
     try:
-        text = path.read_text(encoding="utf-8")
+        data_bytes = path.read_bytes()
     except OSError as err:
         raise RecipeError([Problem((), f"cannot read the file: {err.strerror}", received=str(path),
                                    location=Location(source))], str(path)) from None
+    text = _decode(data_bytes, source, str(path))
     try:
         data, positions = load_yaml(text, source)
     except YamlProblem as err:
@@ -137,51 +189,3 @@ def _read_with_extends(path: FsPath, stack: list[FsPath]) -> tuple[dict[str, Any
     base, base_positions = _read_with_extends(base_path, chain)
     base.pop("name", None)  # a recipe's name is its own, never inherited
     return deep_merge(base, data), {**base_positions, **positions}
-
-
-def parse_override(override: str) -> tuple[Path, Any]:
-    """Split `training.optimizer.learning_rate=0.01` into a key path and a YAML-typed value."""
-    key, sep, text = override.partition("=")
-    if not sep or not key.strip():
-        raise ValueError("expected KEY=VALUE, e.g. training.epochs=3")
-    parts: list[str | int] = []
-    for part in key.strip().replace("[", ".").replace("]", "").split("."):
-        if not part:
-            raise ValueError(f"empty key part in {key!r}")
-        parts.append(int(part) if part.isdigit() else part)
-    try:
-        value = yaml.safe_load(text) if text.strip() else None
-    except yaml.YAMLError as err:
-        raise ValueError(f"the value is not valid YAML: {err}") from None
-    return tuple(parts), value
-
-
-def apply_override(raw: dict[str, Any], positions: dict[Path, Location], override: str) -> list[Problem]:
-    """Set one override into the recipe data in place; return problems instead of raising."""
-    where = Location(f"override '{override}'")
-    try:
-        path, value = parse_override(override)
-    except ValueError as err:
-        return [Problem((), str(err), received=override, location=where)]
-    node: Any = raw
-    for depth, part in enumerate(path):
-        if isinstance(node, list) and (not isinstance(part, int) or part >= len(node)):
-            return [Problem(path[: depth + 1],
-                            f"list index out of range (the list has {len(node)} items)",
-                            received=part, location=where)]
-        if depth == len(path) - 1:
-            break
-        child = node.get(part) if isinstance(node, dict) else node[part]
-        if child is None and isinstance(node, dict):
-            child = node[part] = {}
-        elif isinstance(child, str) and isinstance(node, dict):
-            child = node[part] = {"type": child}  # a component given by name gains arguments
-        if not isinstance(child, (dict, list)):
-            return [Problem(path[: depth + 1], "cannot set a key inside this value", received=child,
-                            location=where)]
-        node = child
-    node[path[-1]] = value
-    for depth in range(1, len(path)):
-        positions.setdefault(path[:depth], where)
-    positions[path] = where
-    return []

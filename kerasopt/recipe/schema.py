@@ -82,7 +82,7 @@ class Recipe(StrictModel):
 
     name: Annotated[str, Field(pattern=NAME_RE, max_length=100)]
     description: str = ""
-    seed: Annotated[int, Field(ge=0, strict=True)] = 0
+    seed: Annotated[int, Field(ge=0, le=2**32 - 1, strict=True)] = 0
     data: Data
     model: Model
     training: Training = Field(default_factory=Training)

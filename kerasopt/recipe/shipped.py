@@ -17,3 +17,9 @@ def shipped_recipes() -> list[FsPath]:
     """Every shipped recipe file, recursively, sorted."""
     root = recipes_dir()
     return sorted(p for p in root.rglob("*.yaml") if not p.name.startswith("_")) if root.is_dir() else []
+
+
+def shipped_names() -> dict[str, FsPath]:
+    """Shipped recipes by the name `kerasopt list` prints: the path below the folder, without `.yaml`."""
+    root = recipes_dir()
+    return {p.relative_to(root).with_suffix("").as_posix(): p for p in shipped_recipes()}

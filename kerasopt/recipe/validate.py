@@ -25,6 +25,8 @@ from kerasopt.recipe.errors import Location, Path, Problem, did_you_mean
 from kerasopt.recipe.fields import ComponentKind
 from kerasopt.recipe.schema import Recipe
 from kerasopt.recipe.schema_compression import Compression
+from kerasopt.recipe.schema_data import DATA_CLASSES
+from kerasopt.recipe.schema_model import ARCHITECTURES
 from kerasopt.recipe.schema_training import Training
 
 
@@ -103,6 +105,15 @@ def _stage_problems(raw: dict[str, Any]) -> list[Problem]:
     top = raw.get("training") if isinstance(raw.get("training"), dict) else {}
     top_compression = raw.get("compression") if isinstance(raw.get("compression"), dict) else {}
     for index, stage in enumerate(raw.get("stages") or []):
+        own_training = stage.get("training") if isinstance(stage, dict) else None
+        if isinstance(own_training, dict):
+            for key in ("epochs", "steps"):
+                if key in own_training and (stage.get("epochs") is not None or stage.get("steps") is not None):
+                    problems.append(Problem(
+                        ("stages", index, "training", key),
+                        f"the stage sets its length with `{'epochs' if stage.get('epochs') is not None else 'steps'}:` "
+                        "already; give it once, directly in the stage", received=own_training[key],
+                        allowed=f"stages.{index}.{key} only"))
         if isinstance(stage, dict) and isinstance(stage.get("compression") or {}, dict) \
                 and stage.get("compression") and top_compression:
             try:
@@ -244,7 +255,17 @@ def _problem(path: Path, errors: list[dict[str, Any]]) -> Problem:
         expected = first.get("ctx", {}).get("expected_tags", "")
         choices = [c.strip(" '") for c in re.split(r",| or ", expected) if c.strip(" '")]
         label = {"data": "source", "model": "architecture"}.get(str(path[-1]) if path else "", "type")
-        received = first["input"].get(label) if isinstance(first["input"], dict) else first["input"]
+        given = first["input"]
+        choices = choices or list(TAG_CHOICES.get(label, ()))
+        if isinstance(given, dict) and label not in given:
+            typos = [k for k in given if isinstance(k, str) and did_you_mean(k, [label])]
+            if typos:
+                return Problem((*path, typos[0]), f"unknown key; `{label}` is missing",
+                               received=given[typos[0]], suggestions=[label],
+                               allowed=f"`{label}:` naming one of: {', '.join(choices)}")
+            return Problem((*path, label), "required key is missing", has_received=False,
+                           allowed=choices)
+        received = given.get(label) if isinstance(given, dict) else given
         path = (*path, label) if isinstance(first["input"], dict) and label in first["input"] else path
         return Problem(path, f"unknown or missing `{label}`", received=received, allowed=choices,
                        suggestions=did_you_mean(received, choices))
@@ -255,10 +276,13 @@ def _problem(path: Path, errors: list[dict[str, Any]]) -> Problem:
                        suggestions=did_you_mean(first["input"], allowed))
     messages = []
     for error in errors:
-        message = error["msg"].removeprefix("Value error, ")
+        message = _lower_first(error["msg"].removeprefix("Value error, "))
         if message not in messages:
             messages.append(message)
-    return Problem(path, _lower_first("; or ".join(messages)), received=first["input"])
+    return Problem(path, "; or ".join(messages), received=first["input"])
+
+
+TAG_CHOICES = {"source": sorted(DATA_CLASSES), "architecture": ARCHITECTURES}
 
 
 def _missing_hint(path: Path) -> str | None:

@@ -156,3 +156,66 @@ stages:
     assert hparams["stages.fine.training.optimizer.learning_rate"] == 0.01
     assert not [k for k in hparams if "description" in k or k.endswith(".path") or "runtime" in k
                 or "delimiter" in k]
+
+
+def test_every_name_kerasopt_list_prints_loads():
+    from kerasopt.recipe.shipped import shipped_names
+
+    names = shipped_names()
+    assert "schedules/warmup_cosine" in names and len(names) > 10
+    for name, path in names.items():
+        assert load_recipe(name).path == path
+
+
+@pytest.mark.parametrize("name", ["schedules/warmup_cosine", "schedules/warmup_cosine.yaml", "warmup_cosine"])
+def test_shipped_recipe_by_listed_name_file_name_or_unique_stem(name):
+    assert load_recipe(name).path.as_posix().endswith("recipes/schedules/warmup_cosine.yaml")
+
+
+def test_misspelled_shipped_name_suggests_the_listed_name():
+    with pytest.raises(RecipeError, match="did you mean: schedules/warmup_cosine"):
+        load_recipe("schedules/warmup_cosin")
+
+
+STAGED = MINIMAL + """\
+training:
+  epochs: 2
+  optimizer: {type: sgd, learning_rate: 0.1}
+stages:
+  - {name: a, epochs: 1}
+  - {name: b, steps: 5, training: {optimizer: {type: adam, learning_rate: 0.01}}}
+"""
+
+
+def test_override_every_stage_shadows_is_an_error_naming_the_fix(write):
+    with pytest.raises(RecipeError) as info:
+        load_recipe(write(STAGED), ["training.epochs=3"])
+    (problem,) = info.value.problems
+    assert format_path(problem.path) == "training.epochs"
+    assert "has no effect: every stage sets it itself (stages.0.epochs, stages.1.steps)" in problem.message
+    assert problem.allowed == "set it per stage: stages.0.epochs=3 stages.1.epochs=3 stages.1.steps=null"
+    assert problem.location.source == "override 'training.epochs=3'"
+
+
+def test_override_shadowed_inside_every_stage_training(write):
+    text = STAGED.replace("{name: a, epochs: 1}", "{name: a, epochs: 1, training: {optimizer: adam}}")
+    with pytest.raises(RecipeError, match=r"every stage sets it itself \(stages.0.training.optimizer, "
+                                          r"stages.1.training.optimizer.learning_rate\)"):
+        load_recipe(write(text), ["training.optimizer.learning_rate=1e-3"])
+
+
+def test_override_of_stage_training_length_where_the_stage_sets_its_own(write):
+    with pytest.raises(RecipeError, match="write instead: stages.1.epochs=4 stages.1.steps=null"):
+        load_recipe(write(STAGED), ["stages.1.training.epochs=4"])
+
+
+def test_overrides_that_do_take_effect_are_fine(write):
+    loaded = load_recipe(write(STAGED), ["training.optimizer.momentum=0.5", "stages.0.epochs=3",
+                                         "training.optimizer.learning_rate=1e-3"])
+    assert loaded.raw["training"]["optimizer"]["learning_rate"] == 0.001  # stage a uses it
+    assert loaded.recipe.stages[0].epochs == 3
+
+
+def test_extends_cannot_be_overridden(write):
+    with pytest.raises(RecipeError, match="`extends` cannot be overridden"):
+        load_recipe(write(MINIMAL), ["extends=other.yaml"])
