@@ -32,6 +32,7 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any, TypeVar
 
+
 @dataclasses.dataclass(frozen=True)
 class Kind:
     """One kind of component: everything the registry, the loader and the validator know of it.

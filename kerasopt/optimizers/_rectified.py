@@ -21,6 +21,7 @@ from typing import Any
 
 from keras import ops
 
+from kerasopt._keras_compat import variable_index
 from kerasopt.optimizers._adaptive_base import (
     AdaptiveOptimizer,
     check_bool,
@@ -42,7 +43,7 @@ class RectifiedMomentOptimizer(AdaptiveOptimizer):
     optional.
     """
 
-    _decay_in_rule = True
+    decay_in_update_rule = True
 
     def _set_rectified_args(
         self,
@@ -103,7 +104,7 @@ class RectifiedMomentOptimizer(AdaptiveOptimizer):
         """Apply one rectified Adam-family step to `variable`."""
         dtype = variable.dtype
         gradient = ops.cast(gradient, dtype)
-        index = self._get_variable_index(variable)
+        index = variable_index(self, variable)
         m = self._momentums[index]
         v = self._velocities[index]
 

@@ -8,6 +8,7 @@ from typing import Any
 
 from keras import ops
 
+from kerasopt._keras_compat import variable_index
 from kerasopt.optimizers._adaptive_base import (
     AdaptiveOptimizer,
     check_bool,
@@ -85,7 +86,7 @@ class LARS(AdaptiveOptimizer):
     """
 
     _config_keys = ("momentum", "eta", "nesterov", "exclude_from_layer_adaptation", "epsilon")
-    _decay_in_rule = True
+    decay_in_update_rule = True
 
     def __init__(
         self,
@@ -184,7 +185,7 @@ class LARS(AdaptiveOptimizer):
             gradient = ops.add(gradient, ops.multiply(ops.cast(decay, dtype), variable))
         scaled = ops.multiply(gradient, ops.cast(lr, dtype))
 
-        m = self._momentums[self._get_variable_index(variable)]
+        m = self._momentums[variable_index(self, variable)]
         self.assign(m, ops.add(ops.multiply(m, self.momentum), scaled))
         if self.nesterov:
             self.assign_sub(variable, ops.add(ops.multiply(m, self.momentum), scaled))

@@ -6,6 +6,7 @@ from typing import Any
 
 from keras import ops
 
+from kerasopt._keras_compat import variable_index
 from kerasopt.optimizers._adaptive_base import (
     AdaptiveOptimizer,
     check_bool,
@@ -83,7 +84,7 @@ class NovoGrad(AdaptiveOptimizer):
     """
 
     _config_keys = ("beta_1", "beta_2", "epsilon", "grad_averaging", "amsgrad")
-    _decay_in_rule = True
+    decay_in_update_rule = True
 
     def __init__(
         self,
@@ -143,13 +144,16 @@ class NovoGrad(AdaptiveOptimizer):
             self._norm_maxima = [self._scalar_slot(v, "norm_max") for v in var_list]
 
     def _scalar_slot(self, variable: Any, label: str) -> Any:
-        name = f"{variable.path.replace('/', '_')}_{label}"
+        # Named like Keras's per-variable slots: from the path of a Keras variable, from
+        # the name of a backend variable (a raw tf.Variable has no `path`).
+        reference = getattr(variable, "path", None) or str(variable.name).replace(":", "_")
+        name = f"{reference.replace('/', '_')}_{label}"
         return self.add_variable(shape=(), dtype="float32", name=name)
 
     def update_step(self, gradient: Any, variable: Any, learning_rate: Any) -> None:
         """Apply one NovoGrad step to `variable`."""
         dtype = variable.dtype
-        index = self._get_variable_index(variable)
+        index = variable_index(self, variable)
         first = ops.equal(self.iterations, 0)
 
         v = self._norms[index]

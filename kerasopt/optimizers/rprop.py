@@ -6,6 +6,7 @@ from typing import Any
 
 from keras import ops
 
+from kerasopt._keras_compat import variable_index
 from kerasopt.optimizers._adaptive_base import AdaptiveOptimizer, check_float
 from kerasopt.registry import register
 
@@ -132,7 +133,7 @@ class Rprop(AdaptiveOptimizer):
         """Apply one iRprop- step to `variable`."""
         dtype = variable.dtype
         gradient = ops.cast(gradient, dtype)
-        index = self._get_variable_index(variable)
+        index = variable_index(self, variable)
         previous, step = self._previous[index], self._steps[index]
 
         initial = ops.cast(learning_rate, dtype)

@@ -7,6 +7,7 @@ from typing import Any
 import keras
 from keras import ops
 
+from kerasopt._keras_compat import variable_index
 from kerasopt.optimizers._adaptive_base import (
     AdaptiveOptimizer,
     check_choice,
@@ -156,7 +157,7 @@ class Yogi(AdaptiveOptimizer):
         """Apply one Yogi step to `variable`."""
         dtype = variable.dtype
         gradient = ops.cast(gradient, dtype)
-        index = self._get_variable_index(variable)
+        index = variable_index(self, variable)
         step = self._step()
         bias_1 = one_minus_power(self.beta_1, step)
         bias_2 = one_minus_power(self.beta_2, step)
