@@ -246,11 +246,12 @@ name: Name of the optimizer. Defaults to `None` (an automatic name).
 **kwargs: Further arguments of `keras.optimizers.Optimizer`.""",
     "sparse_gradients": """\
 Sparse gradients (`tf.IndexedSlices`, from `Embedding` lookups on the TensorFlow
-backend) are turned into the dense gradient they stand for before the update, rows of
-a repeated index summed, so the update is exactly the dense one: every row moves,
-including rows the batch did not touch (their moments decay and, with `weight_decay`,
-their weights decay), as with Keras's own `Adam` or `AdamW`. For updates of the touched
-rows only, see `LazyAdam`.""",
+backend) are turned into the dense gradient they stand for before clipping and the
+update, the rows of a repeated index summed, so the update is exactly the dense one. In
+it a row the batch did not touch has a zero gradient but is still updated: its moments
+decay, momentum keeps moving it, and weight decay (in the update rule or Keras's
+decoupled one) shrinks it, as Keras's own optimizers (`AdamW`...) decay every row. For
+updates of the touched rows only, see `LazyAdam`.""",
 }
 """Text shared by several optimizer docstrings, keyed by placeholder name."""
 

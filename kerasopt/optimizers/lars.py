@@ -41,6 +41,8 @@ class LARS(AdaptiveOptimizer):
     argument); variables excluded with `exclude_from_weight_decay()` get no decay.
     Norms are computed in float32.
 
+    {{sparse_gradients}}
+
     Args:
         learning_rate: A float, a `keras.optimizers.schedules.LearningRateSchedule`,
             or a callable without arguments returning the rate. Defaults to `0.01`.
@@ -53,20 +55,7 @@ class LARS(AdaptiveOptimizer):
             variable's path) of variables that skip the trust ratio, or None.
             Defaults to `None`.
         epsilon: Added to the trust ratio's denominator. Defaults to `0.0`.
-        clipnorm: Clip each gradient to this norm. Defaults to `None`.
-        clipvalue: Clip each gradient to this absolute value. Defaults to `None`.
-        global_clipnorm: Clip all gradients to this global norm. Defaults to `None`.
-        use_ema: Whether to keep an exponential moving average of the weights.
-            Defaults to `False`.
-        ema_momentum: Momentum of that moving average. Defaults to `0.99`.
-        ema_overwrite_frequency: Steps between overwriting the weights with their
-            average, or None. Defaults to `None`.
-        loss_scale_factor: Factor the loss is multiplied by before gradients are
-            computed (and gradients divided by after). Defaults to `None`.
-        gradient_accumulation_steps: Steps whose gradients are averaged before one
-            update, or None. Defaults to `None`.
-        name: Name of the optimizer. Defaults to `None` (an automatic name).
-        **kwargs: Further arguments of `keras.optimizers.Optimizer`.
+        {{base_optimizer_keyword_args}}
 
     Raises:
         ValueError: If an argument is outside its allowed range or a pattern does

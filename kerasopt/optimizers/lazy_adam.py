@@ -39,6 +39,8 @@ class LazyAdam(AdaptiveOptimizer, keras.optimizers.Adam):
 
     `weight_decay` (decoupled, AdamW style: w -= lr weight_decay w before the step)
     is also lazy: for a sparse gradient only the rows in the batch decay.
+    `gradient_accumulation_steps` sums gradients into dense accumulators, so with it
+    every update is a dense one.
 
     Args:
         learning_rate: A float, a `keras.optimizers.schedules.LearningRateSchedule`,
@@ -49,21 +51,7 @@ class LazyAdam(AdaptiveOptimizer, keras.optimizers.Adam):
         amsgrad: Whether to divide by the running maximum of v. Defaults to `False`.
         weight_decay: Decoupled weight decay rate, lazy for sparse gradients, or
             None. Defaults to `None`.
-        clipnorm: Clip each gradient to this norm. Defaults to `None`.
-        clipvalue: Clip each gradient to this absolute value. Defaults to `None`.
-        global_clipnorm: Clip all gradients to this global norm. Defaults to `None`.
-        use_ema: Whether to keep an exponential moving average of the weights.
-            Defaults to `False`.
-        ema_momentum: Momentum of that moving average. Defaults to `0.99`.
-        ema_overwrite_frequency: Steps between overwriting the weights with their
-            average, or None. Defaults to `None`.
-        loss_scale_factor: Factor the loss is multiplied by before gradients are
-            computed (and gradients divided by after). Defaults to `None`.
-        gradient_accumulation_steps: Steps whose gradients are averaged before one
-            update, or None (accumulation densifies sparse gradients). Defaults to
-            `None`.
-        name: Name of the optimizer. Defaults to `None` (an automatic name).
-        **kwargs: Further arguments of `keras.optimizers.Optimizer`.
+        {{base_optimizer_keyword_args}}
 
     Raises:
         ValueError: If an argument is outside its allowed range.
