@@ -3,12 +3,18 @@
 Importing `kerasopt` is cheap: subpackages (`kerasopt.optimizers`, `kerasopt.callbacks`,
 ...) load Keras only when first used, so the `kerasopt` command line answers `--help`,
 `list`, `show` and `schema` without importing TensorFlow.
+
+`import kerasopt` is also all a process needs to load `.keras` files holding kerasopt
+components: every component is registered with `keras.saving` as soon as Keras is
+imported, before or after kerasopt (see `kerasopt._keras_registration`).
 """
 
 from __future__ import annotations
 
 import importlib
 from typing import Any
+
+from kerasopt import _keras_registration
 
 __version__ = "0.1.0"
 
@@ -24,3 +30,6 @@ def __getattr__(name: str) -> Any:
     if name in _SUBPACKAGES:
         return importlib.import_module(f"kerasopt.{name}")
     raise AttributeError(f"module 'kerasopt' has no attribute {name!r}")
+
+
+_keras_registration.install()

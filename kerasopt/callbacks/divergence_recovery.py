@@ -8,6 +8,7 @@ from typing import Any
 import keras
 import numpy as np
 
+from kerasopt._keras_compat import raw_learning_rate
 from kerasopt.callbacks.monitor import MonitorCallback, check_choice, check_int
 from kerasopt.registry import register
 
@@ -162,7 +163,7 @@ class DivergenceRecovery(MonitorCallback):
         optimizer = self._optimizer()
         if not optimizer.built:
             optimizer.build(self.model.trainable_variables)
-        rate = optimizer._learning_rate  # The schedule itself: `learning_rate` evaluates it.
+        rate = raw_learning_rate(optimizer)  # The schedule itself: `learning_rate` evaluates it.
         if isinstance(rate, _ScaledRate):
             # A loaded state sets the cut; otherwise keep the cut already on the optimizer.
             if resumed:
@@ -213,7 +214,7 @@ class DivergenceRecovery(MonitorCallback):
             raise RuntimeError("DivergenceRecovery takes its first snapshot in on_train_begin; "
                                "call it (fit() does) before the batch or epoch hooks.")
         optimizer = self._optimizer()
-        rate = optimizer._learning_rate
+        rate = raw_learning_rate(optimizer)
         current = float(rate.numpy()) if isinstance(rate, keras.Variable) else None
         weights, slots = self._trusted
         self.model.set_weights(weights)

@@ -8,6 +8,8 @@ from typing import Any
 
 import keras
 
+from kerasopt._keras_compat import metric_direction
+
 MODES = ("auto", "min", "max")
 MIN_DELTA_MODES = ("absolute", "relative")
 
@@ -124,10 +126,10 @@ class MonitorCallback(keras.callbacks.Callback):
 
     def _resolve_direction(self, key: str) -> str:
         name = key.removeprefix("val_")
-        model = self._model
-        for metric in _flat_metrics(model):
-            if metric.name == name and getattr(metric, "_direction", None) in ("up", "down"):
-                return "max" if metric._direction == "up" else "min"
+        for metric in _flat_metrics(self.model):
+            direction = metric_direction(metric)
+            if metric.name == name and direction is not None:
+                return "max" if direction == "up" else "min"
         if name.endswith("loss"):
             return "min"
         return "max" if any(token in name for token in _MAXIMIZED) else "min"

@@ -6,6 +6,7 @@ from typing import Any
 
 import keras
 
+from kerasopt._keras_compat import tensorboard_traces
 from kerasopt.registry import register
 
 
@@ -65,7 +66,7 @@ class TensorBoard(keras.callbacks.TensorBoard):
         `update_freq="epoch"`, where that hook writes nothing.
         """
         return (self.update_freq == "epoch" and not self.write_steps_per_second
-                and not self._should_trace)
+                and not tensorboard_traces(self))
 
     def on_train_begin(self, logs: dict[str, Any] | None = None) -> None:
         super().on_train_begin(logs)

@@ -5,8 +5,12 @@ Not public API. Holds what would otherwise be copied between optimizers:
 - argument validation with messages that name the argument, the received value and
   what is allowed;
 - `AdaptiveOptimizer`, a `keras.optimizers.Optimizer` base whose `get_config` returns
-  the constructor arguments exactly as given, and which can move `weight_decay` from
-  Keras's decoupled pre-step decay into the optimizer's own update rule;
+  the constructor arguments exactly as given, which merges duplicate rows of sparse
+  gradients before anything else reads them (`_sparse.py`), and which can move
+  `weight_decay` from Keras's decoupled pre-step decay into the optimizer's own update
+  rule, with a schedule of the step where the optimizer allows one;
+- the docstring blocks shared by these optimizers, inserted where a class docstring
+  holds `{{base_optimizer_keyword_args}}` or `{{sparse_gradients}}`;
 - `one_minus_power`, an accurate float32 bias correction 1 - beta^t;
 - `step_scalar`, the step count and per-step scalars computed in float32 whatever the
   variable dtype (float16 powers of `beta_2` lose the bias correction).
@@ -14,13 +18,22 @@ Not public API. Holds what would otherwise be copied between optimizers:
 
 from __future__ import annotations
 
+import inspect
 import math
 import numbers
+import textwrap
 from collections.abc import Sequence
 from typing import Any
 
 import keras
 from keras import ops
+
+from kerasopt._keras_compat import (
+    WeightDecayHook,
+    iterations_variable,
+    uses_weight_decay,
+)
+from kerasopt.optimizers._sparse import prepare_gradients
 
 # ---------------------------------------------------------------------------
 # Validation
@@ -82,9 +95,39 @@ def check_choice(name: str, value: Any, choices: Sequence[str]) -> None:
         raise ValueError(f"`{name}` must be one of {allowed}. Received: {name}={value!r}")
 
 
-def check_weight_decay(value: Any) -> None:
-    """Raise ValueError unless `weight_decay` is None or a number >= 0."""
-    check_float("weight_decay", value, low=0.0, allow_none=True)
+def is_weight_decay_schedule(value: Any) -> bool:
+    """Whether a `weight_decay` value is a schedule (rather than a number or None)."""
+    return value is not None and not isinstance(value, numbers.Real) and callable(value)
+
+
+def check_weight_decay(value: Any, allow_schedule: bool = False) -> None:
+    """Raise ValueError unless `weight_decay` is None, a number >= 0 or (if allowed) a schedule.
+
+    A schedule is a `keras.optimizers.schedules.LearningRateSchedule` or any callable taking
+    the step as its one positional argument.
+    """
+    if not (allow_schedule and is_weight_decay_schedule(value)):
+        if allow_schedule and not isinstance(value, numbers.Real) and value is not None:
+            raise ValueError(
+                "`weight_decay` must be None, a number >= 0, a "
+                "keras.optimizers.schedules.LearningRateSchedule, or a callable of the step "
+                f"(e.g. `lambda step: 1e-4 * 0.5 ** (step / 1000)`). Received: "
+                f"weight_decay={value!r}"
+            )
+        check_float("weight_decay", value, low=0.0, allow_none=True)
+        return
+    if isinstance(value, keras.optimizers.schedules.LearningRateSchedule):
+        return
+    try:
+        inspect.signature(value).bind(0)
+    except TypeError as err:
+        raise ValueError(
+            "A callable `weight_decay` must take the step as its one argument, as a "
+            "LearningRateSchedule does (`lambda step: ...`); a callable without arguments "
+            f"is not a schedule of the step ({err}). Received: weight_decay={value!r}"
+        ) from err
+    except ValueError:
+        return  # a builtin without an introspectable signature: trust it
 
 
 # ---------------------------------------------------------------------------
@@ -109,31 +152,47 @@ def one_minus_power(beta: float, step: Any) -> Any:
     return -ops.expm1(step * log_beta)
 
 
-class AdaptiveOptimizer(keras.optimizers.Optimizer):
+class AdaptiveOptimizer(WeightDecayHook, keras.optimizers.Optimizer):
     """Base of kerasopt's first-order optimizers.
 
     Subclasses list their own constructor arguments in `_config_keys` (stored as
     attributes of the same name) and call `_remember(learning_rate)` after
     `super().__init__`. Subclasses whose update rule contains the weight decay term
-    (RAdam, NovoGrad, LARS...) set `_decay_in_rule = True`; Keras's decoupled decay
-    before the step is then skipped and `_decay_rate(variable)` gives the rate to
-    use (None when the variable is excluded with `exclude_from_weight_decay`).
+    (RAdam, NovoGrad, LARS...) set `decay_in_update_rule = True`; Keras's decoupled
+    decay before the step is then skipped and `_decay_rate(variable)` gives the rate to
+    use (None when the variable is excluded with `exclude_from_weight_decay`), the
+    value of a weight-decay schedule at the current step if `weight_decay` is one.
+
+    Sparse gradients (`tf.IndexedSlices`) are made dense in `apply`, before clipping,
+    so every update (and clipping norm) sees the dense gradient, duplicate rows summed;
+    a subclass that updates only the rows present sets `lazy_sparse_updates = True` and
+    gets the slices with each row once instead.
     """
 
     _config_keys: tuple[str, ...] = ()
-    _decay_in_rule: bool = False
+    lazy_sparse_updates: bool = False
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if cls.__doc__:
+            cls.__doc__ = insert_docstring_blocks(cls.__doc__)
 
     def _remember(self, learning_rate: Any) -> None:
         self._given_learning_rate = learning_rate
 
-    def _apply_weight_decay(self, variables: Any) -> None:
-        if not self._decay_in_rule:
-            super()._apply_weight_decay(variables)
+    def apply(self, grads: Any, trainable_variables: Any = None) -> Any:
+        """Apply gradients as Keras does, after merging duplicate rows of sparse ones."""
+        return super().apply(prepare_gradients(grads, self.lazy_sparse_updates),
+                             trainable_variables)
 
-    def _decay_rate(self, variable: Any) -> float | None:
-        if not self.weight_decay or not self._use_weight_decay(variable):
+    def _decay_rate(self, variable: Any) -> Any:
+        decay = self.weight_decay
+        if not decay or not uses_weight_decay(self, variable):
             return None
-        return self.weight_decay
+        if is_weight_decay_schedule(decay):
+            # Evaluated at the step a learning-rate schedule sees (0 at the first update).
+            return ops.cast(decay(iterations_variable(self)), "float32")
+        return decay
 
     def _step(self) -> Any:
         """The 1-based step count t of the update being computed, in float32."""
@@ -149,5 +208,63 @@ class AdaptiveOptimizer(keras.optimizers.Optimizer):
         if isinstance(given, float) and isinstance(current, float):
             if float(ops.convert_to_numpy(ops.cast(given, "float32"))) == current:
                 config["learning_rate"] = given
+        if is_weight_decay_schedule(self.weight_decay):
+            config["weight_decay"] = keras.saving.serialize_keras_object(self.weight_decay)
         config.update({key: getattr(self, key) for key in self._config_keys})
         return config
+
+    @classmethod
+    def from_config(cls, config: dict[str, Any], custom_objects: Any = None) -> Any:
+        """Rebuild the optimizer from `get_config`, deserializing a weight-decay schedule."""
+        config = dict(config)
+        if isinstance(config.get("weight_decay"), dict):
+            config["weight_decay"] = keras.saving.deserialize_keras_object(
+                config["weight_decay"], custom_objects=custom_objects
+            )
+        return super().from_config(config, custom_objects=custom_objects)
+
+
+# ---------------------------------------------------------------------------
+# Shared docstring blocks
+# ---------------------------------------------------------------------------
+
+DOCSTRING_BLOCKS: dict[str, str] = {
+    "base_optimizer_keyword_args": """\
+clipnorm: Clip each gradient to this norm. Defaults to `None`.
+clipvalue: Clip each gradient to this absolute value. Defaults to `None`.
+global_clipnorm: Clip all gradients to this global norm. Defaults to `None`.
+use_ema: Whether to keep an exponential moving average of the weights.
+    Defaults to `False`.
+ema_momentum: Momentum of that moving average. Defaults to `0.99`.
+ema_overwrite_frequency: Steps between overwriting the weights with their
+    average, or None. Defaults to `None`.
+loss_scale_factor: Factor the loss is multiplied by before gradients are
+    computed (and gradients divided by after). Defaults to `None`.
+gradient_accumulation_steps: Steps whose gradients are averaged before one
+    update, or None. Defaults to `None`.
+name: Name of the optimizer. Defaults to `None` (an automatic name).
+**kwargs: Further arguments of `keras.optimizers.Optimizer`.""",
+    "sparse_gradients": """\
+Sparse gradients (`tf.IndexedSlices`, from `Embedding` lookups on the TensorFlow
+backend) are turned into the dense gradient they stand for before clipping and the
+update, the rows of a repeated index summed, so the update is exactly the dense one. In
+it a row the batch did not touch has a zero gradient but is still updated: its moments
+decay, momentum keeps moving it, and weight decay (in the update rule or Keras's
+decoupled one) shrinks it, as Keras's own optimizers (`AdamW`...) decay every row. For
+updates of the touched rows only, see `LazyAdam`.""",
+}
+"""Text shared by several optimizer docstrings, keyed by placeholder name."""
+
+
+def insert_docstring_blocks(doc: str) -> str:
+    """Replace each `{{name}}` line of a docstring with `DOCSTRING_BLOCKS[name]`, indented alike."""
+    lines = []
+    for line in doc.split("\n"):
+        stripped = line.strip()
+        key = stripped[2:-2] if stripped.startswith("{{") and stripped.endswith("}}") else None
+        if key in DOCSTRING_BLOCKS:
+            indent = line[: len(line) - len(line.lstrip())]
+            lines.append(textwrap.indent(DOCSTRING_BLOCKS[key], indent))
+        else:
+            lines.append(line)
+    return "\n".join(lines)

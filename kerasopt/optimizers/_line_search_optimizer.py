@@ -39,7 +39,9 @@ from typing import Any
 import keras
 from keras import ops
 
+from kerasopt._keras_compat import WholeUpdateHook, built_variables, variable_index
 from kerasopt.optimizers._line_search import ACCEPT, CONTINUE, FALLBACK, SearchState, StrongWolfe
+from kerasopt.optimizers._sparse import densify
 
 START, RESTART, CHECK, SEARCH, DONE = 0, 1, 2, 3, 4
 _UNSUPPORTED = ("weight_decay", "clipnorm", "clipvalue", "global_clipnorm",
@@ -56,7 +58,7 @@ def _check_nonnegative(name: str, value: Any) -> None:
         raise ValueError(f"`{name}` must be a number >= 0. Received: {name}={value!r}")
 
 
-class LineSearchOptimizer(keras.optimizers.Optimizer):
+class LineSearchOptimizer(WholeUpdateHook, keras.optimizers.Optimizer):
     """Shared machinery; subclasses define the search direction (see module docstring)."""
 
     def __init__(self, learning_rate: Any, max_line_search_steps: int, c1: float, c2: float,
@@ -165,16 +167,18 @@ class LineSearchOptimizer(keras.optimizers.Optimizer):
 
     def _assign_flat(self, flat: Any) -> None:
         offset = 0
-        for var, size in zip(self._trainable_variables, self._sizes, strict=False):
+        for var, size in zip(built_variables(self), self._sizes, strict=False):
             self.assign(var, ops.reshape(flat[offset:offset + size], var.shape))
             offset += size
 
-    def _backend_update_step(self, grads: list[Any], trainable_variables: list[Any],
-                             learning_rate: Any) -> None:
-        full = [ops.zeros(v.shape, self._dtype) for v in self._trainable_variables]
+    def update_all(self, grads: list[Any], trainable_variables: list[Any],
+                   learning_rate: Any) -> None:
+        """One step of the phase machine on all variables, as one flat vector."""
+        built = built_variables(self)
+        full = [ops.zeros(v.shape, self._dtype) for v in built]
         for grad, var in zip(grads, trainable_variables, strict=False):
-            full[self._get_variable_index(var)] = grad
-        g, w = self._flatten(full), self._flatten(self._trainable_variables)
+            full[variable_index(self, var)] = densify(grad)
+        g, w = self._flatten(full), self._flatten(built)
         if self._pending_loss is None:
             raise ValueError(
                 f"{type(self).__name__} needs the loss of every step: call "

@@ -12,7 +12,8 @@ the form TF Addons' `RectifiedAdam` and the authors' `adabelief_tf` package comp
   the adaptive step r_t * m_hat / (sqrt(v_hat) + epsilon) is taken while
   rho_t >= sma_threshold, the momentum step m_hat otherwise;
 - weight decay inside the step, `lr * (update + weight_decay * w)`, as both reference
-  implementations do (decoupled from the gradient, scaled by the warmed-up rate).
+  implementations do (decoupled from the gradient, scaled by the warmed-up rate);
+  `weight_decay` may be a schedule of the step, as TF Addons' RAdam and AdaBelief allowed.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from typing import Any
 
 from keras import ops
 
+from kerasopt._keras_compat import variable_index
 from kerasopt.optimizers._adaptive_base import (
     AdaptiveOptimizer,
     check_bool,
@@ -42,7 +44,7 @@ class RectifiedMomentOptimizer(AdaptiveOptimizer):
     optional.
     """
 
-    _decay_in_rule = True
+    decay_in_update_rule = True
 
     def _set_rectified_args(
         self,
@@ -55,7 +57,7 @@ class RectifiedMomentOptimizer(AdaptiveOptimizer):
         total_steps: int,
         warmup_proportion: float,
         min_lr: float,
-        weight_decay: float | None,
+        weight_decay: Any,
     ) -> None:
         check_float("beta_1", beta_1, low=0.0, high=1.0, high_open=True)
         check_float("beta_2", beta_2, low=0.0, high=1.0, low_open=True, high_open=True)
@@ -65,7 +67,7 @@ class RectifiedMomentOptimizer(AdaptiveOptimizer):
         check_int("total_steps", total_steps, low=0)
         check_float("warmup_proportion", warmup_proportion, low=0.0, high=1.0)
         check_float("min_lr", min_lr, low=0.0)
-        check_weight_decay(weight_decay)
+        check_weight_decay(weight_decay, allow_schedule=True)
         self.beta_1 = beta_1
         self.beta_2 = beta_2
         self.epsilon = epsilon
@@ -103,7 +105,7 @@ class RectifiedMomentOptimizer(AdaptiveOptimizer):
         """Apply one rectified Adam-family step to `variable`."""
         dtype = variable.dtype
         gradient = ops.cast(gradient, dtype)
-        index = self._get_variable_index(variable)
+        index = variable_index(self, variable)
         m = self._momentums[index]
         v = self._velocities[index]
 

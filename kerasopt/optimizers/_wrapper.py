@@ -17,6 +17,13 @@ from typing import Any
 
 import keras
 
+from kerasopt._keras_compat import (
+    built_variables,
+    iterations_variable,
+    own_variables,
+    variable_index,
+)
+
 CLOSURE_HINT = (
     "call kerasopt.training.enable_closure(model) before fit, or in a recipe nothing is needed "
     "(the recipe runner enables it for optimizers with `requires_closure = True`). In a custom "
@@ -91,7 +98,7 @@ class OptimizerWrapper(keras.optimizers.Optimizer):
 
     @property
     def variables(self) -> list[Any]:
-        return self._variables[:] + list(self.inner_optimizer.variables)
+        return own_variables(self) + list(self.inner_optimizer.variables)
 
     def scale_loss(self, loss: Any) -> Any:
         return self.inner_optimizer.scale_loss(loss)
@@ -112,7 +119,7 @@ class OptimizerWrapper(keras.optimizers.Optimizer):
                     f"{type(self).__name__} must be built before `apply(grads)` without "
                     "variables: call `optimizer.build(trainable_variables)` first."
                 )
-            return list(self._trainable_variables)
+            return built_variables(self)
         variables = list(trainable_variables)
         if not self.built:
             with keras.name_scope(self.name, caller=self):
@@ -125,7 +132,7 @@ class OptimizerWrapper(keras.optimizers.Optimizer):
         self._before_inner_step(variables)
         self.inner_optimizer.apply(self._transform_gradients(grads, variables), variables)
         self._after_inner_step(variables)
-        self._iterations.assign_add(1)
+        iterations_variable(self).assign_add(1)
 
     def apply_with_closure(self, closure: Any, trainable_variables: Any) -> None:
         """Apply one step given a closure that recomputes loss and gradients on the batch.
@@ -146,20 +153,20 @@ class OptimizerWrapper(keras.optimizers.Optimizer):
         )
         self.inner_optimizer.apply_with_closure(transformed, variables)
         self._after_inner_step(variables)
-        self._iterations.assign_add(1)
+        iterations_variable(self).assign_add(1)
 
     def _before_inner_step(self, variables: list[Any]) -> None:
-        """Runs before the inner update (reads the wrapper's own `_iterations`)."""
+        """Runs before the inner update (reads the wrapper's own step counter)."""
 
     def _transform_gradients(self, grads: list[Any], variables: list[Any]) -> list[Any]:
         """Returns the gradients handed to the inner optimizer."""
         return grads
 
     def _after_inner_step(self, variables: list[Any]) -> None:
-        """Runs after the inner update, before the wrapper's `_iterations` increments."""
+        """Runs after the inner update, before the wrapper's step counter increments."""
 
     def _slot(self, variable: Any, slots: list[Any]) -> Any:
-        return slots[self._get_variable_index(variable)]
+        return slots[variable_index(self, variable)]
 
     # -- config -----------------------------------------------------------------------
     def get_config(self) -> dict[str, Any]:

@@ -7,6 +7,8 @@ from typing import Any
 import keras
 from keras import ops
 
+from kerasopt._keras_compat import built_variables, variable_index
+from kerasopt.optimizers._sparse import densify
 from kerasopt.optimizers._wrapper import closure_required_error
 from kerasopt.registry import register
 
@@ -175,17 +177,18 @@ class AdaHessian(keras.optimizers.Optimizer):
         probes = [self.rademacher(v) for v in variables]
         _, grads, hvps = closure.hessian_vector_product(probes)
         scale = 1.0 if self.loss_scale_factor is None else self.loss_scale_factor
-        diagonals = [None] * len(self._trainable_variables)
+        diagonals = [None] * len(built_variables(self))
         for variable, probe, hvp in zip(variables, probes, hvps, strict=True):
-            diagonals[self._get_variable_index(variable)] = self.hessian_diagonal(probe, hvp / scale)
+            diagonals[variable_index(self, variable)] = self.hessian_diagonal(
+                probe, densify(hvp) / scale)
         self._hessian_diagonals = tuple(diagonals)
         try:
-            super().apply(list(grads), variables)
+            super().apply([densify(g) for g in grads], variables)
         finally:
             self._hessian_diagonals = None
 
     def update_step(self, gradient: Any, variable: Any, learning_rate: Any) -> None:
-        index = self._get_variable_index(variable)
+        index = variable_index(self, variable)
         diagonal = ops.cast(self._hessian_diagonals[index], variable.dtype)
         lr = ops.cast(learning_rate, variable.dtype)
         gradient = ops.cast(gradient, variable.dtype)

@@ -6,6 +6,7 @@ from typing import Any
 
 from keras import ops
 
+from kerasopt.optimizers._sparse import densify
 from kerasopt.optimizers._wrapper import OptimizerWrapper
 from kerasopt.registry import register
 
@@ -46,7 +47,7 @@ class GradientCentralization(OptimizerWrapper):
         super().__init__(optimizer, name=name)
 
     def _transform_gradients(self, grads: list[Any], variables: list[Any]) -> list[Any]:
-        return [centralize(grad) for grad in grads]
+        return [centralize(densify(grad)) for grad in grads]
 
 
 def centralize(grad: Any) -> Any:

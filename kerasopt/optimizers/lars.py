@@ -8,6 +8,7 @@ from typing import Any
 
 from keras import ops
 
+from kerasopt._keras_compat import variable_index
 from kerasopt.optimizers._adaptive_base import (
     AdaptiveOptimizer,
     check_bool,
@@ -40,6 +41,8 @@ class LARS(AdaptiveOptimizer):
     argument); variables excluded with `exclude_from_weight_decay()` get no decay.
     Norms are computed in float32.
 
+    {{sparse_gradients}}
+
     Args:
         learning_rate: A float, a `keras.optimizers.schedules.LearningRateSchedule`,
             or a callable without arguments returning the rate. Defaults to `0.01`.
@@ -52,20 +55,7 @@ class LARS(AdaptiveOptimizer):
             variable's path) of variables that skip the trust ratio, or None.
             Defaults to `None`.
         epsilon: Added to the trust ratio's denominator. Defaults to `0.0`.
-        clipnorm: Clip each gradient to this norm. Defaults to `None`.
-        clipvalue: Clip each gradient to this absolute value. Defaults to `None`.
-        global_clipnorm: Clip all gradients to this global norm. Defaults to `None`.
-        use_ema: Whether to keep an exponential moving average of the weights.
-            Defaults to `False`.
-        ema_momentum: Momentum of that moving average. Defaults to `0.99`.
-        ema_overwrite_frequency: Steps between overwriting the weights with their
-            average, or None. Defaults to `None`.
-        loss_scale_factor: Factor the loss is multiplied by before gradients are
-            computed (and gradients divided by after). Defaults to `None`.
-        gradient_accumulation_steps: Steps whose gradients are averaged before one
-            update, or None. Defaults to `None`.
-        name: Name of the optimizer. Defaults to `None` (an automatic name).
-        **kwargs: Further arguments of `keras.optimizers.Optimizer`.
+        {{base_optimizer_keyword_args}}
 
     Raises:
         ValueError: If an argument is outside its allowed range or a pattern does
@@ -85,7 +75,7 @@ class LARS(AdaptiveOptimizer):
     """
 
     _config_keys = ("momentum", "eta", "nesterov", "exclude_from_layer_adaptation", "epsilon")
-    _decay_in_rule = True
+    decay_in_update_rule = True
 
     def __init__(
         self,
@@ -184,7 +174,7 @@ class LARS(AdaptiveOptimizer):
             gradient = ops.add(gradient, ops.multiply(ops.cast(decay, dtype), variable))
         scaled = ops.multiply(gradient, ops.cast(lr, dtype))
 
-        m = self._momentums[self._get_variable_index(variable)]
+        m = self._momentums[variable_index(self, variable)]
         self.assign(m, ops.add(ops.multiply(m, self.momentum), scaled))
         if self.nesterov:
             self.assign_sub(variable, ops.add(ops.multiply(m, self.momentum), scaled))

@@ -7,6 +7,7 @@ from typing import Any
 import keras
 from keras import ops
 
+from kerasopt._keras_compat import adam_slots, variable_index
 from kerasopt.optimizers._adaptive_base import (
     AdaptiveOptimizer,
     check_bool,
@@ -14,32 +15,8 @@ from kerasopt.optimizers._adaptive_base import (
     check_weight_decay,
     step_scalar,
 )
+from kerasopt.optimizers._sparse import is_sparse, row_slices
 from kerasopt.registry import register
-
-
-def _sparse_rows(gradient: Any) -> tuple[Any, Any, Any] | None:
-    """(unique row indices, summed row values, dense shape) of a tf.IndexedSlices, else None.
-
-    Sparse gradients exist only on the TensorFlow backend (gradients of `ops.take`/
-    `Embedding` lookups), so TensorFlow is imported here and only for that backend.
-    Repeated indices (a token seen twice in a batch) are summed, as a dense gradient
-    would sum them.
-    """
-    if keras.backend.backend() != "tensorflow":
-        return None
-    import tensorflow as tf
-
-    if not isinstance(gradient, tf.IndexedSlices):
-        return None
-    rows, positions = tf.unique(gradient.indices)
-    values = tf.math.unsorted_segment_sum(gradient.values, positions, tf.shape(rows)[0])
-    return rows, values, gradient.dense_shape
-
-
-def _slices(values: Any, rows: Any, dense_shape: Any) -> Any:
-    import tensorflow as tf
-
-    return tf.IndexedSlices(values, rows, dense_shape)
 
 
 @register("optimizer")
@@ -62,6 +39,8 @@ class LazyAdam(AdaptiveOptimizer, keras.optimizers.Adam):
 
     `weight_decay` (decoupled, AdamW style: w -= lr weight_decay w before the step)
     is also lazy: for a sparse gradient only the rows in the batch decay.
+    `gradient_accumulation_steps` sums gradients into dense accumulators, so with it
+    every update is a dense one.
 
     Args:
         learning_rate: A float, a `keras.optimizers.schedules.LearningRateSchedule`,
@@ -72,21 +51,7 @@ class LazyAdam(AdaptiveOptimizer, keras.optimizers.Adam):
         amsgrad: Whether to divide by the running maximum of v. Defaults to `False`.
         weight_decay: Decoupled weight decay rate, lazy for sparse gradients, or
             None. Defaults to `None`.
-        clipnorm: Clip each gradient to this norm. Defaults to `None`.
-        clipvalue: Clip each gradient to this absolute value. Defaults to `None`.
-        global_clipnorm: Clip all gradients to this global norm. Defaults to `None`.
-        use_ema: Whether to keep an exponential moving average of the weights.
-            Defaults to `False`.
-        ema_momentum: Momentum of that moving average. Defaults to `0.99`.
-        ema_overwrite_frequency: Steps between overwriting the weights with their
-            average, or None. Defaults to `None`.
-        loss_scale_factor: Factor the loss is multiplied by before gradients are
-            computed (and gradients divided by after). Defaults to `None`.
-        gradient_accumulation_steps: Steps whose gradients are averaged before one
-            update, or None (accumulation densifies sparse gradients). Defaults to
-            `None`.
-        name: Name of the optimizer. Defaults to `None` (an automatic name).
-        **kwargs: Further arguments of `keras.optimizers.Optimizer`.
+        {{base_optimizer_keyword_args}}
 
     Raises:
         ValueError: If an argument is outside its allowed range.
@@ -106,7 +71,8 @@ class LazyAdam(AdaptiveOptimizer, keras.optimizers.Adam):
         ```
     """
 
-    _decay_in_rule = True
+    decay_in_update_rule = True
+    lazy_sparse_updates = True
 
     def __init__(
         self,
@@ -157,37 +123,38 @@ class LazyAdam(AdaptiveOptimizer, keras.optimizers.Adam):
         dtype = variable.dtype
         lr = ops.cast(learning_rate, dtype)
         decay = self._decay_rate(variable)
-        sparse = _sparse_rows(gradient)
-        if sparse is None:
+        if not is_sparse(gradient):
             if decay is not None:
                 self.assign_sub(variable, ops.multiply(variable, lr * ops.cast(decay, dtype)))
             super().update_step(gradient, variable, learning_rate)
             return
 
-        rows, values, dense_shape = sparse
-        values = ops.cast(values, dtype)
-        index = self._get_variable_index(variable)
+        # `apply` merged repeated indices: each row appears once, its values summed.
+        rows, dense_shape = gradient.indices, gradient.dense_shape
+        values = ops.cast(gradient.values, dtype)
+        index = variable_index(self, variable)
         step = self._step()
         bias_1 = 1.0 - ops.power(step_scalar(self.beta_1), step)
         bias_2 = 1.0 - ops.power(step_scalar(self.beta_2), step)
         alpha = lr * ops.cast(ops.sqrt(bias_2) / bias_1, dtype)
 
-        m, v = self._momentums[index], self._velocities[index]
+        momentums, velocities, velocity_hats = adam_slots(self)
+        m, v = momentums[index], velocities[index]
         m_rows = ops.take(m, rows, axis=0)
         m_rows = ops.add(m_rows, ops.multiply(ops.subtract(values, m_rows), 1.0 - self.beta_1))
         v_rows = ops.take(v, rows, axis=0)
         v_rows = ops.add(
             v_rows, ops.multiply(ops.subtract(ops.square(values), v_rows), 1.0 - self.beta_2)
         )
-        self.assign(m, _slices(m_rows, rows, dense_shape))
-        self.assign(v, _slices(v_rows, rows, dense_shape))
+        self.assign(m, row_slices(m_rows, rows, dense_shape))
+        self.assign(v, row_slices(v_rows, rows, dense_shape))
         if self.amsgrad:
-            v_hat = self._velocity_hats[index]
+            v_hat = velocity_hats[index]
             v_rows = ops.maximum(ops.take(v_hat, rows, axis=0), v_rows)
-            self.assign(v_hat, _slices(v_rows, rows, dense_shape))
+            self.assign(v_hat, row_slices(v_rows, rows, dense_shape))
 
         delta = ops.divide(ops.multiply(m_rows, alpha), ops.add(ops.sqrt(v_rows), self.epsilon))
         if decay is not None:
             w_rows = ops.take(variable, rows, axis=0)
             delta = ops.add(delta, ops.multiply(w_rows, lr * ops.cast(decay, dtype)))
-        self.assign_sub(variable, _slices(delta, rows, dense_shape))
+        self.assign_sub(variable, row_slices(delta, rows, dense_shape))

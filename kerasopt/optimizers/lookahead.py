@@ -6,6 +6,7 @@ from typing import Any
 
 from keras import ops
 
+from kerasopt._keras_compat import iterations_variable
 from kerasopt.optimizers._wrapper import OptimizerWrapper
 from kerasopt.registry import register
 
@@ -75,13 +76,13 @@ class Lookahead(OptimizerWrapper):
         self._slow_weights = self.add_optimizer_variables(var_list, "slow")
 
     def _before_inner_step(self, variables: list[Any]) -> None:
-        first = ops.equal(self._iterations, 0)
+        first = ops.equal(iterations_variable(self), 0)
         for variable in variables:
             slow = self._slot(variable, self._slow_weights)
             slow.assign(ops.where(first, variable, slow))
 
     def _after_inner_step(self, variables: list[Any]) -> None:
-        sync = ops.equal(ops.mod(self._iterations + 1, self.sync_period), 0)
+        sync = ops.equal(ops.mod(iterations_variable(self) + 1, self.sync_period), 0)
         for variable in variables:
             slow = self._slot(variable, self._slow_weights)
             alpha = ops.cast(self.slow_step_size, variable.dtype)

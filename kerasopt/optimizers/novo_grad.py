@@ -6,6 +6,7 @@ from typing import Any
 
 from keras import ops
 
+from kerasopt._keras_compat import variable_index
 from kerasopt.optimizers._adaptive_base import (
     AdaptiveOptimizer,
     check_bool,
@@ -41,6 +42,8 @@ class NovoGrad(AdaptiveOptimizer):
     `weight_decay` is the paper's d, inside the moment, not Keras's decoupled decay;
     variables excluded with `exclude_from_weight_decay()` get none.
 
+    {{sparse_gradients}}
+
     Args:
         learning_rate: A float, a `keras.optimizers.schedules.LearningRateSchedule`,
             or a callable without arguments returning the rate. Defaults to `0.001`.
@@ -54,20 +57,7 @@ class NovoGrad(AdaptiveOptimizer):
             (Adam-style averaging). Defaults to `False`.
         amsgrad: Whether to normalize by the running maximum of v_t.
             Defaults to `False`.
-        clipnorm: Clip each gradient to this norm. Defaults to `None`.
-        clipvalue: Clip each gradient to this absolute value. Defaults to `None`.
-        global_clipnorm: Clip all gradients to this global norm. Defaults to `None`.
-        use_ema: Whether to keep an exponential moving average of the weights.
-            Defaults to `False`.
-        ema_momentum: Momentum of that moving average. Defaults to `0.99`.
-        ema_overwrite_frequency: Steps between overwriting the weights with their
-            average, or None. Defaults to `None`.
-        loss_scale_factor: Factor the loss is multiplied by before gradients are
-            computed (and gradients divided by after). Defaults to `None`.
-        gradient_accumulation_steps: Steps whose gradients are averaged before one
-            update, or None. Defaults to `None`.
-        name: Name of the optimizer. Defaults to `None` (an automatic name).
-        **kwargs: Further arguments of `keras.optimizers.Optimizer`.
+        {{base_optimizer_keyword_args}}
 
     Raises:
         ValueError: If an argument is outside its allowed range.
@@ -83,7 +73,7 @@ class NovoGrad(AdaptiveOptimizer):
     """
 
     _config_keys = ("beta_1", "beta_2", "epsilon", "grad_averaging", "amsgrad")
-    _decay_in_rule = True
+    decay_in_update_rule = True
 
     def __init__(
         self,
@@ -143,13 +133,16 @@ class NovoGrad(AdaptiveOptimizer):
             self._norm_maxima = [self._scalar_slot(v, "norm_max") for v in var_list]
 
     def _scalar_slot(self, variable: Any, label: str) -> Any:
-        name = f"{variable.path.replace('/', '_')}_{label}"
+        # Named like Keras's per-variable slots: from the path of a Keras variable, from
+        # the name of a backend variable (a raw tf.Variable has no `path`).
+        reference = getattr(variable, "path", None) or str(variable.name).replace(":", "_")
+        name = f"{reference.replace('/', '_')}_{label}"
         return self.add_variable(shape=(), dtype="float32", name=name)
 
     def update_step(self, gradient: Any, variable: Any, learning_rate: Any) -> None:
         """Apply one NovoGrad step to `variable`."""
         dtype = variable.dtype
-        index = self._get_variable_index(variable)
+        index = variable_index(self, variable)
         first = ops.equal(self.iterations, 0)
 
         v = self._norms[index]

@@ -36,6 +36,8 @@ class RectifiedAdam(RectifiedMomentOptimizer):
       over `total_steps * warmup_proportion` steps, then falls linearly to `min_lr`
       at `total_steps` (it multiplies whatever `learning_rate` gives, schedules too).
 
+    {{sparse_gradients}}
+
     Args:
         learning_rate: A float, a `keras.optimizers.schedules.LearningRateSchedule`,
             or a callable without arguments returning the rate. Defaults to `0.001`.
@@ -51,21 +53,11 @@ class RectifiedAdam(RectifiedMomentOptimizer):
         warmup_proportion: Fraction of `total_steps` spent warming up, in [0, 1].
             Defaults to `0.1`.
         min_lr: Learning rate reached at `total_steps`. Defaults to `0.0`.
-        weight_decay: Weight decay rate inside the step, or None. Defaults to `None`.
-        clipnorm: Clip each gradient to this norm. Defaults to `None`.
-        clipvalue: Clip each gradient to this absolute value. Defaults to `None`.
-        global_clipnorm: Clip all gradients to this global norm. Defaults to `None`.
-        use_ema: Whether to keep an exponential moving average of the weights.
-            Defaults to `False`.
-        ema_momentum: Momentum of that moving average. Defaults to `0.99`.
-        ema_overwrite_frequency: Steps between overwriting the weights with their
-            average, or None. Defaults to `None`.
-        loss_scale_factor: Factor the loss is multiplied by before gradients are
-            computed (and gradients divided by after). Defaults to `None`.
-        gradient_accumulation_steps: Steps whose gradients are averaged before one
-            update, or None. Defaults to `None`.
-        name: Name of the optimizer. Defaults to `None` (an automatic name).
-        **kwargs: Further arguments of `keras.optimizers.Optimizer`.
+        weight_decay: Weight decay rate inside the step: a number, a
+            `keras.optimizers.schedules.LearningRateSchedule` or a callable of the step
+            (evaluated at the step a learning-rate schedule sees, 0 at the first
+            update), or None. Defaults to `None`.
+        {{base_optimizer_keyword_args}}
 
     Raises:
         ValueError: If an argument is outside its allowed range.
@@ -91,7 +83,7 @@ class RectifiedAdam(RectifiedMomentOptimizer):
         total_steps: int = 0,
         warmup_proportion: float = 0.1,
         min_lr: float = 0.0,
-        weight_decay: float | None = None,
+        weight_decay: float | Any | None = None,
         clipnorm: float | None = None,
         clipvalue: float | None = None,
         global_clipnorm: float | None = None,

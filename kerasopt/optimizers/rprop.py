@@ -6,6 +6,7 @@ from typing import Any
 
 from keras import ops
 
+from kerasopt._keras_compat import variable_index
 from kerasopt.optimizers._adaptive_base import AdaptiveOptimizer, check_float
 from kerasopt.registry import register
 
@@ -35,6 +36,8 @@ class Rprop(AdaptiveOptimizer):
     full-batch method: with noisy mini-batch gradients the sign flips often. A Keras
     `weight_decay` is decoupled (w -= learning_rate weight_decay w).
 
+    {{sparse_gradients}}
+
     Args:
         learning_rate: The initial step size, a float, a
             `keras.optimizers.schedules.LearningRateSchedule` or a callable.
@@ -44,20 +47,7 @@ class Rprop(AdaptiveOptimizer):
         min_step: Smallest step size, > 0. Defaults to `1e-6`.
         max_step: Largest step size, >= `min_step`. Defaults to `50.0`.
         weight_decay: Keras's decoupled weight decay rate, or None. Defaults to `None`.
-        clipnorm: Clip each gradient to this norm. Defaults to `None`.
-        clipvalue: Clip each gradient to this absolute value. Defaults to `None`.
-        global_clipnorm: Clip all gradients to this global norm. Defaults to `None`.
-        use_ema: Whether to keep an exponential moving average of the weights.
-            Defaults to `False`.
-        ema_momentum: Momentum of that moving average. Defaults to `0.99`.
-        ema_overwrite_frequency: Steps between overwriting the weights with their
-            average, or None. Defaults to `None`.
-        loss_scale_factor: Factor the loss is multiplied by before gradients are
-            computed (and gradients divided by after). Defaults to `None`.
-        gradient_accumulation_steps: Steps whose gradients are averaged before one
-            update, or None. Defaults to `None`.
-        name: Name of the optimizer. Defaults to `None` (an automatic name).
-        **kwargs: Further arguments of `keras.optimizers.Optimizer`.
+        {{base_optimizer_keyword_args}}
 
     Raises:
         ValueError: If an argument is outside its allowed range.
@@ -132,7 +122,7 @@ class Rprop(AdaptiveOptimizer):
         """Apply one iRprop- step to `variable`."""
         dtype = variable.dtype
         gradient = ops.cast(gradient, dtype)
-        index = self._get_variable_index(variable)
+        index = variable_index(self, variable)
         previous, step = self._previous[index], self._steps[index]
 
         initial = ops.cast(learning_rate, dtype)

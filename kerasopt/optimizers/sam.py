@@ -6,6 +6,8 @@ from typing import Any
 
 from keras import ops
 
+from kerasopt._keras_compat import iterations_variable
+from kerasopt.optimizers._sparse import densify
 from kerasopt.optimizers._wrapper import OptimizerWrapper, closure_required_error
 from kerasopt.registry import register
 
@@ -119,7 +121,7 @@ class SAM(OptimizerWrapper):
     def apply_with_closure(self, closure: Any, trainable_variables: Any) -> None:
         variables = self._ready(trainable_variables)
         _, grads = closure()
-        steps = self.perturbations(list(grads), variables)
+        steps = self.perturbations([densify(g) for g in grads], variables)
         backups = [ops.copy(v) for v in variables]  # snapshots (not aliases) of w
         for variable, backup, step in zip(variables, backups, steps, strict=True):
             if step is not None:
@@ -129,7 +131,7 @@ class SAM(OptimizerWrapper):
             if step is not None:
                 variable.assign(backup)
         self.inner_optimizer.apply(list(sharp_grads), variables)
-        self._iterations.assign_add(1)
+        iterations_variable(self).assign_add(1)
 
     def get_config(self) -> dict[str, Any]:
         config = super().get_config()

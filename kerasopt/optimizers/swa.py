@@ -6,6 +6,7 @@ from typing import Any
 
 from keras import ops
 
+from kerasopt._keras_compat import has_variable, iterations_variable
 from kerasopt.optimizers._wrapper import OptimizerWrapper
 from kerasopt.registry import register
 
@@ -85,7 +86,7 @@ class SWA(OptimizerWrapper):
         return ops.maximum(ops.floor_divide(step - self.start_averaging, self.average_period), 0)
 
     def _after_inner_step(self, variables: list[Any]) -> None:
-        step = self._iterations
+        step = iterations_variable(self)
         count = self._snapshots_before(step)
         take = ops.logical_and(
             ops.greater_equal(step, self.start_averaging),
@@ -114,12 +115,11 @@ class SWA(OptimizerWrapper):
                 "SWA.assign_average_vars needs a built optimizer: train first "
                 "(or call `optimizer.build(model.trainable_variables)`)."
             )
-        taken = ops.greater(self._iterations, self.start_averaging)
+        taken = ops.greater(iterations_variable(self), self.start_averaging)
         for variable in var_list:
-            key = self._var_key(variable)
-            if key not in self._trainable_variables_indices:
+            if not has_variable(self, variable):
                 continue
-            average = self._averages[self._trainable_variables_indices[key]]
+            average = self._slot(variable, self._averages)
             variable.assign(ops.where(taken, average, variable))
 
     def get_config(self) -> dict[str, Any]:

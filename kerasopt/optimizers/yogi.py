@@ -7,6 +7,7 @@ from typing import Any
 import keras
 from keras import ops
 
+from kerasopt._keras_compat import variable_index
 from kerasopt.optimizers._adaptive_base import (
     AdaptiveOptimizer,
     check_choice,
@@ -42,6 +43,8 @@ class Yogi(AdaptiveOptimizer):
       w = argmin_u 1/2 (1 + l2 a) u^2 - w' u + l1 a |u| with a the per-coordinate
       step size; this is separate from Keras's decoupled `weight_decay`.
 
+    {{sparse_gradients}}
+
     Args:
         learning_rate: A float, a `keras.optimizers.schedules.LearningRateSchedule`,
             or a callable without arguments returning the rate. Defaults to `0.01`.
@@ -56,20 +59,7 @@ class Yogi(AdaptiveOptimizer):
             Defaults to `1e-6`.
         activation: "sign" (the paper) or "tanh" (a smooth sign). Defaults to `"sign"`.
         weight_decay: Keras's decoupled weight decay rate, or None. Defaults to `None`.
-        clipnorm: Clip each gradient to this norm. Defaults to `None`.
-        clipvalue: Clip each gradient to this absolute value. Defaults to `None`.
-        global_clipnorm: Clip all gradients to this global norm. Defaults to `None`.
-        use_ema: Whether to keep an exponential moving average of the weights.
-            Defaults to `False`.
-        ema_momentum: Momentum of that moving average. Defaults to `0.99`.
-        ema_overwrite_frequency: Steps between overwriting the weights with their
-            average, or None. Defaults to `None`.
-        loss_scale_factor: Factor the loss is multiplied by before gradients are
-            computed (and gradients divided by after). Defaults to `None`.
-        gradient_accumulation_steps: Steps whose gradients are averaged before one
-            update, or None. Defaults to `None`.
-        name: Name of the optimizer. Defaults to `None` (an automatic name).
-        **kwargs: Further arguments of `keras.optimizers.Optimizer`.
+        {{base_optimizer_keyword_args}}
 
     Raises:
         ValueError: If an argument is outside its allowed range.
@@ -156,7 +146,7 @@ class Yogi(AdaptiveOptimizer):
         """Apply one Yogi step to `variable`."""
         dtype = variable.dtype
         gradient = ops.cast(gradient, dtype)
-        index = self._get_variable_index(variable)
+        index = variable_index(self, variable)
         step = self._step()
         bias_1 = one_minus_power(self.beta_1, step)
         bias_2 = one_minus_power(self.beta_2, step)

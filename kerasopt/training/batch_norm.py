@@ -8,6 +8,8 @@ from typing import Any
 import keras
 import numpy as np
 
+from kerasopt._keras_compat import flatten_layers
+
 
 def _batches(data: Any, batch_size: int) -> Iterator[Any]:
     """Yield input batches from arrays (sliced) or from an iterable of batches."""
@@ -73,7 +75,7 @@ def recompute_batch_norm_statistics(
         raise ValueError(f"`steps` must be an integer >= 1 or None. Received: steps={steps!r}")
     if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
         raise ValueError(f"`batch_size` must be an integer >= 1. Received: batch_size={batch_size!r}")
-    layers = [layer for layer in model._flatten_layers(include_self=False)
+    layers = [layer for layer in flatten_layers(model, include_self=False)
               if isinstance(layer, keras.layers.BatchNormalization)]
     if not layers:
         return model

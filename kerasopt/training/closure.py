@@ -18,6 +18,15 @@ from typing import Any
 
 import keras
 
+from kerasopt._keras_compat import (
+    call_has_training_arg,
+    compute_loss,
+    flatten_layers,
+    loss_tracker,
+    symbolic_build,
+    unscale_loss_for_distribution,
+)
+
 
 def _require_tensorflow(what: str) -> None:
     if keras.backend.backend() != "tensorflow":
@@ -28,7 +37,7 @@ def _require_tensorflow(what: str) -> None:
 
 
 def _batch_norm_layers(model: keras.Model) -> list[keras.layers.Layer]:
-    return [layer for layer in model._flatten_layers(include_self=False)
+    return [layer for layer in flatten_layers(model, include_self=False)
             if isinstance(layer, keras.layers.BatchNormalization)]
 
 
@@ -95,7 +104,6 @@ class Closure:
 
     def _loss(self) -> tuple[Any, Any]:
         import tensorflow as tf
-        from keras.src.losses.loss import unscale_loss_for_distribution
 
         model = self.model
         first = self._shared["calls"] == 0
@@ -104,19 +112,17 @@ class Closure:
         for layer in frozen:
             layer.momentum = 1.0  # moving = moving * 1 + batch * 0: statistics unchanged
         try:
-            if model._call_has_training_arg:
+            if call_has_training_arg(model):
                 y_pred = model(self.x, training=True)
             else:
                 y_pred = model(self.x)
         finally:
             for layer, momentum in zip(frozen, momenta, strict=True):
                 layer.momentum = momentum
-        loss = model._compute_loss(
-            x=self.x, y=self.y, y_pred=y_pred, sample_weight=self.sample_weight, training=True
-        )
+        loss = compute_loss(model, self.x, self.y, y_pred, self.sample_weight, training=True)
         if first:
             batch = next(i for i in tf.nest.flatten(self.x) if i is not None)
-            model._loss_tracker.update_state(
+            loss_tracker(model).update_state(
                 unscale_loss_for_distribution(loss), sample_weight=tf.shape(batch)[0]
             )
             self._shared["y_pred"] = y_pred
@@ -172,11 +178,11 @@ class Closure:
 
 def _closure_train_step(model: keras.Model, data: Any) -> Any:
     x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(data)
-    if not all(layer.built for layer in model._flatten_layers()):
+    if not all(layer.built for layer in flatten_layers(model)):
         # Keras's TF trainer builds an unbuilt (subclassed) model lazily, inside its first
         # forward pass; the closure needs the variables first, so build it symbolically
         # here (trace time only, as Keras does under a distribution strategy).
-        model._symbolic_build(data_batch=data)
+        symbolic_build(model, data)
     closure = Closure(model, x, y, sample_weight)
     variables = model.trainable_weights
     if variables:

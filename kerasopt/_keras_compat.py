@@ -1,0 +1,236 @@
+"""The one place where kerasopt reaches private Keras names.
+
+kerasopt builds on Keras 3 internals in a few spots where Keras has no public API: an
+optimizer's variable index, the model's loss tracker, the hook that runs decoupled weight
+decay before each update... Every such name is reached through this module, and only here,
+so a Keras release that renames one breaks one function, and `tests/test_keras_compat.py`
+(one test per name) says which. Each docstring names what it reaches and the Keras versions
+it is known to work with ("3.0-3.15" means checked on 3.15.1 and present, unchanged, since
+3.0). Nothing here imports `keras.src`.
+
+Two private *hooks* are overridden rather than read. They are mixins here
+(`WeightDecayHook`, `WholeUpdateHook`) so that kerasopt's optimizers implement a kerasopt
+method and never define a private Keras name themselves.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import keras
+
+TESTED_KERAS_VERSION = "3.15.1"
+"""The Keras release every name below was last checked against."""
+
+
+# ---------------------------------------------------------------------------
+# Optimizer internals (keras.src.optimizers.base_optimizer.BaseOptimizer)
+# ---------------------------------------------------------------------------
+
+
+def variable_index(optimizer: keras.optimizers.Optimizer, variable: Any) -> int:
+    """Position of `variable` in the list the optimizer was built with.
+
+    Reaches `BaseOptimizer._get_variable_index(variable)` (Keras 3.0-3.15), which looks the
+    variable up by `_var_key`, so a Keras variable and its backend variable (what the
+    TensorFlow backend hands `update_step`) give the same index.
+    """
+    return optimizer._get_variable_index(variable)
+
+
+def has_variable(optimizer: keras.optimizers.Optimizer, variable: Any) -> bool:
+    """Whether the optimizer was built with `variable`.
+
+    Reaches `BaseOptimizer._var_key(variable)` and `_trainable_variables_indices`
+    (Keras 3.0-3.15): the table behind `_get_variable_index`.
+    """
+    return optimizer._var_key(variable) in optimizer._trainable_variables_indices
+
+
+def built_variables(optimizer: keras.optimizers.Optimizer) -> list[Any]:
+    """The trainable variables the optimizer was built with, in build order.
+
+    Reaches `BaseOptimizer._trainable_variables` (Keras 3.0-3.15), set by `build`.
+    """
+    return list(optimizer._trainable_variables)
+
+
+def own_variables(optimizer: keras.optimizers.Optimizer) -> list[Any]:
+    """The variables the optimizer itself created (its `variables` before any override).
+
+    Reaches `BaseOptimizer._variables` (Keras 3.0-3.15), which the base `variables`
+    property copies; wrappers that add their inner optimizer's variables to `variables`
+    need the base list.
+    """
+    return list(optimizer._variables)
+
+
+def iterations_variable(optimizer: keras.optimizers.Optimizer) -> Any:
+    """The optimizer's step counter variable, not divided by gradient accumulation.
+
+    Reaches `BaseOptimizer._iterations` (Keras 3.0-3.15). The public `iterations` property
+    returns the same variable unless `gradient_accumulation_steps` is set, when it returns
+    a tensor (the counter floor-divided by the accumulation steps) that cannot be assigned.
+    """
+    return optimizer._iterations
+
+
+def uses_weight_decay(optimizer: keras.optimizers.Optimizer, variable: Any) -> bool:
+    """Whether `exclude_from_weight_decay()` leaves `variable` decayed.
+
+    Reaches `BaseOptimizer._use_weight_decay(variable)` (Keras 3.0-3.15), the check Keras's
+    own decoupled decay uses, so kerasopt's in-rule decays honour the same exclusions.
+    """
+    return bool(optimizer._use_weight_decay(variable))
+
+
+def raw_learning_rate(optimizer: keras.optimizers.Optimizer) -> Any:
+    """The learning rate as stored: a variable, a `LearningRateSchedule` or a callable.
+
+    Reaches `BaseOptimizer._learning_rate` (Keras 3.0-3.15); the public `learning_rate`
+    property evaluates a schedule at the current step instead of returning it.
+    """
+    return optimizer._learning_rate
+
+
+def adam_slots(optimizer: keras.optimizers.Adam) -> tuple[list[Any], list[Any], list[Any] | None]:
+    """Keras Adam's first moments, second moments and (with `amsgrad`) their maxima.
+
+    Reaches `Adam._momentums`, `Adam._velocities` and `Adam._velocity_hats`
+    (Keras 3.0-3.15), created by `Adam.build`, one per variable in build order.
+    """
+    hats = optimizer._velocity_hats if optimizer.amsgrad else None
+    return optimizer._momentums, optimizer._velocities, hats
+
+
+class WeightDecayHook:
+    """Mixin: lets an optimizer apply `weight_decay` inside its own update rule.
+
+    Keras calls the private hook `_apply_weight_decay(variables)` (Keras 3.0-3.15) on the
+    trainable variables just before `update_step`, decaying each by `lr * weight_decay`.
+    An optimizer whose paper puts the decay inside the update (RAdam, NovoGrad, LARS...)
+    sets the class attribute `decay_in_update_rule = True`; the hook then does nothing.
+    List this mixin before `keras.optimizers.Optimizer` in the bases.
+    """
+
+    decay_in_update_rule: bool = False
+
+    def _apply_weight_decay(self, variables: Any) -> None:
+        if not self.decay_in_update_rule:
+            super()._apply_weight_decay(variables)  # type: ignore[misc]
+
+
+class WholeUpdateHook:
+    """Mixin: one call per step with all gradients, instead of one `update_step` per variable.
+
+    Keras's `apply` (after clipping, weight decay and gradient accumulation) calls the
+    private hook `_backend_update_step(grads, trainable_variables, learning_rate)`
+    (Keras 3.0-3.15), whose default loops over `update_step`; the TensorFlow backend's
+    version adds a `tf.distribute` cross-replica merge. A subclass defines
+    `update_all(grads, trainable_variables, learning_rate)` and gets it called in place of
+    that loop (so, on TensorFlow, outside a replica merge: single-replica only).
+    List this mixin before `keras.optimizers.Optimizer` in the bases.
+    """
+
+    def update_all(self, grads: list[Any], trainable_variables: list[Any],
+                   learning_rate: Any) -> None:
+        """Update every variable in one call (subclasses define it)."""
+        raise NotImplementedError(f"{type(self).__name__} must define `update_all`.")
+
+    def _backend_update_step(self, grads: list[Any], trainable_variables: list[Any],
+                             learning_rate: Any) -> None:
+        self.update_all(list(grads), list(trainable_variables), learning_rate)
+
+
+# ---------------------------------------------------------------------------
+# Layers, models and the train step (keras.src.layers.Layer, keras.src.trainers.Trainer)
+# ---------------------------------------------------------------------------
+
+
+def flatten_layers(layer: keras.layers.Layer, include_self: bool = True) -> list[Any]:
+    """Every layer nested in `layer`, recursively, in tracking order.
+
+    Reaches `Layer._flatten_layers(include_self=..., recursive=True)` (Keras 3.0-3.15);
+    `Model.layers` lists direct children only.
+    """
+    return list(layer._flatten_layers(include_self=include_self))
+
+
+def call_has_training_arg(layer: keras.layers.Layer) -> bool:
+    """Whether the layer's `call` takes a `training` argument.
+
+    Reaches `Layer._call_has_training_arg` (Keras 3.0-3.15), which Keras's train step reads
+    before calling the model with `training=True`.
+    """
+    return bool(layer._call_has_training_arg)
+
+
+def compute_loss(model: keras.Model, x: Any, y: Any, y_pred: Any, sample_weight: Any,
+                 training: bool = True) -> Any:
+    """The model's training loss, as Keras's train step computes it.
+
+    Reaches `Trainer._compute_loss` (Keras 3.3-3.15), which calls `compute_loss` with or
+    without `training` depending on whether a user override accepts it.
+    """
+    return model._compute_loss(
+        x=x, y=y, y_pred=y_pred, sample_weight=sample_weight, training=training
+    )
+
+
+def loss_tracker(model: keras.Model) -> Any:
+    """The `Mean` metric behind the `loss` that `fit` reports.
+
+    Reaches `Trainer._loss_tracker` (Keras 3.0-3.15), created by `compile`.
+    """
+    return model._loss_tracker
+
+
+def symbolic_build(model: keras.Model, data_batch: Any) -> None:
+    """Build an unbuilt model, its compiled loss and metrics from one data batch.
+
+    Reaches `Trainer._symbolic_build(data_batch=...)` (Keras 3.0-3.15), which Keras runs
+    under a distribution strategy before the first step.
+    """
+    model._symbolic_build(data_batch=data_batch)
+
+
+def unscale_loss_for_distribution(value: Any) -> Any:
+    """The loss times the number of replicas in sync (identity on one replica).
+
+    Mirrors `keras.src.losses.loss.unscale_loss_for_distribution` (Keras 3.0-3.15), which
+    Keras's TensorFlow train step applies before updating the loss tracker (losses are
+    scaled down by the replica count for the summed gradient). Written with public
+    TensorFlow API; the test compares it with Keras's function.
+    """
+    if keras.backend.backend() != "tensorflow":
+        return value
+    import tensorflow as tf
+
+    replicas = tf.distribute.get_strategy().num_replicas_in_sync
+    if replicas > 1:
+        value = keras.ops.multiply(value, keras.ops.cast(replicas, value.dtype))
+    return value
+
+
+# ---------------------------------------------------------------------------
+# Metrics and callbacks
+# ---------------------------------------------------------------------------
+
+
+def metric_direction(metric: Any) -> str | None:
+    """`"up"` or `"down"` when the metric declares which way is better, else None.
+
+    Reaches `Metric._direction` (Keras 3.0-3.15): `"up"` for accuracies and AUC, `"down"`
+    for errors, unset on metrics that do not say.
+    """
+    direction = getattr(metric, "_direction", None)
+    return direction if direction in ("up", "down") else None
+
+
+def tensorboard_traces(callback: keras.callbacks.TensorBoard) -> bool:
+    """Whether Keras's TensorBoard callback will profile batches (`profile_batch` set).
+
+    Reaches `TensorBoard._should_trace` (Keras 3.0-3.15), set in its constructor from
+    `profile_batch`.
+    """
+    return bool(callback._should_trace)
