@@ -23,7 +23,7 @@ from kerasopt.recipe.errors import Path, Problem
 from kerasopt.recipe.fields import DURATION_HELP, is_duration
 
 # Kinds whose specs the runner passes through duration resolution ('2ep' -> steps).
-DURATION_KINDS = ("optimizer", "schedule", "callback")
+DURATION_KINDS = ("optimizer", "schedule", "callback", "pruning_schedule")
 MAX_SEED = 2**32 - 1
 
 

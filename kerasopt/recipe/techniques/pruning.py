@@ -17,6 +17,10 @@ class Pruning(Technique):
     epoch's (the target sparsity is reached at the schedule's end). When a later stage
     starts, the wrappers are stripped and the zeros stay zero: masks from the zero pattern
     are attached to the kernels, and the next technique (QAT, clustering) keeps them too.
+
+    Masks change only on steps `begin_step + k * frequency`, so an `end_step` between two of
+    them (as a duration like `'0.7dur'` usually gives) is moved down to the last one before
+    it: the final sparsity is then reached, at most `frequency - 1` steps early.
     """
 
     name = "pruning"
@@ -36,8 +40,8 @@ class Pruning(Technique):
         from kerasopt.recipe.assemble import plan_stage, resolve_durations
 
         plan = plan_stage(stage.training, run.data.steps_per_epoch)
-        schedule = registry.build("pruning_schedule",
-                                  resolve_durations(settings.pruning_schedule, plan))
+        spec = _align_end(resolve_durations(settings.pruning_schedule, plan))
+        schedule = registry.build("pruning_schedule", spec)
         with run.placement.strategy.scope():
             run.model = pruning.prune_low_magnitude(
                 run.model, schedule, structure=settings.structure, n=settings.n, m=settings.m,
@@ -81,3 +85,13 @@ class Pruning(Technique):
 
         summary = pruning_summary(run.model)
         return {"sparsity": summary["sparsity"], "sparsity_per_layer": summary["layers"]}
+
+
+def _align_end(spec: dict[str, Any]) -> dict[str, Any]:
+    """Move `end_step` down onto the schedule's last pruning step, so the final sparsity is reached."""
+    begin, end = spec.get("begin_step", 0), spec.get("end_step")
+    frequency = spec.get("frequency", 100)
+    if not isinstance(end, int) or end < 0 or not isinstance(begin, int) or not isinstance(frequency, int):
+        return spec
+    aligned = begin + (end - begin) // frequency * frequency
+    return {**spec, "end_step": max(aligned, begin + frequency) if end > begin else end}
