@@ -137,6 +137,9 @@ def export(recipe: Recipe, model: Any, data: Any, run_dir: RunDirectory,
         return exports
     if section.keras:
         exports["keras"] = _relative(keras_format.export_keras(model, run_dir.path("model.keras")), run_dir)
+        if baseline is not None:  # the float model before compression, e.g. to compress again
+            exports["keras_float"] = _relative(
+                keras_format.export_keras(baseline, run_dir.path("model_float.keras")), run_dir)
     if section.saved_model:
         exports["saved_model"] = _relative(
             saved_model.export_saved_model(model, run_dir.path("saved_model")), run_dir)
