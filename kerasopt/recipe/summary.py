@@ -20,13 +20,19 @@ def summary_lines(metrics: dict[str, Any], root: Path) -> list[str]:
              f"of training ({metrics['timing']['train_steps']} steps, {metrics['params']:,} parameters, "
              f"{metrics['runtime']['device']}/{metrics['runtime']['strategy']})"]
     evaluation = metrics["evaluation"]
-    names = sorted({k for split in evaluation.values() for k in split})
+    rows = {split: values for split, values in evaluation.items() if split in ("validation", "test")}
+    if "last" in evaluation:  # the best epoch's weights were restored: show the final ones too
+        rows.update({f"{split} (last)": values for split, values in evaluation["last"].items()})
+    names = sorted({k for values in rows.values() for k in values})
     if names:
         lines.append("")
-        lines.append(f"  {'split':<12}" + "".join(f"{n:>14}" for n in names))
-        for split, values in evaluation.items():
-            lines.append(f"  {split:<12}" + "".join(
-                f"{values[n]:>14.4f}" if n in values else f"{'-':>14}" for n in names))
+        if "best_epoch" in evaluation:
+            lines.append(f"  weights of the best epoch ({evaluation['best_epoch'] + 1}) by the monitored "
+                         "validation value (training.restore_best)")
+        lines.append(f"  {'split':<19}" + "".join(f"{n:>14}" for n in names))
+        for split, values in rows.items():
+            lines.append(f"  {split:<19}" + "".join(
+                f"{values[n]:>14.4f}" if isinstance(values.get(n), float) else f"{'-':>14}" for n in names))
     if metrics["exports"]:
         lines.append("")
         lines.append(f"  {'export':<14}{'size':>12}{'gzip':>12}{'accuracy':>10}{'max diff':>11}  path")

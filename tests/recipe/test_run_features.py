@@ -223,3 +223,18 @@ def test_lr_find_key_for_a_wrapped_float_rate(tmp_path):
     optimizer = {"type": "lookahead", "optimizer": {"type": "radam", "learning_rate": 0.01}}
     loaded = load_recipe(write_tiny_recipe(tmp_path, training={"optimizer": optimizer}))
     assert learning_rate_key(loaded) == ("training.optimizer.optimizer.learning_rate", None)
+
+
+def test_summary_shows_best_and_last_weights_numbers(tmp_path):
+    from pathlib import Path
+
+    from kerasopt.recipe.summary import summary_lines
+
+    metrics = {"recipe": "r", "params": 10, "timing": {"fit_seconds": 1.0, "train_steps": 5},
+               "runtime": {"device": "cpu", "strategy": "one_device", "replicas": 1}, "exports": {},
+               "evaluation": {"validation": {"loss": 0.25}, "test": {"loss": 0.5},
+                              "last": {"validation": {"loss": 0.75}, "test": {"loss": 1.0}},
+                              "best_epoch": 3}}
+    text = "\n".join(summary_lines(metrics, Path("out")))
+    assert "best epoch (4)" in text
+    assert "test (last)" in text and "1.0000" in text and "0.2500" in text
