@@ -41,6 +41,9 @@ class DataBundle:
         normalizer: The fitted normalization layer, or `None`.
         soft_labels: Whether the datasets carry one-hot (soft) labels. Defaults to `False`.
         source: The data source name. Defaults to `""`.
+        epoch: The training pipeline's pass counter (a scalar int64 `tf.Variable`): set it
+            to `e` before a pass to get epoch `e`'s order and augmentation, as in any
+            process (`make_dataset`'s `epoch`); each pass adds one. Defaults to `None`.
     """
 
     train: Any
@@ -61,6 +64,7 @@ class DataBundle:
     normalizer: Any
     soft_labels: bool = False
     source: str = ""
+    epoch: Any = None
 
     def summary(self) -> dict[str, Any]:
         """Return the bundle's facts as plain JSON-ready values (for metrics and logs)."""

@@ -11,7 +11,7 @@ from kerasopt.data.augmentation import Augmentation
 
 def make_dataset(x: np.ndarray, y: np.ndarray, *, batch_size: int, shuffle: bool = False,
                  seed: int = 0, augmentation: Augmentation | None = None,
-                 one_hot: int | None = None) -> Any:
+                 one_hot: int | None = None, epoch: Any = None) -> Any:
     """Build a batched, prefetched `tf.data.Dataset` from arrays.
 
     Order: shuffle (a full-size buffer, seeded, reshuffled every epoch) -> batch (the
@@ -30,6 +30,12 @@ def make_dataset(x: np.ndarray, y: np.ndarray, *, batch_size: int, shuffle: bool
         augmentation: Steps applied to each batch, or `None`. Defaults to `None`.
         one_hot: The number of classes to one-hot encode labels to, or `None` to keep
             them. Defaults to `None`.
+        epoch: A scalar int64 `tf.Variable` numbering the passes over the data, or `None`.
+            When given, each pass reads it as its number `e` and adds one to it; the pass's
+            order is a permutation seeded by `(seed, e)` and batch `i`'s augmentation
+            seed is derived from `(seed, e, i)`, so setting the variable before a pass
+            reproduces that pass in any process (a run resumed at epoch `e`). Without it,
+            tf.data numbers the passes itself, from 0 in every process. Defaults to `None`.
 
     Returns:
         The dataset of `(inputs, targets)` batches.
@@ -38,6 +44,8 @@ def make_dataset(x: np.ndarray, y: np.ndarray, *, batch_size: int, shuffle: bool
 
     if np.issubdtype(x.dtype, np.floating):
         x = x.astype(np.float32, copy=False)  # once, up front: no per-batch cast needed
+    if epoch is not None:
+        return _numbered_passes(x, y, batch_size, shuffle, seed, augmentation, one_hot, epoch)
     dataset = tf.data.Dataset.from_tensor_slices((x, y))
     if shuffle:
         dataset = dataset.shuffle(len(x), seed=seed, reshuffle_each_iteration=True)
@@ -56,3 +64,35 @@ def make_dataset(x: np.ndarray, y: np.ndarray, *, batch_size: int, shuffle: bool
         dataset = tf.data.Dataset.zip((dataset, seeds)).map(
             lambda batch, step_seed: augmentation(batch[0], batch[1], step_seed))
     return dataset.prefetch(tf.data.AUTOTUNE)
+
+
+def _numbered_passes(x: np.ndarray, y: np.ndarray, batch_size: int, shuffle: bool, seed: int,
+                     augmentation: Augmentation | None, one_hot: int | None, epoch: Any) -> Any:
+    """`make_dataset` with `epoch`: every pass's order and augmentation follow from `(seed, pass)`."""
+    import tensorflow as tf
+
+    inputs, targets, size = tf.convert_to_tensor(x), tf.convert_to_tensor(y), len(x)
+
+    def one_pass(_: Any) -> Any:
+        key = tf.stack([tf.constant(seed, tf.int64), epoch.assign_add(1) - 1])
+        order = tf.range(size, dtype=tf.int64)
+        if shuffle:
+            order = tf.random.experimental.stateless_shuffle(order, seed=key)
+        batch_seeds = tf.data.Dataset.range(size).map(
+            lambda i: tf.random.experimental.stateless_fold_in(key, i))
+        return tf.data.Dataset.zip((tf.data.Dataset.from_tensor_slices(order).batch(batch_size), batch_seeds))
+
+    def gather(indices: Any, step_seed: Any) -> Any:
+        batch_x = tf.cast(tf.gather(inputs, indices), tf.float32)
+        batch_y = tf.gather(targets, indices)
+        if one_hot is not None:
+            batch_y = tf.one_hot(tf.cast(batch_y, tf.int32), one_hot, dtype=tf.float32)
+        if augmentation is not None and augmentation.specs:
+            return augmentation(batch_x, batch_y, step_seed)
+        return batch_x, batch_y
+
+    batches = -(-size // batch_size)  # known to Keras, which then knows each epoch's length
+    dataset = tf.data.Dataset.range(1).flat_map(one_pass).apply(
+        tf.data.experimental.assert_cardinality(batches))
+    return dataset.map(gather, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True).prefetch(
+        tf.data.AUTOTUNE)
