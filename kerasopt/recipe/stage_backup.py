@@ -166,9 +166,13 @@ class StageBackup(keras.callbacks.Callback):
         except Exception as err:  # noqa: BLE001 - h5py and Keras raise several types for a bad file
             raise CorruptBackup(f"{weights} is corrupt ({_brief(err)})") from None
         states = _seed_states(self.model)
-        for variable, (path, value) in zip(states, meta.get("seed_generators", []), strict=False):
-            if variable.path == path:
-                variable.assign(np.asarray(value, dtype=variable.dtype))
+        stored = meta.get("seed_generators", [])
+        if len(stored) != len(states):
+            raise CorruptBackup(f"{self.directory / name} holds {len(stored)} seed generator states; "
+                                f"the model has {len(states)}")
+        # By position: paths get a `_1` suffix when a process builds the model twice.
+        for variable, (_, value) in zip(states, stored, strict=True):
+            variable.assign(np.asarray(value, dtype=variable.dtype).reshape(variable.shape))
         self._keeper_state = None
         keeper = meta.get("keeper")
         if self.keeper is not None and keeper is not None:
