@@ -49,6 +49,8 @@ class ResumeState:
         results: Their entries of `metrics.json`'s `stages`.
         fit_seconds: Their fit time in all.
         train_steps: Their optimizer steps in all.
+        seeds: The model's seed generator states at the end of each completed stage (weight
+            files do not hold them), so dropout after a resume draws as it would have.
     """
 
     def __init__(self, run_dir: RunDirectory, resolved_yaml: str) -> None:
@@ -59,6 +61,7 @@ class ResumeState:
         self.results: list[dict[str, Any]] = []
         self.fit_seconds = 0.0
         self.train_steps = 0
+        self.seeds: dict[str, list[list[Any]]] = {}
         self._stored_hash: str | None = None
 
     def load(self) -> None:
@@ -80,6 +83,7 @@ class ResumeState:
         self.results = list(progress.get("results", []))
         self.fit_seconds = float(progress.get("fit_seconds", 0.0))
         self.train_steps = int(progress.get("train_steps", 0))
+        self.seeds = dict(progress.get("seed_generators", {}))
 
     def check_recipe(self, *, force: bool) -> None:
         """Refuse to resume with a recipe other than the one the run directory was started with.
@@ -110,8 +114,10 @@ class ResumeState:
             self.completed = self.completed[:index]
             self.results = self.results[:index]
 
-    def stage_done(self, result: dict[str, Any], seconds: float, steps: int) -> None:
-        """Record a completed stage and write the file."""
+    def stage_done(self, result: dict[str, Any], seconds: float, steps: int,
+                   seeds: list[list[Any]]) -> None:
+        """Record a completed stage (with the model's seed generator states) and write the file."""
+        self.seeds[result["name"]] = seeds
         self.completed.append(result["name"])
         self.results.append(result)
         self.fit_seconds += seconds
@@ -123,7 +129,7 @@ class ResumeState:
         self.run_dir.write_json(PROGRESS, {
             "recipe_sha256": self.recipe_sha256, "completed": self.completed,
             "results": self.results, "fit_seconds": self.fit_seconds,
-            "train_steps": self.train_steps})
+            "train_steps": self.train_steps, "seed_generators": self.seeds})
 
     def _stored_recipe(self) -> str | None:
         try:

@@ -24,6 +24,7 @@ from kerasopt.recipe.run_callbacks import backup_folder
 from kerasopt.recipe.run_context import Run
 from kerasopt.recipe.run_dir import RunDirectory
 from kerasopt.recipe.run_errors import RunFailed, RunInterrupted, RunRefused
+from kerasopt.recipe.stage_backup import seed_states, set_seed_states
 
 
 def run(loaded: LoadedRecipe, *, output_dir: str | None = None, resume: bool = False,
@@ -162,6 +163,7 @@ def _train(current: Run, run_dir: RunDirectory,
         if stage.name in state.completed:
             current.compile(stage)  # for evaluation
             if _load_stage(current.model, weights_file, stage.name):
+                set_seed_states(current.model, state.seeds.get(stage.name, seed_states(current.model)))
                 continue
             state.forget_from(stage.name)
         started = time.perf_counter()
@@ -174,7 +176,7 @@ def _train(current: Run, run_dir: RunDirectory,
         if "best_epoch" in fitted:
             result.update(best_epoch=fitted["best_epoch"], last=fitted["last"])
         run_dir.save_weights(current.model, f"checkpoints/{weights_file.name}")
-        state.stage_done(result, seconds, fitted["steps"])
+        state.stage_done(result, seconds, fitted["steps"], seed_states(current.model))
         if run_dir.is_chief:
             shutil.rmtree(run_dir.checkpoints / backup_folder(stage.name), ignore_errors=True)
     return state.results, state.fit_seconds, state.train_steps
@@ -182,6 +184,8 @@ def _train(current: Run, run_dir: RunDirectory,
 
 def _load_stage(model: Any, weights_file: Path, stage: str) -> bool:
     """Load a completed stage's weights; on a missing or corrupt file, say so and return False."""
+    if model.optimizer is not None and not model.optimizer.built:
+        model.optimizer.build(model.trainable_variables)  # the file holds the optimizer's slots too
     try:
         model.load_weights(weights_file)
     except Exception as err:  # noqa: BLE001 - h5py and Keras raise several types for a bad file

@@ -133,7 +133,7 @@ class StageBackup(keras.callbacks.Callback):
             "epoch": epoch, "weights": f"{stem}.weights.h5",
             "steps": int(self.model.optimizer.iterations.numpy()) - self._first_iteration,
             "seconds": self.seconds, "history": self.history,
-            "seed_generators": [[v.path, np.asarray(v.numpy()).tolist()] for v in _seed_states(self.model)],
+            "seed_generators": seed_states(self.model),
             "saved": datetime.datetime.now().astimezone().isoformat(timespec="seconds"),
         }
         if self.keeper is not None:
@@ -165,14 +165,10 @@ class StageBackup(keras.callbacks.Callback):
             self.model.load_weights(weights)
         except Exception as err:  # noqa: BLE001 - h5py and Keras raise several types for a bad file
             raise CorruptBackup(f"{weights} is corrupt ({_brief(err)})") from None
-        states = _seed_states(self.model)
-        stored = meta.get("seed_generators", [])
-        if len(stored) != len(states):
-            raise CorruptBackup(f"{self.directory / name} holds {len(stored)} seed generator states; "
-                                f"the model has {len(states)}")
-        # By position: paths get a `_1` suffix when a process builds the model twice.
-        for variable, (_, value) in zip(states, stored, strict=True):
-            variable.assign(np.asarray(value, dtype=variable.dtype).reshape(variable.shape))
+        try:
+            set_seed_states(self.model, meta.get("seed_generators", []))
+        except ValueError as err:
+            raise CorruptBackup(f"{self.directory / name}: {err}") from None
         self._keeper_state = None
         keeper = meta.get("keeper")
         if self.keeper is not None and keeper is not None:
@@ -204,10 +200,29 @@ class CorruptBackup(ValueError):
     """A backup file that cannot be read; the message names it."""
 
 
-def _seed_states(model: Any) -> list[Any]:
+def _seed_variables(model: Any) -> list[Any]:
     """The model's variables that are not weights: the seed generators' states (dropout, noise)."""
     weights = {id(w) for w in model.weights}
     return [v for v in model.variables if id(v) not in weights]
+
+
+def seed_states(model: Any) -> list[list[Any]]:
+    """The model's seed generator states as JSON data (`[path, values]` each); weight files lack them."""
+    return [[v.path, np.asarray(v.numpy()).tolist()] for v in _seed_variables(model)]
+
+
+def set_seed_states(model: Any, stored: list[list[Any]]) -> None:
+    """Put back :func:`seed_states`, by position (paths get a `_1` suffix when a process builds a
+    model twice).
+
+    Raises:
+        ValueError: When the number of states differs from the model's.
+    """
+    variables = _seed_variables(model)
+    if len(stored) != len(variables):
+        raise ValueError(f"{len(stored)} seed generator states are stored; the model has {len(variables)}")
+    for variable, (_, value) in zip(variables, stored, strict=True):
+        variable.assign(np.asarray(value, dtype=variable.dtype).reshape(variable.shape))
 
 
 def _brief(err: BaseException) -> str:

@@ -172,6 +172,39 @@ def test_a_signal_stops_the_run_with_the_resume_command(tmp_path, monkeypatch, c
     assert json.loads((out / "metrics.json").read_text())["timing"]["train_steps"] == 6 * 11
 
 
+def _same_numbers(got: dict, expected: dict) -> None:
+    assert got["evaluation"]["test"]["loss"] == pytest.approx(expected["evaluation"]["test"]["loss"], rel=1e-6)
+    for ours, theirs in zip(got["stages"], expected["stages"], strict=True):
+        for key, values in theirs["history"].items():
+            np.testing.assert_allclose(ours["history"][key], values, rtol=1e-6, err_msg=key)
+
+
+@pytest.mark.slow
+def test_resuming_between_stages_or_past_a_corrupt_stage_file_gives_the_same_numbers(tmp_path, capsys):
+    path = write_tiny_recipe(tmp_path, training={}, stages=[{"name": "a", "epochs": 1}, {"name": "b", "epochs": 2}],
+                             **RANDOM)
+    straight = run(load_recipe(path), output_dir=str(tmp_path / "straight"))
+
+    class CrashAsStageBStarts(keras.callbacks.Callback):
+        fits = 0
+
+        def on_train_begin(self, logs=None):
+            CrashAsStageBStarts.fits += 1
+            if CrashAsStageBStarts.fits == 2:
+                raise RuntimeError("simulated crash")
+
+    out = tmp_path / "out"
+    with pytest.raises(RuntimeError, match="simulated crash"):
+        run(load_recipe(path), output_dir=str(out), callbacks=[CrashAsStageBStarts()])
+    # Stage a is loaded from its file, with its dropout seed state; b starts from the beginning.
+    _same_numbers(run(load_recipe(path), output_dir=str(out), resume=True), straight)
+    stage_b = out / "checkpoints" / "stage_1_b.weights.h5"
+    stage_b.write_bytes(b"junk")
+    capsys.readouterr()
+    _same_numbers(run(load_recipe(path), output_dir=str(out), resume=True), straight)
+    assert f"{stage_b} is corrupt (" in capsys.readouterr().err
+
+
 KILLED_RUN = """
 import os, signal, sys
 import keras
@@ -214,6 +247,4 @@ def test_a_deterministic_run_killed_mid_stage_resumes_to_the_same_numbers(tmp_pa
     got = json.loads((tmp_path / "out" / "metrics.json").read_text())
     assert abs(got["evaluation"]["test"]["loss"] - expected["evaluation"]["test"]["loss"]) < 1e-6
     assert got["timing"]["train_steps"] == expected["timing"]["train_steps"] == 7 * 11
-    for ours, theirs in zip(got["stages"], expected["stages"], strict=True):
-        for key, values in theirs["history"].items():
-            np.testing.assert_allclose(ours["history"][key], values, rtol=1e-6, err_msg=key)
+    _same_numbers(got, expected)
