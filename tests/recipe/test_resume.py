@@ -47,6 +47,7 @@ def crash_at(monkeypatch, epoch: int, first_epoch_sleep: float = 0.0):
     return lambda: monkeypatch.setattr(keras.callbacks.History, "on_epoch_end", original)
 
 
+@pytest.mark.slow
 def test_a_resumed_step_budget_stops_exactly_with_the_whole_history_and_time(tmp_path, monkeypatch):
     # 162 training examples in batches of 16: 11 steps per epoch; 30 steps = 11 + 11 + 8.
     path = write_tiny_recipe(tmp_path, training={"steps": 30, "epochs": None}, **RANDOM)
