@@ -47,6 +47,12 @@ def build_parser() -> argparse.ArgumentParser:
                      help="run directory (default: saved_models/<recipe name>/)")
     run.add_argument("--resume", action="store_true",
                      help="continue an interrupted run from its last checkpoint in the run directory")
+    run.add_argument("--overwrite", action="store_true",
+                     help="replace the run already in the run directory (its files are deleted "
+                          "once the new run has finished)")
+    run.add_argument("--force", action="store_true",
+                     help="with --resume: continue although the recipe differs from the one the "
+                          "run directory was started with")
     run.add_argument("--debug", action="store_true",
                      help="show TensorFlow's start-up messages and the traceback of a failure")
 
@@ -225,9 +231,9 @@ def _guarded(args: argparse.Namespace, action) -> int:
 
         start_tensorflow_quietly(show=args.debug)
         return action(loaded)
-    except KeyboardInterrupt:
-        print("kerasopt: interrupted", file=sys.stderr)
-        return 130
+    except KeyboardInterrupt as err:  # RunInterrupted says what was kept and how to resume
+        print(getattr(err, "message", "") or "kerasopt: interrupted", file=sys.stderr)
+        return getattr(err, "exit_code", 130)
     except Exception as err:  # noqa: BLE001 - the command line's last line of defence
         if args.debug:
             raise
@@ -257,9 +263,16 @@ def _is_terminal(stream) -> bool:
 
 def _run(args: argparse.Namespace) -> int:
     def action(loaded) -> int:
+        from kerasopt.recipe.run_errors import RunRefused, interrupt_on_signals
         from kerasopt.recipe.runner import run
 
-        run(loaded, output_dir=args.output_dir, resume=args.resume)
+        try:
+            with interrupt_on_signals():
+                run(loaded, output_dir=args.output_dir, resume=args.resume,
+                    overwrite=args.overwrite, force=args.force)
+        except RunRefused as err:
+            print(f"kerasopt: error: {err}", file=sys.stderr)
+            return EXIT_USAGE
         return EXIT_OK
 
     return _guarded(args, action)

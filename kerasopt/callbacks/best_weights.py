@@ -74,6 +74,20 @@ class BestWeights(MonitorCallback):
         self.model.set_weights(self._weights)
         return True
 
+    def get_state(self) -> dict[str, Any]:
+        """What was seen so far: `best`, `best_epoch`, `last_epoch` and the best `weights` (or None).
+
+        With :meth:`set_state` (after `on_train_begin`), a `fit` resumed from a backup
+        continues the search as if it had not been interrupted.
+        """
+        return {"best": self.best, "best_epoch": self.best_epoch, "last_epoch": self.last_epoch,
+                "weights": self._weights}
+
+    def set_state(self, state: dict[str, Any]) -> None:
+        """Continue from a :meth:`get_state` result."""
+        self.best, self.best_epoch = state["best"], state["best_epoch"]
+        self.last_epoch, self._weights = state["last_epoch"], state["weights"]
+
     def get_config(self) -> dict[str, Any]:
         """The constructor arguments."""
         return {"monitor": self.monitor, "mode": self.mode, "min_delta": self.min_delta,

@@ -112,8 +112,9 @@ def build_data(
     normalizer = fit_normalizer(splits.x_train, normalization)
     size = len(splits.x_train) if batch_size == "full" else batch_size
     labels = {"label_format": output.label_format, "num_classes": data.num_classes}
+    epoch = _epoch_variable()
     train = make_dataset(splits.x_train, splits.y_train, batch_size=size, shuffle=shuffle,
-                         seed=seed, augmentation=augmenter, **labels)
+                         seed=seed, augmentation=augmenter, epoch=epoch, **labels)
     validation = None
     if splits.x_val is not None:
         validation = make_dataset(splits.x_val, splits.y_val, batch_size=size, **labels)
@@ -125,8 +126,16 @@ def build_data(
         input_shape=input_shape, num_classes=data.num_classes, task=data.task,
         class_names=data.class_names, steps_per_epoch=math.ceil(len(splits.x_train) / size),
         batch_size=size, normalizer=normalizer, soft_labels=augmenter.soft_labels,
-        source=source, target_shape=target_shape, output=output,
+        source=source, target_shape=target_shape, output=output, epoch=epoch,
     )
+
+
+def _epoch_variable() -> Any:
+    """The training pipeline's pass counter, on the CPU where tf.data runs."""
+    import tensorflow as tf
+
+    with tf.device("/cpu:0"):
+        return tf.Variable(0, dtype=tf.int64, trainable=False, name="data_epoch")
 
 
 def _check_arguments(batch_size: Any, normalization: Any, shuffle: Any, stratify: Any,

@@ -51,6 +51,9 @@ class DataBundle:
             regression targets, `(k,)` for k regression outputs. Defaults to `()`.
         output: The output layer and label encoding the datasets were built for, or
             `None` (bundles made by hand). Defaults to `None`.
+        epoch: The training pipeline's pass counter (a scalar int64 `tf.Variable`): set it
+            to `e` before a pass to get epoch `e`'s order and augmentation, as in any
+            process (`make_dataset`'s `epoch`); each pass adds one. Defaults to `None`.
     """
 
     train: Any
@@ -73,6 +76,7 @@ class DataBundle:
     source: str = ""
     target_shape: tuple[int, ...] = ()
     output: OutputSpec | None = None
+    epoch: Any = None
 
     def summary(self) -> dict[str, Any]:
         """Return the bundle's facts as plain JSON-ready values (for metrics and logs)."""

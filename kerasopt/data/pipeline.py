@@ -13,7 +13,7 @@ from kerasopt.data.output_spec import LABEL_FORMATS
 
 def make_dataset(x: np.ndarray, y: np.ndarray, *, batch_size: int, shuffle: bool = False,
                  seed: int = 0, augmentation: Augmentation | None = None,
-                 label_format: str = "sparse", num_classes: int | None = None) -> Any:
+                 label_format: str = "sparse", num_classes: int | None = None, epoch: Any = None) -> Any:
     """Build a batched, prefetched `tf.data.Dataset` from arrays.
 
     Order: shuffle (a full-size buffer, seeded, reshuffled every epoch) -> batch (the
@@ -39,6 +39,12 @@ def make_dataset(x: np.ndarray, y: np.ndarray, *, batch_size: int, shuffle: bool
         label_format: One of "sparse", "one_hot", "binary", "regression". Defaults to
             `"sparse"`.
         num_classes: The number of classes, needed for "one_hot". Defaults to `None`.
+        epoch: A scalar int64 `tf.Variable` numbering the passes over the data, or `None`.
+            When given, each pass reads it as its number `e` and adds one to it; the pass's
+            order is a permutation seeded by `(seed, e)` and batch `i`'s augmentation
+            seed is derived from `(seed, e, i)`, so setting the variable before a pass
+            reproduces that pass in any process (a run resumed at epoch `e`). Without it,
+            tf.data numbers the passes itself, from 0 in every process. Defaults to `None`.
 
     Returns:
         The dataset of `(inputs, targets)` batches.
@@ -58,10 +64,6 @@ def make_dataset(x: np.ndarray, y: np.ndarray, *, batch_size: int, shuffle: bool
                         f"num_classes={num_classes!r}.")
     if np.issubdtype(x.dtype, np.floating):
         x = x.astype(np.float32, copy=False)  # once, up front: no per-batch cast needed
-    dataset = tf.data.Dataset.from_tensor_slices((x, y))
-    if shuffle:
-        dataset = dataset.shuffle(len(x), seed=seed, reshuffle_each_iteration=True)
-    dataset = dataset.batch(batch_size)
     one_hot = label_format == "one_hot" or (label_format == "binary" and soft)
 
     def prepare(inputs: Any, targets: Any) -> tuple[Any, Any]:
@@ -72,12 +74,51 @@ def make_dataset(x: np.ndarray, y: np.ndarray, *, batch_size: int, shuffle: bool
             targets = tf.reshape(tf.cast(targets, tf.float32), (-1, 1))
         return inputs, targets
 
-    if x.dtype != np.float32 or label_format in ("one_hot", "binary"):
-        dataset = dataset.map(prepare, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
-    if augmentation is not None and augmentation.specs:
-        seeds = tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=True).batch(2)
-        dataset = tf.data.Dataset.zip((dataset, seeds)).map(
-            lambda batch, step_seed: augmentation(batch[0], batch[1], step_seed))
-        if label_format == "binary" and soft:
-            dataset = dataset.map(lambda inputs, targets: (inputs, targets[:, 1:]))
+    augmented = augmentation is not None and bool(augmentation.specs)
+    if epoch is not None:
+        dataset = _numbered_passes(x, y, batch_size, shuffle, seed, prepare, augmentation, epoch)
+    else:
+        dataset = tf.data.Dataset.from_tensor_slices((x, y))
+        if shuffle:
+            dataset = dataset.shuffle(len(x), seed=seed, reshuffle_each_iteration=True)
+        dataset = dataset.batch(batch_size)
+        if x.dtype != np.float32 or label_format in ("one_hot", "binary"):
+            dataset = dataset.map(prepare, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+        if augmented:
+            seeds = tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=True).batch(2)
+            dataset = tf.data.Dataset.zip((dataset, seeds)).map(
+                lambda batch, step_seed: augmentation(batch[0], batch[1], step_seed))
+    if augmented and label_format == "binary" and soft:
+        dataset = dataset.map(lambda inputs, targets: (inputs, targets[:, 1:]))
     return dataset.prefetch(tf.data.AUTOTUNE)
+
+
+def _numbered_passes(x: np.ndarray, y: np.ndarray, batch_size: int, shuffle: bool, seed: int,
+                     prepare: Any, augmentation: Augmentation | None, epoch: Any) -> Any:
+    """`make_dataset` with `epoch`: every pass's order and augmentation follow from `(seed, pass)`.
+
+    `prepare` casts a batch's inputs and encodes its labels; the result is not prefetched.
+    """
+    import tensorflow as tf
+
+    inputs, targets, size = tf.convert_to_tensor(x), tf.convert_to_tensor(y), len(x)
+
+    def one_pass(_: Any) -> Any:
+        key = tf.stack([tf.constant(seed, tf.int64), epoch.assign_add(1) - 1])
+        order = tf.range(size, dtype=tf.int64)
+        if shuffle:
+            order = tf.random.experimental.stateless_shuffle(order, seed=key)
+        batch_seeds = tf.data.Dataset.range(size).map(
+            lambda i: tf.random.experimental.stateless_fold_in(key, i))
+        return tf.data.Dataset.zip((tf.data.Dataset.from_tensor_slices(order).batch(batch_size), batch_seeds))
+
+    def gather(indices: Any, step_seed: Any) -> Any:
+        batch_x, batch_y = prepare(tf.gather(inputs, indices), tf.gather(targets, indices))
+        if augmentation is not None and augmentation.specs:
+            return augmentation(batch_x, batch_y, step_seed)
+        return batch_x, batch_y
+
+    batches = -(-size // batch_size)  # known to Keras, which then knows each epoch's length
+    dataset = tf.data.Dataset.range(1).flat_map(one_pass).apply(
+        tf.data.experimental.assert_cardinality(batches))
+    return dataset.map(gather, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)

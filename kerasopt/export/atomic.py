@@ -3,11 +3,35 @@
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import shutil
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+
+
+class NoSpaceError(OSError):
+    """The disk filled up while writing a file; nothing was left under the file's final name.
+
+    Args:
+        path: The final path that was being written.
+    """
+
+    def __init__(self, path: str | os.PathLike[str]) -> None:
+        super().__init__(errno.ENOSPC, f"no space left on device while writing {path}")
+        self.path = Path(path)
+
+    def __str__(self) -> str:
+        return str(self.strerror)
+
+
+def is_no_space(err: BaseException) -> bool:
+    """Whether an error is a full disk (`ENOSPC`, also as h5py and TensorFlow word it)."""
+    if isinstance(err, OSError) and err.errno == errno.ENOSPC:
+        return True
+    text = str(err)
+    return "No space left on device" in text or "errno = 28" in text
 
 
 def _remove(path: Path) -> None:
@@ -26,13 +50,17 @@ def atomic_target(path: str | os.PathLike[str]) -> Iterator[Path]:
     moved with `os.replace`, which is atomic on one file system. A directory that
     already exists under the final name is first renamed aside, replaced, then deleted,
     so readers never see a half-written directory. If the body raises, the temporary
-    file or directory is removed and the final name is left as it was.
+    file or directory is removed and the final name is left as it was; a full disk
+    is raised as :class:`NoSpaceError` naming the final path.
 
     Args:
         path: The final file or directory path. Its parent directory is created.
 
     Yields:
         The temporary path to write to.
+
+    Raises:
+        NoSpaceError: When the disk fills up while writing.
 
     Example:
         ```python
@@ -55,6 +83,10 @@ def atomic_target(path: str | os.PathLike[str]) -> Iterator[Path]:
             _remove(aside)
         else:
             os.replace(tmp, final)
+    except Exception as err:
+        if is_no_space(err) and not isinstance(err, NoSpaceError):
+            raise NoSpaceError(final) from err
+        raise
     finally:
         _remove(tmp)
 

@@ -1,4 +1,5 @@
-"""Callbacks the runner adds to every stage: weight norms, an exact step limit, sparse backups, TensorBoard."""
+"""Callbacks the runner adds to every stage: weight norms, an exact step limit, the data epoch,
+backups (:class:`~kerasopt.recipe.stage_backup.StageBackup`), TensorBoard."""
 
 from __future__ import annotations
 
@@ -43,15 +44,24 @@ class WeightNormLogger(keras.callbacks.Callback):
 
 
 class StepLimit(keras.callbacks.Callback):
-    """Stop `fit` after exactly `steps` optimizer steps (for recipes that give `training.steps`)."""
+    """Stop `fit` after exactly `steps` optimizer steps (for recipes that give `training.steps`).
+
+    Args:
+        steps: The stage's steps in all.
+
+    Attributes:
+        done_before: Steps of the stage done before this `fit` (set when resuming from a
+            backup), so a resumed stage still stops at `steps` in all.
+    """
 
     def __init__(self, steps: int) -> None:
         super().__init__()
         self.steps = steps
+        self.done_before = 0
         self._done = 0
 
     def on_train_begin(self, logs: dict[str, Any] | None = None) -> None:
-        self._done = 0
+        self._done = self.done_before
 
     def on_train_batch_begin(self, batch: int, logs: dict[str, Any] | None = None) -> None:
         # Counting at batch begin keeps Keras's batch-end hooks asynchronous; the flag set
@@ -61,31 +71,40 @@ class StepLimit(keras.callbacks.Callback):
             self.model.stop_training = True
 
 
-class EpochBackup(keras.callbacks.BackupAndRestore):
-    """`BackupAndRestore` that saves every `every_epochs` epochs, so a long run of short
-    epochs is not slowed by a checkpoint per epoch. Its batch hook does nothing, so Keras may
-    run batch-end hooks asynchronously.
+class DataEpoch(keras.callbacks.Callback):
+    """Tell the training pipeline which epoch of the run starts, so its order depends on nothing else.
+
+    The pipeline shuffles and augments epoch `e` from seeds derived from `(seed, e)`
+    (:func:`kerasopt.data.pipeline.make_dataset` with `epoch`), and numbers the passes
+    after the first itself. Setting the number when a `fit`'s first epoch begins makes a
+    resumed run see the same batches as an uninterrupted one. (Only then: Keras opens the
+    next epoch's pass as soon as one ends, before the next `on_epoch_begin`.)
 
     Args:
-        backup_dir: Where the backup lives (deleted when `fit` ends normally).
-        every_epochs: Save after every this many epochs. Defaults to `1`.
+        variable: The pipeline's epoch variable (`DataBundle.epoch`).
+        offset: Epochs of the stages before this one. Defaults to `0`.
     """
 
     async_safe = True
 
-    def __init__(self, backup_dir: str, every_epochs: int = 1) -> None:
-        super().__init__(backup_dir, save_freq="epoch")
-        self.every_epochs = every_epochs
+    def __init__(self, variable: Any, offset: int = 0) -> None:
+        super().__init__()
+        self.variable = variable
+        self.offset = offset
+        self._first = True
 
-    def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
-        self._current_epoch = epoch + 1
-        self._last_batch_seen = 0
-        if self._current_epoch % self.every_epochs == 0:
-            self._save_model()
+    def on_train_begin(self, logs: dict[str, Any] | None = None) -> None:
+        self._first = True
+
+    def on_epoch_begin(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
+        if self._first:
+            self.variable.assign(self.offset + epoch)
+            self._first = False
 
 
 def runner_callbacks(board: Any, plan: Any, run_dir: Any, stage: str, log_dir: str | None,
-                     offset: tuple[int, int] = (0, 0)) -> list[Any]:
+                     offset: tuple[int, int] = (0, 0), *, backup_minutes: float = 10.0,
+                     data_epoch: Any = None) -> list[Any]:
     """The callbacks every stage gets from the runner itself.
 
     Args:
@@ -96,14 +115,25 @@ def runner_callbacks(board: Any, plan: Any, run_dir: Any, stage: str, log_dir: s
         log_dir: The TensorBoard folder, or None when this process does not log.
         offset: Epochs and steps of the stages before this one, so TensorBoard curves go on
             across stages. Defaults to `(0, 0)`.
+        backup_minutes: Back up at the first epoch end this long after the last backup.
+            Defaults to `10.0`.
+        data_epoch: The training pipeline's epoch variable, or None. Defaults to `None`.
     """
+    from kerasopt.recipe.stage_backup import StageBackup
+
     callbacks: list[Any] = []
+    if data_epoch is not None:
+        callbacks.append(DataEpoch(data_epoch, offset[0]))
+    limit = None
     if plan.total_steps < plan.epochs * plan.steps_per_epoch:
-        callbacks.append(StepLimit(plan.total_steps))
+        limit = StepLimit(plan.total_steps)
+        callbacks.append(limit)
     if run_dir is not None and run_dir.is_chief:
-        # About ten backups per stage at most: resuming repeats at most a tenth of the stage.
-        callbacks.append(EpochBackup(str(run_dir.checkpoints / f"backup_{stage}"),
-                                     every_epochs=max(1, plan.epochs // 10)))
+        # About ten backups per stage, and one at least every `backup_minutes`: resuming
+        # repeats at most a tenth of the stage or that much time.
+        callbacks.append(StageBackup(run_dir, f"checkpoints/{backup_folder(stage)}",
+                                     every_epochs=max(1, plan.epochs // 10),
+                                     every_seconds=60.0 * backup_minutes, step_limit=limit))
     if log_dir is not None:
         from kerasopt.callbacks.tensorboard import TensorBoard
 
@@ -113,3 +143,8 @@ def runner_callbacks(board: Any, plan: Any, run_dir: Any, stage: str, log_dir: s
         if board.weight_norms:
             callbacks.append(WeightNormLogger(log_dir, initial_epoch=offset[0]))
     return callbacks
+
+
+def backup_folder(stage: str) -> str:
+    """The folder of a stage's backups inside `checkpoints/`."""
+    return f"backup_{stage}"

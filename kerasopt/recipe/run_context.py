@@ -140,13 +140,14 @@ class Run:
                 Defaults to `(0, 0)`.
 
         Returns:
-            `history` (of this `fit`), `steps` and `epochs` (the stage's in all: a stage
-            resumed from a backup counts those before the interruption), and, when the
-            best epoch's weights were restored, `best_epoch` and `last` (the validation
-            numbers of the final weights).
+            `history`, `steps` and `epochs` (the stage's in all: a stage resumed from a
+            backup counts those before the interruption too), `seconds_before` (fit time
+            before the interruption), and, when the best epoch's weights were restored,
+            `best_epoch` and `last` (the validation numbers of the final weights).
         """
         from kerasopt.recipe import assemble
         from kerasopt.recipe.run_callbacks import runner_callbacks
+        from kerasopt.recipe.stage_backup import StageBackup
 
         training = stage.training
         plan = assemble.plan_stage(training, self.data.steps_per_epoch)
@@ -160,20 +161,27 @@ class Run:
         keeper = self._best_weights(stage, callbacks)
         callbacks += [keeper] if keeper is not None else []
         callbacks += runner_callbacks(self.recipe.runtime.tensorboard, plan, self.run_dir,
-                                      stage.name, self.log_dir, offset)
+                                      stage.name, self.log_dir, offset,
+                                      backup_minutes=self.recipe.runtime.backup_minutes,
+                                      data_epoch=getattr(self.data, "epoch", None))
+        backup = next((c for c in callbacks if isinstance(c, StageBackup)), None)
         class_weight = training.class_weight
         if class_weight == "balanced":
             class_weight = assemble.balanced_class_weight(self.data.y_train, self.data.num_classes or 1)
         start_step = int(optimizer.iterations.numpy())
+        if backup is not None:
+            backup.set_model(self.model)
+        initial_epoch = backup.resume(keeper) if backup is not None else 0
         history = self.model.fit(
             self.data.train, validation_data=self.data.validation, epochs=plan.epochs,
             callbacks=callbacks, class_weight=class_weight, validation_freq=training.validation_freq,
-            verbose=self.recipe.runtime.verbose, shuffle=False)
+            verbose=self.recipe.runtime.verbose, shuffle=False, initial_epoch=initial_epoch)
         steps = int(optimizer.iterations.numpy()) - start_step
         result: dict[str, Any] = {
-            "history": {k: [float(v) for v in values] for k, values in history.history.items()},
-            "steps": steps,
-            "epochs": history.epoch[-1] + 1 if history.epoch else 0,  # a resumed fit starts past 0
+            "history": backup.history if backup is not None else
+            {k: [float(v) for v in values] for k, values in history.history.items()},
+            "steps": steps, "epochs": initial_epoch + len(history.epoch),
+            "seconds_before": backup.seconds_before if backup is not None else 0.0,
         }
         if keeper is not None and keeper.improves_on_last:
             from kerasopt.recipe.session import evaluate

@@ -7,40 +7,112 @@ write metrics.json.
 
 from __future__ import annotations
 
+import contextlib
+import shlex
+import shutil
+import signal
+import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from kerasopt.export.atomic import NoSpaceError
 from kerasopt.recipe.loader import LoadedRecipe
+from kerasopt.recipe.resume_state import ResumeState
+from kerasopt.recipe.run_callbacks import backup_folder
 from kerasopt.recipe.run_context import Run
 from kerasopt.recipe.run_dir import RunDirectory
+from kerasopt.recipe.run_errors import RunFailed, RunInterrupted, RunRefused
+from kerasopt.recipe.stage_backup import seed_states, set_seed_states
 
 
 def run(loaded: LoadedRecipe, *, output_dir: str | None = None, resume: bool = False,
-        callbacks: Sequence[Any] = ()) -> dict[str, Any]:
+        overwrite: bool = False, force: bool = False, callbacks: Sequence[Any] = ()) -> dict[str, Any]:
     """Run a validated recipe and return what was written to `metrics.json`.
+
+    The run directory is locked for the run (:class:`~kerasopt.recipe.run_lock.RunLock`).
+    A directory that already holds a run is refused unless `resume` or `overwrite`.
 
     Args:
         loaded: The recipe, from :func:`kerasopt.recipe.loader.load_recipe`.
         output_dir: The run directory. Defaults to `saved_models/<recipe name>/`.
         resume: Continue from the run directory's checkpoints (completed stages are skipped,
-            an interrupted stage resumes from its last epoch).
+            an interrupted stage resumes from its last backup). Defaults to `False`.
+        overwrite: Replace the run in the directory; its files are deleted once this run
+            finishes. Defaults to `False`.
+        force: With `resume`, continue even though the recipe differs from the one the
+            directory was started with. Defaults to `False`.
         callbacks: Further Keras callbacks for every stage's `fit` (a sweep's trial pruner,
             for example). Defaults to `()`.
 
     Returns:
         The metrics written to `metrics.json`.
+
+    Raises:
+        RunRefused: The directory is in use, holds a run (without `resume`/`overwrite`), or
+            `resume` meets a changed recipe (without `force`); nothing was written.
+        RunFailed: A full disk or unreadable checkpoints; the message says how to go on.
+        RunInterrupted: SIGINT or SIGTERM arrived (see
+            :func:`~kerasopt.recipe.run_errors.interrupt_on_signals`); the message shows
+            the command that resumes.
     """
+    if force and not resume:
+        raise RunRefused("--force only applies with --resume (it accepts a changed recipe).")
+    recipe = loaded.recipe
+    run_dir = RunDirectory(output_dir or Path("saved_models") / recipe.name)
+    state = ResumeState(run_dir, loaded.resolved_yaml())
+    try:
+        with run_dir.claimed(resume=resume, overwrite=overwrite):
+            if resume:
+                state.load()
+                state.check_recipe(force=force)
+            return _run(loaded, run_dir, state, resume, callbacks)
+    except NoSpaceError as err:
+        raise RunFailed(f"{err}; free space and resume with: {resume_command(loaded, run_dir)}") from err
+    except KeyboardInterrupt as err:
+        signum = err.signum if isinstance(err, RunInterrupted) else signal.SIGINT
+        raise RunInterrupted(signum, _interrupted(signum, loaded, run_dir)) from None
+
+
+def resume_command(loaded: LoadedRecipe, run_dir: RunDirectory) -> str:
+    """The command line that resumes this run in its run directory."""
+    words = ["kerasopt", "run", str(loaded.path), *loaded.overrides, "--output-dir", str(run_dir.root),
+             "--resume"]
+    return " ".join(shlex.quote(w) for w in words)
+
+
+def _interrupted(signum: int, loaded: LoadedRecipe, run_dir: RunDirectory) -> str:
+    """What an interrupted run kept, and the command that continues it."""
+    name = signal.Signals(signum).name
+    if not run_dir.prepared:
+        return f"kerasopt: stopped by {name} before anything was written; run the same command again."
+    kept = []
+    for backup in sorted(run_dir.checkpoints.glob("backup_*/backup.json")):
+        with contextlib.suppress(ValueError, OSError, AttributeError):
+            epoch = run_dir.read_json(str(backup.relative_to(run_dir.root))).get("epoch")
+            kept.append(f"stage {backup.parent.name[len('backup_'):]!r} from its backup after epoch {epoch}")
+    progress = run_dir.path("checkpoints/progress.json")
+    with contextlib.suppress(ValueError, OSError, AttributeError):
+        done = run_dir.read_json("checkpoints/progress.json").get("completed", [])
+        if done:
+            kept.insert(0, f"completed stages {', '.join(map(repr, done))} ({progress})")
+    what = "; ".join(kept) if kept else "no stage had finished or been backed up yet"
+    return (f"kerasopt: stopped by {name}. Kept: {what}. Continue with:\n"
+            f"  {resume_command(loaded, run_dir)}")
+
+
+def _run(loaded: LoadedRecipe, run_dir: RunDirectory, state: ResumeState, resume: bool,
+         callbacks: Sequence[Any]) -> dict[str, Any]:
     from kerasopt.recipe import session
 
     recipe = loaded.recipe
-    run_dir = RunDirectory(output_dir or Path("saved_models") / recipe.name)
     with Run(loaded, run_dir, callbacks=callbacks).open() as current:
         current.build()
         run_dir.prepare(resume=resume)
         run_dir.write_text("recipe.yaml", loaded.resolved_yaml())
-        stages, fit_seconds, train_steps = _train(current, run_dir, resume)
+        state.save()
+        stages, fit_seconds, train_steps = _train(current, run_dir, state)
         current.finish_training()
         model, data = current.model, current.data
         metrics: dict[str, Any] = {
@@ -79,35 +151,45 @@ def _evaluation(final: dict[str, Any], stages: list[dict[str, Any]]) -> dict[str
     return final
 
 
-def _train(current: Run, run_dir: RunDirectory, resume: bool) -> tuple[list[dict[str, Any]], float, int]:
+def _train(current: Run, run_dir: RunDirectory,
+           state: ResumeState) -> tuple[list[dict[str, Any]], float, int]:
     """Run (or, on resume, restore) every stage; returns the stage results, fit time and steps."""
     from kerasopt.recipe import session
 
-    progress = (run_dir.read_json("checkpoints/progress.json") if resume else None) or {"completed": []}
-    results: list[dict[str, Any]] = list(progress.get("results", []))
-    fit_seconds = float(progress.get("fit_seconds", 0.0))
-    train_steps = int(progress.get("train_steps", 0))
     for stage in current.stages:
         weights_file = run_dir.checkpoints / f"stage_{stage.index}_{stage.name}.weights.h5"
         current.start_stage(stage)
-        if stage.name in progress["completed"] and weights_file.exists():
+        if stage.name in state.completed:
             current.compile(stage)  # for evaluation
-            current.model.load_weights(weights_file)
-            continue
+            if _load_stage(current.model, weights_file, stage.name):
+                set_seed_states(current.model, state.seeds.get(stage.name, seed_states(current.model)))
+                continue
+            state.forget_from(stage.name)
         started = time.perf_counter()
-        offset = (sum(r["epochs"] for r in results), sum(r["steps"] for r in results))
+        offset = (sum(r["epochs"] for r in state.results), sum(r["steps"] for r in state.results))
         fitted = current.fit(stage, offset)
-        fit_seconds += time.perf_counter() - started
-        train_steps += fitted["steps"]
+        seconds = time.perf_counter() - started + fitted["seconds_before"]
         result = {"name": stage.name, "epochs": fitted["epochs"], "steps": fitted["steps"],
                   "history": fitted["history"],
                   "evaluation": session.evaluate(current.model, current.data, splits=("validation",))}
         if "best_epoch" in fitted:
             result.update(best_epoch=fitted["best_epoch"], last=fitted["last"])
-        results.append(result)
+        run_dir.save_weights(current.model, f"checkpoints/{weights_file.name}")
+        state.stage_done(result, seconds, fitted["steps"], seed_states(current.model))
         if run_dir.is_chief:
-            run_dir.save_weights(current.model, f"checkpoints/{weights_file.name}")
-            progress = {"completed": [*progress["completed"], stage.name], "results": results,
-                        "fit_seconds": fit_seconds, "train_steps": train_steps}
-            run_dir.write_json("checkpoints/progress.json", progress)
-    return results, fit_seconds, train_steps
+            shutil.rmtree(run_dir.checkpoints / backup_folder(stage.name), ignore_errors=True)
+    return state.results, state.fit_seconds, state.train_steps
+
+
+def _load_stage(model: Any, weights_file: Path, stage: str) -> bool:
+    """Load a completed stage's weights; on a missing or corrupt file, say so and return False."""
+    if model.optimizer is not None and not model.optimizer.built:
+        model.optimizer.build(model.trainable_variables)  # the file holds the optimizer's slots too
+    try:
+        model.load_weights(weights_file)
+    except Exception as err:  # noqa: BLE001 - h5py and Keras raise several types for a bad file
+        problem = "is missing" if not weights_file.exists() else f"is corrupt ({type(err).__name__}: {err})"
+        print(f"kerasopt: note: {weights_file} {problem}; stage {stage!r} and the stages after it "
+              "are trained again.", file=sys.stderr)
+        return False
+    return True

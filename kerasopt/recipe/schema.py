@@ -74,6 +74,9 @@ class Runtime(StrictModel):
     mixed_precision: Literal["none", "mixed_float16", "mixed_bfloat16"] = "none"
     deterministic: bool = Field(False, description="TensorFlow op determinism (slower)")
     verbose: Literal[0, 1, 2] = Field(1, description="0 silent, 1 progress bar, 2 one line per epoch")
+    backup_minutes: Annotated[float, Field(gt=0)] = Field(
+        10.0, description="back up an unfinished stage (for --resume) at the first epoch end this many "
+        "minutes after the last backup; besides, each stage is backed up about ten times")
     tensorboard: TensorBoardOptions = Field(default_factory=TensorBoardOptions)
 
 
