@@ -27,7 +27,7 @@ from ai_edge_litert.interpreter import Interpreter  # noqa: E402
 from mnist1d.data import get_dataset_args, make_dataset  # noqa: E402
 
 
-def model_2d() -> keras.Model:
+def model_2d(dropout: float) -> keras.Model:
     """Three convs of width 64 (kernel 3, first with stride 2), Dense 128, Dense 10: 190,218 parameters."""
     return keras.Sequential([
         keras.Input((40, 1, 1)),
@@ -35,7 +35,9 @@ def model_2d() -> keras.Model:
         keras.layers.Conv2D(64, (3, 1), padding="same", activation="relu"),
         keras.layers.Conv2D(64, (3, 1), padding="same", activation="relu"),
         keras.layers.Flatten(),
+        keras.layers.Dropout(dropout),
         keras.layers.Dense(128, activation="relu"),
+        keras.layers.Dropout(dropout),
         keras.layers.Dense(10, activation="softmax"),
     ])
 
@@ -68,7 +70,7 @@ def main() -> None:
     steps_per_epoch = int(np.ceil(len(x) / batch))
     started = time.perf_counter()
 
-    model = model_2d()
+    model = model_2d(settings["dropout"])
     model.compile(keras.optimizers.Adam(settings["learning_rate"]), "sparse_categorical_crossentropy",
                   ["accuracy"])
     model.fit(x, y, batch_size=batch, epochs=settings["epochs"], verbose=0)

@@ -61,7 +61,9 @@ def settings_of(recipe: dict) -> dict:
     """The tfmot side's settings, read from the kerasopt recipe so both train alike."""
     train, prune, qat = recipe["stages"]
     schedule = prune["compression"]["pruning"]["pruning_schedule"]
+    dropout = next(layer["rate"] for layer in recipe["model"]["layers"] if layer["type"] == "Dropout")
     return {"seed": recipe["seed"], "epochs": train["epochs"], "batch_size": recipe["data"]["batch_size"],
+            "dropout": dropout,
             "learning_rate": recipe["training"]["optimizer"]["learning_rate"],
             "sparsity": schedule["final_sparsity"], "prune_epochs": prune["epochs"],
             "prune_end_fraction": float(schedule["end_step"].removesuffix("dur")),

@@ -263,6 +263,7 @@ def _is_terminal(stream) -> bool:
 
 def _run(args: argparse.Namespace) -> int:
     def action(loaded) -> int:
+        from kerasopt.recipe.errors import RecipeError
         from kerasopt.recipe.run_errors import RunRefused, interrupt_on_signals
         from kerasopt.recipe.runner import run
 
@@ -273,6 +274,8 @@ def _run(args: argparse.Namespace) -> int:
         except RunRefused as err:
             print(f"kerasopt: error: {err}", file=sys.stderr)
             return EXIT_USAGE
+        except RecipeError as err:  # found once the models exist (distillation), before writing
+            return _report_recipe_error(err)
         return EXIT_OK
 
     return _guarded(args, action)

@@ -32,7 +32,9 @@ class Run:
         techniques: One instance of every technique, consulted at each hook.
         placement: Device and strategy (after :meth:`open`).
         data: The data bundle (after :meth:`build`).
-        model: The model being trained; techniques may replace it.
+        model: The model being trained, evaluated and exported; techniques may replace it.
+        trainee: The model `fit` trains in the current stage: `model`, or a technique's
+            wrapper around it (a distiller).
         lr_factor: Multiplies float learning rates (from `batch_size: auto` with LR scaling).
         batch_size_search: The batch-size search's result, or None.
         uncompressed_model: A copy of the model as it was when the first stage with a
@@ -55,6 +57,7 @@ class Run:
         self.lr_factor = 1.0
         self.batch_size_search: dict[str, Any] | None = None
         self.uncompressed_model: Any = None
+        self.trainee: Any = None
 
     @contextlib.contextmanager
     def open(self) -> Iterator[Run]:
@@ -97,7 +100,12 @@ class Run:
             from kerasopt.models.transfer import set_trainable
 
             set_trainable(self.model, freeze=list(stage.freeze), unfreeze=list(stage.unfreeze))
-        if stage.compression.active() and self.uncompressed_model is None:
+        if stage.model is not None:
+            from kerasopt.recipe import session
+
+            with self.placement.strategy.scope():
+                self.model = session.build_model(self.recipe, self.data, stage.model)
+        if stage.compression.weight_techniques() and self.uncompressed_model is None:
             self.uncompressed_model = _copy_model(self.model)
         self._hook("stage_start", stage)
 
@@ -125,9 +133,16 @@ class Run:
                     else self.data.output.keras_loss())
             metrics = ([assemble.keras_argument("metric", m) for m in training.metrics]
                        if training.metrics is not None else self.data.output.keras_metrics())
-            self.model.compile(optimizer=optimizer, loss=loss, metrics=metrics,
-                               steps_per_execution=training.steps_per_execution,
-                               jit_compile=training.jit_compile)
+            trainee = self.model
+            for technique in self.techniques:
+                trainee = technique.fit_model(self, stage, trainee)
+            if trainee is not self.model:  # the run's model is evaluated and exported: compile it too
+                self.model.compile(optimizer=registry.build("optimizer", optimizer_spec), loss=loss,
+                                   metrics=metrics)
+            trainee.compile(optimizer=optimizer, loss=loss, metrics=metrics,
+                            steps_per_execution=training.steps_per_execution,
+                            jit_compile=training.jit_compile)
+            self.trainee = trainee
             self._hook("compiled", stage, optimizer)
         return optimizer, lr_auto
 
@@ -155,10 +170,10 @@ class Run:
         if lr_auto:
             self._apply_lr_finder(optimizer, stage)
         callbacks = assemble.build_callbacks(training.callbacks, plan, {"log_dir": self.log_dir})
+        keeper = self._best_weights(stage, callbacks)
         for technique in self.techniques:
             callbacks += technique.callbacks(self, stage, callbacks)
         callbacks += self.extra_callbacks
-        keeper = self._best_weights(stage, callbacks)
         callbacks += [keeper] if keeper is not None else []
         callbacks += runner_callbacks(self.recipe.runtime.tensorboard, plan, self.run_dir,
                                       stage.name, self.log_dir, offset,
@@ -170,9 +185,9 @@ class Run:
             class_weight = assemble.balanced_class_weight(self.data.y_train, self.data.num_classes or 1)
         start_step = int(optimizer.iterations.numpy())
         if backup is not None:
-            backup.set_model(self.model)
+            backup.set_model(self.trainee)
         initial_epoch = backup.resume(keeper) if backup is not None else 0
-        history = self.model.fit(
+        history = self.trainee.fit(
             self.data.train, validation_data=self.data.validation, epochs=plan.epochs,
             callbacks=callbacks, class_weight=class_weight, validation_freq=training.validation_freq,
             verbose=self.recipe.runtime.verbose, shuffle=False, initial_epoch=initial_epoch)
@@ -193,7 +208,11 @@ class Run:
         return result
 
     def _best_weights(self, stage: StageSettings, callbacks: list[Any]) -> Any:
-        """A `BestWeights` keeper for the stage, or None (no validation, or not wanted)."""
+        """A `BestWeights` keeper for the stage, or None (no validation, or not wanted).
+
+        It monitors what the first of the recipe's own `callbacks` that has a `monitor`
+        watches (early stopping, plateau), else `val_loss`.
+        """
         if not stage.training.restore_best or self.data.validation is None:
             return None
         if any(t.keeps_last_weights(self, stage) for t in self.techniques):
@@ -204,6 +223,10 @@ class Run:
         mode = getattr(watcher, "mode", "auto")
         return BestWeights(monitor=watcher.monitor if watcher else "val_loss",
                            mode=mode if mode in ("auto", "min", "max") else "auto", restore=False)
+
+    def end_stage(self, stage: StageSettings) -> None:
+        """The techniques' `stage_end` hooks, once the stage's weights are final (fit or loaded)."""
+        self._hook("stage_end", stage)
 
     def finish_training(self) -> None:
         """The techniques' `before_export` hooks: the model becomes what is evaluated and exported."""

@@ -163,6 +163,7 @@ def _train(current: Run, run_dir: RunDirectory,
             current.compile(stage)  # for evaluation
             if _load_stage(current.model, weights_file, stage.name):
                 set_seed_states(current.model, state.seeds.get(stage.name, seed_states(current.model)))
+                current.end_stage(stage)
                 continue
             state.forget_from(stage.name)
         started = time.perf_counter()
@@ -171,11 +172,12 @@ def _train(current: Run, run_dir: RunDirectory,
         seconds = time.perf_counter() - started + fitted["seconds_before"]
         result = {"name": stage.name, "epochs": fitted["epochs"], "steps": fitted["steps"],
                   "history": fitted["history"],
-                  "evaluation": session.evaluate(current.model, current.data, splits=("validation",))}
+                  "evaluation": session.evaluate(current.model, current.data)}
         if "best_epoch" in fitted:
             result.update(best_epoch=fitted["best_epoch"], last=fitted["last"])
         run_dir.save_weights(current.model, f"checkpoints/{weights_file.name}")
         state.stage_done(result, seconds, fitted["steps"], seed_states(current.model))
+        current.end_stage(stage)
         if run_dir.is_chief:
             shutil.rmtree(run_dir.checkpoints / backup_folder(stage.name), ignore_errors=True)
     return state.results, state.fit_seconds, state.train_steps

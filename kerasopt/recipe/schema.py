@@ -104,6 +104,19 @@ class Recipe(StrictModel):
         return self
 
     @model_validator(mode="after")
+    def _teachers_come_first(self) -> Recipe:
+        names = [s.name for s in self.stages]
+        for index, stage in enumerate(self.stages):
+            distillation = stage.compression.distillation or self.compression.distillation
+            wanted = distillation.teacher.stage if distillation is not None else None
+            if wanted is not None and wanted not in names[:index]:
+                where = "comes later" if wanted in names else "does not exist"
+                raise ValueError(
+                    f"stage {stage.name!r} distills from teacher stage {wanted!r}, which {where}; "
+                    f"the teacher must be an earlier stage: {', '.join(names[:index]) or '(none)'}")
+        return self
+
+    @model_validator(mode="after")
     def _no_qat_after_clustering(self) -> Recipe:
         seen_clustering = self.compression.clustering is not None
         for stage in self.stages:

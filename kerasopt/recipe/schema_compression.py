@@ -71,6 +71,44 @@ class Clustering(_Selection):
     preserve_sparsity: bool = Field(True, description="zeros stay zero and are not clustered")
 
 
+class Teacher(StrictModel):
+    """Where the teacher comes from: an earlier stage of this recipe, or a `.keras` file."""
+
+    stage: str | None = Field(None, description="an earlier stage; its model as that stage ended")
+    path: str | None = Field(None, description="a .keras file (loaded with safe_mode=True)")
+
+    @model_validator(mode="after")
+    def _one_source(self) -> Teacher:
+        if (self.stage is None) == (self.path is None):
+            raise ValueError(f"give the teacher as exactly one of `stage` (an earlier stage) or `path` "
+                             f"(a .keras file). Received: stage={self.stage!r}, path={self.path!r}")
+        return self
+
+
+class FeaturePair(StrictModel):
+    """One intermediate layer of the student matched to one of the teacher (FitNets hints)."""
+
+    student: str = Field(description="the student layer's name")
+    teacher: str = Field(description="the teacher layer's name")
+    weight: Annotated[float, Field(gt=0.0)] = 1.0
+
+
+class Distillation(StrictModel):
+    """Knowledge distillation (Hinton et al. 2015; FitNets); see `kerasopt/compression/distillation/README.md`.
+
+    The loss is `alpha * (T^2 KL of the softened outputs + sum of feature losses) +
+    (1 - alpha) * label loss`. It combines with pruning or QAT in the same stage: the dense
+    model of an earlier stage teaches its own pruned or quantized copy.
+    """
+
+    teacher: Teacher
+    temperature: Annotated[float, Field(gt=0.0)] | component("schedule") = Field(  # type: ignore[valid-type]
+        4.0, description="softmax temperature T, or a schedule of the step")
+    alpha: Annotated[float, Field(ge=0.0, le=1.0)] | component("schedule") = Field(  # type: ignore[valid-type]
+        0.9, description="weight of the distillation loss (labels get 1 - alpha), or a schedule")
+    features: list[FeaturePair] = Field(default_factory=list)
+
+
 def _shorthand(data: Any) -> Any:
     """`qat: true` -> `qat: {}`; `qat: false` -> absent."""
     if not isinstance(data, dict):
@@ -87,15 +125,17 @@ def _shorthand(data: Any) -> Any:
 
 
 class Compression(StrictModel):
-    """Compression techniques in force: pruning, quantization-aware training, clustering.
+    """Compression techniques in force: pruning, quantization-aware training, clustering, distillation.
 
-    One stage runs at most one of them; a later stage keeps what an earlier one did (the
-    zeros of pruning stay zero through clustering and QAT).
+    One stage runs at most one of pruning, QAT and clustering (distillation combines with
+    any); a later stage keeps what an earlier one did (the zeros of pruning stay zero
+    through clustering and QAT).
     """
 
     pruning: Pruning | None = None
     qat: QAT | None = None
     clustering: Clustering | None = None
+    distillation: Distillation | None = None
 
     @model_validator(mode="before")
     @classmethod
@@ -104,7 +144,7 @@ class Compression(StrictModel):
 
     @model_validator(mode="after")
     def _one_technique(self) -> Compression:
-        active = self.active()
+        active = self.weight_techniques()
         if len(active) > 1:
             raise ValueError(
                 f"one compression technique per stage; received {' and '.join(active)} together. "
@@ -115,3 +155,7 @@ class Compression(StrictModel):
     def active(self) -> list[str]:
         """The names of the techniques switched on."""
         return [name for name in type(self).model_fields if getattr(self, name) is not None]
+
+    def weight_techniques(self) -> list[str]:
+        """The techniques switched on that change the weights' form (all but distillation)."""
+        return [name for name in self.active() if name != "distillation"]

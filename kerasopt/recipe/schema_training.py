@@ -8,6 +8,7 @@ from pydantic import Field, model_validator
 
 from kerasopt.recipe.fields import PositiveInt, StrictModel, component
 from kerasopt.recipe.schema_compression import Compression
+from kerasopt.recipe.schema_model import Model
 
 
 class Training(StrictModel):
@@ -50,6 +51,9 @@ class Training(StrictModel):
 class Stage(StrictModel):
     """One stage of multi-stage training; continues from the previous stage's weights.
 
+    A stage with its own `model:` starts a new model instead (built from the same data), for
+    example the student of a distillation stage; later stages continue from it.
+
     `training` and `compression` hold only what changes: they are deep-merged over the
     recipe's top-level sections (lists are replaced, not appended).
     """
@@ -59,5 +63,7 @@ class Stage(StrictModel):
     steps: PositiveInt | None = None
     training: dict[str, Any] = Field(default_factory=dict)
     compression: Compression = Field(default_factory=Compression)
+    model: Model | None = Field(
+        None, description="a new model for this stage (e.g. a distillation student), built at its start")
     freeze: list[str] = Field(default_factory=list, description="layer-name patterns to freeze")
     unfreeze: list[str] = Field(default_factory=list, description="layer-name patterns to unfreeze")

@@ -61,11 +61,11 @@ def build_data(recipe: Recipe, batch_size: int | None = None, loss: Any = None) 
         output_activation=getattr(recipe.model, "output_activation", "auto"))
 
 
-def build_model(recipe: Recipe, data: Any) -> Any:
-    """Build the model of the `model:` section; apply LSUV when asked for."""
+def build_model(recipe: Recipe, data: Any, section: Any = None) -> Any:
+    """Build the model of the `model:` section (or of `section`, a stage's own `model:`)."""
     from kerasopt.models.build import build_model as build
 
-    spec = recipe.model.model_dump()
+    spec = (section if section is not None else recipe.model).model_dump()
     if isinstance(spec.get("activation"), dict):
         spec["activation"] = spec["activation"]["type"]  # activations are functions: a name, no arguments
     try:

@@ -20,6 +20,7 @@ class StageSettings:
         name: The stage's name (`train` for a recipe without `stages:`).
         training: The `training:` settings in force.
         compression: The `compression:` settings in force.
+        model: A new model's `model:` section, built at the start of the stage, or None.
         freeze: Layer-name patterns frozen at the start of the stage.
         unfreeze: Layer-name patterns unfrozen at the start of the stage.
     """
@@ -28,6 +29,7 @@ class StageSettings:
     name: str
     training: Training
     compression: Compression
+    model: Any = None
     freeze: tuple[str, ...] = ()
     unfreeze: tuple[str, ...] = ()
 
@@ -45,5 +47,5 @@ def resolve_stages(recipe: Recipe, raw: dict[str, Any]) -> list[StageSettings]:
             index, stage.name,
             Training.model_validate(merged_stage_training(top_training, raw_stage)),
             Compression.model_validate(merged_stage_compression(top_compression, raw_stage)),
-            tuple(stage.freeze), tuple(stage.unfreeze)))
+            stage.model, tuple(stage.freeze), tuple(stage.unfreeze)))
     return stages

@@ -9,6 +9,7 @@ from __future__ import annotations
 from kerasopt.recipe.techniques.callback_context import ProbeBatch as ProbeBatch
 from kerasopt.recipe.techniques.closure import ClosureTrainStep as ClosureTrainStep
 from kerasopt.recipe.techniques.clustering import WeightClustering as WeightClustering
+from kerasopt.recipe.techniques.distillation import KnowledgeDistillation as KnowledgeDistillation
 from kerasopt.recipe.techniques.lsuv import LSUVInitialization as LSUVInitialization
 from kerasopt.recipe.techniques.pruning import Pruning as Pruning
 from kerasopt.recipe.techniques.quantization import (
@@ -24,11 +25,13 @@ TECHNIQUES: tuple[type[Technique], ...] = (
     Pruning,
     WeightClustering,
     QuantizationAwareTraining,
+    KnowledgeDistillation,  # after the others: it wraps the model they have prepared
     ClosureTrainStep,
     ProbeBatch,
     WeightAveraging,
 )
 """Every technique a run consults, in hook order."""
 
-__all__ = ["TECHNIQUES", "ClosureTrainStep", "LSUVInitialization", "ProbeBatch", "Pruning",
+__all__ = ["TECHNIQUES", "ClosureTrainStep", "KnowledgeDistillation", "LSUVInitialization",
+           "ProbeBatch", "Pruning",
            "QuantizationAwareTraining", "Technique", "WeightAveraging", "WeightClustering"]

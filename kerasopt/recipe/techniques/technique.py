@@ -5,14 +5,15 @@ step, the SAM/AdaHessian closure...) implements some of the hooks below; the run
 every technique's hooks at the same points and never names a technique itself:
 
 ```
-model built -> for each stage: stage_start -> compile -> callbacks -> fit -> after_fit
-            -> before_export -> export -> report
+model built -> for each stage: stage_start -> fit_model -> compile -> callbacks -> fit
+            -> after_fit -> stage_end -> before_export -> export -> report
 ```
 
 A hook may replace the run's model (`run.model = new_model`): pruning wraps layers at the
 start of its stage, and `before_export` strips the wrappers again. A stage that is skipped
 on `--resume` still goes through `stage_start` (so the model has the structure its saved
-weights were written from) but not through fit.
+weights were written from) and `stage_end` (after its weights are loaded), but not
+through fit.
 """
 
 from __future__ import annotations
@@ -39,6 +40,11 @@ class Technique:
     def stage_start(self, run: Run, stage: StageSettings) -> None:
         """Before a stage compiles (wrap layers for pruning, QAT, clustering)."""
 
+    def fit_model(self, run: Run, stage: StageSettings, model: Any) -> Any:
+        """The model `fit` trains in this stage: `model` itself, or a wrapper around it
+        (a distiller holding the model as its student). The run's model stays `model`."""
+        return model
+
     def compiled(self, run: Run, stage: StageSettings, optimizer: Any) -> None:
         """Right after `model.compile` (install a closure train step)."""
 
@@ -53,6 +59,9 @@ class Technique:
 
     def after_fit(self, run: Run, stage: StageSettings, optimizer: Any) -> None:
         """After a stage's `fit` (swap in averaged weights)."""
+
+    def stage_end(self, run: Run, stage: StageSettings) -> None:
+        """When a stage's weights are final (after fit, or loaded on resume): keep a teacher."""
 
     def before_export(self, run: Run) -> None:
         """Once, after the last stage and before evaluation and export (strip wrappers)."""
