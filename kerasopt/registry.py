@@ -66,7 +66,9 @@ KIND_TABLE: tuple[Kind, ...] = (
     # Before `schedule`: `pruning_schedule` must not be read as a learning-rate schedule.
     Kind("pruning_schedule", arguments=("pruning_schedule",)),
     Kind("schedule", "optimizers.schedules", "optimizers.schedules.LearningRateSchedule",
-         frozenset({"LearningRateSchedule"}), arguments=("learning_rate", "schedule"), suffix=True),
+         frozenset({"LearningRateSchedule"}),
+         arguments=("learning_rate", "schedule", "temperature", "alpha"), suffix=True),
+    Kind("distillation_strategy", arguments=("strategies",)),
     Kind("initializer", "initializers", "initializers.Initializer", frozenset({"Initializer"}),
          arguments=("initializer",), suffix=True, by_string=True),
     Kind("callback", "callbacks", "callbacks.Callback",
