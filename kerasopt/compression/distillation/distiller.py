@@ -242,9 +242,9 @@ class Distiller(keras.Model):
             ValueError: If `loss` is missing while labels carry weight, or is not a single
                 loss, or `loss_weights` is given.
         """
-        if "loss_weights" in kwargs:
+        if kwargs.pop("loss_weights", None) is not None:
             raise ValueError("Distiller.compile takes no `loss_weights`: the label loss is weighted "
-                             f"by 1 - alpha. Received: loss_weights={kwargs['loss_weights']!r}")
+                             "by 1 - alpha.")
         if loss is None and not (isinstance(self.alpha, (int, float)) and self.alpha == 1):
             raise ValueError(f"Distiller.compile needs a label `loss` because alpha={self.alpha!r} gives "
                              "the labels weight 1 - alpha; pass e.g. loss='sparse_categorical_crossentropy'"
