@@ -43,7 +43,8 @@ def _extractor(model: keras.Model, layers: list[Any], role: str) -> keras.Model 
     """A model with `model`'s layers returning its output and the given layers' outputs."""
     if not layers:
         return None
-    return keras.Model(model.inputs, {"output": model.outputs[0], "features": [l.output for l in layers]},
+    inputs = model.inputs[0] if isinstance(model, keras.Sequential) else model.input  # as the model takes them
+    return keras.Model(inputs, {"output": model.outputs[0], "features": [l.output for l in layers]},
                        name=f"{model.name}_{role}_features")
 
 
@@ -210,7 +211,12 @@ class Distiller(keras.Model):
                 adapters.append(adapter)
                 self._slots.append((pair[0], pair[1], len(adapters) - 1))
             else:
-                strategy.validate_outputs(student_layers[pair[0]].output, teacher_layers[pair[1]].output)
+                if s_shape[1:] != t_shape[1:]:
+                    raise ValueError(
+                        f"{type(strategy).__module__}.{type(strategy).__name__} compares student layer "
+                        f"{s_name!r} (shape {s_shape}) with teacher layer {t_name!r} (shape {t_shape}) "
+                        "without an adapter, so the shapes must match; use kerasopt's "
+                        "FeatureDistillation, which learns a projection.")
                 self._slots.append((pair[0], pair[1], -1))
         self.adapters = adapters
         self._student_features = _extractor(self.student, student_layers, "student")
