@@ -19,6 +19,8 @@ from typing import Any
 import keras
 from keras import ops
 
+from kerasopt.compression.quantization import QuantizeWrapper
+
 OUTPUT_KINDS = ("auto", "logits", "probabilities")
 """The values of `teacher_output` / `student_output`."""
 
@@ -60,6 +62,13 @@ def output_kind(model: keras.Model, declared: str, role: str) -> str:
         return declared
     layer = output_layer(model)
     activation = None if layer is None else _final_activation(layer)
+    if activation == "softmax" and role == "student" and isinstance(layer, QuantizeWrapper):
+        raise ValueError(
+            f"The student's last layer {layer.name!r} is quantization-aware with a softmax inside, so "
+            "its probabilities are rounded to 256 levels and most become exactly 0, which blocks the "
+            "soft targets' gradient. End the student in a linear Dense followed by "
+            "keras.layers.Softmax() before quantize_model (the Softmax stays float), or distill "
+            "before quantize_model. Pass student_output='probabilities' to distill it anyway.")
     if activation == "softmax":
         return "probabilities"
     if activation == "linear":

@@ -44,7 +44,7 @@ def _extractor(model: keras.Model, layers: list[Any], role: str) -> keras.Model 
     if not layers:
         return None
     inputs = model.inputs[0] if isinstance(model, keras.Sequential) else model.input  # as the model takes them
-    return keras.Model(inputs, {"output": model.outputs[0], "features": [l.output for l in layers]},
+    return keras.Model(inputs, {"output": model.outputs[0], "features": [layer.output for layer in layers]},
                        name=f"{model.name}_{role}_features")
 
 
@@ -306,7 +306,7 @@ class Distiller(keras.Model):
             teacher_logits = _outputs.to_logits(teacher_out, self._kinds[0])
             student_logits = _outputs.to_logits(y_pred, self._kinds[1])
         total = ops.zeros((), "float32")
-        for strategy, slot in zip(self.strategies, self._slots):
+        for strategy, slot in zip(self.strategies, self._slots, strict=True):
             if slot is None and isinstance(strategy, LogitsDistillation):
                 loss = strategy.compute_loss(teacher_logits, student_logits, step=step)
             elif slot is None:
@@ -336,7 +336,7 @@ class Distiller(keras.Model):
                                  f"{'no labels were given' if y is None else 'no label loss was compiled'}.")
             labels = ops.cast(self._label_loss(y, y_pred, sample_weight), "float32")
         total = alpha * distill + (1.0 - alpha) * labels
-        for extra in self.student.losses + [l for a in self.adapters for l in a.losses]:
+        for extra in self.student.losses + [loss for a in self.adapters for loss in a.losses]:
             total = total + ops.sum(ops.cast(extra, "float32"))
         self.distillation_loss_tracker.update_state(distill)
         self.label_loss_tracker.update_state(labels)

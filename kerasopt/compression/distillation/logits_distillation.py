@@ -72,7 +72,7 @@ class LogitsDistillation(keras.distillation.DistillationLoss):
         """Require teacher and student logits of the same shape (the same classes)."""
         t_shape, s_shape = tuple(teacher_outputs.shape), tuple(student_outputs.shape)
         if len(t_shape) != len(s_shape) or any(
-                a is not None and b is not None and a != b for a, b in zip(t_shape[1:], s_shape[1:])):
+                a is not None and b is not None and a != b for a, b in zip(t_shape[1:], s_shape[1:], strict=True)):
             raise ValueError(
                 f"Logits distillation needs teacher and student outputs of the same shape (the same "
                 f"classes on the last axis). Received: teacher output shape {t_shape}, student output "

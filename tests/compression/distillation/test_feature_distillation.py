@@ -92,7 +92,7 @@ def test_feature_loss_with_different_widths_and_lengths_trains_student_and_adapt
     last = distiller.evaluate(x, verbose=0, return_dict=True)["distillation_loss"]
     assert last < 0.5 * first, (first, last)
     assert not np.allclose(adapter.projection.kernel.numpy(), kernel_before)
-    for before, after in zip(teacher_before, teacher.weights):
+    for before, after in zip(teacher_before, teacher.weights, strict=True):
         np.testing.assert_array_equal(before, after.numpy())
 
 
