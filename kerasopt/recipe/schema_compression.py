@@ -132,9 +132,11 @@ class Compression(StrictModel):
     through clustering and QAT).
     """
 
-    pruning: Pruning | None = None
-    qat: QAT | None = None
-    clustering: Clustering | None = None
+    # `bool` only for the JSON Schema (editors accept `qat: true`): a mode="before" validator
+    # turns true into the defaults and false into None, so a bool never reaches a field.
+    pruning: Pruning | bool | None = None
+    qat: QAT | bool | None = None
+    clustering: Clustering | bool | None = None
     distillation: Distillation | None = None
 
     @model_validator(mode="before")

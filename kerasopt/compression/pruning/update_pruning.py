@@ -82,7 +82,9 @@ class UpdatePruning(keras.callbacks.Callback):
     the pruning step as the x axis: `pruning/sparsity/<layer>` (fraction of exact zeros of
     each prunable kernel), `pruning/sparsity` (all of them together) and
     `pruning/target_sparsity` (the schedule's value; `pruning/target_sparsity/<layer>` per
-    layer when layers have different schedules).
+    layer when layers have different schedules). Sparsity is measured in the innermost
+    model that holds every wrapper (the pruned student when the model trained is a
+    `kerasopt.compression.distillation.Distiller`, not its teacher).
 
     Args:
         log_dir: TensorBoard folder, or None for no summaries. Defaults to `None`.
@@ -190,10 +192,22 @@ class UpdatePruning(keras.callbacks.Callback):
         if self._writer is not None:
             self._log()
 
+    def _summary_scope(self) -> Any:
+        """The innermost model holding every wrapper: the pruned student inside a distiller,
+        so a frozen teacher's kernels do not dilute the logged sparsity."""
+        wrappers = {id(w) for plan in self._plans for w in plan.wrappers()}
+        scope = self.model
+        while True:
+            inner = [layer for layer in scope.layers if _layers.is_nested_model(layer) and wrappers <= {
+                id(found) for _, found in _layers.iter_layers(layer)}]
+            if not inner:
+                return scope
+            scope = inner[0]
+
     def _log(self) -> None:
         import tensorflow as tf
 
-        summary = pruning_summary(self.model)
+        summary = pruning_summary(self._summary_scope())
         step = self._plans[0].base + self._done if self._plans else self._done
         with self._writer.as_default(step=step):
             for name, value in summary["layers"].items():

@@ -1,0 +1,105 @@
+"""Argument checks, scheduled values and layer lookup shared by the distillation modules.
+
+Private to `kerasopt.compression.distillation`. A *scheduled* argument (temperature,
+alpha) is either a number or a `keras.optimizers.schedules.LearningRateSchedule`, i.e. any
+Keras or kerasopt schedule, evaluated at the optimizer's step.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Iterable, Iterator
+from typing import Any
+
+import keras
+from keras import ops
+
+from kerasopt.schedules._common import check_number
+
+Schedule = keras.optimizers.schedules.LearningRateSchedule
+
+
+def check_scheduled(name: str, value: Any, *, low: float, low_open: bool,
+                    high: float | None = None) -> None:
+    """Require a number in the bounds, or a schedule whose value at step 0 is in them.
+
+    Only step 0 of a schedule can be checked here; its later values must stay in the same
+    bounds (the docstrings of the classes taking scheduled arguments say so).
+    """
+    if isinstance(value, Schedule):
+        start = float(ops.convert_to_numpy(value(0)))
+        try:
+            check_number(f"{name}(0)", start, low=low, low_open=low_open, high=high)
+        except ValueError as err:
+            raise ValueError(f"The `{name}` schedule {type(value).__name__} starts outside the "
+                             f"allowed values. {err}") from None
+        return
+    if callable(value):
+        raise ValueError(
+            f"`{name}` must be a number or a keras.optimizers.schedules.LearningRateSchedule "
+            "(serializable, so recipes and .keras files can name it). Received: "
+            f"{name}={value!r} of type {type(value).__module__}.{type(value).__qualname__}")
+    check_number(name, value, low=low, low_open=low_open, high=high)
+
+
+def value_at(value: Any, step: Any) -> Any:
+    """The value of a scheduled argument at `step` (a float32 tensor for a schedule)."""
+    if isinstance(value, Schedule):
+        return ops.cast(value(step), "float32")
+    return float(value)
+
+
+def serialize_scheduled(value: Any) -> Any:
+    """A number as is, a schedule as its Keras serialization."""
+    if isinstance(value, Schedule):
+        return keras.optimizers.schedules.serialize(value)
+    return value
+
+
+def deserialize_scheduled(value: Any) -> Any:
+    """The inverse of :func:`serialize_scheduled`."""
+    if isinstance(value, dict):
+        return keras.optimizers.schedules.deserialize(value)
+    return value
+
+
+def check_layer_name(name: str, value: Any) -> None:
+    """Require a non-empty string."""
+    if not isinstance(value, str) or not value:
+        raise ValueError(f"`{name}` must be a non-empty layer name. Received: {name}={value!r}")
+
+
+def walk(model: keras.Model) -> Iterator[keras.layers.Layer]:
+    """Every layer of `model`, nested models walked into (and listed themselves)."""
+    for layer in model.layers:
+        yield layer
+        if isinstance(layer, keras.Model):
+            yield from walk(layer)
+
+
+def _suggest(value: str, choices: Iterable[str]) -> str:
+    close = difflib.get_close_matches(value, list(choices), n=3, cutoff=0.6)
+    return f" Did you mean {', '.join(repr(c) for c in close)}?" if close else ""
+
+
+def find_layer(model: keras.Model, name: str, role: str) -> keras.layers.Layer:
+    """The top-level layer of `model` called `name`, or the wrapper of a layer called `name`.
+
+    A pruned or quantization-aware copy of a model renames wrapped layers
+    (`prune_low_magnitude_dense`, `quantize_dense`), so the original name finds the wrapper.
+
+    Raises:
+        ValueError: Naming the model and role, with close matches and the layer names.
+    """
+    layers = [layer for layer in model.layers if not isinstance(layer, keras.layers.InputLayer)]
+    for layer in layers:
+        if layer.name == name:
+            return layer
+    for layer in layers:
+        inner = getattr(layer, "layer", None)
+        if isinstance(layer, keras.layers.Wrapper) and getattr(inner, "name", None) == name:
+            return layer
+    names = [layer.name for layer in layers]
+    names += [layer.layer.name for layer in layers if isinstance(layer, keras.layers.Wrapper)]
+    raise ValueError(f"`{role}_layer`={name!r} is not a layer of the {role} model "
+                     f"{model.name!r}.{_suggest(name, names)} Its layers: {', '.join(names)}.")
