@@ -137,8 +137,9 @@ class Run:
             for technique in self.techniques:
                 trainee = technique.fit_model(self, stage, trainee)
             if trainee is not self.model:  # the run's model is evaluated and exported: compile it too
-                self.model.compile(optimizer=registry.build("optimizer", optimizer_spec), loss=loss,
-                                   metrics=metrics)
+                own = registry.build("optimizer", optimizer_spec)
+                own.build(self.model.trainable_variables)  # so a saved .keras file holds matching slots
+                self.model.compile(optimizer=own, loss=loss, metrics=metrics)
             trainee.compile(optimizer=optimizer, loss=loss, metrics=metrics,
                             steps_per_execution=training.steps_per_execution,
                             jit_compile=training.jit_compile)
