@@ -83,7 +83,7 @@ class TrialObjective:
         trial.set_user_attr("run_dir", run_dir.name)
         record: dict[str, Any] = {"number": trial.number, "params": values, "metric": self.metric,
                                   "state": "running", "value": None}
-        write_trial_file(run_dir, record)
+        # trial.json is written when the trial ends: the run directory must be empty to start.
         settings = " ".join(f"{k}={v!r}" for k, v in values.items())
         self.log(f"trial {trial.number}: {settings}")
         name = f"{self.loaded.recipe.name}-trial_{trial.number}"[:100]

@@ -113,6 +113,7 @@ def test_ctrl_c_marks_the_trial_and_the_same_sweep_reruns_its_point(tmp_path, mo
             raise KeyboardInterrupt
         lr = loaded.recipe.training.optimizer["learning_rate"]
         metrics = {"recipe": loaded.recipe.name, "evaluation": {"validation": {"loss": lr}}, "stages": []}
+        Path(output_dir).mkdir(parents=True)  # as the runner does: the trial's folder starts empty
         Path(output_dir, "metrics.json").write_text(json.dumps(metrics))
         return metrics
 
