@@ -106,6 +106,14 @@ RULES: dict[tuple[str | None, str], Rule] = {
     ("callback", "patience"): _WAIT,
     ("callback", "cooldown"): _WAIT,
     ("callback", "start_from_epoch"): _WAIT,
+    # Pruning schedules (tfmot's parameters): sparsities in [0, 1), steps of the pruning stage.
+    ("pruning_schedule", "initial_sparsity"): _BETA,
+    ("pruning_schedule", "final_sparsity"): _BETA,
+    ("pruning_schedule", "target_sparsity"): _BETA,
+    ("pruning_schedule", "begin_step"): Rule("int", 0.0, duration=True),
+    ("pruning_schedule", "end_step"): Rule("int", -1.0, duration=True),
+    ("pruning_schedule", "frequency"): _STEPS,
+    ("pruning_schedule", "power"): Rule("number", 0.0, open_low=True),
     # Layers.
     ("layer", "units"): _COUNT,
     ("layer", "filters"): _COUNT,

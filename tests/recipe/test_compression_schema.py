@@ -46,3 +46,19 @@ stages:
     assert prune.compression.active() == ["pruning"] and prune.compression.pruning.n == 1
     assert qat.compression.active() == ["qat"] and qat.compression.qat.ema_decay == 0.99
     assert qat.compression.qat.preserve_sparsity is True
+
+
+def test_sparsity_outside_the_unit_interval_is_a_validation_error(problems):
+    error = problems(MINIMAL + "compression:\n  pruning:\n    pruning_schedule: {type: polynomial_decay, "
+                     "initial_sparsity: 0.0, final_sparsity: 1.0, begin_step: 0, end_step: 100}\n")
+    found = _rendered(error)
+    key = "compression.pruning.pruning_schedule.final_sparsity"
+    assert key in found and "in [0, 1)" in found[key] and "received: 1.0" in found[key]
+
+
+def test_a_pruning_schedule_end_may_be_a_duration(write):
+    from kerasopt.recipe.loader import load_recipe
+
+    loaded = load_recipe(write(MINIMAL + "compression:\n  pruning:\n    pruning_schedule: "
+                               "{type: constant_sparsity, target_sparsity: 0.5, end_step: '0.5dur'}\n"))
+    assert loaded.recipe.compression.pruning.pruning_schedule["end_step"] == "0.5dur"
