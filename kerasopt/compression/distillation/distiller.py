@@ -8,22 +8,14 @@ from typing import Any
 import keras
 from keras import ops
 
-from kerasopt.compression.distillation import _checks, _outputs
+from kerasopt.compression.distillation import _checks, _features, _outputs
 from kerasopt.compression.distillation._label_loss import LabelLoss
-from kerasopt.compression.distillation.feature_distillation import FeatureDistillation
 from kerasopt.compression.distillation.logits_distillation import LogitsDistillation
 from kerasopt.compression.pruning import PruneLowMagnitude
 from kerasopt.registry import register
 from kerasopt.schedules._common import check_choice
 
 Strategy = keras.distillation.DistillationLoss
-
-
-def _layer_names(strategy: Strategy) -> tuple[str | None, str | None]:
-    """(student layer, teacher layer) a strategy reads, None for the final output."""
-    if isinstance(strategy, FeatureDistillation):
-        return strategy.student_layer, strategy.teacher_layer
-    return (getattr(strategy, "student_layer_name", None), getattr(strategy, "teacher_layer_name", None))
 
 
 def _check_strategies(strategies: Any) -> list[Strategy]:
@@ -37,15 +29,6 @@ def _check_strategies(strategies: Any) -> list[Strategy]:
                          "objects (LogitsDistillation, FeatureDistillation, or Keras's own), or None. "
                          f"Received: strategies={strategies!r}")
     return list(strategies)
-
-
-def _extractor(model: keras.Model, layers: list[Any], role: str) -> keras.Model | None:
-    """A model with `model`'s layers returning its output and the given layers' outputs."""
-    if not layers:
-        return None
-    inputs = model.inputs[0] if isinstance(model, keras.Sequential) else model.input  # as the model takes them
-    return keras.Model(inputs, {"output": model.outputs[0], "features": [layer.output for layer in layers]},
-                       name=f"{model.name}_{role}_features")
 
 
 @register("layer")
@@ -149,13 +132,18 @@ class Distiller(keras.Model):
         if wrapped:
             raise ValueError(f"The teacher {teacher.name!r} holds pruning wrappers ({', '.join(wrapped)}). "
                              "Pass kerasopt.compression.pruning.strip_pruning(teacher) instead.")
+        for strategy in strategies:  # Keras's own strategies check their layer names here
+            strategy.validate_model_compatibility(teacher, student)
         super().__init__(name=name, **kwargs)
         self.student, self.teacher = student, teacher
         self.teacher.trainable = False
         self.strategies, self.alpha = strategies, alpha
         self.teacher_output, self.student_output = teacher_output, student_output
         self._kinds = self._output_kinds()
-        self._plan_features()
+        plan = _features.FeaturePlan(self.strategies, student, teacher)
+        self._slots = plan.slots
+        self.adapters = plan.adapters
+        self._student_features, self._teacher_features = plan.student_model, plan.teacher_model
         self.distillation_loss_tracker = keras.metrics.Mean(name="distillation_loss")
         self.label_loss_tracker = keras.metrics.Mean(name="label_loss")
         self._label_loss: LabelLoss | None = None
@@ -164,7 +152,7 @@ class Distiller(keras.Model):
 
     def _output_kinds(self) -> tuple[str, str] | None:
         """(teacher, student) output kinds when a logits strategy needs them, after shape checks."""
-        final = [s for s in self.strategies if _layer_names(s) == (None, None)]
+        final = [s for s in self.strategies if _features.layer_names(s) == (None, None)]
         if not final:
             return None
         for role, model in (("teacher", self.teacher), ("student", self.student)):
@@ -178,49 +166,6 @@ class Distiller(keras.Model):
             return None
         return (_outputs.output_kind(self.teacher, self.teacher_output, "teacher"),
                 _outputs.output_kind(self.student, self.student_output, "student"))
-
-    def _plan_features(self) -> None:
-        """Find the hint layers, build the feature models and one adapter per FeatureDistillation."""
-        student_layers: list[Any] = []
-        teacher_layers: list[Any] = []
-        self._slots: list[tuple[int, int, int] | None] = []  # (student slot, teacher slot, adapter)
-        adapters = []
-        for strategy in self.strategies:
-            s_name, t_name = _layer_names(strategy)
-            if s_name is None and t_name is None:
-                self._slots.append(None)
-                continue
-            if s_name is None or t_name is None:
-                raise ValueError(f"Strategy {type(strategy).__name__} names a layer on one side only "
-                                 f"(student {s_name!r}, teacher {t_name!r}); name both.")
-            pair = []
-            for role, model, name, found in (("student", self.student, s_name, student_layers),
-                                             ("teacher", self.teacher, t_name, teacher_layers)):
-                if not getattr(model, "inputs", None):
-                    raise ValueError(f"Feature distillation reads layer outputs, so the {role} must be a "
-                                     f"built Functional or Sequential model; {model.name!r} has no inputs.")
-                layer = _checks.find_layer(model, name, role)
-                if all(layer is not other for other in found):
-                    found.append(layer)
-                pair.append(next(i for i, other in enumerate(found) if other is layer))
-            s_shape = tuple(student_layers[pair[0]].output.shape)
-            t_shape = tuple(teacher_layers[pair[1]].output.shape)
-            if isinstance(strategy, FeatureDistillation):
-                adapter = strategy.adapter_for(s_shape, t_shape, name=f"adapter_{len(adapters)}_{s_name}")
-                adapter.build(s_shape)
-                adapters.append(adapter)
-                self._slots.append((pair[0], pair[1], len(adapters) - 1))
-            else:
-                if s_shape[1:] != t_shape[1:]:
-                    raise ValueError(
-                        f"{type(strategy).__module__}.{type(strategy).__name__} compares student layer "
-                        f"{s_name!r} (shape {s_shape}) with teacher layer {t_name!r} (shape {t_shape}) "
-                        "without an adapter, so the shapes must match; use kerasopt's "
-                        "FeatureDistillation, which learns a projection.")
-                self._slots.append((pair[0], pair[1], -1))
-        self.adapters = adapters
-        self._student_features = _extractor(self.student, student_layers, "student")
-        self._teacher_features = _extractor(self.teacher, teacher_layers, "teacher")
 
     def call(self, inputs: Any, training: bool | None = None) -> Any:
         """The student's output (the hint layers' outputs are kept for the loss of this step)."""
