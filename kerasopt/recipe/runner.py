@@ -17,6 +17,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from kerasopt.export.atomic import NoSpaceError
 from kerasopt.recipe.loader import LoadedRecipe
 from kerasopt.recipe.resume_state import ResumeState
@@ -117,7 +119,7 @@ def _run(loaded: LoadedRecipe, run_dir: RunDirectory, state: ResumeState, resume
         model, data = current.model, current.data
         metrics: dict[str, Any] = {
             "recipe": recipe.name,
-            "params": int(model.count_params()),
+            "params": model_params(model),
             "runtime": current.placement.describe(),
             "timing": {"fit_seconds": fit_seconds, "train_steps": train_steps},
             "evaluation": _evaluation(session.evaluate(model, data), stages),
@@ -142,6 +144,21 @@ def _run(loaded: LoadedRecipe, run_dir: RunDirectory, state: ResumeState, resume
 
             print_summary(metrics, run_dir.root)
         return metrics
+
+
+def model_params(model: Any) -> int:
+    """The model's parameter count, without the state compression wrappers keep beside the
+    wrapped layer's own weights (masks, cluster indices, quantization ranges)."""
+    import keras
+
+    from kerasopt.models.layer_walk import all_layers
+
+    extra = set()
+    for layer in all_layers(model):
+        if isinstance(layer, keras.layers.Wrapper):
+            own = {id(w) for w in layer.layer.weights}
+            extra |= {id(w) for w in layer.weights if id(w) not in own}
+    return int(sum(int(np.prod(w.shape)) for w in model.weights if id(w) not in extra))
 
 
 def _evaluation(final: dict[str, Any], stages: list[dict[str, Any]]) -> dict[str, Any]:
