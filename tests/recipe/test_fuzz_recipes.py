@@ -21,6 +21,7 @@ import os
 import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +33,7 @@ from hypothesis import strategies as st
 from kerasopt.recipe.components import table
 from kerasopt.recipe.errors import RecipeError
 from kerasopt.recipe.loader import LoadedRecipe, load_recipe
+from kerasopt.recipe.schema import TOP_LEVEL_KEYS
 from kerasopt.recipe.shipped import recipes_dir
 from kerasopt.recipe.yaml_loader import RecipeDumper, RecipeLoader
 
@@ -110,7 +112,8 @@ NUMBERS = st.one_of(
                      float("inf"), float("-inf"), float("nan"), -0.0, 0.5, 1.0, 1.5, 1e9, 1e10]),
 )
 SCALARS = st.one_of(st.none(), st.booleans(), NUMBERS, TEXT, WORDS)
-KEYS = st.one_of(TEXT, st.sampled_from(_argument_names()), st.integers(-3, 12))
+KEYS = st.one_of(TEXT, st.sampled_from(_argument_names()), st.sampled_from(TOP_LEVEL_KEYS),
+                 st.integers(-3, 12))
 
 
 @st.composite
@@ -133,7 +136,7 @@ VALUES = st.recursive(
                                st.dictionaries(KEYS, children, max_size=4)),
     max_leaves=12,
 )
-WILD = st.one_of(VALUES, component_specs())
+WILD = st.one_of(SCALARS, VALUES, component_specs())
 
 # Raw YAML that plain data cannot express, spliced in where a sentinel was dumped.
 _BOMB = ", ".join(
@@ -239,13 +242,19 @@ def mutated(draw: st.DrawFn, rel: str | None = None, always_invalid: bool = Fals
         if not isinstance(data, dict):
             break
         op = draw(st.sampled_from(["nudge", "replace", "delete", "add", "rename", "nudge", "odd_key",
-                                   "raw", "deep"]))
+                                   "raw", "deep", "section", "graft"]))
         paths = _paths(data)
-        if op in ("nudge", "replace", "delete", "rename", "raw", "deep") and paths:
+        if op == "section":  # a whole section (stages, sweep, export...) of the wrong shape
+            data[draw(st.sampled_from(TOP_LEVEL_KEYS))] = draw(WILD)
+        elif op == "graft":  # a section of another shipped recipe, as written or nudged
+            donor = ORIGINALS[draw(st.sampled_from(sorted(ORIGINALS)))]
+            key = draw(st.sampled_from(sorted(donor)))
+            data[key] = copy.deepcopy(donor[key] if draw(st.booleans()) else draw(nudged(donor[key])))
+        elif op in ("nudge", "replace", "delete", "rename", "raw", "deep") and paths:
             path = draw(st.sampled_from(paths))
             parent = _at(data, path[:-1])
             if op == "nudge":
-                parent[path[-1]] = draw(nudged(parent[path[-1]]))
+                parent[path[-1]] = copy.deepcopy(draw(nudged(parent[path[-1]])))
             elif op == "replace":
                 parent[path[-1]] = draw(WILD)
             elif op == "raw":
@@ -326,6 +335,27 @@ def test_recipe_with_a_mistake_is_refused_with_located_problems(tree, case):
     assert isinstance(_check(tree, rel, content), RecipeError)
 
 
+KEY_PATHS = st.sampled_from(sorted({
+    ".".join(str(part) for part in path) for data in ORIGINALS.values() for path in _paths(data)}
+    | {"stages", "stages.0.epochs", "stages[1].training.steps", "stages.9.x", "stages.-1.x", "a..b",
+       ".", "[0]", "extends", "name.x", "training.callbacks[5].patience", "sweep.x"}))
+OVERRIDE_VALUES = st.one_of(TEXT, WORDS, st.sampled_from(
+    ["1e-3", "[1, 2]", "{a: 1}", "null", "", "=", "[", "!!int x", "!!binary aGk=", ".nan", "-.inf",
+     "1" * 5000, "&a [*a]", "'x", "a=b", "0", "-1", "3", "1e308"]))
+
+
+@settings(FUZZ, max_examples=100)
+@given(rel=st.sampled_from(sorted(ORIGINALS)), overrides=st.lists(st.one_of(
+    st.builds("{}={}".format, st.one_of(KEY_PATHS, TEXT), OVERRIDE_VALUES), TEXT), max_size=3))
+def test_command_line_overrides_load_or_raise_recipe_error(rel, overrides):
+    try:
+        loaded = load_recipe(str(ROOT / rel), overrides)
+    except RecipeError as err:
+        assert err.problems and err.render()
+    else:
+        assert loaded.overrides == tuple(overrides)
+
+
 @settings(FUZZ, max_examples=60)
 @given(rel=st.sampled_from(sorted(ORIGINALS)), raw=RAW_VALUES, key=RAW_KEYS)
 def test_raw_yaml_constructs_are_refused(tree, rel, raw, key):
@@ -338,6 +368,28 @@ def test_raw_yaml_constructs_are_refused(tree, rel, raw, key):
 @given(content=st.binary(max_size=2048))
 def test_arbitrary_bytes_are_refused(tree, content):
     _check(tree, "quickstart.yaml", content)
+
+
+@pytest.mark.parametrize("source", ["csv", "npz", "image_folder"])
+@pytest.mark.parametrize("kind", ["/dev/zero", "/dev/null", "fifo", "folder", "nul", "long", "empty"])
+def test_data_paths_that_are_not_files_are_refused_quickly(tmp_path, source, kind):
+    # A device or a pipe given as a data file once made validation read forever.
+    if kind == "fifo" and not hasattr(os, "mkfifo"):
+        pytest.skip("no named pipes on this system")
+    if kind == "fifo":
+        os.mkfifo(tmp_path / "pipe.csv")
+    special = {"fifo": str(tmp_path / "pipe.csv"), "folder": str(tmp_path), "nul": "a\x00b.csv",
+               "long": "e" * 300 + ".csv", "empty": ""}.get(kind, kind)
+    key = "directory" if source == "image_folder" else "path"
+    data = {"source": source, key: special, **({"target": "y"} if source == "csv" else {})}
+    recipe = {"name": "paths", "data": data, "model": {"architecture": "mlp"}}
+    path = tmp_path / "recipe.yaml"
+    path.write_text(yaml.dump(recipe, Dumper=RecipeDumper))
+    started = time.monotonic()
+    with pytest.raises(RecipeError) as info:
+        load_recipe(str(path))
+    assert time.monotonic() - started < DEADLINE_MS / 1000
+    assert [p.path[:2] for p in info.value.problems] == [("data", key)], info.value.render()
 
 
 # ---------------------------------------------------------------------------
