@@ -17,8 +17,8 @@ Names are matched case-insensitively and ignoring ``_`` and ``-``, so ``RAdam``,
 The recipe validator must not import Keras (``kerasopt validate`` stays fast), so it
 reads a signature table generated from this registry: ``kerasopt/registry_table.json``.
 Regenerate it after adding a component with ``python -m kerasopt.registry``; a test
-fails while the committed table differs from the live registry (for another installed
-Keras version, :mod:`kerasopt.registry_cache` generates and caches one).
+fails while the committed table differs from the live registry. :mod:`kerasopt.registry_cache`
+generates and caches the table of another installed Keras version.
 """
 
 from __future__ import annotations
@@ -480,10 +480,7 @@ def write_table(path: Path = TABLE_PATH) -> Path:
 
 
 def load_table(path: Path | None = None) -> dict[str, Any]:
-    """The table file at `path`, or the table of the installed Keras (:mod:`kerasopt.registry_cache`).
-
-    Reading it never imports Keras, except to generate a newer Keras's table, once.
-    """
+    """The table file at `path`, or the installed Keras's (no Keras import once generated and cached)."""
     if path is not None:
         return json.loads(path.read_text(encoding="utf-8"))
     from kerasopt.registry_cache import current_table
