@@ -31,7 +31,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from kerasopt.recipe.components import table
-from kerasopt.recipe.errors import RecipeError
+from kerasopt.recipe.errors import RecipeError, format_path
 from kerasopt.recipe.loader import LoadedRecipe, load_recipe
 from kerasopt.recipe.schema import TOP_LEVEL_KEYS
 from kerasopt.recipe.shipped import recipes_dir
@@ -365,6 +365,46 @@ def test_raw_yaml_constructs_are_refused(tree, rel, raw, key):
 @given(content=st.binary(max_size=2048))
 def test_arbitrary_bytes_are_refused(tree, content):
     _check(tree, "quickstart.yaml", content)
+
+
+# Inputs that once escaped as a Python exception, each with the message that replaces it.
+BASE = "name: t\ndata: {source: digits}\nmodel: {architecture: mlp}\n"
+FOUND = [
+    pytest.param(BASE + "seed: !!int abc\n", "seed", "tagged `!!int`, but the value is not one",
+                 id="int-tag"),
+    pytest.param(BASE + "description: !!float ''\n", "description", "tagged `!!float`", id="float-tag"),
+    pytest.param(BASE + "description: !!bool maybe\n", "description", "tagged `!!bool`", id="bool-tag"),
+    pytest.param(BASE + "description: !!timestamp nope\n", "description",
+                 "the YAML tag `!!timestamp` is not allowed here", id="timestamp-tag"),
+    pytest.param(BASE + "!!int abc: 1\n", "<recipe>", "tagged `!!int`", id="int-tag-key"),
+    pytest.param(BASE + "seed: " + "1" * 5000 + "\n", "seed", "a whole number of 5,000 digits",
+                 id="long-int"),
+    pytest.param(BASE + "seed: 0x" + "f" * 5000 + "\n", "seed", "digits", id="long-hex"),
+    pytest.param(BASE + "stages: 5\n", "stages", "input should be a valid list", id="stages-number"),
+    pytest.param(BASE + "stages: true\n", "stages", "input should be a valid list", id="stages-bool"),
+    pytest.param(BASE + "extends: " + "e" * 300 + ".yaml\n", "extends", "base recipe not found",
+                 id="extends-name-too-long"),
+    pytest.param(BASE + 'extends: "a\\0b"\n', "extends", "not a usable path", id="extends-nul"),
+    pytest.param(BASE + "x: &b {epochz: 3}\ntraining:\n  <<: *b\n", "training.epochz",
+                 "recipe.yaml:4:", id="merged-key-located"),  # where the merged key is written
+]
+
+
+@pytest.mark.parametrize(("text", "where", "fragment"), FOUND)
+def test_inputs_found_by_fuzzing_get_a_recipe_error(tmp_path, text, where, fragment):
+    path = tmp_path / "recipe.yaml"
+    path.write_text(text)
+    with pytest.raises(RecipeError) as info:
+        load_recipe(str(path))
+    by_path = {format_path(p.path): p.render() for p in info.value.problems}
+    assert where in by_path, info.value.render()
+    assert fragment in by_path[where], by_path[where]
+
+
+def test_an_equals_sign_is_a_string_as_in_yaml_1_2(tmp_path):
+    path = tmp_path / "recipe.yaml"
+    path.write_text(BASE + "description: =\n")
+    assert load_recipe(str(path)).recipe.description == "="
 
 
 @pytest.mark.parametrize("source", ["csv", "npz", "image_folder"])
