@@ -109,6 +109,7 @@ NUMBERS = st.one_of(
                      float("inf"), float("-inf"), float("nan"), -0.0, 0.5, 1.0, 1.5, 1e9, 1e10]),
 )
 SCALARS = st.one_of(st.none(), st.booleans(), NUMBERS, TEXT, WORDS)
+COMPONENT_NAMES = st.sampled_from(_component_names())
 KEYS = st.one_of(TEXT, st.sampled_from(_argument_names()), st.sampled_from(TOP_LEVEL_KEYS),
                  st.integers(-3, 12))
 
@@ -174,8 +175,8 @@ def nudged(draw: st.DrawFn, value: Any) -> Any:
         return draw(st.one_of(st.floats(), st.sampled_from(
             [0.0, -value, value * 10, 1e308, 5e-324, 1.0, 1e-45, round(value) if math.isfinite(value) else 0])))
     if isinstance(value, str):
-        return draw(st.one_of(st.sampled_from(SHIPPED_STRINGS), WORDS, st.just(value.upper()),
-                              st.just(value + "s"), st.just(value[:-1])))
+        return draw(st.one_of(st.sampled_from(SHIPPED_STRINGS), WORDS, COMPONENT_NAMES,
+                              st.just(value.upper()), st.just(value + "s"), st.just(value[:-1])))
     if isinstance(value, list) and value:
         index = draw(st.integers(0, len(value) - 1))
         return draw(st.sampled_from([value[:index], value + value[index:index + 1], value[::-1], []]))
