@@ -17,7 +17,8 @@ Names are matched case-insensitively and ignoring ``_`` and ``-``, so ``RAdam``,
 The recipe validator must not import Keras (``kerasopt validate`` stays fast), so it
 reads a signature table generated from this registry: ``kerasopt/registry_table.json``.
 Regenerate it after adding a component with ``python -m kerasopt.registry``; a test
-fails while the committed table differs from the live registry.
+fails while the committed table differs from the live registry. :mod:`kerasopt.registry_cache`
+generates and caches the table of another installed Keras version.
 """
 
 from __future__ import annotations
@@ -474,16 +475,18 @@ def build_table() -> dict[str, Any]:
 
 def write_table(path: Path = TABLE_PATH) -> Path:
     """Regenerate the committed signature table, atomically."""
-    text = json.dumps(build_table(), indent=1, sort_keys=True) + "\n"
-    tmp = path.with_suffix(".json.tmp")
-    tmp.write_text(text)
-    tmp.replace(path)
-    return path
+    from kerasopt.registry_cache import write_json_atomically
+
+    return write_json_atomically(path, build_table())
 
 
-def load_table(path: Path = TABLE_PATH) -> dict[str, Any]:
-    """Read the committed signature table (no Keras import)."""
-    return json.loads(path.read_text())
+def load_table(path: Path | None = None) -> dict[str, Any]:
+    """The table file at `path`, or the installed Keras's (no Keras import once generated and cached)."""
+    if path is not None:
+        return json.loads(path.read_text(encoding="utf-8"))
+    from kerasopt.registry_cache import current_table
+
+    return current_table()
 
 
 if __name__ == "__main__":

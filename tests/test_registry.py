@@ -3,16 +3,151 @@
 from __future__ import annotations
 
 import inspect
+import json
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
 
 import keras
 import pytest
 
-from kerasopt import registry
+import kerasopt
+from kerasopt import registry, registry_cache
+from kerasopt.recipe import components
+from kerasopt.recipe.errors import RecipeError
+from kerasopt.recipe.loader import load_recipe
+
+REPO = Path(__file__).resolve().parents[1]
 
 
-def test_committed_table_matches_the_live_registry():
+@pytest.fixture
+def write_recipe(tmp_path):
+    def _write(extra: str) -> str:
+        path = tmp_path / "recipe.yaml"
+        path.write_text("name: t\ndata: {source: digits}\nmodel: {architecture: mlp}\n" + extra)
+        return str(path)
+
+    return _write
+
+
+def test_committed_table_matches_the_live_registry(tmp_path, monkeypatch):
     # Regenerate with `python -m kerasopt.registry` after adding or changing a component.
-    assert registry.load_table() == registry.build_table()
+    shipped = registry.load_table(registry.TABLE_PATH)
+    installed = registry_cache.installed_keras_version()
+    if installed == shipped["keras_version"]:
+        assert shipped == registry.build_table()
+        assert registry.load_table() == shipped
+    else:  # a newer Keras: the table in force is generated for it and cached
+        monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+        table = registry.load_table()
+        cached = registry_cache.cached_table_path(installed)
+        assert cached.is_relative_to(tmp_path / "kerasopt")
+        assert json.loads(cached.read_text()) == table == registry.build_table()
+
+
+def _run_python(code: str, cache: Path) -> dict:
+    env = {**os.environ, "XDG_CACHE_HOME": str(cache), "PYTHONPATH": str(REPO)}
+    result = subprocess.run([sys.executable, "-c", textwrap.dedent(code)], env=env, cwd=REPO,
+                            capture_output=True, text=True, timeout=300, check=True)
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+def test_another_keras_version_gets_a_cached_table_read_without_keras(tmp_path, monkeypatch):
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    monkeypatch.setattr(registry_cache, "installed_keras_version", lambda: "99.0.0")
+    cached = registry_cache.cached_table_path("99.0.0")
+    assert not cached.exists()
+    table = registry_cache.current_table()  # generated from the live registry, then written
+    assert json.loads(cached.read_text()) == table == registry.build_table()
+    assert [p.name for p in cached.parent.iterdir()] == [cached.name]  # no temporary file left
+    # A second process reads the cached file for both the table and validation, without Keras.
+    found = _run_python(f"""
+        import json, sys
+        from kerasopt import registry_cache
+        registry_cache.installed_keras_version = lambda: "99.0.0"
+        from kerasopt.recipe.components import table
+        from kerasopt.recipe.loader import load_recipe
+        load_recipe("quickstart")
+        same = table() == json.loads(open({str(cached)!r}).read())
+        print(json.dumps({{"same": same, "keras": "keras" in sys.modules}}))
+        """, tmp_path)
+    assert found == {"same": True, "keras": False}
+
+
+def test_validation_follows_the_cached_table_of_the_installed_version(tmp_path, monkeypatch, write_recipe):
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    monkeypatch.setattr(registry_cache, "installed_keras_version", lambda: "99.0.0")
+    newer = registry.load_table(registry.TABLE_PATH)
+    newer["kinds"]["optimizer"]["futureadam"] = dict(newer["kinds"]["optimizer"]["adam"], name="FutureAdam")
+    registry_cache.write_json_atomically(registry_cache.cached_table_path("99.0.0"), newer)
+    recipe = write_recipe("training: {optimizer: {type: future_adam, learning_rate: 0.1}}\n")
+    components.table.cache_clear()
+    try:
+        assert load_recipe(recipe).recipe.training.optimizer["type"] == "future_adam"
+        monkeypatch.setattr(registry_cache, "installed_keras_version",
+                            lambda: newer["keras_version"])
+        components.table.cache_clear()
+        with pytest.raises(RecipeError, match="unknown optimizer 'future_adam'"):
+            load_recipe(recipe)
+    finally:
+        components.table.cache_clear()
+
+
+def test_matching_version_reads_the_shipped_table_and_writes_no_cache(tmp_path):
+    shipped = registry.load_table(registry.TABLE_PATH)["keras_version"]
+    found = _run_python(f"""
+        import json, sys
+        from kerasopt import registry_cache
+        registry_cache.installed_keras_version = lambda: {shipped!r}
+        from kerasopt.recipe.components import table
+        same = table() == registry_cache.shipped_table()
+        print(json.dumps({{"same": same, "keras": "keras" in sys.modules}}))
+        """, tmp_path)
+    assert found == {"same": True, "keras": False}
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_cache_key_follows_keras_kerasopt_and_component_sources(tmp_path, monkeypatch):
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    first = registry_cache.cached_table_path("3.16.0")
+    assert first.parent == tmp_path / "kerasopt"
+    assert "keras3.16.0" in first.name and f"kerasopt{kerasopt.__version__}" in first.name
+    assert registry_cache.cached_table_path("3.17.0") != first
+    monkeypatch.setattr(registry_cache, "__version__", "9.9.9")
+    assert registry_cache.cached_table_path("3.16.0") != first
+    sources = registry_cache._source_files()
+    assert Path(registry.__file__).resolve() in {p.resolve() for p in sources}
+    assert any(p.name == "rectified_adam.py" for p in sources)
+    module = tmp_path / "component.py"
+    module.write_text("A = 1\n")
+    monkeypatch.setattr(registry_cache, "_source_files", lambda: [module])
+    registry_cache.source_hash.cache_clear()
+    try:
+        before = registry_cache.source_hash()
+        module.write_text("A = 2\n")
+        registry_cache.source_hash.cache_clear()
+        assert registry_cache.source_hash() != before
+    finally:
+        registry_cache.source_hash.cache_clear()
+
+
+def test_cache_dir_follows_xdg_and_ignores_a_relative_one(monkeypatch, tmp_path):
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    assert registry_cache.cache_dir() == tmp_path / "kerasopt"
+    monkeypatch.setenv("XDG_CACHE_HOME", "relative/cache")
+    assert registry_cache.cache_dir() == Path.home() / ".cache" / "kerasopt"
+    monkeypatch.delenv("XDG_CACHE_HOME")
+    assert registry_cache.cache_dir() == Path.home() / ".cache" / "kerasopt"
+
+
+def test_an_unwritable_cache_still_gives_the_generated_table(tmp_path, monkeypatch):
+    blocker = tmp_path / "not_a_folder"
+    blocker.write_text("")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(blocker))
+    monkeypatch.setattr(registry_cache, "installed_keras_version", lambda: "99.0.0")
+    assert registry_cache.current_table() == registry.build_table()
 
 
 def test_lamb_is_reachable_unlike_keras_get():

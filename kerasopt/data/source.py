@@ -135,7 +135,12 @@ def path_problem(option: str, value: str, *, directory: bool = False) -> DataPro
     """The problem with `value` as a readable file (or directory), or None if there is none."""
     path = Path(value).expanduser()
     kind = "directory" if directory else "file"
-    if not path.exists():
+    try:
+        found = path.exists()
+    except OSError as err:  # a name too long, a symlink loop
+        return DataProblem(option, f"`{option}` cannot be looked up ({err.strerror}). "
+                           f"Received: {option}={value!r}.", value)
+    if not found:
         parent = path.parent if path.parent.is_dir() else None
         nearby = [p.name for p in itertools.islice(parent.iterdir(), 5000)] if parent else []
         close = [str(parent / name) for name in close_matches(path.name, nearby)] if parent else []
@@ -144,6 +149,9 @@ def path_problem(option: str, value: str, *, directory: bool = False) -> DataPro
     if directory != path.is_dir():
         return DataProblem(option, f"`{option}` must be a {kind}. Received: {option}={value!r}.",
                            value)
+    if not directory and not path.is_file():  # a device, pipe or socket never ends or blocks
+        return DataProblem(option, f"`{option}` must be a regular file, not a device, pipe or "
+                           f"socket. Received: {option}={value!r}.", value)
     if not os.access(path, os.R_OK | (os.X_OK if directory else 0)):
         return DataProblem(option, f"The {kind} given as `{option}` is not readable (check its "
                            f"permissions). Received: {option}={value!r}.", value)

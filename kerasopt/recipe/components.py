@@ -1,7 +1,8 @@
 """Check component specs (`{type: adam, learning_rate: 0.01}`) against the registry's signature table.
 
 Runs without importing Keras: it reads `kerasopt/registry_table.json`, which is generated
-from the live registry (see :mod:`kerasopt.registry`).
+from the live registry (see :mod:`kerasopt.registry`), or, with another Keras version
+installed, the table generated for that version and cached (:mod:`kerasopt.registry_cache`).
 """
 
 from __future__ import annotations
@@ -11,7 +12,8 @@ from typing import Any
 
 from kerasopt.recipe.argument_rules import check_value
 from kerasopt.recipe.errors import Path, Problem, did_you_mean
-from kerasopt.registry import KIND_TABLE, canonical, load_table, nested_kind
+from kerasopt.registry import KIND_TABLE, canonical, nested_kind
+from kerasopt.registry_cache import current_table
 
 # Values a recipe may give that the runner resolves before building the component.
 RUNNER_VALUES = {("optimizer", "learning_rate"): ("auto",)}
@@ -21,8 +23,8 @@ NAMED_BY_STRING = tuple(k.name for k in KIND_TABLE if k.by_string)
 
 @functools.lru_cache(maxsize=1)
 def table() -> dict[str, Any]:
-    """The signature table, read once per process."""
-    return load_table()
+    """The signature table of the installed Keras, read once per process."""
+    return current_table()
 
 
 def entry(kind: str, name: str) -> dict[str, Any] | None:

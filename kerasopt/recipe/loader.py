@@ -61,7 +61,7 @@ def resolve_path(name_or_path: str) -> FsPath:
     only one shipped recipe has it.
     """
     candidate = FsPath(name_or_path)
-    if candidate.is_file():
+    if _is_file(candidate):
         return candidate
     shipped = shipped_names()
     key = name_or_path.replace("\\", "/").removesuffix(".yaml").removesuffix(".yml")
@@ -77,7 +77,7 @@ def resolve_path(name_or_path: str) -> FsPath:
     if len(matches) > 1:
         raise RecipeError([Problem((), "several shipped recipes have this name", received=name_or_path,
                                    allowed=matches, location=where)], name_or_path)
-    if candidate.exists():
+    if _exists(candidate):
         raise RecipeError([Problem((), "is not a file", received=name_or_path, location=where)],
                           name_or_path)
     close = did_you_mean(key, shipped) or [n for s in did_you_mean(key.rsplit("/", 1)[-1], by_stem)
@@ -86,6 +86,22 @@ def resolve_path(name_or_path: str) -> FsPath:
         (), "no such recipe file or shipped recipe", received=name_or_path,
         allowed="a path to a .yaml file, or a shipped recipe name (`kerasopt list`)",
         suggestions=close, location=where)], name_or_path)
+
+
+def _is_file(path: FsPath) -> bool:
+    """`path.is_file()`, False for a path the system cannot look up (a name too long, a loop)."""
+    try:
+        return path.is_file()
+    except OSError:
+        return False
+
+
+def _exists(path: FsPath) -> bool:
+    """`path.exists()`, False for a path the system cannot look up."""
+    try:
+        return path.exists()
+    except OSError:
+        return False
 
 
 def load_recipe(name_or_path: str, overrides: Sequence[str] = ()) -> LoadedRecipe:
@@ -175,13 +191,18 @@ def _read_with_extends(path: FsPath, stack: list[FsPath]) -> tuple[dict[str, Any
     if not isinstance(base_name, str):
         raise RecipeError([Problem(("extends",), "must be the path of a base recipe",
                                    received=base_name, location=where)], str(path))
-    base_path = (path.parent / base_name).resolve()
+    try:
+        base_path = (path.parent / base_name).resolve()
+    except (OSError, ValueError) as err:  # a NUL byte, a symlink loop
+        raise RecipeError([Problem(("extends",), f"not a usable path ({err})", received=base_name,
+                                   allowed="the path of a base recipe", location=where)],
+                          str(path)) from None
     chain = [*stack, path.resolve()]
     if base_path in chain:
         cycle = " -> ".join(p.name for p in [*chain, base_path])
         raise RecipeError([Problem(("extends",), f"`extends` forms a cycle: {cycle}",
                                    received=base_name, location=where)], str(path))
-    if not base_path.is_file():
+    if not _is_file(base_path):
         raise RecipeError([Problem(("extends",), "base recipe not found (paths are relative to "
                                    "the recipe that extends)", received=base_name,
                                    allowed=f"an existing file; looked for {base_path}",

@@ -45,7 +45,7 @@ def validate(raw: Any, positions: dict[Path, Location]) -> tuple[Recipe | None, 
                           received=raw)
         return None, [problem]
     problems = walk(raw, Recipe, ())
-    for index, stage in enumerate(raw.get("stages") or []):
+    for index, stage in enumerate(_stages(raw)):
         if isinstance(stage, dict) and isinstance(stage.get("training"), dict):
             problems += walk(stage["training"], Training, ("stages", index, "training"))
     recipe: Recipe | None = None
@@ -100,11 +100,17 @@ def deep_merge(base: Any, override: Any) -> Any:
     return copy.deepcopy(override)
 
 
+def _stages(raw: dict[str, Any]) -> list[Any]:
+    """The `stages:` list, or none when it is not a list (the schema reports that)."""
+    stages = raw.get("stages")
+    return stages if isinstance(stages, list) else []
+
+
 def _stage_problems(raw: dict[str, Any]) -> list[Problem]:
     problems: list[Problem] = []
     top = raw.get("training") if isinstance(raw.get("training"), dict) else {}
     top_compression = raw.get("compression") if isinstance(raw.get("compression"), dict) else {}
-    for index, stage in enumerate(raw.get("stages") or []):
+    for index, stage in enumerate(_stages(raw)):
         own_training = stage.get("training") if isinstance(stage, dict) else None
         if isinstance(own_training, dict):
             for key in ("epochs", "steps"):

@@ -39,7 +39,16 @@ _CORE_SCALARS: tuple[tuple[str, str, str], ...] = (
     ("float", rf"^(?:[-+]?(?:\.{_DIGITS}|{_DIGITS}(?:\.(?:{_DIGITS})?)?)(?:[eE][-+]?[0-9]+)?"
               r"|[-+]?\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN))$", "-+.0123456789"),
 )
-_REPLACED = {_TAG + name for name in ("null", "bool", "int", "float", "timestamp")}
+# YAML 1.1's `=` ("value" tag, with no constructor in PyYAML's safe loader) is a string in 1.2.
+_REPLACED = {_TAG + name for name in ("null", "bool", "int", "float", "timestamp", "value")}
+CORE_PATTERNS: dict[str, re.Pattern[str]] = {
+    _TAG + name: re.compile(pattern) for name, pattern, _ in _CORE_SCALARS}
+"""The text each YAML 1.2 core scalar type accepts, by tag (an explicit `!!int abc` must match too)."""
+PLAIN_TAGS = frozenset({*CORE_PATTERNS, _TAG + "str", _TAG + "seq", _TAG + "map"})
+"""The tags of the plain data a recipe may hold; others (`!!binary`, `!!timestamp`, `!!set`...) are refused."""
+MAX_INT_DIGITS = 100
+"""Longest whole number a recipe may write, in digits: the largest values a recipe takes (seeds,
+counts) have 10, and Python refuses to turn integers of more than 4,300 digits into text."""
 
 
 def _core_resolvers() -> dict[str, list[tuple[str, re.Pattern[str]]]]:

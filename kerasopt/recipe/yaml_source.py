@@ -2,9 +2,11 @@
 
 The text is composed into nodes first (:class:`~kerasopt.recipe.yaml_loader.RecipeLoader`:
 YAML 1.2 scalars, nesting bounded), then walked once to record positions and to refuse
-what a recipe can't hold: duplicate keys, keys that are not names, recursive aliases and
+what a recipe can't hold: duplicate keys, keys that are not names, recursive aliases,
 alias "bombs" (a few hundred bytes of `&a [*b, *b, ...]` that expand to billions of
-values). Only then are Python objects built. Syntax errors are reported in plain words
+values), tags of non-plain data (`!!binary`, `!!timestamp`, `!!set`...), explicitly
+tagged scalars that are not of their tag's type (`!!int abc`) and whole numbers too long
+to be real values. Only then are Python objects built. Syntax errors are reported in plain words
 at the line the mistake is on.
 """
 
@@ -15,7 +17,14 @@ from typing import Any
 import yaml
 
 from kerasopt.recipe.errors import Location, Path, Problem
-from kerasopt.recipe.yaml_loader import MAX_DEPTH, RecipeLoader, parse_int
+from kerasopt.recipe.yaml_loader import (
+    CORE_PATTERNS,
+    MAX_DEPTH,
+    MAX_INT_DIGITS,
+    PLAIN_TAGS,
+    RecipeLoader,
+    parse_int,
+)
 
 MAX_VALUES = 100_000
 """Most values (counting every alias expansion) a recipe may hold; real ones hold a few hundred."""
@@ -145,6 +154,10 @@ class _Walker:
             raise YamlProblem([Problem(
                 path, "an alias (`*name`) refers to a value that contains it (a recursive value)",
                 location=self.where(node), has_received=False)])
+        problem = self._tag_problem(node, path)
+        if problem is not None:
+            self.problems.append(problem)
+            return
         if isinstance(node, yaml.MappingNode):
             self.open.add(id(node))
             self._mapping(node, path)
@@ -169,10 +182,55 @@ class _Walker:
                     location=where, has_received=False))
             seen[key] = where
             self.positions[(*path, key)] = where
-            self.walk(value_node, (*path, key))
+            if key_node.tag == _TAG + "merge":
+                self._merge(value_node, path)
+            else:
+                self.walk(value_node, (*path, key))
+
+    def _merge(self, node: yaml.Node, path: Path) -> None:
+        """Walk what a `<<:` merge key brings in as keys of the mapping at `path`.
+
+        A key written in the mapping itself keeps its own position; merged keys are
+        placed where the merged mapping writes them.
+        """
+        written = dict(self.positions)
+        sources = node.value if isinstance(node, yaml.SequenceNode) else [node]
+        for source in sources:
+            self.walk(source, path)
+        self.positions.update(written)
+
+    def _tag_problem(self, node: yaml.Node, path: Path) -> Problem | None:
+        """A problem for a node that would not build plain data of its tag's type, or None.
+
+        Implicitly typed scalars match their tag's pattern by construction; an explicit tag
+        (`!!int abc`, `!!binary ...`) is checked here, since PyYAML's constructors would
+        raise plain Python errors (or build bytes, dates, sets) for it.
+        """
+        tag, received = node.tag, node.value if isinstance(node, yaml.ScalarNode) else None
+        shown = tag.replace(_TAG, "!!")
+        shape = {_TAG + "seq": yaml.SequenceNode, _TAG + "map": yaml.MappingNode}.get(tag, yaml.ScalarNode)
+        if tag not in PLAIN_TAGS or not isinstance(node, shape):
+            return Problem(path, f"the YAML tag `{shown}` is not allowed here", received=received,
+                           has_received=received is not None, location=self.where(node),
+                           allowed="plain values: strings, numbers, true/false, null, lists and mappings")
+        pattern = CORE_PATTERNS.get(tag)
+        if pattern is not None and not pattern.match(received):
+            return Problem(path, f"tagged `{shown}`, but the value is not one", received=received,
+                           allowed=f"a value written as YAML reads a {shown[2:]}, or no tag",
+                           location=self.where(node))
+        digits = len(received.lstrip("+-").replace("_", "")) if tag == _TAG + "int" else 0
+        if digits > MAX_INT_DIGITS:
+            return Problem(path, f"a whole number of {digits:,} digits; no recipe value is that large",
+                           has_received=False, allowed=f"at most {MAX_INT_DIGITS} digits",
+                           location=self.where(node))
+        return None
 
     def _key(self, key_node: yaml.Node, path: Path, where: Location) -> str | int | None:
         """The key as the recipe uses it, or None (with a problem) for a key that is not a name."""
+        problem = None if key_node.tag == _TAG + "merge" else self._tag_problem(key_node, path)
+        if problem is not None:
+            self.problems.append(problem)
+            return None
         if isinstance(key_node, yaml.ScalarNode):
             if key_node.tag in (_TAG + "str", _TAG + "merge"):
                 return key_node.value
