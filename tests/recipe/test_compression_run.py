@@ -32,14 +32,14 @@ PRUNE = {"name": "prune", "epochs": 3, "compression": {"pruning": {"pruning_sche
     "end_step": "0.7dur", "frequency": 5}}}}
 
 
-def _run(tmp_path: Path, last_stage: dict) -> tuple[dict, Path]:
+def _run(tmp_path: Path, last_stage: dict, *extra: str) -> tuple[dict, Path]:
     recipe = dict(BASE, stages=[{"name": "train", "epochs": 3}, PRUNE, last_stage])
     path = tmp_path / "recipe.yaml"
     path.write_text(yaml.safe_dump(recipe))
     out = tmp_path / "out"
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
-    result = subprocess.run([sys.executable, "-m", "kerasopt.cli", "run", str(path), "--output-dir", str(out)],
-                            capture_output=True, text=True, cwd=ROOT, env=env, timeout=600)
+    result = subprocess.run([sys.executable, "-m", "kerasopt.cli", "run", str(path), "--output-dir", str(out),
+                             *extra], capture_output=True, text=True, cwd=ROOT, env=env, timeout=600)
     assert result.returncode == 0, result.stderr
     return json.loads((out / "metrics.json").read_text()), out
 
@@ -80,6 +80,12 @@ def test_prune_then_qat_exports_a_verified_int8_file_that_keeps_the_zeros(tmp_pa
     assert int8["keras_accuracy"] - int8["accuracy"] <= 0.02
     assert flt["quantization"] == "none" and int8["gzip_bytes"] < flt["gzip_bytes"] / 2
     assert [s["name"] for s in metrics["stages"]] == ["train", "prune", "qat"]
+    # --resume of the finished run rebuilds every stage's wrappers and loads its weights: the
+    # masks and the quantization ranges come back, so the numbers are the same.
+    again, _ = _run(tmp_path, qat, "--resume")
+    assert again["sparsity"] == metrics["sparsity"]
+    assert again["evaluation"]["test"] == pytest.approx(metrics["evaluation"]["test"], rel=1e-6)
+    assert again["exports"]["tflite"]["accuracy"] == int8["accuracy"]
 
 
 @pytest.mark.slow
