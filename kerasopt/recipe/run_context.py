@@ -171,6 +171,7 @@ class Run:
         if lr_auto:
             self._apply_lr_finder(optimizer, stage)
         callbacks = assemble.build_callbacks(training.callbacks, plan, {"log_dir": self.log_dir})
+        recipe_callbacks = list(callbacks)
         keeper = self._best_weights(stage, callbacks)
         for technique in self.techniques:
             callbacks += technique.callbacks(self, stage, callbacks)
@@ -187,7 +188,9 @@ class Run:
         start_step = int(optimizer.iterations.numpy())
         if backup is not None:
             backup.set_model(self.trainee)
-        initial_epoch = backup.resume(keeper) if backup is not None else 0
+        stateful = [c for c in recipe_callbacks if callable(getattr(c, "state_dict", None))
+                    and callable(getattr(c, "load_state_dict", None))]
+        initial_epoch = backup.resume(keeper, stateful) if backup is not None else 0
         history = self.trainee.fit(
             self.data.train, validation_data=self.data.validation, epochs=plan.epochs,
             callbacks=callbacks, class_weight=class_weight, validation_freq=training.validation_freq,

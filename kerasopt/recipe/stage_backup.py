@@ -61,6 +61,7 @@ class StageBackup(keras.callbacks.Callback):
         self.every_seconds = float(every_seconds)
         self.step_limit = step_limit
         self.keeper: Any = None
+        self.stateful: list[Any] = []
         self.history: dict[str, list[float]] = {}
         self.seconds_before = 0.0
         self.epochs_before = 0
@@ -73,16 +74,20 @@ class StageBackup(keras.callbacks.Callback):
     def directory(self) -> Path:
         return self.run_dir.path(self.folder)
 
-    def resume(self, keeper: Any = None) -> int:
+    def resume(self, keeper: Any = None, stateful: Any = ()) -> int:
         """Restore the newest readable backup, if any; returns the epoch `fit` starts at.
 
         Args:
             keeper: The stage's `BestWeights`, whose state is backed up too. Defaults to `None`.
+            stateful: Callbacks with `state_dict()`/`load_state_dict()` (kerasopt's
+                EarlyStopping, DivergenceRecovery, ...), whose state is backed up and restored
+                too, in this order. Defaults to `()`.
 
         Raises:
             RunFailed: When backups exist but none can be read (the message names each file).
         """
         self.keeper = keeper
+        self.stateful = list(stateful)
         self._first_iteration = int(self.model.optimizer.iterations.numpy())
         self._started, self._last_save = time.perf_counter(), time.monotonic()
         problems: list[str] = []
@@ -143,6 +148,8 @@ class StageBackup(keras.callbacks.Callback):
                 with atomic_target(self.directory / f"{stem}.best.npz") as tmp, open(tmp, "wb") as handle:
                     np.savez(handle, *state["weights"])
                 meta["keeper"]["weights"] = f"{stem}.best.npz"
+        meta["callbacks"] = [self._callback_state(index, callback, stem)
+                             for index, callback in enumerate(self.stateful)]
         self.run_dir.write_json(f"{self.folder}/{NEXT}", meta)
         if (self.directory / CURRENT).exists():
             os.replace(self.directory / CURRENT, self.directory / PREVIOUS)
@@ -177,6 +184,8 @@ class StageBackup(keras.callbacks.Callback):
                 with np.load(self.directory / keeper["weights"]) as stored:
                     weights = [stored[f"arr_{i}"] for i in range(len(stored.files))]
             self._keeper_state = {**keeper, "weights": weights}
+        for entry in meta.get("callbacks", []):
+            self._load_callback_state(entry)
         self.history = {k: [math.nan if v is None else float(v) for v in values]
                         for k, values in meta.get("history", {}).items()}
         self.seconds_before = float(meta.get("seconds", 0.0))
@@ -185,12 +194,40 @@ class StageBackup(keras.callbacks.Callback):
             self.step_limit.done_before = int(meta.get("steps", 0))
         return meta
 
+    def _callback_state(self, index: int, callback: Any, stem: str) -> dict[str, Any]:
+        """One callback's state as JSON, its best weights (if any) in an `.npz` beside it."""
+        try:
+            state = dict(callback.state_dict(include_weights=True))
+        except TypeError:  # a state_dict without weights
+            state = dict(callback.state_dict())
+        weights = state.pop("best_weights", None)
+        entry: dict[str, Any] = {"index": index, "class": type(callback).__name__, "state": state}
+        if weights is not None:
+            entry["weights"] = f"{stem}.callback{index}.npz"
+            with atomic_target(self.directory / entry["weights"]) as tmp, open(tmp, "wb") as handle:
+                np.savez(handle, *weights)
+        return entry
+
+    def _load_callback_state(self, entry: dict[str, Any]) -> None:
+        index = entry.get("index")
+        if not isinstance(index, int) or index >= len(self.stateful):
+            return
+        callback = self.stateful[index]
+        if type(callback).__name__ != entry.get("class"):
+            return  # the recipe's callbacks changed (a resume with --force): start them afresh
+        state = dict(entry.get("state", {}))
+        if entry.get("weights"):
+            with np.load(self.directory / entry["weights"]) as stored:
+                state["best_weights"] = [stored[f"arr_{i}"] for i in range(len(stored.files))]
+        callback.load_state_dict(state)
+
     def _delete_unnamed(self) -> None:
         named = set()
         for name in (CURRENT, PREVIOUS):
             meta = self.run_dir.read_json(f"{self.folder}/{name}") if (self.directory / name).exists() else None
             if isinstance(meta, dict):
                 named |= {meta.get("weights"), (meta.get("keeper") or {}).get("weights")}
+                named |= {entry.get("weights") for entry in meta.get("callbacks", [])}
         for path in self.directory.glob("epoch_*"):
             if path.name not in named:
                 path.unlink(missing_ok=True)

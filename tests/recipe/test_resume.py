@@ -249,3 +249,41 @@ def test_a_deterministic_run_killed_mid_stage_resumes_to_the_same_numbers(tmp_pa
     assert abs(got["evaluation"]["test"]["loss"] - expected["evaluation"]["test"]["loss"]) < 1e-6
     assert got["timing"]["train_steps"] == expected["timing"]["train_steps"] == 7 * 11
     _same_numbers(got, expected)
+
+
+def test_backups_carry_the_state_of_the_recipes_stateful_callbacks(tmp_path):
+    # EarlyStopping half-way through its patience, with best weights to restore: a backup
+    # written then and read into fresh callbacks (as `--resume` does) gives the same state.
+    import keras
+    import numpy as np
+
+    from kerasopt.callbacks.early_stopping import EarlyStopping
+    from kerasopt.recipe.run_dir import RunDirectory
+    from kerasopt.recipe.stage_backup import StageBackup
+
+    model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
+    model.compile("sgd", "mse")
+    stopper = EarlyStopping(patience=5, restore_best_weights=True)
+    stopper.set_model(model)
+    stopper.on_train_begin()
+    stopper.on_epoch_end(0, {"val_loss": 1.0, "loss": 1.0})
+    best = [w.copy() for w in model.get_weights()]
+    model.layers[0].kernel.assign(np.ones((2, 1), "float32"))
+    stopper.on_epoch_end(1, {"val_loss": 2.0, "loss": 1.0})
+    assert stopper.wait == 1
+
+    run_dir = RunDirectory(tmp_path / "run")
+    backup = StageBackup(run_dir, "checkpoints/backup_s")
+    backup.set_model(model)
+    assert backup.resume(None, [stopper]) == 0
+    backup.save(2)
+
+    fresh = EarlyStopping(patience=5, restore_best_weights=True)
+    fresh.set_model(model)
+    again = StageBackup(run_dir, "checkpoints/backup_s")
+    again.set_model(model)
+    assert again.resume(None, [fresh]) == 2
+    fresh.on_train_begin()  # fit's own start keeps a loaded state
+    assert (fresh.wait, fresh.best, fresh.best_epoch) == (1, 1.0, 0)
+    for kept, original in zip(fresh.best_weights, best, strict=True):
+        np.testing.assert_array_equal(kept, original)
