@@ -8,7 +8,8 @@ from pathlib import Path
 
 import numpy as np
 
-from kerasopt.data.data_problem import DataProblem, close_matches
+from kerasopt.data.data_problem import DataProblem
+from kerasopt.suggestions import did_you_mean
 
 
 class CsvTable:
@@ -64,11 +65,11 @@ class CsvTable:
             problems.append(DataProblem(
                 "target", f"Data option `target` names a column that {where} does not have. "
                 f"Received: target={target!r}. Columns found: {found}.{guess}", target,
-                list(self.header), close_matches(target, self.header)))
+                list(self.header), did_you_mean(target, self.header)))
         if features is not None:
             missing = [name for name in features if name not in self.header]
             if missing:
-                suggestions = [m for name in missing for m in close_matches(name, self.header)[:1]]
+                suggestions = [m for name in missing for m in did_you_mean(name, self.header)[:1]]
                 problems.append(DataProblem(
                     "features", f"Data option `features` names columns that {where} does not "
                     f"have: {missing}. Columns found: {found}.", missing, list(self.header),

@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
-import difflib
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 from kerasopt.data.errors import DataError
@@ -52,15 +51,6 @@ class DataProblem:
         hint = f" Did you mean {', '.join(repr(s) for s in self.suggestions)}?" \
             if self.suggestions and "Did you mean" not in self.message else ""
         return DataError(self.message + hint, problem=self)
-
-
-def close_matches(value: Any, choices: Iterable[Any]) -> list[str]:
-    """Up to three names among `choices` close to `value` (case-insensitive), best first."""
-    if not isinstance(value, str):
-        return []
-    by_lower = {str(c).lower(): str(c) for c in choices}
-    return [by_lower[c] for c in difflib.get_close_matches(value.lower(), list(by_lower), n=3,
-                                                           cutoff=0.6)]
 
 
 def raise_first(problems: Sequence[DataProblem]) -> None:

@@ -7,8 +7,9 @@ import difflib
 from collections.abc import Mapping
 from typing import Any
 
-from kerasopt.data.data_problem import DataProblem, close_matches
+from kerasopt.data.data_problem import DataProblem
 from kerasopt.data.errors import DataError
+from kerasopt.suggestions import did_you_mean
 
 _TYPE_NAMES = {bool: "a boolean", int: "an integer", float: "a number", str: "a string",
                list: "a list", type(None): "null"}
@@ -51,7 +52,7 @@ class Option:
             raise DataProblem(self.name, f"Data option `{self.name}` of source {source!r} must be "
                               f"one of {', '.join(repr(c) for c in self.choices)}. Received: "
                               f"{self.name}={value!r}.", value, list(self.choices),
-                              close_matches(value, self.choices)).error()
+                              did_you_mean(value, self.choices)).error()
         return value
 
 

@@ -12,10 +12,11 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from kerasopt.data.data_problem import DataProblem, close_matches
+from kerasopt.data.data_problem import DataProblem
 from kerasopt.data.errors import DataError
 from kerasopt.data.options import Option, resolve_options
 from kerasopt.data.task_inference import TASKS as TASKS
+from kerasopt.suggestions import did_you_mean
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
@@ -143,7 +144,7 @@ def path_problem(option: str, value: str, *, directory: bool = False) -> DataPro
     if not found:
         parent = path.parent if path.parent.is_dir() else None
         nearby = [p.name for p in itertools.islice(parent.iterdir(), 5000)] if parent else []
-        close = [str(parent / name) for name in close_matches(path.name, nearby)] if parent else []
+        close = [str(parent / name) for name in did_you_mean(path.name, nearby)] if parent else []
         return DataProblem(option, f"The {kind} given as `{option}` does not exist. "
                            f"Received: {option}={value!r}.", value, None, close)
     if directory != path.is_dir():

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import dataclasses
-import difflib
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from typing import Any
+
+from kerasopt.suggestions import did_you_mean as did_you_mean
 
 Path = tuple[str | int, ...]
 
@@ -19,15 +20,6 @@ def format_path(path: Path) -> str:
         else:
             text += ("." if text else "") + part
     return text or "<recipe>"
-
-
-def did_you_mean(value: Any, choices: Iterable[str]) -> list[str]:
-    """Up to three close matches of `value` among `choices` (case-insensitive)."""
-    if not isinstance(value, str):
-        return []
-    by_lower = {c.lower(): c for c in choices}
-    close = difflib.get_close_matches(value.lower(), list(by_lower), n=3, cutoff=0.6)
-    return [by_lower[c] for c in close]
 
 
 def short_repr(value: Any, limit: int = 80) -> str:

@@ -7,14 +7,14 @@ Keras or kerasopt schedule, evaluated at the optimizer's step.
 
 from __future__ import annotations
 
-import difflib
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from typing import Any
 
 import keras
 from keras import ops
 
 from kerasopt.schedules._common import check_number
+from kerasopt.suggestions import did_you_mean
 
 Schedule = keras.optimizers.schedules.LearningRateSchedule
 
@@ -69,16 +69,8 @@ def check_layer_name(name: str, value: Any) -> None:
         raise ValueError(f"`{name}` must be a non-empty layer name. Received: {name}={value!r}")
 
 
-def walk(model: keras.Model) -> Iterator[keras.layers.Layer]:
-    """Every layer of `model`, nested models walked into (and listed themselves)."""
-    for layer in model.layers:
-        yield layer
-        if isinstance(layer, keras.Model):
-            yield from walk(layer)
-
-
 def _suggest(value: str, choices: Iterable[str]) -> str:
-    close = difflib.get_close_matches(value, list(choices), n=3, cutoff=0.6)
+    close = did_you_mean(value, choices)
     return f" Did you mean {', '.join(repr(c) for c in close)}?" if close else ""
 
 

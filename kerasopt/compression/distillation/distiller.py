@@ -12,6 +12,7 @@ from kerasopt.compression.distillation import _checks, _features, _outputs
 from kerasopt.compression.distillation._label_loss import LabelLoss
 from kerasopt.compression.distillation.logits_distillation import LogitsDistillation
 from kerasopt.compression.pruning import PruneLowMagnitude
+from kerasopt.models.layer_walk import all_layers
 from kerasopt.registry import register
 from kerasopt.schedules._common import check_choice
 
@@ -128,7 +129,7 @@ class Distiller(keras.Model):
         check_choice("teacher_output", teacher_output, _outputs.OUTPUT_KINDS)
         check_choice("student_output", student_output, _outputs.OUTPUT_KINDS)
         strategies = _check_strategies(strategies)
-        wrapped = [layer.name for layer in _checks.walk(teacher) if isinstance(layer, PruneLowMagnitude)]
+        wrapped = [layer.name for layer in all_layers(teacher) if isinstance(layer, PruneLowMagnitude)]
         if wrapped:
             raise ValueError(f"The teacher {teacher.name!r} holds pruning wrappers ({', '.join(wrapped)}). "
                              "Pass kerasopt.compression.pruning.strip_pruning(teacher) instead.")

@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 
 from kerasopt.data.array_checks import check_inputs, check_targets
-from kerasopt.data.data_problem import DataProblem, close_matches, raise_first
+from kerasopt.data.data_problem import DataProblem, raise_first
 from kerasopt.data.errors import DataError
 from kerasopt.data.options import Option
 from kerasopt.data.source import (
@@ -20,6 +20,7 @@ from kerasopt.data.source import (
     regression_targets,
 )
 from kerasopt.data.task_inference import TASK_CHOICES
+from kerasopt.suggestions import did_you_mean
 
 
 class NpzFile(DataSource):
@@ -120,7 +121,7 @@ class NpzFile(DataSource):
                         raise DataProblem(
                             key_option, f"The file {where} has no array named {key!r} (option "
                             f"`{key_option}`). Arrays found: {', '.join(keys) or 'none'}.",
-                            key, keys, close_matches(key, keys)).error()
+                            key, keys, did_you_mean(key, keys)).error()
                     arrays.append(archive[key])
         except (OSError, ValueError, zipfile.BadZipFile) as err:
             if isinstance(err, DataError):
