@@ -183,3 +183,19 @@ def test_representative_samples_are_drawn_across_the_data():
     assert [s.tolist() for s in samples] == [batch[0].tolist() for batch in options["representative_dataset"]()]
     assert options["target_spec"]["supported_ops"] == [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
     assert options["inference_input_type"] == tf.float32 and options["inference_output_type"] == tf.float32
+
+
+def test_running_a_file_prints_no_delegate_notice_but_keeps_other_errors(exports, data, capfd):
+    """LiteRT writes "INFO: Created TensorFlow Lite XNNPACK delegate" to fd 2 on allocation;
+    kerasopt drops that line only. A line written to fd 2 during allocation still comes through."""
+    import os
+
+    from kerasopt.export import tflite_verify
+
+    x, _ = data
+    capfd.readouterr()
+    run_tflite(exports["none"]["path"], x[:5])
+    assert "XNNPACK" not in capfd.readouterr().err
+    with tflite_verify._quiet_delegate_notice():
+        os.write(2, b"INFO: Created TensorFlow Lite XNNPACK delegate for CPU.\nreal warning\n")
+    assert capfd.readouterr().err == "real warning\n"
