@@ -56,8 +56,9 @@ def validate(raw: Any, positions: dict[Path, Location]) -> tuple[Recipe | None, 
     problems += _stage_problems(raw)
     if recipe is not None and not problems:
         from kerasopt.recipe.data_check import data_problems
+        from kerasopt.recipe.file_check import file_problems
 
-        problems += data_problems(recipe, raw)
+        problems += file_problems(recipe) + data_problems(recipe, raw)
     problems = _dedupe(problems)
     located = [_locate(p, positions) for p in problems]
     located.sort(key=_file_order)

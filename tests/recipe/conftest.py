@@ -39,3 +39,19 @@ def problems(write):
         return info.value
 
     return _problems
+
+
+@pytest.fixture(scope="module")
+def transfer_source_model(tmp_path_factory):
+    """Run in a folder holding the model.keras that digits_transfer loads (digits_mlp writes it).
+
+    Validation checks that a recipe's `.keras` paths exist; relative paths start at the
+    current directory.
+    """
+    folder = tmp_path_factory.mktemp("cwd")
+    model_file = folder / "saved_models" / "digits_mlp" / "model.keras"
+    model_file.parent.mkdir(parents=True)
+    model_file.write_bytes(b"")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.chdir(folder)
+        yield model_file

@@ -71,6 +71,15 @@ CATALOGUE = [
                  ["needs `base_batch_size`"], id="scaling-without-base"),
     pytest.param(MINIMAL + "data: {source: digits}\n", "data",
                  ["duplicate key (first written at line 2)"], id="duplicate-key"),
+    pytest.param("name: t\ndata: {source: digits}\nmodel: {path: no/such/model.keras}\n", "model.path",
+                 ["file does not exist", "received: 'no/such/model.keras'", "existing .keras file"],
+                 id="missing-model-file"),
+    pytest.param("name: t\ndata: {source: digits}\nmodel: {architecture: file, path: weights.h5}\n",
+                 "model.path", ["must be a .keras file", "received: 'weights.h5'"], id="model-file-suffix"),
+    pytest.param(MINIMAL + "stages:\n  - name: s\n    model: {path: gone.keras}\n"
+                 "    compression: {distillation: {teacher: {path: teacher.keras}}}\n",
+                 "stages[0].compression.distillation.teacher.path", ["file does not exist"],
+                 id="missing-teacher-file"),
 ]
 
 

@@ -55,6 +55,9 @@ def test_recipes_are_found_recursively():
     assert any(p.parent != ROOT for p in RECIPES), "recipes in subfolders are fuzzed too"
 
 
+pytestmark = pytest.mark.usefixtures("transfer_source_model")
+
+
 @pytest.fixture(scope="module")
 def tree(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A copy of the recipes folder; mutated recipes are written beside their originals."""

@@ -158,6 +158,7 @@ stages:
                 or "delimiter" in k]
 
 
+@pytest.mark.usefixtures("transfer_source_model")
 def test_every_name_kerasopt_list_prints_loads():
     from kerasopt.recipe.shipped import shipped_names
 

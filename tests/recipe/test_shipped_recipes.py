@@ -12,6 +12,8 @@ from kerasopt.recipe.shipped import recipes_dir, shipped_recipes
 
 RECIPES = sorted(recipes_dir().rglob("*.yaml"))
 
+pytestmark = pytest.mark.usefixtures("transfer_source_model")
+
 
 def test_recipes_are_found_recursively():
     assert len(RECIPES) >= 4
