@@ -3,15 +3,20 @@
 The file records the SHA-256 of the resolved recipe the run directory was started with,
 the stages completed so far with their results, and the fit time and steps of those
 stages. `--resume` with a recipe that resolves differently is refused (with a diff of the
-two) unless forced, since the checkpoints belong to the recipe that wrote them.
+two) unless forced, since the checkpoints belong to the recipe that wrote them. Settings
+that change only how a run reports, not what it computes (`runtime.verbose`,
+`runtime.backup_minutes`), are left out of the comparison.
 """
 
 from __future__ import annotations
 
 import difflib
 import hashlib
+import json
 import sys
 from typing import Any
+
+import yaml
 
 from kerasopt.recipe.run_dir import RunDirectory
 from kerasopt.recipe.run_errors import RunFailed, RunRefused
@@ -26,14 +31,30 @@ def recipe_body(resolved_yaml: str) -> str:
     return rest if first.startswith("#") else resolved_yaml
 
 
+REPORTING_ONLY = ("verbose", "backup_minutes")
+"""`runtime` settings that change how a run reports, never its results."""
+
+
 def recipe_hash(resolved_yaml: str) -> str:
-    """The SHA-256 (hex) of a resolved recipe's body.
+    """The SHA-256 (hex) of a resolved recipe's content, without the reporting-only settings.
 
     Example:
         >>> recipe_hash("# Resolved from a.yaml\\nname: x\\n") == recipe_hash("# Resolved from b.yaml\\nname: x\\n")
         True
+        >>> recipe_hash("name: x\\nruntime: {verbose: 2}\\n") == recipe_hash("name: x\\nruntime: {verbose: 1}\\n")
+        True
     """
-    return hashlib.sha256(recipe_body(resolved_yaml).encode("utf-8")).hexdigest()
+    try:
+        content = yaml.safe_load(recipe_body(resolved_yaml))
+    except yaml.YAMLError:  # not a recipe kerasopt wrote: compare the text
+        content = None
+    if not isinstance(content, dict):
+        return hashlib.sha256(recipe_body(resolved_yaml).encode("utf-8")).hexdigest()
+    runtime = content.get("runtime")
+    if isinstance(runtime, dict):
+        content["runtime"] = {k: v for k, v in runtime.items() if k not in REPORTING_ONLY}
+    canonical = json.dumps(content, sort_keys=True, default=str, separators=(",", ":"))
+    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
 
 
 class ResumeState:
@@ -96,7 +117,8 @@ class ResumeState:
         """
         stored_yaml = self._stored_recipe()
         stored_hash = self._stored_hash or (recipe_hash(stored_yaml) if stored_yaml is not None else None)
-        if stored_hash is None or stored_hash == self.recipe_sha256:
+        if stored_hash is None or self.recipe_sha256 in (
+                stored_hash, recipe_hash(stored_yaml) if stored_yaml is not None else None):
             return
         diff = _diff(stored_yaml, self.resolved_yaml, self.run_dir.path("recipe.yaml"))
         if force:

@@ -171,6 +171,15 @@ def test_resume_refuses_a_changed_recipe_with_a_diff_unless_forced(tmp_path, cap
     assert "resuming with a changed recipe" in capsys.readouterr().err
 
 
+def test_resume_with_other_output_settings_is_not_a_changed_recipe(tmp_path, capsys):
+    """A run started into a pipe (verbose 2) resumes from a terminal (verbose 1) without --force."""
+    recipe, out = write_tiny_recipe(tmp_path, training={"epochs": 1}), tmp_path / "out"
+    assert cli(recipe, "runtime.verbose=2", "runtime.backup_minutes=5", "--output-dir", str(out)) == 0
+    capsys.readouterr()
+    assert cli(recipe, "runtime.verbose=0", "--output-dir", str(out), "--resume") == 0
+    assert "changed recipe" not in capsys.readouterr().err
+
+
 def test_metrics_json_is_strict_json_and_lists_non_finite_values(tmp_path):
     # SGD at 1e30 overflows the weights at once: losses are NaN.
     path = write_tiny_recipe(tmp_path, training={"epochs": 1, "optimizer": {"type": "sgd", "learning_rate": 1e30}})
