@@ -13,6 +13,7 @@ import numpy as np
 
 from kerasopt.export.atomic import atomic_target
 from kerasopt.export.errors import ExportError, describe_conversion_failure
+from kerasopt.models.layer_walk import leaf_layers
 
 QUANTIZATIONS = ("none", "dynamic", "float16", "int8", "int16x8")
 """The quantization modes of :func:`export_tflite`."""
@@ -108,13 +109,6 @@ def _representative(data: np.ndarray, count: int) -> Callable[[], Iterator[list[
     return generate
 
 
-def _all_layers(model: keras.Model) -> list[Any]:
-    found: list[Any] = []
-    for layer in model.layers:
-        found.extend(_all_layers(layer) if isinstance(layer, keras.Model) else [layer])
-    return found
-
-
 def _int8_plan(model: keras.Model, quantization: str, representative_data: np.ndarray | None,
                num_representative: int) -> tuple[keras.Model, dict[str, Any], str | None]:
     """The model to convert, its converter options, and where its int8 ranges come from."""
@@ -137,7 +131,7 @@ def _int8_plan(model: keras.Model, quantization: str, representative_data: np.nd
         return model, converter_options(quantization, representative_data, num_representative), None
     options = converter_options("int8", representative_data, num_representative)  # validates the arguments
     rewritable = isinstance(model, keras.Sequential) or type(model).__name__ == "Functional"
-    if not rewritable or not any(type(layer) in qat.SUPPORTED_LAYERS for layer in _all_layers(model)):
+    if not rewritable or not any(type(layer) in qat.SUPPORTED_LAYERS for layer in leaf_layers(model)):
         return model, options, "converter"
     calibrated = qat.quantize_model(model, preserve_sparsity=False)
     qat.calibrate_ranges(calibrated, _draw(representative_data, num_representative))
@@ -208,7 +202,7 @@ def export_tflite(model: keras.Model, path: str | os.PathLike[str], *, quantizat
         try:
             converted.export(str(tmp), format="litert", verbose=False, **options)
         except ConverterError as err:
-            layers = [(layer.name, type(layer).__name__) for layer in _all_layers(model)]
+            layers = [(layer.name, type(layer).__name__) for layer in leaf_layers(model)]
             raise ExportError(describe_conversion_failure(str(err), quantization, layers)) from err
     data = Path(path).read_bytes()
     info = {"path": str(path), "bytes": len(data),

@@ -10,6 +10,7 @@ import keras
 from kerasopt.compression.quantization import _graph
 from kerasopt.compression.quantization.fold_batch_norms import fold_batch_norms
 from kerasopt.compression.quantization.quantize_wrapper import SUPPORTED_LAYERS, QuantizeWrapper
+from kerasopt.models.layer_walk import leaf_layers
 
 PASS_THROUGH_LAYERS: tuple[type, ...] = (
     keras.layers.Flatten, keras.layers.Reshape, keras.layers.Dropout, keras.layers.SpatialDropout1D,
@@ -29,15 +30,10 @@ def _names(value: Iterable[Any] | None, arg: str) -> list[str] | None:
     return names
 
 
-def _all_layers(model: Any) -> list[Any]:
-    return [layer for sub in _graph.nested_models(model) for layer in sub.layers
-            if not isinstance(layer, keras.Model)]
-
-
 def _select(model: Any, layers: list[str] | None, layer_types: list[str] | None) -> set[int]:
     supported = {cls.__name__ for cls in SUPPORTED_LAYERS}
     listing = ", ".join(sorted(supported))
-    everything = _all_layers(model)
+    everything = leaf_layers(model)
     if layers is None and layer_types is None:
         return {id(layer) for layer in everything if type(layer) in SUPPORTED_LAYERS}
     chosen: set[int] = set()
@@ -131,7 +127,7 @@ def quantize_model(model: keras.Model, *, layers: Iterable[str] | None = None,
     if isinstance(ema_decay, bool) or not isinstance(ema_decay, (int, float)) or not 0 < ema_decay < 1:
         raise ValueError(f"`ema_decay` must be in (0, 1). Received: ema_decay={ema_decay!r}")
     _graph.check_graph_model(model, "quantize_model")
-    wrapped = [layer.name for layer in _all_layers(model) if isinstance(layer, QuantizeWrapper)]
+    wrapped = [layer.name for layer in leaf_layers(model) if isinstance(layer, QuantizeWrapper)]
     if wrapped:
         raise ValueError(f"Model {model.name!r} is already quantization-aware (QuantizeWrapper layers: "
                          f"{', '.join(wrapped)}); quantize the float model once.")
