@@ -1,0 +1,90 @@
+"""The fast MNIST-1D recipes keep the paper's CNN and stay within their step budgets."""
+
+from __future__ import annotations
+
+import pytest
+
+from kerasopt.recipe import session
+from kerasopt.recipe.assemble import plan_stage, resolve_durations
+from kerasopt.recipe.loader import load_recipe
+from kerasopt.recipe.runner import model_params, run
+from kerasopt.recipe.stages import resolve_stages
+
+# recipe -> the most optimizer steps it may take, over all its stages
+BUDGETS = {"mnist1d_cnn_fast": 3000, "mnist1d_cnn_1500": 1500}
+# Conv1D of 5 taps, 1 -> 25 channels (1*5*25 + 25), two of 3 taps, 25 -> 25 (25*3*25 + 25 each);
+# the stride-2 convolutions, each after one zero of padding a side, take the 40 steps to
+# (42 - 5) // 2 + 1 = 19, (21 - 3) // 2 + 1 = 10 and (12 - 3) // 2 + 1 = 5, so Dense sees
+# 5 * 25 = 125 features (125*10 + 10).
+PAPER_PARAMS = (5 * 25 + 25) + 2 * (3 * 25 * 25 + 25) + (5 * 25 * 10 + 10)
+
+
+@pytest.fixture(scope="module")
+def data():
+    """MNIST-1D as the paper recipe's runner builds it (4,000 training sequences, 10% held out)."""
+    return session.build_data(load_recipe("mnist1d_cnn").recipe)
+
+
+def steps_of(name: str, steps_per_epoch: int) -> int:
+    """The optimizer steps a run of the recipe takes, stage by stage as the runner plans them."""
+    loaded = load_recipe(name)
+    return sum(plan_stage(stage.training, steps_per_epoch).total_steps
+               for stage in resolve_stages(loaded.recipe, loaded.raw))
+
+
+def layer_list(model) -> list[tuple[str, dict]]:
+    """Each layer's class and configuration, without its (generated) name."""
+    return [(type(layer).__name__, {k: v for k, v in layer.get_config().items() if k != "name"})
+            for layer in model.layers]
+
+
+@pytest.mark.parametrize("name", BUDGETS)
+def test_recipe_validates_with_its_name(name):
+    assert load_recipe(name).recipe.name == name
+
+
+def test_paper_cnn_has_5210_parameters():
+    assert PAPER_PARAMS == 5210
+
+
+@pytest.mark.parametrize("name", BUDGETS)
+def test_step_budget(name, data):
+    assert data.steps_per_epoch == 36  # 3,600 training sequences in batches of 100
+    assert steps_of(name, data.steps_per_epoch) == BUDGETS[name]
+
+
+@pytest.mark.parametrize("name", BUDGETS)
+def test_one_cycle_spans_the_whole_training(name, data):
+    loaded = load_recipe(name)
+    (stage,) = resolve_stages(loaded.recipe, loaded.raw)
+    plan = plan_stage(stage.training, data.steps_per_epoch)
+    schedule = resolve_durations(stage.training.optimizer, plan)["learning_rate"]
+    assert schedule["type"] == "onecycle"
+    assert schedule["total_steps"] == BUDGETS[name]
+
+
+@pytest.mark.parametrize("name", BUDGETS)
+def test_same_cnn_as_the_paper_recipe(name, data):
+    paper = load_recipe("mnist1d_cnn").recipe
+    fast = load_recipe(name).recipe
+    assert fast.model.model_dump() == paper.model.model_dump()
+    paper_model = session.build_model(paper, data)
+    fast_model = session.build_model(fast, data)
+    assert model_params(fast_model) == model_params(paper_model) == PAPER_PARAMS
+    assert layer_list(fast_model) == layer_list(paper_model)
+    assert [(type(layer).__name__, tuple(layer.output.shape)) for layer in fast_model.layers] == [
+        ("InputLayer", (None, 40, 1)), ("ZeroPadding1D", (None, 42, 1)), ("Conv1D", (None, 19, 25)),
+        ("ZeroPadding1D", (None, 21, 25)), ("Conv1D", (None, 10, 25)), ("ZeroPadding1D", (None, 12, 25)),
+        ("Conv1D", (None, 5, 25)), ("Flatten", (None, 125)), ("Dense", (None, 10))]
+
+
+@pytest.mark.slow
+def test_short_run_counts_steps_and_parameters(tmp_path):
+    loaded = load_recipe("mnist1d_cnn_1500", ("training.steps=40", "runtime.verbose=0",
+                                              "runtime.tensorboard.enabled=false", "export.keras=false",
+                                              "export.tflite=null"))
+    metrics = run(loaded, output_dir=str(tmp_path / "run"))
+    assert metrics["timing"]["train_steps"] == 40
+    assert metrics["params"] == PAPER_PARAMS
+    assert metrics["evaluation"]["test"]["accuracy"] > 0.2  # 34% after 40 steps here; chance is 10%
+    assert "last" not in metrics["evaluation"]  # restore_best: false keeps the final weights
