@@ -25,6 +25,7 @@ import os
 import shutil
 import sys
 import time
+import traceback
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -66,6 +67,11 @@ def _names(value: str | tuple[str, ...]) -> tuple[str, ...]:
     return (value,) if isinstance(value, str) else tuple(value)
 
 
+def _grid(prefix: str, key: str, values: tuple[Any, ...]) -> tuple[str, ...]:
+    return tuple(f"{prefix} {key}={v}" for v in values)
+
+
+_NORM_RATES = (0.001, 0.01, 0.1)
 STUDIES = (
     Study("gradient_descent", "batch / stochastic / mini-batch GD, momentum", "gradient_descent.yaml",
           "batch_size=32 momentum=0.0", 360, claims=(
@@ -104,9 +110,14 @@ STUDIES = (
               _c("L2 beats no regularization", "l2", "none"),
               _c("dropout beats no regularization", "dropout", "none"),
               _c("batch norm beats no regularization", "batch_norm", "none"))),
-    Study("data_normalization", "input normalization", "data_normalization.yaml", "normalization=none", 360,
-          claims=(_c("standardization beats raw inputs", "normalization=standardize", "normalization=none"),
-                  _c("min-max beats raw inputs", "normalization=minmax", "normalization=none"))),
+    Study("data_normalization", "input normalization", "data_normalization.yaml",
+          "normalization=none learning_rate=0.01", 360, claims=(
+              _c("standardization beats raw inputs (each at its best of 3 rates)",
+                 _grid("normalization=standardize", "learning_rate", _NORM_RATES),
+                 _grid("normalization=none", "learning_rate", _NORM_RATES)),
+              _c("min-max beats raw inputs (each at its best of 3 rates)",
+                 _grid("normalization=minmax", "learning_rate", _NORM_RATES),
+                 _grid("normalization=none", "learning_rate", _NORM_RATES)))),
     Study("augmentation", "data augmentation", "augmentation", "none", 1000,
           ("none", "noise", "translation", "noise_translation", "mixup"), claims=(
               _c("noise + shifts beat no augmentation", "noise_translation", "none"),
@@ -378,13 +389,21 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     chosen = [s for s in STUDIES if not args.study or s.name in args.study]
     results_dir = Path(args.results)
+    failed = []
     for study in chosen:
         print(f"== study {study.name}", flush=True)
-        result = run_study(study, Path(args.output_root))
+        try:
+            result = run_study(study, Path(args.output_root))
+        except Exception:  # noqa: BLE001 - report it and go on with the next study
+            traceback.print_exc()
+            failed.append(study.name)
+            continue
         write_results([result], results_dir / "technique_studies.json",
                       results_dir / "technique_studies.md")
         print(f"== study {study.name}: {result['seconds']} s", flush=True)
-    return 0
+    if failed:
+        print(f"failed studies: {', '.join(failed)}", file=sys.stderr)
+    return 1 if failed else 0
 
 
 if __name__ == "__main__":
