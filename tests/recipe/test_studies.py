@@ -172,7 +172,8 @@ def test_tiny_folder_and_sweep_studies_run_end_to_end(tmp_path, monkeypatch):
                           claims=(runner._c("x", "patience_5", "full_last"),))
     result = runner.run_study(folder, tmp_path / "runs", ["training.epochs=2", "data.limit=200"])
     assert [r["variant"] for r in result["variants"]] == ["full_last", "patience_5"]
-    assert all(r["train_steps"] == 2 * math.ceil(200 / 32) for r in result["variants"])
+    # limit 200, then a validation fifth: 160 training examples, 5 batches of 32 per epoch.
+    assert all(r["train_steps"] == 2 * math.ceil(160 / 32) for r in result["variants"])
     assert 0.0 <= result["variants"][0]["test_accuracy"] <= 1.0
     assert (tmp_path / "runs" / "early_stopping" / "report.md").exists()
     (tmp_path / "sweep.yaml").write_text(
