@@ -7,6 +7,7 @@ from typing import Any
 import keras
 from keras import ops
 
+from kerasopt._backend import require_tensorflow
 from kerasopt.compression.masking import attach_mask
 from kerasopt.compression.quantization import _fake_quant
 from kerasopt.registry import register
@@ -97,6 +98,8 @@ class QuantizeWrapper(keras.layers.Wrapper):
         for arg, value in (("quantize_inputs", quantize_inputs), ("preserve_sparsity", preserve_sparsity)):
             if not isinstance(value, bool):
                 raise ValueError(f"`{arg}` must be True or False. Received: {arg}={value!r}")
+        if preserve_sparsity:
+            require_tensorflow("kerasopt.compression.quantization.QuantizeWrapper(preserve_sparsity=True)")
         if isinstance(ema_decay, bool) or not isinstance(ema_decay, (int, float)) or not 0 < ema_decay < 1:
             raise ValueError(f"`ema_decay` must be in (0, 1). Received: ema_decay={ema_decay!r}")
         kwargs.setdefault("name", f"quantize_{layer.name}")
