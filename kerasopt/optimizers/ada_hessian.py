@@ -65,6 +65,8 @@ class AdaHessian(keras.optimizers.Optimizer):
 
     Raises:
         ValueError: If a hyperparameter is out of range.
+        UnsupportedBackendError: (a ValueError) Under a Keras backend other than TensorFlow;
+            see `kerasopt._backend.TENSORFLOW_ONLY`.
 
     Example:
         ```python

@@ -66,6 +66,8 @@ class ConjugateGradient(LineSearchOptimizer):
 
     Raises:
         ValueError: If an argument is out of range or unsupported.
+        UnsupportedBackendError: (a ValueError) Under a Keras backend other than TensorFlow;
+            see `kerasopt._backend.TENSORFLOW_ONLY`.
 
     Example:
         ```python

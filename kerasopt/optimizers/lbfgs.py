@@ -100,6 +100,8 @@ class LBFGS(LineSearchOptimizer):
 
     Raises:
         ValueError: If an argument is out of range or unsupported.
+        UnsupportedBackendError: (a ValueError) Under a Keras backend other than TensorFlow;
+            see `kerasopt._backend.TENSORFLOW_ONLY`.
 
     Example:
         ```python

@@ -52,6 +52,8 @@ class SAM(OptimizerWrapper):
     Raises:
         ValueError: If an argument is out of range, `optimizer` cannot be resolved or itself
             needs a closure.
+        UnsupportedBackendError: (a ValueError) Under a Keras backend other than TensorFlow;
+            see `kerasopt._backend.TENSORFLOW_ONLY`.
 
     Example:
         ```python

@@ -73,12 +73,14 @@ def test_tensorflow_is_this_process_backend() -> None:
     assert keras.backend.backend() == "tensorflow"
 
 
+@pytest.mark.slow  # the module's two processes take 30-60 s together
 def test_kerasopt_imports_under_jax_without_tensorflow(results: Any) -> None:
     report = results[1]
     assert report["backend"] == "jax"
     assert report["import"] == {"kerasopt": "0.1.0", "tensorflow_imported": False}
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", CASE_NAMES)
 def test_component_matches_tensorflow_or_refuses(name: str, results: Any) -> None:
     jax = results[1]["cases"][name]
@@ -102,6 +104,7 @@ def test_every_tensorflow_only_component_is_exercised() -> None:
     assert exercised == set(_backend.TENSORFLOW_ONLY)
 
 
+@pytest.mark.slow  # the module's two processes take 30-60 s together
 def test_recipe_runner_refuses_jax_and_writes_nothing(results: Any) -> None:
     runner = results[1]["runner"]
     assert runner["cli_exit"] == 2

@@ -102,6 +102,8 @@ class ClusteredLayer(keras.layers.Wrapper):
 
     Raises:
         ValueError: For an unsupported layer or an invalid argument.
+        UnsupportedBackendError: (a ValueError) Under a Keras backend other than TensorFlow;
+            see `kerasopt._backend.TENSORFLOW_ONLY`.
 
     Example:
         >>> layer = ClusteredLayer(keras.layers.Dense(8), number_of_clusters=4)

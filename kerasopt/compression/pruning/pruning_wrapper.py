@@ -102,6 +102,8 @@ class PruneLowMagnitude(keras.layers.Wrapper):
 
     Raises:
         ValueError: If the layer type is not supported, or an argument is out of range.
+        UnsupportedBackendError: (a ValueError) Under a Keras backend other than TensorFlow;
+            see `kerasopt._backend.TENSORFLOW_ONLY`.
 
     Example:
         >>> layer = PruneLowMagnitude(keras.layers.Dense(4), structure="n:m", n=1, m=2)

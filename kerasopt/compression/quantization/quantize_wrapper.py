@@ -70,6 +70,8 @@ class QuantizeWrapper(keras.layers.Wrapper):
     Raises:
         ValueError: For an unsupported layer (naming it and listing the supported
             types) or a bad argument.
+        UnsupportedBackendError: (a ValueError) With `preserve_sparsity=True` under a Keras
+            backend other than TensorFlow; see `kerasopt._backend.TENSORFLOW_ONLY`.
 
     Example:
         >>> import numpy as np
