@@ -214,7 +214,8 @@ def _tensorboard(args: argparse.Namespace) -> int:
 def _guarded(args: argparse.Namespace, action) -> int:
     """Load the recipe, start TensorFlow quietly, run an action that may fail at run time.
 
-    A recipe error exits 2 before TensorFlow loads; a failure while running prints one
+    A recipe error exits 2 before TensorFlow loads, and so does a Keras backend other than
+    TensorFlow (the runner is TensorFlow-only); a failure while running prints one
     message and exits 1 (`--debug` shows TensorFlow's start-up lines and the traceback).
     """
     from kerasopt.recipe.errors import RecipeError
@@ -230,6 +231,13 @@ def _guarded(args: argparse.Namespace, action) -> int:
         from kerasopt.tf_startup import start_tensorflow_quietly
 
         start_tensorflow_quietly(show=args.debug)
+        from kerasopt._backend import RECIPE_RUNNER, UnsupportedBackendError, require_tensorflow
+
+        try:
+            require_tensorflow(RECIPE_RUNNER)
+        except UnsupportedBackendError as err:  # nothing ran, nothing was written
+            print(f"kerasopt: error: {err}", file=sys.stderr)
+            return EXIT_USAGE
         return action(loaded)
     except KeyboardInterrupt as err:  # RunInterrupted says what was kept and how to resume
         print(getattr(err, "message", "") or "kerasopt: interrupted", file=sys.stderr)

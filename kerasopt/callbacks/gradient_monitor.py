@@ -10,6 +10,7 @@ from typing import Any
 import keras
 import numpy as np
 
+from kerasopt._backend import require_tensorflow
 from kerasopt.callbacks import _arg_checks as checks
 from kerasopt.callbacks._gradient_probe import GradientProbe
 from kerasopt.registry import register
@@ -107,11 +108,7 @@ class GradientMonitor(keras.callbacks.Callback):
         if clip_percentile is not None:
             checks.check_float("clip_percentile", clip_percentile, low=0.0, high=100.0,
                                high_open=False)
-        if keras.backend.backend() != "tensorflow":
-            raise ValueError(
-                "GradientMonitor computes gradients with tf.GradientTape and needs the "
-                f"TensorFlow backend. Received: backend={keras.backend.backend()!r}"
-            )
+        require_tensorflow("kerasopt.callbacks.GradientMonitor")
         self.every_n_steps = every_n_steps
         self.log_dir = log_dir
         self.histograms = histograms

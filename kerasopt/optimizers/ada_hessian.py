@@ -7,6 +7,7 @@ from typing import Any
 import keras
 from keras import ops
 
+from kerasopt._backend import require_tensorflow
 from kerasopt._keras_compat import built_variables, variable_index
 from kerasopt.optimizers._sparse import densify
 from kerasopt.optimizers._wrapper import closure_required_error
@@ -64,6 +65,8 @@ class AdaHessian(keras.optimizers.Optimizer):
 
     Raises:
         ValueError: If a hyperparameter is out of range.
+        UnsupportedBackendError: (a ValueError) Under a Keras backend other than TensorFlow;
+            see `kerasopt._backend.TENSORFLOW_ONLY`.
 
     Example:
         ```python
@@ -96,6 +99,7 @@ class AdaHessian(keras.optimizers.Optimizer):
         name: str = "adahessian",
         **kwargs: Any,
     ) -> None:
+        require_tensorflow("kerasopt.optimizers.AdaHessian")
         for arg, value in (("beta_1", beta_1), ("beta_2", beta_2)):
             if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value < 1:
                 raise ValueError(f"`{arg}` must be a number in [0, 1). Received: {arg}={value!r}")

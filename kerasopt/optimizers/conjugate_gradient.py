@@ -6,6 +6,7 @@ from typing import Any
 
 from keras import ops
 
+from kerasopt._backend import require_tensorflow
 from kerasopt.optimizers._line_search_optimizer import LineSearchOptimizer
 from kerasopt.registry import register
 
@@ -65,6 +66,8 @@ class ConjugateGradient(LineSearchOptimizer):
 
     Raises:
         ValueError: If an argument is out of range or unsupported.
+        UnsupportedBackendError: (a ValueError) Under a Keras backend other than TensorFlow;
+            see `kerasopt._backend.TENSORFLOW_ONLY`.
 
     Example:
         ```python
@@ -78,6 +81,7 @@ class ConjugateGradient(LineSearchOptimizer):
                  tolerance_grad: float = 1e-7, tolerance_change: float = 1e-9,
                  full_batch_check: int = 20, name: str | None = "conjugate_gradient",
                  **kwargs: Any) -> None:
+        require_tensorflow("kerasopt.optimizers.ConjugateGradient")
         if method not in METHODS:
             raise ValueError(
                 f"`method` must be one of {', '.join(repr(m) for m in METHODS)}. "

@@ -6,6 +6,7 @@ from typing import Any
 
 from keras import ops
 
+from kerasopt._backend import require_tensorflow
 from kerasopt.optimizers._line_search_optimizer import LineSearchOptimizer, _check_positive_int
 from kerasopt.registry import register
 
@@ -99,6 +100,8 @@ class LBFGS(LineSearchOptimizer):
 
     Raises:
         ValueError: If an argument is out of range or unsupported.
+        UnsupportedBackendError: (a ValueError) Under a Keras backend other than TensorFlow;
+            see `kerasopt._backend.TENSORFLOW_ONLY`.
 
     Example:
         ```python
@@ -111,6 +114,7 @@ class LBFGS(LineSearchOptimizer):
                  max_line_search_steps: int = 25, c1: float = 1e-4, c2: float = 0.9,
                  tolerance_grad: float = 1e-7, tolerance_change: float = 1e-9,
                  full_batch_check: int = 20, name: str | None = "lbfgs", **kwargs: Any) -> None:
+        require_tensorflow("kerasopt.optimizers.LBFGS")
         _check_positive_int("history_size", history_size, 1)
         super().__init__(learning_rate, max_line_search_steps, c1, c2, tolerance_grad,
                          tolerance_change, full_batch_check, name, **kwargs)

@@ -79,16 +79,19 @@ class Lookahead(OptimizerWrapper):
         first = ops.equal(iterations_variable(self), 0)
         for variable in variables:
             slow = self._slot(variable, self._slow_weights)
-            slow.assign(ops.where(first, variable, slow))
+            # Values, not Variables, into `where` (Keras's JAX `where` does not convert them).
+            value, slow_value = ops.convert_to_tensor(variable), ops.convert_to_tensor(slow)
+            slow.assign(ops.where(first, value, slow_value))
 
     def _after_inner_step(self, variables: list[Any]) -> None:
         sync = ops.equal(ops.mod(iterations_variable(self) + 1, self.sync_period), 0)
         for variable in variables:
             slow = self._slot(variable, self._slow_weights)
             alpha = ops.cast(self.slow_step_size, variable.dtype)
-            moved = slow + alpha * (variable - slow)
-            slow.assign(ops.where(sync, moved, slow))
-            variable.assign(ops.where(sync, moved, variable))
+            value, slow_value = ops.convert_to_tensor(variable), ops.convert_to_tensor(slow)
+            moved = slow_value + alpha * (value - slow_value)
+            slow.assign(ops.where(sync, moved, slow_value))
+            variable.assign(ops.where(sync, moved, value))
 
     def get_config(self) -> dict[str, Any]:
         config = super().get_config()

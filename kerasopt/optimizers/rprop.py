@@ -126,8 +126,10 @@ class Rprop(AdaptiveOptimizer):
         previous, step = self._previous[index], self._steps[index]
 
         initial = ops.cast(learning_rate, dtype)
-        step_size = ops.where(ops.equal(self.iterations, 0), initial, step)
-        agreement = ops.multiply(ops.sign(gradient), ops.sign(previous))
+        # Variables go through convert_to_tensor: Keras's JAX `where` passes them to
+        # jnp.where unconverted, which JAX rejects.
+        step_size = ops.where(ops.equal(self.iterations, 0), initial, ops.convert_to_tensor(step))
+        agreement = ops.multiply(ops.sign(gradient), ops.sign(ops.convert_to_tensor(previous)))
         grown = ops.minimum(ops.multiply(step_size, self.eta_plus), self.max_step)
         shrunk = ops.maximum(ops.multiply(step_size, self.eta_minus), self.min_step)
         step_size = ops.where(agreement > 0, grown, ops.where(agreement < 0, shrunk, step_size))

@@ -6,6 +6,7 @@ from typing import Any
 
 from keras import ops
 
+from kerasopt._backend import require_tensorflow
 from kerasopt._keras_compat import iterations_variable
 from kerasopt.optimizers._sparse import densify
 from kerasopt.optimizers._wrapper import OptimizerWrapper, closure_required_error
@@ -51,6 +52,8 @@ class SAM(OptimizerWrapper):
     Raises:
         ValueError: If an argument is out of range, `optimizer` cannot be resolved or itself
             needs a closure.
+        UnsupportedBackendError: (a ValueError) Under a Keras backend other than TensorFlow;
+            see `kerasopt._backend.TENSORFLOW_ONLY`.
 
     Example:
         ```python
@@ -70,6 +73,7 @@ class SAM(OptimizerWrapper):
         eps: float = 1e-12,
         name: str | None = None,
     ) -> None:
+        require_tensorflow("kerasopt.optimizers.SAM")
         if isinstance(rho, bool) or not isinstance(rho, (int, float)) or not rho > 0:
             raise ValueError(f"`rho` must be a number > 0. Received: rho={rho!r}")
         if not isinstance(adaptive, bool):

@@ -93,10 +93,12 @@ class SWA(OptimizerWrapper):
             ops.equal(step, self.start_averaging + count * self.average_period),
         )
         for variable in variables:
-            average = self._slot(variable, self._averages)
+            # Values, not Variables, into `where` (Keras's JAX `where` does not convert them).
+            slot = self._slot(variable, self._averages)
+            average = ops.convert_to_tensor(slot)
             n = ops.cast(count, variable.dtype)
-            updated = (average * n + variable) / (n + 1.0)
-            average.assign(ops.where(take, updated, average))
+            updated = (average * n + ops.convert_to_tensor(variable)) / (n + 1.0)
+            slot.assign(ops.where(take, updated, average))
 
     def assign_average_vars(self, var_list: list[Any]) -> None:
         """Copy the averaged weights into the model variables.
@@ -119,8 +121,8 @@ class SWA(OptimizerWrapper):
         for variable in var_list:
             if not has_variable(self, variable):
                 continue
-            average = self._slot(variable, self._averages)
-            variable.assign(ops.where(taken, average, variable))
+            average = ops.convert_to_tensor(self._slot(variable, self._averages))
+            variable.assign(ops.where(taken, average, ops.convert_to_tensor(variable)))
 
     def get_config(self) -> dict[str, Any]:
         config = super().get_config()

@@ -19,6 +19,7 @@ from typing import Any
 
 import numpy as np
 
+from kerasopt._backend import RECIPE_RUNNER, require_tensorflow
 from kerasopt.export.atomic import NoSpaceError
 from kerasopt.recipe.loader import LoadedRecipe
 from kerasopt.recipe.resume_state import ResumeState
@@ -58,9 +59,12 @@ def run(loaded: LoadedRecipe, *, output_dir: str | None = None, resume: bool = F
         RunInterrupted: SIGINT or SIGTERM arrived (see
             :func:`~kerasopt.recipe.run_errors.interrupt_on_signals`); the message shows
             the command that resumes.
+        UnsupportedBackendError: Keras runs on a backend other than TensorFlow (the
+            runner builds tf.data pipelines, tf.distribute strategies and TFLite files).
     """
     if force and not resume:
         raise RunRefused("--force only applies with --resume (it accepts a changed recipe).")
+    require_tensorflow(RECIPE_RUNNER)
     recipe = loaded.recipe
     run_dir = RunDirectory(output_dir or Path("saved_models") / recipe.name)
     state = ResumeState(run_dir, loaded.resolved_yaml())

@@ -89,6 +89,13 @@ def run_sweep_command(args: argparse.Namespace) -> int:
 
     try:
         sweep = build_sweep(args)
+        from kerasopt._backend import RECIPE_RUNNER, UnsupportedBackendError, require_tensorflow
+
+        try:
+            require_tensorflow(RECIPE_RUNNER)
+        except UnsupportedBackendError as err:  # before any trial: nothing was written
+            print(f"kerasopt: error: {err}", file=sys.stderr)
+            return 2
         sweep.run(workers=args.workers, worker_trials=args.worker_trials)
     except RecipeError as err:
         print(err.render(), file=sys.stderr)

@@ -18,6 +18,7 @@ from typing import Any
 
 import keras
 
+from kerasopt._backend import require_tensorflow
 from kerasopt._keras_compat import (
     call_has_training_arg,
     compute_loss,
@@ -26,14 +27,6 @@ from kerasopt._keras_compat import (
     symbolic_build,
     unscale_loss_for_distribution,
 )
-
-
-def _require_tensorflow(what: str) -> None:
-    if keras.backend.backend() != "tensorflow":
-        raise ValueError(
-            f"{what} is implemented for the TensorFlow backend only (it uses tf.GradientTape). "
-            f"Received: keras backend {keras.backend.backend()!r}. Set KERAS_BACKEND=tensorflow."
-        )
 
 
 def _batch_norm_layers(model: keras.Model) -> list[keras.layers.Layer]:
@@ -77,7 +70,7 @@ class Closure:
         sample_weight: Any = None,
         gradient_transform: Callable[[list[Any]], list[Any]] | None = None,
     ) -> None:
-        _require_tensorflow("kerasopt.training.closure.Closure")
+        require_tensorflow("kerasopt.training.Closure")
         self.model = model
         self.x = x
         self.y = y
@@ -224,7 +217,7 @@ def enable_closure(model: keras.Model) -> keras.Model:
             "`model` must be a Keras 3 `keras.Model`. Received: model of type "
             f"{type(model).__module__}.{type(model).__qualname__}"
         )
-    _require_tensorflow("kerasopt.training.enable_closure")
+    require_tensorflow("kerasopt.training.enable_closure")
     if getattr(model, "_kerasopt_closure_enabled", False):
         return model
     own_step = model.train_step

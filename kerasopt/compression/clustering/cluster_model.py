@@ -156,6 +156,8 @@ def cluster_weights(
         ValueError: For an invalid argument, a subclassed or unbuilt model, a model that
             is already clustered, a named layer that is missing or of an unsupported type,
             or a model without any layer to cluster.
+        UnsupportedBackendError: (a ValueError) Under a Keras backend other than TensorFlow;
+            see `kerasopt._backend.TENSORFLOW_ONLY`.
 
     Example:
         >>> model = keras.Sequential([keras.Input((8,)), keras.layers.Dense(16, name="hidden"),

@@ -7,6 +7,7 @@ from typing import Any
 import keras
 import numpy as np
 
+from kerasopt._backend import require_tensorflow
 from kerasopt.compression.clustering.cluster_mean_constraint import ClusterMeanConstraint
 from kerasopt.compression.clustering.kmeans import check_clustering_args, kmeans_1d
 from kerasopt.compression.masking import MaskConstraint, attach_mask
@@ -101,6 +102,8 @@ class ClusteredLayer(keras.layers.Wrapper):
 
     Raises:
         ValueError: For an unsupported layer or an invalid argument.
+        UnsupportedBackendError: (a ValueError) Under a Keras backend other than TensorFlow;
+            see `kerasopt._backend.TENSORFLOW_ONLY`.
 
     Example:
         >>> layer = ClusteredLayer(keras.layers.Dense(8), number_of_clusters=4)
@@ -112,6 +115,7 @@ class ClusteredLayer(keras.layers.Wrapper):
     def __init__(self, layer: keras.layers.Layer, number_of_clusters: int = 16,
                  init: str = "kmeans++", preserve_sparsity: bool = True, seed: int = 0,
                  **kwargs: Any) -> None:
+        require_tensorflow("kerasopt.compression.clustering.ClusteredLayer")
         check_clusterable(layer)
         check_clustering_args(number_of_clusters, init, seed)
         if not isinstance(preserve_sparsity, bool):

@@ -118,6 +118,8 @@ def prune_low_magnitude(
     Raises:
         ValueError: If an argument is invalid, the model is subclassed, a named layer
             cannot be pruned, or nothing is selected.
+        UnsupportedBackendError: (a ValueError) Under a Keras backend other than TensorFlow;
+            see `kerasopt._backend.TENSORFLOW_ONLY`.
 
     Example:
         >>> from kerasopt.compression.pruning import ConstantSparsity

@@ -9,6 +9,7 @@ from typing import Any
 import keras
 from keras import ops
 
+from kerasopt._backend import require_tensorflow
 from kerasopt.compression.masking import attach_mask
 from kerasopt.compression.pruning import _layers, _masks
 from kerasopt.compression.pruning.polynomial_decay import PolynomialDecay
@@ -101,6 +102,8 @@ class PruneLowMagnitude(keras.layers.Wrapper):
 
     Raises:
         ValueError: If the layer type is not supported, or an argument is out of range.
+        UnsupportedBackendError: (a ValueError) Under a Keras backend other than TensorFlow;
+            see `kerasopt._backend.TENSORFLOW_ONLY`.
 
     Example:
         >>> layer = PruneLowMagnitude(keras.layers.Dense(4), structure="n:m", n=1, m=2)
@@ -113,6 +116,7 @@ class PruneLowMagnitude(keras.layers.Wrapper):
     def __init__(self, layer: keras.layers.Layer, pruning_schedule: PruningSchedule | None = None,
                  structure: str = "unstructured", n: int = 2, m: int = 4,
                  block_shape: Sequence[int] = (1, 4), scope: str = "layer", **kwargs: Any) -> None:
+        require_tensorflow("kerasopt.compression.pruning.PruneLowMagnitude")
         weight_name = _layers.pruned_weight_name(layer)
         if weight_name is None:
             raise ValueError(_layers.unsupported_message(layer))

@@ -26,8 +26,15 @@ def quantize_weights(kernel: Any, channel_axis: int) -> Any:
     """Fake-quantize `kernel` per channel along `channel_axis`, symmetric, narrow range."""
     axes = tuple(a for a in range(len(kernel.shape)) if a != channel_axis % len(kernel.shape))
     bound = ops.stop_gradient(ops.maximum(ops.max(ops.abs(kernel), axis=axes), _TINY))
-    return keras.quantizers.fake_quant_with_min_max_vars(
+    quantized = keras.quantizers.fake_quant_with_min_max_vars(
         kernel, -bound, bound, num_bits=8, narrow_range=True, axis=channel_axis)
+    if keras.backend.backend() == "tensorflow":
+        return quantized  # TensorFlow's FakeQuant op, which the TFLite converter recognizes
+    # Every weight lies in [-bound, bound], so the straight-through gradient is the identity
+    # (as TensorFlow's op gives). Keras's own gradient on other backends compares with a
+    # range nudged in float arithmetic and can leave out the weight at +-bound: the largest
+    # weight of every channel would never be trained.
+    return kernel + ops.stop_gradient(quantized - kernel)
 
 
 def quantize_activations(x: Any, low: Any, high: Any) -> Any:

@@ -112,6 +112,8 @@ def quantize_model(model: keras.Model, *, layers: Iterable[str] | None = None,
         ValueError: For a subclassed or unbuilt model, a model that is already
             quantization-aware, an unknown layer name, or a layer or type QAT does not
             support (the message lists the supported types).
+        UnsupportedBackendError: (a ValueError) With `preserve_sparsity=True` under a Keras
+            backend other than TensorFlow; see `kerasopt._backend.TENSORFLOW_ONLY`.
 
     Example:
         >>> model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(8, activation="relu"),

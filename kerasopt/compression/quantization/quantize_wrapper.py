@@ -7,6 +7,7 @@ from typing import Any
 import keras
 from keras import ops
 
+from kerasopt._backend import require_tensorflow
 from kerasopt.compression.masking import attach_mask
 from kerasopt.compression.quantization import _fake_quant
 from kerasopt.registry import register
@@ -69,6 +70,8 @@ class QuantizeWrapper(keras.layers.Wrapper):
     Raises:
         ValueError: For an unsupported layer (naming it and listing the supported
             types) or a bad argument.
+        UnsupportedBackendError: (a ValueError) With `preserve_sparsity=True` under a Keras
+            backend other than TensorFlow; see `kerasopt._backend.TENSORFLOW_ONLY`.
 
     Example:
         >>> import numpy as np
@@ -97,6 +100,8 @@ class QuantizeWrapper(keras.layers.Wrapper):
         for arg, value in (("quantize_inputs", quantize_inputs), ("preserve_sparsity", preserve_sparsity)):
             if not isinstance(value, bool):
                 raise ValueError(f"`{arg}` must be True or False. Received: {arg}={value!r}")
+        if preserve_sparsity:
+            require_tensorflow("kerasopt.compression.quantization.QuantizeWrapper(preserve_sparsity=True)")
         if isinstance(ema_decay, bool) or not isinstance(ema_decay, (int, float)) or not 0 < ema_decay < 1:
             raise ValueError(f"`ema_decay` must be in (0, 1). Received: ema_decay={ema_decay!r}")
         kwargs.setdefault("name", f"quantize_{layer.name}")
