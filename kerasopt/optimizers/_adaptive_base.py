@@ -29,6 +29,7 @@ import keras
 from keras import ops
 
 from kerasopt._keras_compat import (
+    ReplicaClipHook,
     WeightDecayHook,
     iterations_variable,
     uses_weight_decay,
@@ -152,7 +153,7 @@ def one_minus_power(beta: float, step: Any) -> Any:
     return -ops.expm1(step * log_beta)
 
 
-class AdaptiveOptimizer(WeightDecayHook, keras.optimizers.Optimizer):
+class AdaptiveOptimizer(ReplicaClipHook, WeightDecayHook, keras.optimizers.Optimizer):
     """Base of kerasopt's first-order optimizers.
 
     Subclasses list their own constructor arguments in `_config_keys` (stored as
@@ -167,6 +168,10 @@ class AdaptiveOptimizer(WeightDecayHook, keras.optimizers.Optimizer):
     so every update (and clipping norm) sees the dense gradient, duplicate rows summed;
     a subclass that updates only the rows present sets `lazy_sparse_updates = True` and
     gets the slices with each row once instead.
+
+    Under a distribution strategy, `clipnorm`, `clipvalue` and `global_clipnorm` clip the
+    gradient of the global batch, as on one device (`ReplicaClipHook`; Keras's own
+    optimizers clip each replica's share).
     """
 
     _config_keys: tuple[str, ...] = ()

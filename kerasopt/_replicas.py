@@ -1,0 +1,59 @@
+"""Sums over the replicas of a `tf.distribute` strategy, for updates that combine gradients.
+
+Under a distribution strategy Keras's train step runs once per replica on that replica's
+share of the global batch, with the loss divided by the number of replicas (so the
+gradients *summed* over replicas are the gradients of the global-batch loss). Keras sums
+the gradients itself just before `update_step`. An optimizer that looks at the gradient
+before that point (clipping by norm, a line search, SAM's ascent step, a Hessian-vector
+product) must sum first, or it computes with one replica's share. These helpers do that
+sum with public TensorFlow API, and do nothing outside a replica context, with one replica,
+or on another backend, so the one-device numbers are unchanged.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import keras
+
+
+def replica_count() -> int:
+    """Replicas taking part in the current step (1 outside a multi-replica replica context)."""
+    if keras.backend.backend() != "tensorflow":
+        return 1
+    import tensorflow as tf
+
+    context = tf.distribute.get_replica_context()
+    if context is None:  # cross-replica context: values are already whole
+        return 1
+    return int(context.num_replicas_in_sync)
+
+
+def strategy_name() -> str | None:
+    """Class name of the active `tf.distribute` strategy when it has several replicas, else None."""
+    if keras.backend.backend() != "tensorflow":
+        return None
+    import tensorflow as tf
+
+    strategy = tf.distribute.get_strategy()
+    return type(strategy).__name__ if strategy.num_replicas_in_sync > 1 else None
+
+
+def sum_over_replicas(values: list[Any]) -> list[Any]:
+    """Every tensor of `values` summed over the replicas (the identity on one replica).
+
+    Args:
+        values: Tensors (None entries are kept as None).
+
+    Returns:
+        The sums, in the order of `values`; every replica receives the same numbers.
+    """
+    if replica_count() == 1:
+        return list(values)
+    import tensorflow as tf
+
+    present = [v for v in values if v is not None]
+    if not present:
+        return list(values)
+    summed = iter(tf.distribute.get_replica_context().all_reduce(tf.distribute.ReduceOp.SUM, present))
+    return [None if v is None else next(summed) for v in values]
