@@ -57,3 +57,18 @@ def sum_over_replicas(values: list[Any]) -> list[Any]:
         return list(values)
     summed = iter(tf.distribute.get_replica_context().all_reduce(tf.distribute.ReduceOp.SUM, present))
     return [None if v is None else next(summed) for v in values]
+
+
+def max_over_replicas(value: Any) -> Any:
+    """The largest of the replicas' values of a tensor, element-wise (the identity on one replica)."""
+    if replica_count() == 1:
+        return value
+    import tensorflow as tf
+
+    gathered = tf.distribute.get_replica_context().all_gather(tf.expand_dims(value, 0), axis=0)
+    return tf.reduce_max(gathered, axis=0)
+
+
+def min_over_replicas(value: Any) -> Any:
+    """The smallest of the replicas' values of a tensor, element-wise (the identity on one replica)."""
+    return -max_over_replicas(-value)
