@@ -187,8 +187,10 @@ class LineSearchOptimizer(WholeUpdateHook, keras.optimizers.Optimizer):
             raise ValueError(
                 f"{type(self).__name__} needs the loss of every step: call "
                 "`loss = optimizer.scale_loss(loss)` inside the gradient tape before "
-                "`optimizer.apply(grads)`, as Keras's `fit` does (`LossScaleOptimizer` wrapping "
-                "and the JAX trainer do not, and are not supported)."
+                "`optimizer.apply(grads)`, as Keras's `fit` does. A `LossScaleOptimizer` (which "
+                "Keras's compile puts around the optimizer under the mixed_float16 policy) and "
+                "the JAX trainer do not, and are not supported: use the mixed_bfloat16 policy "
+                "or float32, or compile(..., auto_scale_loss=False)."
             )
         # Under a distribution strategy each replica holds its share of the global batch's
         # loss and gradient (Keras divides the loss by the replica count): sum both, so
