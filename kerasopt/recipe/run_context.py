@@ -257,6 +257,13 @@ class Run:
         """The techniques' `before_export` hooks: the model becomes what is evaluated and exported."""
         self._hook("before_export")
 
+    def precision_and_scaling(self) -> dict[str, Any]:
+        """The `mixed_precision` policy in force and the `learning_rate_factor` (metrics.json `runtime`)."""
+        import keras
+
+        return {"mixed_precision": keras.mixed_precision.global_policy().name,
+                "learning_rate_factor": self.lr_factor}
+
     def report(self) -> dict[str, Any]:
         """What the techniques add to `metrics.json`."""
         merged: dict[str, Any] = {}

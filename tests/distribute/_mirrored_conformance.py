@@ -29,9 +29,11 @@ from __future__ import annotations
 
 import json
 import sys
+import tempfile
 import time
 import traceback
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -291,6 +293,52 @@ OTHER_CHECKS: dict[str, Callable[[Any], dict[str, Any]]] = {
 }
 
 
+# ----------------------------------------------------------------------------- the runner
+def _cli_run(folder: Path, name: str, **sections: Any) -> dict[str, Any]:
+    """`kerasopt run` on the tiny recipe with `sections` merged in: exit status, stderr, metrics."""
+    import contextlib
+    import io
+
+    from kerasopt.cli import main as cli_main
+    from tests.tiny_recipe import write_tiny_recipe
+
+    where = folder / name
+    where.mkdir()
+    recipe = write_tiny_recipe(where, **sections)
+    stderr = io.StringIO()
+    with contextlib.redirect_stderr(stderr):
+        status = cli_main(["run", recipe, "--output-dir", str(where / "run")])
+    metrics = where / "run" / "metrics.json"
+    return {"exit": status, "stderr": stderr.getvalue(), "wrote": (where / "run").exists(),
+            "metrics": json.loads(metrics.read_text()) if metrics.exists() else None}
+
+
+def runner_checks(folder: Path) -> dict[str, Any]:
+    """The runner under `runtime.strategy: mirrored` (both logical CPUs).
+
+    - `refusal`: a Keras Adam with `global_clipnorm` is refused before anything is written;
+    - `scaled`: SGD at lr 0.05 with `scale_learning_rate: linear` under two replicas trains
+      exactly as SGD at lr 0.1 on one device (`data.batch_size` is the global batch, and the
+      rate is multiplied by the replica count).
+    """
+    runtime = {"verbose": 0, "tensorboard": {"enabled": False}, "device": "cpu"}
+    refused = _cli_run(folder, "refused", training={
+        "epochs": 1, "optimizer": {"type": "adam", "global_clipnorm": 1.0}},
+        runtime={**runtime, "strategy": "mirrored"})
+    mirrored = _cli_run(folder, "mirrored", training={
+        "epochs": 2, "optimizer": {"type": "sgd", "learning_rate": 0.05}},
+        runtime={**runtime, "strategy": "mirrored", "scale_learning_rate": "linear"})
+    alone = _cli_run(folder, "one_device", training={
+        "epochs": 2, "optimizer": {"type": "sgd", "learning_rate": 0.1}},
+        runtime={**runtime, "strategy": "one_device"})
+    return {"refusal": {key: refused[key] for key in ("exit", "stderr", "wrote")},
+            "scaled": {"exit": [mirrored["exit"], alone["exit"]],
+                       "stderr": mirrored["stderr"] + alone["stderr"],
+                       "runtime": [(m or {}).get("runtime") for m in (mirrored["metrics"], alone["metrics"])],
+                       "history": [(m or {}).get("stages", [{}])[0].get("history")
+                                   for m in (mirrored["metrics"], alone["metrics"])]}}
+
+
 # ----------------------------------------------------------------------------- comparison
 def compare(check: Callable[[Any], dict[str, Any]], mirrored: Any) -> dict[str, Any]:
     """Run `check` on one device and under `mirrored`; classify the outcome."""
@@ -334,11 +382,13 @@ def main(path: str) -> None:
     import tensorflow as tf
 
     mirrored = tf.distribute.MirroredStrategy(MIRRORED_DEVICES)
-    results = {}
+    results: dict[str, Any] = {}
     for name, check in {**optimizer_checks(), **OTHER_CHECKS}.items():
         started = time.perf_counter()
         results[name] = compare(check, mirrored)
         results[name]["seconds"] = round(time.perf_counter() - started, 2)
+    with tempfile.TemporaryDirectory() as folder:
+        results["runner"] = runner_checks(Path(folder))
     with open(path, "w", encoding="utf-8") as handle:
         json.dump(results, handle, indent=1)
 
