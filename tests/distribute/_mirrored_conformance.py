@@ -9,7 +9,8 @@ before TensorFlow initializes its devices:
 function of a strategy that builds a tiny model in the strategy's scope, trains it on a
 fixed global batch (`shuffle=False`) and returns its outcome: named arrays (weights,
 masks, learning rates, stopping epochs...). A check runs under the default strategy (one
-device) and under `MirroredStrategy(["/cpu:0", "/cpu:1"])`; the result is
+device) and under `MirroredStrategy` over both logical CPUs (the strategy the recipe
+runner uses for `runtime: {device: cpu, strategy: mirrored}`); the result is
 
 - `match`: every outcome agrees to `TOLERANCE` (relative to the one-device value where that
   exceeds 1 in magnitude, absolute below), and every mirrored variable holds the same
@@ -39,7 +40,6 @@ from typing import Any
 import numpy as np
 
 TOLERANCE = 1e-5
-MIRRORED_DEVICES = ["/cpu:0", "/cpu:1"]
 
 
 def _configure_devices() -> None:
@@ -221,6 +221,24 @@ def check_lr_finder(strategy: Any) -> dict[str, Any]:
             "replica_spread": replica_spread(_all_variables(model))}
 
 
+def check_gradient_monitor(strategy: Any) -> dict[str, Any]:
+    """Probe-batch gradient norms each step, and AutoClip's clip norm on a kerasopt optimizer."""
+    from kerasopt.callbacks import GradientMonitor
+    from kerasopt.optimizers import LazyAdam
+
+    x, y = _data()
+    with strategy.scope():
+        model = _mlp()
+        model.compile(optimizer=LazyAdam(0.05), loss="mse")
+    monitor = GradientMonitor(every_n_steps=1, clip_percentile=50.0)
+    monitor.set_probe(x[:8], y[:8])
+    model.fit(x, y, batch_size=8, epochs=2, shuffle=False, verbose=0, callbacks=[monitor])
+    norms = {f"norm:{layer}:{key}": float(value) for layer, values in monitor.latest.items()
+             for key, value in values.items()}
+    return {**_weights(model), **norms, "global_clipnorm": float(model.optimizer.global_clipnorm),
+            "replica_spread": replica_spread(_all_variables(model))}
+
+
 # ----------------------------------------------------------------------------- compression
 def _fit(model: Any, x: np.ndarray, y: np.ndarray, callbacks: list[Any] | None = None) -> None:
     model.fit(x, y, batch_size=8, epochs=2, shuffle=False, verbose=0, callbacks=callbacks or [])
@@ -286,6 +304,7 @@ OTHER_CHECKS: dict[str, Callable[[Any], dict[str, Any]]] = {
     "callback:SWA weight averaging": check_weight_averaging,
     "callback:BatchSizeFinder": check_batch_size_finder,
     "callback:LRFinder": check_lr_finder,
+    "callback:GradientMonitor": check_gradient_monitor,
     "compression:pruning": check_pruning,
     "compression:qat": check_qat,
     "compression:clustering": check_clustering,
@@ -379,9 +398,13 @@ def _last_lines() -> str:
 
 def main(path: str) -> None:
     _configure_devices()
-    import tensorflow as tf
+    from kerasopt.recipe.session import shared_placement
 
-    mirrored = tf.distribute.MirroredStrategy(MIRRORED_DEVICES)
+    # The runner's own strategy object: two MirroredStrategy objects over the same devices
+    # in one process collide in their collective keys (see `shared_placement`).
+    mirrored = shared_placement("cpu", "mirrored").strategy
+    assert [d.upper() for d in mirrored.extended.worker_devices] == [
+        f"/JOB:LOCALHOST/REPLICA:0/TASK:0/DEVICE:CPU:{i}" for i in range(2)], mirrored.extended.worker_devices
     results: dict[str, Any] = {}
     for name, check in {**optimizer_checks(), **OTHER_CHECKS}.items():
         started = time.perf_counter()

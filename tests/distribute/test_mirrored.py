@@ -68,6 +68,7 @@ def test_the_callback_scenarios_did_what_they_test(results: dict[str, Any]) -> N
     assert finder["trace_left"] == 0.0
     assert finder["learning_rate"] == pytest.approx(0.1 * 16 / 8)  # linear rule, base batch 8
     assert results["callback:LRFinder"]["one_device"]["restored"] == 0.0
+    assert results["callback:GradientMonitor"]["one_device"]["global_clipnorm"] > 0  # AutoClip set it
 
 
 def test_the_runner_refuses_keras_clipping_under_mirrored(results: dict[str, Any]) -> None:
