@@ -93,7 +93,7 @@ class Run:
         self.lr_factor = replica_lr_factor(self.recipe, self.placement.replicas)
         check_strategy(self)  # before anything is built or written
         with self.placement.strategy.scope():
-            self.model = session.build_model(self.recipe, self.data)
+            self.model = self._synchronized(session.build_model(self.recipe, self.data))
         self._hook("model_built")
         if self.recipe.data.batch_size == "auto":
             optimizer, _ = self.compile(self.stages[0])
@@ -102,6 +102,24 @@ class Run:
             self.lr_factor = self.batch_size_search["lr_factor"]
             self.data = session.build_data(self.recipe, batch_size=self.batch_size_search["batch_size"],
                                            loss=first_loss)
+
+    def _synchronized(self, model: Any) -> Any:
+        """Under several replicas, batch normalization with the global batch's statistics.
+
+        Keras's `BatchNormalization` normalizes with each replica's own batch statistics
+        unless `synchronized=True` (read at call time); the run sets it on every such layer,
+        so a model trains with the statistics of the global batch `data.batch_size`, as on
+        one device (at the cost of one all-reduce per layer and step).
+        """
+        if self.placement.replicas > 1:
+            import keras
+
+            from kerasopt.models.layer_walk import all_layers
+
+            for layer in all_layers(model):
+                if isinstance(layer, keras.layers.BatchNormalization):
+                    layer.synchronized = True
+        return model
 
     def start_stage(self, stage: StageSettings) -> None:
         """Freeze/unfreeze layers as the stage asks, then the techniques' `stage_start` hooks."""
@@ -113,7 +131,7 @@ class Run:
             from kerasopt.recipe import session
 
             with self.placement.strategy.scope():
-                self.model = session.build_model(self.recipe, self.data, stage.model)
+                self.model = self._synchronized(session.build_model(self.recipe, self.data, stage.model))
         if stage.compression.weight_techniques() and self.uncompressed_model is None:
             self.uncompressed_model = _copy_model(self.model)
         self._hook("stage_start", stage)

@@ -338,18 +338,20 @@ def runner_checks(folder: Path) -> dict[str, Any]:
     """The runner under `runtime.strategy: mirrored` (both logical CPUs).
 
     - `refusal`: a Keras Adam with `global_clipnorm` is refused before anything is written;
-    - `scaled`: SGD at lr 0.05 with `scale_learning_rate: linear` under two replicas trains
-      exactly as SGD at lr 0.1 on one device (`data.batch_size` is the global batch, and the
-      rate is multiplied by the replica count).
+    - `scaled`: an MLP with batch normalization, SGD at lr 0.05 with `scale_learning_rate:
+      linear` under two replicas trains exactly as SGD at lr 0.1 on one device
+      (`data.batch_size` is the global batch, the rate is multiplied by the replica count,
+      and batch norm is synchronized over replicas).
     """
     runtime = {"verbose": 0, "tensorboard": {"enabled": False}, "device": "cpu"}
     refused = _cli_run(folder, "refused", training={
         "epochs": 1, "optimizer": {"type": "adam", "global_clipnorm": 1.0}},
         runtime={**runtime, "strategy": "mirrored"})
-    mirrored = _cli_run(folder, "mirrored", training={
+    model = {"architecture": "mlp", "units": [8], "normalization": "batch"}
+    mirrored = _cli_run(folder, "mirrored", model=model, training={
         "epochs": 2, "optimizer": {"type": "sgd", "learning_rate": 0.05}},
         runtime={**runtime, "strategy": "mirrored", "scale_learning_rate": "linear"})
-    alone = _cli_run(folder, "one_device", training={
+    alone = _cli_run(folder, "one_device", model=model, training={
         "epochs": 2, "optimizer": {"type": "sgd", "learning_rate": 0.1}},
         runtime={**runtime, "strategy": "one_device"})
     return {"refusal": {key: refused[key] for key in ("exit", "stderr", "wrote")},
