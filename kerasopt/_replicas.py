@@ -72,3 +72,27 @@ def max_over_replicas(value: Any) -> Any:
 def min_over_replicas(value: Any) -> Any:
     """The smallest of the replicas' values of a tensor, element-wise (the identity on one replica)."""
     return -max_over_replicas(-value)
+
+
+def refuse_accumulation_under_replicas(optimizer: Any) -> None:
+    """Raise when `optimizer` accumulates gradients under a strategy with several replicas.
+
+    Keras 3 applies accumulated gradients inside a conditional (`ops.cond`), and the
+    cross-replica sum of `tf.distribute` cannot run there, so such a step fails in tracing
+    with an error about `merge_call`; this says what to do instead.
+
+    Raises:
+        ValueError: Naming the strategy and the way out.
+    """
+    steps = getattr(optimizer, "gradient_accumulation_steps", None)
+    name = strategy_name()
+    if steps and name is not None:
+        import tensorflow as tf
+
+        replicas = tf.distribute.get_strategy().num_replicas_in_sync
+        raise ValueError(
+            f"{type(optimizer).__name__}: `gradient_accumulation_steps` does not work under "
+            f"{name} ({replicas} replicas): Keras 3 applies accumulated gradients inside a "
+            "conditional, where tf.distribute cannot sum gradients over replicas. Raise the "
+            "batch size instead (under a strategy it is the global batch, split over the "
+            f"replicas), or train on one device. Received: gradient_accumulation_steps={steps}")

@@ -34,6 +34,7 @@ from kerasopt._keras_compat import (
     iterations_variable,
     uses_weight_decay,
 )
+from kerasopt._replicas import refuse_accumulation_under_replicas
 from kerasopt.optimizers._sparse import prepare_gradients
 
 # ---------------------------------------------------------------------------
@@ -171,7 +172,8 @@ class AdaptiveOptimizer(ReplicaClipHook, WeightDecayHook, keras.optimizers.Optim
 
     Under a distribution strategy, `clipnorm`, `clipvalue` and `global_clipnorm` clip the
     gradient of the global batch, as on one device (`ReplicaClipHook`; Keras's own
-    optimizers clip each replica's share).
+    optimizers clip each replica's share); `gradient_accumulation_steps` is refused there
+    (Keras 3 cannot sum accumulated gradients over replicas).
     """
 
     _config_keys: tuple[str, ...] = ()
@@ -186,7 +188,13 @@ class AdaptiveOptimizer(ReplicaClipHook, WeightDecayHook, keras.optimizers.Optim
         self._given_learning_rate = learning_rate
 
     def apply(self, grads: Any, trainable_variables: Any = None) -> Any:
-        """Apply gradients as Keras does, after merging duplicate rows of sparse ones."""
+        """Apply gradients as Keras does, after merging duplicate rows of sparse ones.
+
+        Raises:
+            ValueError: With `gradient_accumulation_steps` under a strategy with several
+                replicas (Keras 3 cannot sum accumulated gradients over replicas).
+        """
+        refuse_accumulation_under_replicas(self)
         return super().apply(prepare_gradients(grads, self.lazy_sparse_updates),
                              trainable_variables)
 

@@ -2,13 +2,16 @@
 
 kerasopt's own components give the one-device numbers under a distribution strategy
 (their gradient sums, clipping, line searches, closures and quantization ranges see the
-global batch; `tests/distribute` checks every one of them under `MirroredStrategy`). Two
+global batch; `tests/distribute` checks every one of them under `MirroredStrategy`). Three
 things in a recipe cannot, and are refused here with exit status 2 and one message
 naming the key, the strategy or precision, and the way out:
 
 - a *Keras* optimizer with `clipnorm`, `clipvalue` or `global_clipnorm` under several
   replicas: Keras 3 clips each replica's share of the gradient before summing them, so
   the clipping acts on a fraction of the global-batch gradient;
+- any optimizer with `gradient_accumulation_steps` under several replicas: Keras 3
+  applies the accumulated gradients inside a conditional, where the cross-replica sum
+  cannot run (the step fails while tracing);
 - a line-search (LBFGS, ConjugateGradient) or closure (SAM, AdaHessian) optimizer under
   `mixed_float16`: Keras's `LossScaleOptimizer` then scales the loss and applies the
   gradients itself, hiding the loss a line search needs and the closure SAM and
@@ -126,6 +129,13 @@ def refusals(optimizer: Any, replicas: int, strategy: str,
                         "not act as on one device. Use a kerasopt optimizer (they clip the global "
                         "gradient; lazy_adam is Adam for dense gradients), drop the clipping, or "
                         "set runtime.strategy: one_device"), value))
+        steps = getattr(current, "gradient_accumulation_steps", None)
+        if replicas > 1 and steps:
+            found.append(((*where, "gradient_accumulation_steps"), (
+                f"gradient accumulation does not work under {strategy} ({replicas} replicas): "
+                "Keras 3 applies accumulated gradients inside a conditional, where tf.distribute "
+                "cannot sum gradients over replicas. Raise data.batch_size instead (the global "
+                "batch, split over the replicas), or set runtime.strategy: one_device"), steps))
         if loss_scaling and isinstance(current, LineSearchOptimizer):
             found.append((where, (
                 f"{name} cannot run under mixed_float16: Keras wraps the optimizer in a "

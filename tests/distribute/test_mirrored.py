@@ -3,8 +3,10 @@
 The checks run in one subprocess (`tests/distribute/_mirrored_conformance.py`, see its
 docstring), because the logical devices must be configured before TensorFlow starts; the
 tests here read its results. Optimizers are enumerated from the registry, so a new one is
-checked (and must match) without an edit here. `REFUSED` lists the checks that must
-instead refuse with a message naming the strategy; it is empty: every component is right.
+checked (and must match) without an edit here; so are Keras's shared optimizer arguments on
+a kerasopt optimizer (`VARIANT_CHECKS`). `REFUSED` lists the checks that must instead refuse
+with a message naming the strategy: gradient accumulation, which Keras 3 cannot run under
+a strategy with several replicas.
 """
 
 from __future__ import annotations
@@ -18,14 +20,21 @@ from typing import Any
 
 import pytest
 
-from tests.distribute._mirrored_conformance import OTHER_CHECKS, TOLERANCE
+from tests.distribute._mirrored_conformance import OTHER_CHECKS, TOLERANCE, TOLERANCES
 from tests.optimizers.test_conformance import REGISTERED
 
 pytestmark = pytest.mark.slow
 
 ROOT = Path(__file__).resolve().parents[2]
 OPTIMIZER_CHECKS = [f"optimizer:{names[0]}" for names in REGISTERED.values()]
-REFUSED: dict[str, str] = {}  # check name -> regex the refusal message must match
+VARIANT_CHECKS = ["variant:clipnorm", "variant:clipvalue", "variant:global_clipnorm+accumulation",
+                  "variant:weight_decay+ema", "variant:mixed_float16 loss scaling"]
+# Check name -> fragments the refusal message must hold (besides "MirroredStrategy").
+REFUSED: dict[str, list[str]] = {
+    "variant:global_clipnorm+accumulation": [
+        "LazyAdam: `gradient_accumulation_steps` does not work under MirroredStrategy (2 replicas)",
+        "Raise the batch size instead", "Received: gradient_accumulation_steps=2"],
+}
 
 
 @pytest.fixture(scope="module")
@@ -40,18 +49,19 @@ def results(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
 
 def test_every_registered_optimizer_and_component_was_checked(results: dict[str, Any]) -> None:
     assert len(OPTIMIZER_CHECKS) >= 14  # the registry's optimizers, as of this suite's writing
-    assert set(OPTIMIZER_CHECKS) | set(OTHER_CHECKS) <= set(results)
+    assert set(OPTIMIZER_CHECKS) | set(VARIANT_CHECKS) | set(OTHER_CHECKS) <= set(results)
 
 
-@pytest.mark.parametrize("name", OPTIMIZER_CHECKS + list(OTHER_CHECKS))
+@pytest.mark.parametrize("name", OPTIMIZER_CHECKS + VARIANT_CHECKS + list(OTHER_CHECKS))
 def test_mirrored_matches_one_device(results: dict[str, Any], name: str) -> None:
     result = results[name]
     if name in REFUSED:
         assert result["status"] == "refused", result
-        assert "MirroredStrategy" in result["message"]
+        for fragment in REFUSED[name]:
+            assert fragment in result["message"]
         return
     assert result["status"] == "match", result
-    assert result["max_abs_diff"] <= TOLERANCE
+    assert result["max_abs_diff"] <= TOLERANCES.get(name, TOLERANCE)
     assert result["replica_spread"] <= TOLERANCE
 
 
@@ -71,11 +81,13 @@ def test_the_callback_scenarios_did_what_they_test(results: dict[str, Any]) -> N
     assert results["callback:GradientMonitor"]["one_device"]["global_clipnorm"] > 0  # AutoClip set it
 
 
-def test_the_runner_refuses_keras_clipping_under_mirrored(results: dict[str, Any]) -> None:
+def test_the_runner_refuses_keras_clipping_and_accumulation_under_mirrored(results: dict[str, Any]) -> None:
     refusal = results["runner"]["refusal"]
     assert refusal["exit"] == 2
     assert not refusal["wrote"]  # refused before the run directory was made
-    assert "training.optimizer.global_clipnorm" in refusal["stderr"]
+    assert "2 problems found" in refusal["stderr"]
+    assert "training.optimizer.global_clipnorm: Keras's Adam clips each replica's share" in refusal["stderr"]
+    assert "training.optimizer.gradient_accumulation_steps: gradient accumulation" in refusal["stderr"]
     assert "MirroredStrategy (2 replicas)" in refusal["stderr"]
     assert "Traceback" not in refusal["stderr"]
 
