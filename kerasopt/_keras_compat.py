@@ -153,8 +153,8 @@ class ReplicaClipHook:
     share (a fraction of the global-batch gradient) and give other numbers than one device.
     With this mixin, when clipping is configured and several replicas run, the gradients
     are summed over replicas first, clipped as Keras does, and handed on divided by the
-    replica count, so Keras's own sum restores the clipped global gradient (exactly for a
-    power-of-two replica count). List this mixin before `keras.optimizers.Optimizer`.
+    replica count, so Keras's own sum restores the clipped global gradient (exactly for two
+    replicas, to rounding for more). List this mixin before `keras.optimizers.Optimizer`.
     """
 
     def _clip_gradients(self, grads: list[Any]) -> list[Any]:
