@@ -91,6 +91,8 @@ def check_strategy(run: Run) -> None:
             optimizer = registry.build("optimizer", spec)
         for where, message, received in refusals(optimizer, placement.replicas, strategy,
                                                  loss_scaling):
+            if "mixed_float16" in message and run.recipe.runtime.mixed_precision == "auto":
+                message += f" (runtime.mixed_precision: auto chose mixed_float16 on the {placement.device.upper()})"
             problems.append(Problem((*path, *where), message, received=received))
     if problems:
         raise RecipeError(problems, str(run.loaded.path))
