@@ -20,7 +20,8 @@ from typing import Any
 
 import pytest
 
-from tests.distribute._mirrored_conformance import OTHER_CHECKS, TOLERANCE, TOLERANCES
+from tests.distribute._component_checks import OTHER_CHECKS
+from tests.distribute._mirrored_conformance import TOLERANCE, TOLERANCES
 from tests.optimizers.test_conformance import REGISTERED
 
 pytestmark = pytest.mark.slow
