@@ -8,8 +8,8 @@ so a Keras release that renames one breaks one function, and `tests/test_keras_c
 it is known to work with ("3.0-3.15" means checked on 3.15.1 and present, unchanged, since
 3.0). Nothing here imports `keras.src`.
 
-Two private *hooks* are overridden rather than read. They are mixins here
-(`WeightDecayHook`, `WholeUpdateHook`) so that kerasopt's optimizers implement a kerasopt
+Three private *hooks* are overridden rather than read. They are mixins here
+(`WeightDecayHook`, `WholeUpdateHook`, `ReplicaClipHook`) so that kerasopt's optimizers implement a kerasopt
 method and never define a private Keras name themselves.
 """
 
@@ -128,7 +128,9 @@ class WholeUpdateHook:
     (Keras 3.0-3.15), whose default loops over `update_step`; the TensorFlow backend's
     version adds a `tf.distribute` cross-replica merge. A subclass defines
     `update_all(grads, trainable_variables, learning_rate)` and gets it called in place of
-    that loop (so, on TensorFlow, outside a replica merge: single-replica only).
+    that loop, in the replica context, with each replica's own gradients: under a
+    distribution strategy `update_all` must sum them itself
+    (`kerasopt._replicas.sum_over_replicas`) and write the same values on every replica.
     List this mixin before `keras.optimizers.Optimizer` in the bases.
     """
 
@@ -140,6 +142,30 @@ class WholeUpdateHook:
     def _backend_update_step(self, grads: list[Any], trainable_variables: list[Any],
                              learning_rate: Any) -> None:
         self.update_all(list(grads), list(trainable_variables), learning_rate)
+
+
+class ReplicaClipHook:
+    """Mixin: clip the gradient of the global batch under a distribution strategy.
+
+    Keras's `apply` clips with the private hook `_clip_gradients(grads)` (Keras 3.0-3.15)
+    *before* `_backend_update_step` sums the gradients over replicas, so under
+    `MirroredStrategy` `clipnorm`, `clipvalue` and `global_clipnorm` act on each replica's
+    share (a fraction of the global-batch gradient) and give other numbers than one device.
+    With this mixin, when clipping is configured and several replicas run, the gradients
+    are summed over replicas first, clipped as Keras does, and handed on divided by the
+    replica count, so Keras's own sum restores the clipped global gradient (exactly for two
+    replicas, to rounding for more). List this mixin before `keras.optimizers.Optimizer`.
+    """
+
+    def _clip_gradients(self, grads: list[Any]) -> list[Any]:
+        from kerasopt._replicas import replica_count, sum_over_replicas
+
+        clipping = (self.clipnorm, self.clipvalue, self.global_clipnorm)  # type: ignore[attr-defined]
+        replicas = replica_count()
+        if replicas == 1 or all(c is None for c in clipping):
+            return super()._clip_gradients(grads)  # type: ignore[misc]
+        clipped = super()._clip_gradients(sum_over_replicas(list(grads)))  # type: ignore[misc]
+        return [None if g is None else g / replicas for g in clipped]
 
 
 # ---------------------------------------------------------------------------

@@ -144,6 +144,21 @@ def test_whole_update_hook_replaces_the_per_variable_loop() -> None:
         "self", "grads", "trainable_variables", "learning_rate"]
 
 
+class _ClippedSGD(compat.ReplicaClipHook, keras.optimizers.SGD):
+    pass
+
+
+def test_replica_clip_hook_clips_as_keras_on_one_replica() -> None:
+    # One replica: the hook defers to Keras's clipping. global_clipnorm 1 on the gradient
+    # (3, 4) of norm 5 gives (0.6, 0.8); SGD at lr 1 moves the weights by that much. The
+    # multi-replica half (sum over replicas, then clip) runs in tests/distribute.
+    variable = keras.Variable(np.zeros(2, "float32"))
+    optimizer = _ClippedSGD(learning_rate=1.0, global_clipnorm=1.0)
+    optimizer.apply([ops.convert_to_tensor([3.0, 4.0])], [variable])
+    np.testing.assert_allclose(variable.numpy(), [-0.6, -0.8], rtol=1e-6)
+    assert _params(keras.optimizers.Optimizer._clip_gradients) == ["self", "grads"]
+
+
 def test_flatten_layers_is_recursive() -> None:
     inner = keras.Sequential([keras.Input((2,)), keras.layers.Dense(2, name="inner_dense")])
     model = keras.Sequential([keras.Input((2,)), inner, keras.layers.Dense(1, name="outer")])

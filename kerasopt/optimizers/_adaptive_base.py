@@ -29,10 +29,12 @@ import keras
 from keras import ops
 
 from kerasopt._keras_compat import (
+    ReplicaClipHook,
     WeightDecayHook,
     iterations_variable,
     uses_weight_decay,
 )
+from kerasopt._replicas import refuse_accumulation_under_replicas
 from kerasopt.optimizers._sparse import prepare_gradients
 
 # ---------------------------------------------------------------------------
@@ -152,7 +154,7 @@ def one_minus_power(beta: float, step: Any) -> Any:
     return -ops.expm1(step * log_beta)
 
 
-class AdaptiveOptimizer(WeightDecayHook, keras.optimizers.Optimizer):
+class AdaptiveOptimizer(ReplicaClipHook, WeightDecayHook, keras.optimizers.Optimizer):
     """Base of kerasopt's first-order optimizers.
 
     Subclasses list their own constructor arguments in `_config_keys` (stored as
@@ -167,6 +169,11 @@ class AdaptiveOptimizer(WeightDecayHook, keras.optimizers.Optimizer):
     so every update (and clipping norm) sees the dense gradient, duplicate rows summed;
     a subclass that updates only the rows present sets `lazy_sparse_updates = True` and
     gets the slices with each row once instead.
+
+    Under a distribution strategy, `clipnorm`, `clipvalue` and `global_clipnorm` clip the
+    gradient of the global batch, as on one device (`ReplicaClipHook`; Keras's own
+    optimizers clip each replica's share); `gradient_accumulation_steps` is refused there
+    (Keras 3 cannot sum accumulated gradients over replicas).
     """
 
     _config_keys: tuple[str, ...] = ()
@@ -181,7 +188,13 @@ class AdaptiveOptimizer(WeightDecayHook, keras.optimizers.Optimizer):
         self._given_learning_rate = learning_rate
 
     def apply(self, grads: Any, trainable_variables: Any = None) -> Any:
-        """Apply gradients as Keras does, after merging duplicate rows of sparse ones."""
+        """Apply gradients as Keras does, after merging duplicate rows of sparse ones.
+
+        Raises:
+            ValueError: With `gradient_accumulation_steps` under a strategy with several
+                replicas (Keras 3 cannot sum accumulated gradients over replicas).
+        """
+        refuse_accumulation_under_replicas(self)
         return super().apply(prepare_gradients(grads, self.lazy_sparse_updates),
                              trainable_variables)
 

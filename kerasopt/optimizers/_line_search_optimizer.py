@@ -19,6 +19,9 @@ weights to a phase machine:
 
 All trainable variables are treated as one flat vector. All state lives in Keras
 variables and every decision is an `ops.where`, so the train function is traced once.
+Under a distribution strategy (`MirroredStrategy`, one or several workers) the loss and
+gradient are summed over replicas before the phase machine sees them, so every replica
+takes the one-device step of the global batch (`data.batch_size` = the whole data set).
 
 The full-batch check: the loss at an unchanged point must not change. It is compared in
 `RESTART`, `CHECK` and `DONE` steps (the `CHECK` step costs one extra evaluation, made at
@@ -40,6 +43,7 @@ import keras
 from keras import ops
 
 from kerasopt._keras_compat import WholeUpdateHook, built_variables, variable_index
+from kerasopt._replicas import sum_over_replicas
 from kerasopt.optimizers._line_search import ACCEPT, CONTINUE, FALLBACK, SearchState, StrongWolfe
 from kerasopt.optimizers._sparse import densify
 
@@ -178,15 +182,20 @@ class LineSearchOptimizer(WholeUpdateHook, keras.optimizers.Optimizer):
         full = [ops.zeros(v.shape, self._dtype) for v in built]
         for grad, var in zip(grads, trainable_variables, strict=False):
             full[variable_index(self, var)] = densify(grad)
-        g, w = self._flatten(full), self._flatten(built)
+        w = self._flatten(built)
         if self._pending_loss is None:
             raise ValueError(
                 f"{type(self).__name__} needs the loss of every step: call "
                 "`loss = optimizer.scale_loss(loss)` inside the gradient tape before "
-                "`optimizer.apply(grads)`, as Keras's `fit` does (`LossScaleOptimizer` wrapping "
-                "and the JAX trainer do not, and are not supported)."
+                "`optimizer.apply(grads)`, as Keras's `fit` does. A `LossScaleOptimizer` (which "
+                "Keras's compile puts around the optimizer under the mixed_float16 policy) and "
+                "the JAX trainer do not, and are not supported: use the mixed_bfloat16 policy "
+                "or float32, or compile(..., auto_scale_loss=False)."
             )
-        f = ops.cast(self._pending_loss, self._dtype)
+        # Under a distribution strategy each replica holds its share of the global batch's
+        # loss and gradient (Keras divides the loss by the replica count): sum both, so
+        # every replica runs the same search on the global batch and writes the same weights.
+        g, f = sum_over_replicas([self._flatten(full), ops.cast(self._pending_loss, self._dtype)])
         self._pending_loss = None
         dt = self._dtype
         lr = ops.cast(learning_rate, dt)

@@ -8,14 +8,15 @@ import keras
 from keras import ops
 
 from kerasopt._backend import require_tensorflow
-from kerasopt._keras_compat import built_variables, variable_index
+from kerasopt._keras_compat import ReplicaClipHook, built_variables, variable_index
+from kerasopt._replicas import sum_over_replicas
 from kerasopt.optimizers._sparse import densify
 from kerasopt.optimizers._wrapper import closure_required_error
 from kerasopt.registry import register
 
 
 @register("optimizer", aliases=["adahessian", "ada_hessian"])
-class AdaHessian(keras.optimizers.Optimizer):
+class AdaHessian(ReplicaClipHook, keras.optimizers.Optimizer):
     """Second-order optimizer with a Hutchinson estimate of the Hessian diagonal.
 
     Implements Algorithm 1 of Yao, Gholami, Shen, Mustafa, Keutzer and Mahoney, "ADAHESSIAN:
@@ -39,6 +40,9 @@ class AdaHessian(keras.optimizers.Optimizer):
     provide it, so a plain `apply` raises a `ValueError` naming the fix.
 
     Gradient accumulation is not supported (the Hessian diagonal would not be accumulated).
+    Under a distribution strategy every replica draws the same probe `z`, and `H z` is
+    summed over replicas before the diagonal is taken, so the step is the one-device step
+    on the global batch.
 
     Args:
         learning_rate: A float, a `keras.optimizers.schedules.LearningRateSchedule` or a
@@ -180,11 +184,14 @@ class AdaHessian(keras.optimizers.Optimizer):
                 self.build(variables)
         probes = [self.rademacher(v) for v in variables]
         _, grads, hvps = closure.hessian_vector_product(probes)
+        # Under a distribution strategy each replica holds its share of `H z`; the
+        # diagonal |z * H z| is not linear in it, so sum first (Keras sums `grads`).
+        hvps = sum_over_replicas([densify(h) for h in hvps])
         scale = 1.0 if self.loss_scale_factor is None else self.loss_scale_factor
         diagonals = [None] * len(built_variables(self))
         for variable, probe, hvp in zip(variables, probes, hvps, strict=True):
             diagonals[variable_index(self, variable)] = self.hessian_diagonal(
-                probe, densify(hvp) / scale)
+                probe, hvp / scale)
         self._hessian_diagonals = tuple(diagonals)
         try:
             super().apply([densify(g) for g in grads], variables)

@@ -8,6 +8,7 @@ from keras import ops
 
 from kerasopt._backend import require_tensorflow
 from kerasopt._keras_compat import iterations_variable
+from kerasopt._replicas import sum_over_replicas
 from kerasopt.optimizers._sparse import densify
 from kerasopt.optimizers._wrapper import OptimizerWrapper, closure_required_error
 from kerasopt.registry import register
@@ -32,8 +33,9 @@ class SAM(OptimizerWrapper):
         e = rho * w^2 * g / (||(|w| * g)||_2 + eps)
 
     Kwon et al. suggest a larger `rho` (about 0.5 to 2) for ASAM. `eps` is added to the norm
-    (not inside the square root). The norm is taken per replica under a distribution
-    strategy (the paper's m-sharpness with m = per-replica batch, Section 4.1). Layers in
+    (not inside the square root). Under a distribution strategy the ascent step uses the
+    gradient summed over replicas (the global batch's, as on one device), not each
+    replica's share (which would be the paper's m-sharpness, Section 4.1). Layers in
     training mode run twice per step: batch-norm moving statistics are updated only by the
     first pass (at `w`); random layers (dropout) draw new masks in the second pass.
 
@@ -125,7 +127,8 @@ class SAM(OptimizerWrapper):
     def apply_with_closure(self, closure: Any, trainable_variables: Any) -> None:
         variables = self._ready(trainable_variables)
         _, grads = closure()
-        steps = self.perturbations([densify(g) for g in grads], variables)
+        grads = sum_over_replicas([densify(g) for g in grads])  # the global batch's gradient
+        steps = self.perturbations(grads, variables)
         backups = [ops.copy(v) for v in variables]  # snapshots (not aliases) of w
         for variable, backup, step in zip(variables, backups, steps, strict=True):
             if step is not None:

@@ -35,7 +35,8 @@ class Run:
         model: The model being trained, evaluated and exported; techniques may replace it.
         trainee: The model `fit` trains in the current stage: `model`, or a technique's
             wrapper around it (a distiller).
-        lr_factor: Multiplies float learning rates (from `batch_size: auto` with LR scaling).
+        lr_factor: Multiplies numeric learning rates (`runtime.scale_learning_rate`, or
+            `batch_size: auto` with LR scaling).
         batch_size_search: The batch-size search's result, or None.
         uncompressed_model: A copy of the model as it was when the first stage with a
             compression technique started (the float baseline of exports), or None.
@@ -78,13 +79,21 @@ class Run:
         return str(self.run_dir.logs)
 
     def build(self) -> None:
-        """Build data and model, run the techniques' `model_built` hooks and any batch-size search."""
+        """Build data and model, run the techniques' `model_built` hooks and any batch-size search.
+
+        Raises:
+            RecipeError: A component cannot give the one-device numbers under the run's
+                strategy or precision (:mod:`kerasopt.recipe.strategy_check`).
+        """
         from kerasopt.recipe import session
+        from kerasopt.recipe.strategy_check import check_strategy, replica_lr_factor
 
         first_loss = self.stages[0].training.loss
         self.data = session.build_data(self.recipe, loss=first_loss)
+        self.lr_factor = replica_lr_factor(self.recipe, self.placement.replicas)
+        check_strategy(self)  # before anything is built or written
         with self.placement.strategy.scope():
-            self.model = session.build_model(self.recipe, self.data)
+            self.model = self._synchronized(session.build_model(self.recipe, self.data))
         self._hook("model_built")
         if self.recipe.data.batch_size == "auto":
             optimizer, _ = self.compile(self.stages[0])
@@ -93,6 +102,24 @@ class Run:
             self.lr_factor = self.batch_size_search["lr_factor"]
             self.data = session.build_data(self.recipe, batch_size=self.batch_size_search["batch_size"],
                                            loss=first_loss)
+
+    def _synchronized(self, model: Any) -> Any:
+        """Under several replicas, batch normalization with the global batch's statistics.
+
+        Keras's `BatchNormalization` normalizes with each replica's own batch statistics
+        unless `synchronized=True` (read at call time); the run sets it on every such layer,
+        so a model trains with the statistics of the global batch `data.batch_size`, as on
+        one device (at the cost of one all-reduce per layer and step).
+        """
+        if self.placement.replicas > 1:
+            import keras
+
+            from kerasopt.models.layer_walk import all_layers
+
+            for layer in all_layers(model):
+                if isinstance(layer, keras.layers.BatchNormalization):
+                    layer.synchronized = True
+        return model
 
     def start_stage(self, stage: StageSettings) -> None:
         """Freeze/unfreeze layers as the stage asks, then the techniques' `stage_start` hooks."""
@@ -104,7 +131,7 @@ class Run:
             from kerasopt.recipe import session
 
             with self.placement.strategy.scope():
-                self.model = session.build_model(self.recipe, self.data, stage.model)
+                self.model = self._synchronized(session.build_model(self.recipe, self.data, stage.model))
         if stage.compression.weight_techniques() and self.uncompressed_model is None:
             self.uncompressed_model = _copy_model(self.model)
         self._hook("stage_start", stage)
@@ -119,14 +146,7 @@ class Run:
         from kerasopt.recipe import assemble
 
         training = stage.training
-        plan = assemble.plan_stage(training, self.data.steps_per_epoch)
-        optimizer_spec = assemble.resolve_durations(training.optimizer, plan)
-        rate = optimizer_spec.get("learning_rate")
-        if self.lr_factor != 1.0 and isinstance(rate, (int, float)) and not isinstance(rate, bool):
-            optimizer_spec = {**optimizer_spec, "learning_rate": rate * self.lr_factor}
-        lr_auto = optimizer_spec.get("learning_rate") == "auto"
-        if lr_auto:
-            optimizer_spec = {**optimizer_spec, "learning_rate": 1e-3}
+        optimizer_spec, lr_auto = self.optimizer_spec(stage)
         with self.placement.strategy.scope():
             optimizer = registry.build("optimizer", optimizer_spec)
             loss = (assemble.keras_argument("loss", training.loss) if training.loss
@@ -146,6 +166,25 @@ class Run:
             self.trainee = trainee
             self._hook("compiled", stage, optimizer)
         return optimizer, lr_auto
+
+    def optimizer_spec(self, stage: StageSettings) -> tuple[dict[str, Any], bool]:
+        """The stage's optimizer spec as built: durations in steps, a numeric rate times `lr_factor`.
+
+        Returns:
+            The spec, and whether its learning rate is to come from the LR range test
+            (`learning_rate: auto`, then 1e-3 in the spec until the test has run).
+        """
+        from kerasopt.recipe import assemble
+
+        plan = assemble.plan_stage(stage.training, self.data.steps_per_epoch)
+        optimizer_spec = assemble.resolve_durations(stage.training.optimizer, plan)
+        rate = optimizer_spec.get("learning_rate")
+        if self.lr_factor != 1.0 and isinstance(rate, (int, float)) and not isinstance(rate, bool):
+            optimizer_spec = {**optimizer_spec, "learning_rate": rate * self.lr_factor}
+        lr_auto = optimizer_spec.get("learning_rate") == "auto"
+        if lr_auto:
+            optimizer_spec = {**optimizer_spec, "learning_rate": 1e-3}
+        return optimizer_spec, lr_auto
 
     def fit(self, stage: StageSettings, offset: tuple[int, int] = (0, 0)) -> dict[str, Any]:
         """Compile and fit one stage (its `stage_start` has run).
@@ -235,6 +274,13 @@ class Run:
     def finish_training(self) -> None:
         """The techniques' `before_export` hooks: the model becomes what is evaluated and exported."""
         self._hook("before_export")
+
+    def precision_and_scaling(self) -> dict[str, Any]:
+        """The `mixed_precision` policy in force and the `learning_rate_factor` (metrics.json `runtime`)."""
+        import keras
+
+        return {"mixed_precision": keras.mixed_precision.global_policy().name,
+                "learning_rate_factor": self.lr_factor}
 
     def report(self) -> dict[str, Any]:
         """What the techniques add to `metrics.json`."""

@@ -124,7 +124,7 @@ def _run(loaded: LoadedRecipe, run_dir: RunDirectory, state: ResumeState, resume
         metrics: dict[str, Any] = {
             "recipe": recipe.name,
             "params": model_params(model),
-            "runtime": current.placement.describe(),
+            "runtime": {**current.placement.describe(), **current.precision_and_scaling()},
             "timing": {"fit_seconds": fit_seconds, "train_steps": train_steps},
             "evaluation": _evaluation(session.evaluate(model, data), stages),
             "stages": stages,

@@ -71,13 +71,26 @@ class Runtime(StrictModel):
 
     device: Literal["auto", "cpu", "gpu", "tpu"] = "auto"
     strategy: Literal["auto", "one_device", "mirrored", "tpu"] = "auto"
-    mixed_precision: Literal["none", "mixed_float16", "mixed_bfloat16"] = "none"
+    mixed_precision: Literal["none", "auto", "mixed_float16", "mixed_bfloat16"] = Field(
+        "none", description="none | mixed_float16 (GPU; Keras scales the loss dynamically) | "
+        "mixed_bfloat16 (TPU, recent CPUs and GPUs; no loss scaling needed) | auto: mixed_float16 on "
+        "a GPU, mixed_bfloat16 on a TPU, none on a CPU. Line-search (lbfgs, conjugate_gradient) and "
+        "closure (sam, adahessian) optimizers refuse mixed_float16's loss scaling")
     deterministic: bool = Field(False, description="TensorFlow op determinism (slower)")
     verbose: Literal[0, 1, 2] = Field(1, description="0 silent, 1 progress bar, 2 one line per epoch")
     backup_minutes: Annotated[float, Field(gt=0)] = Field(
         10.0, description="back up an unfinished stage (for --resume) at the first epoch end this many "
         "minutes after the last backup; besides, each stage is backed up about ten times")
     tensorboard: TensorBoardOptions = Field(default_factory=TensorBoardOptions)
+    scale_learning_rate: Literal["none", "linear"] = Field(
+        "none", description="data.batch_size is the global batch, split over the replicas of "
+        "runtime.strategy. linear: multiply every numeric learning rate by data.batch_size / "
+        "base_batch_size (Goyal et al. 2017, section 2.1), e.g. when data.batch_size was raised "
+        "with the replica count; none: use the rates as written")
+    base_batch_size: PositiveInt | None = Field(
+        None, description="with scale_learning_rate: linear, the global batch the learning rates "
+        "were tuned for; default data.batch_size / replicas (the rates were tuned on one device "
+        "with the batch one replica now gets, so they are multiplied by the replica count)")
 
 
 class Recipe(StrictModel):
@@ -128,6 +141,19 @@ class Recipe(StrictModel):
                     "export.tflite.quantization: int8 (ranges calibrated on training samples), or "
                     "run qat without clustering")
             seen_clustering = seen_clustering or merged_clustering is not None
+        return self
+
+    @model_validator(mode="after")
+    def _scaled_rates_need_a_batch_size(self) -> Recipe:
+        runtime = self.runtime
+        if runtime.scale_learning_rate == "none" and runtime.base_batch_size is not None:
+            raise ValueError("runtime.base_batch_size applies only with runtime.scale_learning_rate: "
+                             "linear")
+        if runtime.scale_learning_rate != "none" and not isinstance(self.data.batch_size, int):
+            raise ValueError(
+                "runtime.scale_learning_rate: linear needs a numeric data.batch_size (received "
+                f"{self.data.batch_size!r}); with batch_size: auto, scale the rates with "
+                "data.batch_size_search.scale_lr instead")
         return self
 
     @model_validator(mode="after")

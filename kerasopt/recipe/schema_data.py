@@ -74,8 +74,10 @@ class DataBase(StrictModel):
     """Options every data source shares."""
 
     batch_size: PositiveInt | Literal["full", "auto"] = Field(
-        32, description="examples per batch; 'full' = the whole training split (batch gradient "
-                        "descent); 'auto' = the largest that fits the memory cap (batch_size_search)")
+        32, description="examples per step: the global batch, which a distribution strategy splits "
+                        "evenly over its replicas (so the numbers match one device); 'full' = the "
+                        "whole training split (batch gradient descent); 'auto' = the largest that "
+                        "fits the memory cap (batch_size_search)")
     batch_size_search: BatchSizeSearch = Field(default_factory=BatchSizeSearch)
     validation_split: Fraction = Field(0.1, description="fraction of training data held out for validation")
     test_split: Fraction | None = Field(

@@ -24,13 +24,52 @@ def start(runtime: Runtime, seed: int) -> Placement:
     """Seed everything, set determinism and precision, choose the device and strategy."""
     import tensorflow as tf
 
-    placement = select_placement(runtime.device, runtime.strategy)
+    placement = shared_placement(runtime.device, runtime.strategy)
     keras.utils.set_random_seed(seed)
     if runtime.deterministic:
         tf.config.experimental.enable_op_determinism()
-    if runtime.mixed_precision != "none":
-        keras.mixed_precision.set_global_policy(runtime.mixed_precision)
+    policy = precision_policy(runtime.mixed_precision, placement.device)
+    if policy != "float32":
+        keras.mixed_precision.set_global_policy(policy)
     return placement
+
+
+_PLACEMENTS: dict[tuple[str, str], Placement] = {}
+
+
+def shared_placement(device: str, strategy: str) -> Placement:
+    """`select_placement(device, strategy)`, made once per process for each pair and reused.
+
+    TensorFlow numbers the collective operations of a `MirroredStrategy` per strategy
+    object, so a second strategy over the same devices in one process (the next trial of
+    an in-process sweep, the next run of a test) reuses the first one's collective keys
+    and its first step fails ("Shape mismatch in the collective instance ..."). Runs in
+    one process therefore share one strategy per device and strategy setting.
+    """
+    key = (device, strategy)
+    if key not in _PLACEMENTS:
+        _PLACEMENTS[key] = select_placement(device, strategy)
+    return _PLACEMENTS[key]
+
+
+def precision_policy(mixed_precision: str, device: str) -> str:
+    """The Keras dtype policy for `runtime.mixed_precision` on `device`.
+
+    `auto` picks what each device runs fast and safely: `mixed_float16` on a GPU (Keras's
+    `compile` then wraps the optimizer in a `LossScaleOptimizer`, which scales the loss
+    dynamically so float16 gradients do not underflow), `mixed_bfloat16` on a TPU (bfloat16
+    has float32's exponent range, so no loss scaling), and float32 on a CPU (where
+    half-precision math is emulated and rarely faster).
+
+    Example:
+        >>> precision_policy("auto", "gpu"), precision_policy("auto", "cpu")
+        ('mixed_float16', 'float32')
+        >>> precision_policy("mixed_bfloat16", "cpu")
+        'mixed_bfloat16'
+    """
+    if mixed_precision == "auto":
+        return {"gpu": "mixed_float16", "tpu": "mixed_bfloat16"}.get(device, "float32")
+    return "float32" if mixed_precision == "none" else mixed_precision
 
 
 def finish() -> None:

@@ -203,6 +203,12 @@ def enable_closure(model: keras.Model) -> keras.Model:
     Returns:
         The same model, patched.
 
+    Under a distribution strategy each replica's closure evaluates its share of the
+    global batch; the optimizers sum what they need over replicas (SAM its ascent
+    gradient, AdaHessian its Hessian-vector product), so the step is the one-device step.
+    Under the mixed_float16 policy Keras wraps the optimizer in a `LossScaleOptimizer`,
+    which cannot serve a closure: the first step then raises a `ValueError`.
+
     Raises:
         ValueError: If `model` is not a `keras.Model` or the backend is not TensorFlow.
 
@@ -224,7 +230,15 @@ def enable_closure(model: keras.Model) -> keras.Model:
     custom = type(model).train_step is not keras.Model.train_step
 
     def train_step(data: Any) -> Any:
-        if not getattr(model.optimizer, "requires_closure", False):
+        optimizer = model.optimizer
+        if isinstance(optimizer, keras.optimizers.LossScaleOptimizer) and getattr(
+                optimizer.inner_optimizer, "requires_closure", False):
+            raise ValueError(
+                f"{type(optimizer.inner_optimizer).__name__} cannot train under the "
+                "mixed_float16 policy: Keras's compile wrapped it in a LossScaleOptimizer, which "
+                "cannot serve the closure it needs. Use the mixed_bfloat16 policy (no loss "
+                "scaling), float32, or compile(..., auto_scale_loss=False).")
+        if not getattr(optimizer, "requires_closure", False):
             return own_step(data)
         if custom:
             raise ValueError(

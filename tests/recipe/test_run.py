@@ -52,7 +52,8 @@ def test_run_directory_has_every_contracted_file(quickstart_run):
 def test_metrics_json_keys_and_values(quickstart_run):
     metrics = json.loads((quickstart_run / "metrics.json").read_text())
     assert metrics["recipe"] == "quickstart"
-    assert metrics["runtime"] == {"device": "cpu", "strategy": "one_device", "replicas": 1}
+    assert metrics["runtime"] == {"device": "cpu", "strategy": "one_device", "replicas": 1,
+                                  "mixed_precision": "float32", "learning_rate_factor": 1.0}
     assert metrics["timing"]["train_steps"] == 2 * 21  # 1293 training examples / 64 per batch
     assert metrics["sparsity"] == 0.0
     # digits: 64 features -> 64 -> 32 -> 10 (Keras counts no parameters for the normalizer).

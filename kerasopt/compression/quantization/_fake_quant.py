@@ -19,6 +19,8 @@ from typing import Any
 import keras
 from keras import ops
 
+from kerasopt._replicas import max_over_replicas, min_over_replicas
+
 _TINY = 1e-8  # an all-zero channel (pruned) gets this range instead of [0, 0]
 
 
@@ -48,7 +50,9 @@ def observe(x: Any, low: Any, high: Any, count: Any, *, ema_decay: float | None)
     With `ema_decay` set, the new range is `decay * old + (1 - decay) * batch`; with
     `ema_decay=None` (calibration) it is the running minimum and maximum. Either way
     the first observation (`count == 0`) takes the batch range as it is. The batch
-    range is widened to contain 0.
+    range is widened to contain 0. Under a distribution strategy the batch range is that
+    of the global batch (the extremes over replicas), so every replica keeps the same range
+    and it is the one-device range.
 
     Args:
         x: The activations of one batch.
@@ -58,8 +62,8 @@ def observe(x: Any, low: Any, high: Any, count: Any, *, ema_decay: float | None)
         ema_decay: The moving-average decay, or None for a running min/max.
     """
     x = ops.stop_gradient(ops.cast(x, "float32"))
-    batch_low = ops.minimum(ops.min(x), 0.0)
-    batch_high = ops.maximum(ops.max(x), 0.0)
+    batch_low = min_over_replicas(ops.minimum(ops.min(x), 0.0))
+    batch_high = max_over_replicas(ops.maximum(ops.max(x), 0.0))
     first = ops.equal(count, 0)
     if ema_decay is None:
         new_low = ops.where(first, batch_low, ops.minimum(low, batch_low))

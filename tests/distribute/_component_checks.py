@@ -1,0 +1,195 @@
+"""Mirrored conformance checks of the stateful callbacks and the compression techniques."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+from tests.distribute._fixtures import all_variables, data, mlp, replica_spread, weights
+
+
+def check_early_stopping(strategy: Any) -> dict[str, Any]:
+    """No epoch improves by 10 on the validation loss: stop after patience, restore epoch 1."""
+    import keras
+
+    from kerasopt.callbacks import EarlyStopping
+
+    x, y = data()
+    with strategy.scope():
+        model = mlp()
+        model.compile(optimizer=keras.optimizers.SGD(0.1), loss="mse")
+    stopper = EarlyStopping(monitor="val_loss", min_delta=10.0, patience=2, restore_best_weights=True)
+    history = model.fit(x, y, batch_size=8, epochs=10, shuffle=False, verbose=0,
+                        validation_data=(x[:8], y[:8]), callbacks=[stopper])
+    return {**weights(model), "epochs_run": float(len(history.epoch)),
+            "val_loss": np.asarray(history.history["val_loss"]),
+            "replica_spread": replica_spread(all_variables(model))}
+
+
+def check_divergence_recovery(strategy: Any) -> dict[str, Any]:
+    """SGD at lr 30 blows up; roll-backs halve the rate until training stays finite."""
+    import keras
+
+    from kerasopt.callbacks import DivergenceRecovery
+
+    x, y = data()
+    with strategy.scope():
+        model = mlp()
+        model.compile(optimizer=keras.optimizers.SGD(30.0), loss="mse")
+    recovery = DivergenceRecovery(factor=0.1, max_retries=5, check="batch", snapshot_every_n_steps=1)
+    model.fit(x, y * 100.0, batch_size=8, epochs=4, shuffle=False, verbose=0, callbacks=[recovery])
+    return {**weights(model), "retries": float(recovery.retries),
+            "learning_rate": float(model.optimizer.learning_rate.numpy()),
+            "replica_spread": replica_spread(all_variables(model))}
+
+
+def check_weight_averaging(strategy: Any) -> dict[str, Any]:
+    """SWA over SGD, then the average swapped in and batch-norm statistics recomputed."""
+    import keras
+
+    from kerasopt.optimizers import SWA
+    from kerasopt.training import recompute_batch_norm_statistics
+
+    x, y = data()
+    with strategy.scope():
+        model = mlp(batch_norm=True)
+        optimizer = SWA(keras.optimizers.SGD(0.1), start_averaging=0, average_period=1)
+        model.compile(optimizer=optimizer, loss="mse")
+    model.fit(x, y, batch_size=8, epochs=2, shuffle=False, verbose=0)
+    optimizer.assign_average_vars(model.trainable_variables)
+    recompute_batch_norm_statistics(model, x, batch_size=8)
+    return {**weights(model), "replica_spread": replica_spread(all_variables(model))}
+
+
+def check_batch_size_finder(strategy: Any) -> dict[str, Any]:
+    """Under a generous cap the finder picks the largest size, leaves no trace, scales the rate."""
+    import keras
+
+    from kerasopt.callbacks import BatchSizeFinder
+
+    x, y = data()
+    with strategy.scope():
+        model = mlp()
+        model.compile(optimizer=keras.optimizers.SGD(0.1), loss="mse")
+    before = weights(model, "before")
+    finder = BatchSizeFinder(max_memory_bytes=2**40, start=4, max_batch_size=16,
+                             scale_lr="linear", base_batch_size=8, steps_per_trial=1)
+    size = finder.find(model, x, y)
+    untouched = max(float(np.max(np.abs(before[k] - v))) for k, v in
+                    zip(before, weights(model, "before").values(), strict=True))
+    model.optimizer.learning_rate = finder.learning_rate
+    model.fit(x, y, batch_size=size, epochs=2, shuffle=False, verbose=0)
+    return {**weights(model), "batch_size": float(size), "learning_rate": float(finder.learning_rate),
+            "trace_left": untouched, "replica_spread": replica_spread(all_variables(model))}
+
+
+def check_lr_finder(strategy: Any) -> dict[str, Any]:
+    """An LR range test: the same losses at the same rates, the model restored exactly."""
+    import keras
+
+    from kerasopt.callbacks import find_learning_rate
+
+    x, y = data()
+    with strategy.scope():
+        model = mlp()
+        model.compile(optimizer=keras.optimizers.SGD(0.1), loss="mse")
+    before = weights(model)
+    finder = find_learning_rate(model, x, y, batch_size=8, min_lr=1e-3, max_lr=1.0, num_steps=8)
+    after = weights(model)
+    return {**after, "restored": max(float(np.max(np.abs(before[k] - after[k]))) for k in before),
+            "losses": np.asarray(finder.losses, "float64"), "lrs": np.asarray(finder.lrs, "float64"),
+            "replica_spread": replica_spread(all_variables(model))}
+
+
+def check_gradient_monitor(strategy: Any) -> dict[str, Any]:
+    """Probe-batch gradient norms each step, and AutoClip's clip norm on a kerasopt optimizer."""
+    from kerasopt.callbacks import GradientMonitor
+    from kerasopt.optimizers import LazyAdam
+
+    x, y = data()
+    with strategy.scope():
+        model = mlp()
+        model.compile(optimizer=LazyAdam(0.05), loss="mse")
+    monitor = GradientMonitor(every_n_steps=1, clip_percentile=50.0)
+    monitor.set_probe(x[:8], y[:8])
+    model.fit(x, y, batch_size=8, epochs=2, shuffle=False, verbose=0, callbacks=[monitor])
+    norms = {f"norm:{layer}:{key}": float(value) for layer, values in monitor.latest.items()
+             for key, value in values.items()}
+    return {**weights(model), **norms, "global_clipnorm": float(model.optimizer.global_clipnorm),
+            "replica_spread": replica_spread(all_variables(model))}
+
+
+# ----------------------------------------------------------------------------- compression
+def _fit(model: Any, x: np.ndarray, y: np.ndarray, callbacks: list[Any] | None = None) -> None:
+    model.fit(x, y, batch_size=8, epochs=2, shuffle=False, verbose=0, callbacks=callbacks or [])
+
+
+def check_pruning(strategy: Any) -> dict[str, Any]:
+    import keras
+
+    from kerasopt.compression.pruning import ConstantSparsity, UpdatePruning, prune_low_magnitude
+
+    x, y = data()
+    with strategy.scope():
+        model = prune_low_magnitude(mlp(hidden=8), ConstantSparsity(0.5, begin_step=0, frequency=1))
+        model.compile(optimizer=keras.optimizers.Adam(0.05), loss="mse")
+    _fit(model, x, y, [UpdatePruning()])
+    return {**weights(model), "replica_spread": replica_spread(all_variables(model))}
+
+
+def check_qat(strategy: Any) -> dict[str, Any]:
+    import keras
+
+    from kerasopt.compression.quantization import quantize_model
+
+    x, y = data()
+    with strategy.scope():
+        model = quantize_model(mlp(hidden=8))
+        model.compile(optimizer=keras.optimizers.Adam(0.05), loss="mse")
+    _fit(model, x, y)
+    return {**weights(model), "replica_spread": replica_spread(all_variables(model))}
+
+
+def check_clustering(strategy: Any) -> dict[str, Any]:
+    import keras
+
+    from kerasopt.compression.clustering import cluster_weights
+
+    x, y = data()
+    with strategy.scope():
+        model = cluster_weights(mlp(hidden=8), number_of_clusters=4)
+        model.compile(optimizer=keras.optimizers.Adam(0.05), loss="mse")
+    _fit(model, x, y)
+    return {**weights(model), "replica_spread": replica_spread(all_variables(model))}
+
+
+def check_distillation(strategy: Any) -> dict[str, Any]:
+    import keras
+
+    from kerasopt.compression.distillation import distill
+
+    x, y = data()
+    with strategy.scope():
+        teacher = mlp(seed=2, hidden=8)
+        student = mlp(seed=3, hidden=2)
+        distiller = distill(student, teacher, temperature=2.0, alpha=0.5)
+        distiller.compile(optimizer=keras.optimizers.Adam(0.05), loss="mse")
+    _fit(distiller, x, y)
+    return {**weights(student), "replica_spread": replica_spread(all_variables(distiller))}
+
+
+OTHER_CHECKS: dict[str, Callable[[Any], dict[str, Any]]] = {
+    "callback:EarlyStopping": check_early_stopping,
+    "callback:DivergenceRecovery": check_divergence_recovery,
+    "callback:SWA weight averaging": check_weight_averaging,
+    "callback:BatchSizeFinder": check_batch_size_finder,
+    "callback:LRFinder": check_lr_finder,
+    "callback:GradientMonitor": check_gradient_monitor,
+    "compression:pruning": check_pruning,
+    "compression:qat": check_qat,
+    "compression:clustering": check_clustering,
+    "compression:distillation": check_distillation,
+}
+
