@@ -59,10 +59,12 @@ def run(loaded: LoadedRecipe, *, output_dir: str | None = None, resume: bool = F
             :func:`~kerasopt.recipe.run_errors.interrupt_on_signals`); the message shows
             the command that resumes.
     """
+    # Multi-worker runs: only the chief (worker 0) takes the lock and writes; the other
+    # workers train in lockstep and write nothing (see kerasopt.distribute.cluster).
     if force and not resume:
         raise RunRefused("--force only applies with --resume (it accepts a changed recipe).")
     recipe = loaded.recipe
-    run_dir = RunDirectory(output_dir or Path("saved_models") / recipe.name)
+    run_dir = RunDirectory(output_dir or Path("saved_models") / recipe.name, is_chief=_is_chief(recipe))
     state = ResumeState(run_dir, loaded.resolved_yaml())
     try:
         with run_dir.claimed(resume=resume, overwrite=overwrite):
@@ -75,6 +77,15 @@ def run(loaded: LoadedRecipe, *, output_dir: str | None = None, resume: bool = F
     except KeyboardInterrupt as err:
         signum = err.signum if isinstance(err, RunInterrupted) else signal.SIGINT
         raise RunInterrupted(signum, _interrupted(signum, loaded, run_dir)) from None
+
+
+def _is_chief(recipe: Any) -> bool:
+    """Whether this process writes the run directory (ClusterConfigError without a cluster)."""
+    if recipe.runtime.strategy != "multi_worker":
+        return True
+    from kerasopt.distribute.cluster import worker_role
+
+    return worker_role().is_chief
 
 
 def resume_command(loaded: LoadedRecipe, run_dir: RunDirectory) -> str:
@@ -120,7 +131,7 @@ def _run(loaded: LoadedRecipe, run_dir: RunDirectory, state: ResumeState, resume
         metrics: dict[str, Any] = {
             "recipe": recipe.name,
             "params": model_params(model),
-            "runtime": current.placement.describe(),
+            "runtime": current.placement.describe(model),  # every worker: a collective
             "timing": {"fit_seconds": fit_seconds, "train_steps": train_steps},
             "evaluation": _evaluation(session.evaluate(model, data), stages),
             "stages": stages,
@@ -130,8 +141,8 @@ def _run(loaded: LoadedRecipe, run_dir: RunDirectory, state: ResumeState, resume
         if current.batch_size_search is not None:
             metrics["batch_size_search"] = current.batch_size_search
         run_dir.write_json("metrics.json", metrics)  # complete except exports, in case export fails
-        metrics["exports"] = session.export(recipe, model, data, run_dir,
-                                            baseline=current.uncompressed_model)
+        metrics["exports"] = session.export(recipe, current.placement.local_model(model), data,
+                                            run_dir, baseline=current.uncompressed_model)
         run_dir.write_json("metrics.json", metrics)
         session.check_exports(recipe, metrics)
         if current.log_dir is not None:

@@ -70,7 +70,10 @@ class Runtime(StrictModel):
     """Where and how the run executes."""
 
     device: Literal["auto", "cpu", "gpu", "tpu"] = "auto"
-    strategy: Literal["auto", "one_device", "mirrored", "tpu"] = "auto"
+    strategy: Literal["auto", "one_device", "mirrored", "tpu", "multi_worker"] = Field(
+        "auto", description="auto (mirrored over several GPUs, else one device) | one_device | mirrored | "
+        "tpu | multi_worker (MultiWorkerMirroredStrategy over the cluster in TF_CONFIG or SLURM; "
+        "`kerasopt run RECIPE --workers N` starts N local workers)")
     mixed_precision: Literal["none", "mixed_float16", "mixed_bfloat16"] = "none"
     deterministic: bool = Field(False, description="TensorFlow op determinism (slower)")
     verbose: Literal[0, 1, 2] = Field(1, description="0 silent, 1 progress bar, 2 one line per epoch")
