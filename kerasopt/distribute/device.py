@@ -57,19 +57,16 @@ class Placement:
                 described["weights_divergence"] = weights_divergence(self.strategy, model)
         return described
 
-    def local_model(self, model: Any) -> Any:
-        """The model, or under a multi-worker strategy a copy of it outside the strategy.
+    def wait_for_workers(self) -> None:
+        """Multi-worker: return once every worker has called this (a barrier); else at once.
 
-        Exports run on the chief alone; the model's own `predict` would wait for the other
-        workers (it gathers the replicas' outputs across workers), a copy does not.
+        Workers that leave while the chief still exports would look to TensorFlow's
+        coordination service like crashed tasks; this keeps them until the chief is done.
         """
-        if self.role is None:
-            return model
-        import keras
+        if self.role is not None:
+            from kerasopt.distribute.lockstep import barrier
 
-        copy = keras.models.clone_model(model)
-        copy.set_weights(model.get_weights())
-        return copy
+            barrier(self.strategy)
 
     def keras_fixes(self) -> contextlib.AbstractContextManager[Any]:
         """The corrections Keras's `fit` needs under this strategy, as a context manager."""

@@ -141,9 +141,10 @@ def _run(loaded: LoadedRecipe, run_dir: RunDirectory, state: ResumeState, resume
         if current.batch_size_search is not None:
             metrics["batch_size_search"] = current.batch_size_search
         run_dir.write_json("metrics.json", metrics)  # complete except exports, in case export fails
-        metrics["exports"] = session.export(recipe, current.placement.local_model(model), data,
-                                            run_dir, baseline=current.uncompressed_model)
+        metrics["exports"] = session.export(recipe, model, data, run_dir,
+                                            baseline=current.uncompressed_model)
         run_dir.write_json("metrics.json", metrics)
+        current.placement.wait_for_workers()  # multi-worker: the others stay until the chief has exported
         session.check_exports(recipe, metrics)
         if current.log_dir is not None:
             from kerasopt.recipe.tensorboard_logging import flatten, write_run_summaries
