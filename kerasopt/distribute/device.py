@@ -144,16 +144,32 @@ def _multi_worker_strategy(tf: Any, role: WorkerRole, local_gpus: int) -> Any:
     It must be created before TensorFlow's runtime starts (before any tensor or device
     list), which `select_placement` ensures by creating it first.
     """
-    resolver = None
-    if role.source == "slurm":
-        # SlurmClusterResolver hands out GPUs per task and, on a CPU-only node, lists no task
-        # at all (it pairs tasks with GPUs); give each task one notional device there.
-        tasks = int(os.environ.get("SLURM_STEP_NUM_TASKS", os.environ.get("SLURM_NTASKS", "1")))
-        options = {} if local_gpus else {"gpus_per_node": tasks, "gpus_per_task": 1, "auto_set_gpu": False}
-        resolver = tf.distribute.cluster_resolver.SlurmClusterResolver(**options)
+    resolver = slurm_cluster_resolver(local_gpus) if role.source == "slurm" else None
     try:
         return tf.distribute.MultiWorkerMirroredStrategy(cluster_resolver=resolver)
     except RuntimeError as err:
         raise DeviceError(
             f"runtime.strategy: 'multi_worker' could not start ({err}). A multi-worker "
             "strategy must be created before TensorFlow runs anything in the process.") from None
+
+
+def slurm_cluster_resolver(local_gpus: int) -> Any:
+    """TensorFlow's `SlurmClusterResolver` for this SLURM task, also on CPU-only nodes.
+
+    The resolver pairs each task of a node with that node's GPUs (and sets
+    `CUDA_VISIBLE_DEVICES` accordingly); on a node without GPUs it would list no task at
+    all, so there each task gets one notional device and no GPU assignment.
+
+    Args:
+        local_gpus: The GPUs TensorFlow sees on this node.
+
+    Returns:
+        The resolver (its cluster spec lists `<node>:8888`, `<node>:8889`... per task).
+    """
+    import tensorflow as tf
+
+    options: dict[str, Any] = {}
+    if not local_gpus:
+        tasks = int(os.environ.get("SLURM_STEP_NUM_TASKS", os.environ.get("SLURM_NTASKS", "1")))
+        options = {"gpus_per_node": tasks, "gpus_per_task": 1, "auto_set_gpu": False}
+    return tf.distribute.cluster_resolver.SlurmClusterResolver(**options)

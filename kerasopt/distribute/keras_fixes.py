@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import contextlib
 import inspect
+import re
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -45,12 +46,8 @@ BUGGY_REDUCE = 'return strategy.reduce("MEAN", v, axis=0)'
 
 
 def keras_version() -> tuple[int, ...]:
-    """The installed Keras release as integers (`"3.15.1"` -> `(3, 15, 1)`)."""
-    parts = []
-    for part in keras.__version__.split(".")[:3]:
-        digits = "".join(c for c in part if c.isdigit()) or "0"
-        parts.append(int(digits))
-    return tuple(parts)
+    """The installed Keras release as integers (`"3.15.1"` -> `(3, 15, 1)`, `"3.16.0rc1"` -> `(3, 16, 0)`)."""
+    return tuple(int(re.match(r"\d*", part).group() or 0) for part in keras.__version__.split(".")[:3])
 
 
 def buggy_code_present() -> bool:

@@ -1,0 +1,64 @@
+"""One worker of tests/distribute/test_keras_fixes.py's two-process check (run by LocalWorkers).
+
+Usage: python fit_worker.py OUT_FOLDER. Under MultiWorkerMirroredStrategy (TF_CONFIG set by
+the test) it fits a small model three times: with Keras as it is, with only the
+symbolic-build correction, and with both corrections; it writes what happened to
+OUT_FOLDER/worker-<index>.json.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+from kerasopt.distribute.device import select_placement
+
+placement = select_placement("cpu", "multi_worker")  # first: before TensorFlow runs anything
+
+import keras  # noqa: E402
+import numpy as np  # noqa: E402
+import tensorflow as tf  # noqa: E402
+
+from kerasopt import _keras_compat as compat  # noqa: E402
+from kerasopt.data.pipeline import make_dataset  # noqa: E402
+from kerasopt.distribute import keras_fixes  # noqa: E402
+from kerasopt.distribute.lockstep import weights_divergence  # noqa: E402
+from kerasopt.recipe.run_callbacks import DataEpoch  # noqa: E402
+
+
+def fit() -> dict:
+    keras.utils.set_random_seed(0)
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(64, 4)).astype("float32")
+    y = rng.integers(0, 3, 64)
+    epoch = tf.Variable(0, dtype=tf.int64, trainable=False)  # numbered passes, as in the runner
+    data = make_dataset(x, y, batch_size=16, shuffle=True, seed=0, epoch=epoch)
+    with placement.strategy.scope():
+        model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(3)])
+        model.compile(keras.optimizers.SGD(0.1), keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    try:
+        history = model.fit(data, epochs=2, verbose=0, shuffle=False, callbacks=[DataEpoch(epoch)])
+    except Exception as err:  # noqa: BLE001 - the point is to record Keras's failure
+        return {"error": f"{type(err).__name__}: {err}"[:2000]}
+    return {"loss": history.history["loss"], "model": model}
+
+
+results = {"index": placement.role.index, "replicas": placement.replicas}
+results["none"] = fit()
+build, reduce = compat.fit_internals()
+with compat.replaced_fit_internals(keras_fixes._local_symbolic_build(build), reduce):
+    results["build_only"] = fit()
+with keras_fixes.multi_worker_fit_fixes() as applied:
+    results["applied"] = applied
+    both = fit()
+model = both.pop("model")
+results["both"] = both
+results["weights"] = [w.tolist() for w in model.get_weights()]
+results["divergence"] = weights_divergence(placement.strategy, model)
+if placement.role.index == 1:  # put worker 1 out of step by 0.5 in one weight
+    weights = model.get_weights()
+    weights[0][0, 0] += 0.5
+    model.set_weights(weights)
+results["divergence_after_nudge"] = weights_divergence(placement.strategy, model)
+Path(sys.argv[1], f"worker-{placement.role.index}.json").write_text(json.dumps(results))
