@@ -56,3 +56,17 @@ def test_tf_config_wins_over_slurm_and_a_lone_procid_is_no_cluster():
     assert worker_role(environ).source == "tf_config"
     assert not has_cluster({"SLURM_PROCID": "0"})
     assert has_cluster({"SLURM_PROCID": "0", "SLURM_NTASKS": "1"})
+
+
+def test_package_names_load_lazily_and_the_launcher_needs_no_tensorflow():
+    import subprocess
+    import sys
+
+    import kerasopt.distribute as distribute
+
+    assert distribute.LocalWorkers.__module__ == "kerasopt.distribute.local_workers"
+    assert all(getattr(distribute, name) is not None for name in distribute.__all__)
+    script = ("import sys, kerasopt.distribute.launch, kerasopt.distribute as d; d.worker_role; "
+              "print(sorted({'keras', 'tensorflow'} & set(sys.modules)))")
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)
+    assert result.stdout.strip() == "[]"
