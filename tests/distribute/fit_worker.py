@@ -12,22 +12,19 @@ import json
 import sys
 from pathlib import Path
 
-from kerasopt.distribute.device import select_placement
+import keras
+import numpy as np
+import tensorflow as tf
 
-placement = select_placement("cpu", "multi_worker")  # first: before TensorFlow runs anything
-
-import keras  # noqa: E402
-import numpy as np  # noqa: E402
-import tensorflow as tf  # noqa: E402
-
-from kerasopt import _keras_compat as compat  # noqa: E402
-from kerasopt.data.pipeline import make_dataset  # noqa: E402
-from kerasopt.distribute import keras_fixes  # noqa: E402
-from kerasopt.distribute.lockstep import weights_divergence  # noqa: E402
-from kerasopt.recipe.run_callbacks import DataEpoch  # noqa: E402
+from kerasopt import _keras_compat as compat
+from kerasopt.data.pipeline import make_dataset
+from kerasopt.distribute import keras_fixes
+from kerasopt.distribute.device import Placement, select_placement
+from kerasopt.distribute.lockstep import weights_divergence
+from kerasopt.recipe.run_callbacks import DataEpoch
 
 
-def fit() -> dict:
+def fit(placement: Placement) -> dict:
     keras.utils.set_random_seed(0)
     rng = np.random.default_rng(0)
     x = rng.normal(size=(64, 4)).astype("float32")
@@ -44,21 +41,28 @@ def fit() -> dict:
     return {"loss": history.history["loss"], "model": model}
 
 
-results = {"index": placement.role.index, "replicas": placement.replicas}
-results["none"] = fit()
-build, reduce = compat.fit_internals()
-with compat.replaced_fit_internals(keras_fixes._local_symbolic_build(build), reduce):
-    results["build_only"] = fit()
-with keras_fixes.multi_worker_fit_fixes() as applied:
-    results["applied"] = applied
-    both = fit()
-model = both.pop("model")
-results["both"] = both
-results["weights"] = [w.tolist() for w in model.get_weights()]
-results["divergence"] = weights_divergence(placement.strategy, model)
-if placement.role.index == 1:  # put worker 1 out of step by 0.5 in one weight
-    weights = model.get_weights()
-    weights[0][0, 0] += 0.5
-    model.set_weights(weights)
-results["divergence_after_nudge"] = weights_divergence(placement.strategy, model)
-Path(sys.argv[1], f"worker-{placement.role.index}.json").write_text(json.dumps(results))
+def main(out: str) -> None:
+    # First: the strategy must exist before TensorFlow runs anything (importing it is fine).
+    placement = select_placement("cpu", "multi_worker")
+    results = {"index": placement.role.index, "replicas": placement.replicas}
+    results["none"] = fit(placement)
+    build, reduce = compat.fit_internals()
+    with compat.replaced_fit_internals(keras_fixes._local_symbolic_build(build), reduce):
+        results["build_only"] = fit(placement)
+    with keras_fixes.multi_worker_fit_fixes() as applied:
+        results["applied"] = applied
+        both = fit(placement)
+    model = both.pop("model")
+    results["both"] = both
+    results["weights"] = [w.tolist() for w in model.get_weights()]
+    results["divergence"] = weights_divergence(placement.strategy, model)
+    if placement.role.index == 1:  # put worker 1 out of step by 0.5 in one weight
+        weights = model.get_weights()
+        weights[0][0, 0] += 0.5
+        model.set_weights(weights)
+    results["divergence_after_nudge"] = weights_divergence(placement.strategy, model)
+    Path(out, f"worker-{placement.role.index}.json").write_text(json.dumps(results))
+
+
+if __name__ == "__main__":
+    main(sys.argv[1])
