@@ -15,6 +15,10 @@ method and never define a private Keras name themselves.
 
 from __future__ import annotations
 
+import contextlib
+import sys
+from collections.abc import Callable, Iterator
+from types import ModuleType
 from typing import Any
 
 import keras
@@ -260,3 +264,79 @@ def tensorboard_traces(callback: keras.callbacks.TensorBoard) -> bool:
     `profile_batch`.
     """
     return bool(callback._should_trace)
+
+
+# ---------------------------------------------------------------------------
+# Keras's TensorFlow trainer under multi-worker strategies
+# (keras.src.backend.tensorflow.trainer; see kerasopt.distribute.keras_fixes)
+# ---------------------------------------------------------------------------
+
+
+def tensorflow_trainer() -> type:
+    """The class that gives `keras.Model` its `fit` on the TensorFlow backend.
+
+    Reaches `keras.src.backend.tensorflow.trainer.TensorFlowTrainer` (Keras 3.0-3.15) as a
+    base class of `keras.Model`, without importing `keras.src`.
+
+    Raises:
+        RuntimeError: When `keras.Model` has no such base (another backend, or a Keras that
+            renamed it).
+    """
+    for base in keras.Model.__mro__:
+        if base.__name__ == "TensorFlowTrainer":
+            return base
+    raise RuntimeError(
+        f"keras.Model has no TensorFlowTrainer base (backend {keras.backend.backend()!r}, "
+        f"Keras {keras.__version__}); multi-worker training needs the TensorFlow backend.")
+
+
+def tensorflow_trainer_module() -> ModuleType:
+    """The module of :func:`tensorflow_trainer`, which also defines `reduce_per_replica`.
+
+    Reaches `keras.src.backend.tensorflow.trainer` (Keras 3.0-3.15) through
+    `sys.modules`; the module is loaded whenever the TensorFlow backend is.
+    """
+    return sys.modules[tensorflow_trainer().__module__]
+
+
+def collective_multi_worker(strategy: Any) -> bool:
+    """Whether Keras treats `strategy` as a multi-worker collective strategy.
+
+    Reaches `_collective_all_reduce_multi_worker(strategy)` of the TensorFlow trainer
+    module (Keras 3.0-3.15): True for a `MultiWorkerMirroredStrategy` in multi-worker
+    mode, the case in which `reduce_per_replica` takes its cross-worker branch.
+    """
+    return bool(tensorflow_trainer_module()._collective_all_reduce_multi_worker(strategy))
+
+
+def fit_internals() -> tuple[Callable[..., Any], Callable[..., Any]]:
+    """The current `TensorFlowTrainer._maybe_symbolic_build` and `reduce_per_replica`.
+
+    Reaches the method `TensorFlowTrainer._maybe_symbolic_build(self, iterator=None,
+    data_batch=None)` (Keras 3.0-3.15), which builds the model from the first batch before
+    `fit`, `evaluate` and `predict` under a strategy, and the module function
+    `reduce_per_replica(values, strategy, reduction)` (Keras 3.0-3.15), which every
+    compiled train and test step applies to the per-replica logs.
+    """
+    module = tensorflow_trainer_module()
+    return module.TensorFlowTrainer._maybe_symbolic_build, module.reduce_per_replica
+
+
+@contextlib.contextmanager
+def replaced_fit_internals(symbolic_build: Callable[..., Any],
+                           reduce_per_replica: Callable[..., Any]) -> Iterator[None]:
+    """Within the block, the two functions of :func:`fit_internals` are replaced.
+
+    Sets `TensorFlowTrainer._maybe_symbolic_build` and the trainer module's
+    `reduce_per_replica` (Keras 3.0-3.15; the train and test functions look the latter up
+    when they are traced), and puts the originals back afterwards.
+    """
+    module = tensorflow_trainer_module()
+    original_build, original_reduce = fit_internals()
+    module.TensorFlowTrainer._maybe_symbolic_build = symbolic_build
+    module.reduce_per_replica = reduce_per_replica
+    try:
+        yield
+    finally:
+        module.TensorFlowTrainer._maybe_symbolic_build = original_build
+        module.reduce_per_replica = original_reduce

@@ -55,6 +55,11 @@ def build_parser() -> argparse.ArgumentParser:
                           "run directory was started with")
     run.add_argument("--debug", action="store_true",
                      help="show TensorFlow's start-up messages and the traceback of a failure")
+    run.add_argument("--workers", type=_positive_int, metavar="N",
+                     help="train with MultiWorkerMirroredStrategy in N local processes on 127.0.0.1 "
+                          "(worker 0 writes the run directory; the others' logs go to its workers/). "
+                          "On a cluster, set TF_CONFIG (or use srun) and pass runtime.strategy=multi_worker "
+                          "instead")
 
     validate = _subcommand(sub, "validate", "Check recipes without running them (exit 2 on any problem).",
                            "kerasopt validate recipes/*.yaml")
@@ -94,6 +99,16 @@ def build_parser() -> argparse.ArgumentParser:
     add_sweep_command(sub, _subcommand)
     add_compare_command(sub, _subcommand)
     return parser
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be an integer >= 1, received {text!r}")
+    return value
 
 
 def _recipe_arguments(parser: argparse.ArgumentParser) -> None:
@@ -270,7 +285,11 @@ def _is_terminal(stream) -> bool:
 
 
 def _run(args: argparse.Namespace) -> int:
+    if args.workers is not None:
+        return _launch_workers(args)
+
     def action(loaded) -> int:
+        from kerasopt.distribute.cluster import ClusterConfigError
         from kerasopt.recipe.errors import RecipeError
         from kerasopt.recipe.run_errors import RunRefused, interrupt_on_signals
         from kerasopt.recipe.runner import run
@@ -279,7 +298,7 @@ def _run(args: argparse.Namespace) -> int:
             with interrupt_on_signals():
                 run(loaded, output_dir=args.output_dir, resume=args.resume,
                     overwrite=args.overwrite, force=args.force)
-        except RunRefused as err:
+        except (RunRefused, ClusterConfigError) as err:
             print(f"kerasopt: error: {err}", file=sys.stderr)
             return EXIT_USAGE
         except RecipeError as err:  # found once the models exist (distillation), before writing
@@ -287,6 +306,27 @@ def _run(args: argparse.Namespace) -> int:
         return EXIT_OK
 
     return _guarded(args, action)
+
+
+def _launch_workers(args: argparse.Namespace) -> int:
+    """`run --workers N`: check the recipe here, then run it in N local worker processes."""
+    from pathlib import Path
+
+    from kerasopt.distribute.launch import LaunchError, launch_run
+    from kerasopt.recipe.errors import RecipeError
+
+    try:
+        loaded = _load(args.recipe, args.overrides)
+    except RecipeError as err:
+        return _report_recipe_error(err)
+    flags = [flag for flag, wanted in (("--resume", args.resume), ("--overwrite", args.overwrite),
+                                       ("--force", args.force), ("--debug", args.debug)) if wanted]
+    try:
+        return launch_run(args.recipe, args.overrides, workers=args.workers, flags=flags,
+                          output_dir=args.output_dir or Path("saved_models") / loaded.recipe.name)
+    except LaunchError as err:
+        print(f"kerasopt: error: {err}", file=sys.stderr)
+        return EXIT_USAGE
 
 
 def _lr_find(args: argparse.Namespace) -> int:

@@ -236,3 +236,43 @@ def test_tensorboard_traces(tmp_path: object) -> None:
     assert not compat.tensorboard_traces(keras.callbacks.TensorBoard(str(tmp_path)))
     assert compat.tensorboard_traces(
         keras.callbacks.TensorBoard(str(tmp_path), profile_batch=(2, 3)))
+
+
+def test_tensorflow_trainer_is_the_keras_model_base_in_the_trainer_module() -> None:
+    module = importlib.import_module("keras.src.backend.tensorflow.trainer")
+    assert compat.tensorflow_trainer() is module.TensorFlowTrainer
+    assert issubclass(keras.Model, compat.tensorflow_trainer())
+    assert compat.tensorflow_trainer_module() is module
+
+
+def test_collective_multi_worker_is_false_off_a_cluster() -> None:
+    import tensorflow as tf
+
+    module = importlib.import_module("keras.src.backend.tensorflow.trainer")
+    assert _params(module._collective_all_reduce_multi_worker) == ["strategy"]
+    assert compat.collective_multi_worker(tf.distribute.get_strategy()) is False
+    # MultiWorkerMirroredStrategy is tested on two processes in tests/distribute/.
+
+
+def test_fit_internals_have_the_signatures_the_fixes_wrap() -> None:
+    build, reduce = compat.fit_internals()
+    assert _params(build) == ["self", "iterator", "data_batch"]
+    assert _params(reduce) == ["values", "strategy", "reduction"]
+
+
+def test_replaced_fit_internals_swaps_and_restores() -> None:
+    module = importlib.import_module("keras.src.backend.tensorflow.trainer")
+    before = compat.fit_internals()
+
+    def build(self, iterator=None, data_batch=None):  # noqa: ANN001, ANN202
+        return None
+
+    def reduce(values, strategy, reduction):  # noqa: ANN001, ANN202
+        return values
+
+    with compat.replaced_fit_internals(build, reduce):
+        assert module.TensorFlowTrainer._maybe_symbolic_build is build
+        assert module.reduce_per_replica is reduce
+        # The compiled step functions look the name up in the module when traced.
+        assert "reduce_per_replica(" in inspect.getsource(module.TensorFlowTrainer._make_function)
+    assert compat.fit_internals() == before

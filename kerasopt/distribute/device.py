@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import os
 from typing import Any
+
+from kerasopt.distribute.cluster import WorkerRole, worker_role
 
 
 class DeviceError(RuntimeError):
@@ -16,21 +20,61 @@ class Placement:
 
     Attributes:
         device: "cpu", "gpu" or "tpu".
-        strategy_name: "one_device", "mirrored" or "tpu".
+        strategy_name: "one_device", "mirrored", "tpu" or "multi_worker".
         strategy: The `tf.distribute.Strategy` whose scope builds and compiles the model.
+        role: This process's place in a multi-worker cluster, or None.
     """
 
     device: str
     strategy_name: str
     strategy: Any
+    role: WorkerRole | None = None
 
     @property
     def replicas(self) -> int:
+        """The global replica count (all devices of all workers)."""
         return int(self.strategy.num_replicas_in_sync)
 
-    def describe(self) -> dict[str, Any]:
-        """The `runtime` entry of metrics.json."""
-        return {"device": self.device, "strategy": self.strategy_name, "replicas": self.replicas}
+    @property
+    def is_chief(self) -> bool:
+        """Whether this process writes the run's files (always, outside multi-worker runs)."""
+        return self.role is None or self.role.is_chief
+
+    def describe(self, model: Any = None) -> dict[str, Any]:
+        """The `runtime` entry of metrics.json.
+
+        A multi-worker placement adds `workers` and, given the trained `model`,
+        `weights_divergence`: the largest difference between one worker's weights and the
+        workers' mean, summed over workers (0.0 when they trained in lockstep). Computing
+        it is a collective: every worker must call this at the same point.
+        """
+        described = {"device": self.device, "strategy": self.strategy_name, "replicas": self.replicas}
+        if self.role is not None:
+            described["workers"] = self.role.num_workers
+            if model is not None:
+                from kerasopt.distribute.lockstep import weights_divergence
+
+                described["weights_divergence"] = weights_divergence(self.strategy, model)
+        return described
+
+    def wait_for_workers(self) -> None:
+        """Multi-worker: return once every worker has called this (a barrier); else at once.
+
+        Workers that leave while the chief still exports would look to TensorFlow's
+        coordination service like crashed tasks; this keeps them until the chief is done.
+        """
+        if self.role is not None:
+            from kerasopt.distribute.lockstep import barrier
+
+            barrier(self.strategy)
+
+    def keras_fixes(self) -> contextlib.AbstractContextManager[Any]:
+        """The corrections Keras's `fit` needs under this strategy, as a context manager."""
+        if self.strategy_name != "multi_worker":
+            return contextlib.nullcontext()
+        from kerasopt.distribute.keras_fixes import multi_worker_fit_fixes
+
+        return multi_worker_fit_fixes()
 
 
 def select_placement(device: str = "auto", strategy: str = "auto") -> Placement:
@@ -39,16 +83,20 @@ def select_placement(device: str = "auto", strategy: str = "auto") -> Placement:
     Args:
         device: "auto" (a GPU when TensorFlow sees one, else the CPU), "cpu", "gpu" or "tpu".
         strategy: "auto" (mirrored over several GPUs, else one device), "one_device",
-            "mirrored" or "tpu".
+            "mirrored", "tpu" or "multi_worker" (`tf.distribute.MultiWorkerMirroredStrategy`
+            over the cluster that `TF_CONFIG` or SLURM describes; see
+            :mod:`kerasopt.distribute.cluster`).
 
     Returns:
         The placement.
 
     Raises:
         DeviceError: When the asked-for hardware is absent, or the strategy doesn't fit the device.
+        ClusterConfigError: For "multi_worker" without a cluster in `TF_CONFIG` or SLURM.
     """
     import tensorflow as tf
 
+    role = worker_role() if strategy == "multi_worker" else None  # before TensorFlow starts
     gpus = tf.config.list_physical_devices("GPU")
     if device == "tpu" or strategy == "tpu":
         return _tpu_placement(tf, device, strategy)
@@ -60,6 +108,8 @@ def select_placement(device: str = "auto", strategy: str = "auto") -> Placement:
         tf.config.set_visible_devices([], "GPU")
         gpus = []
     kind = "gpu" if gpus else "cpu"
+    if role is not None:
+        return Placement(kind, "multi_worker", _multi_worker_strategy(tf, role, len(gpus)), role)
     names = [f"/{kind}:{i}" for i in range(len(gpus))] if gpus else ["/cpu:0"]
     logical_cpus = tf.config.list_logical_devices("CPU")
     if strategy == "mirrored":
@@ -86,3 +136,40 @@ def _tpu_placement(tf: Any, device: str, strategy: str) -> Placement:
             f"runtime.device: 'tpu' was requested, but no TPU could be reached ({err}). "
             "Use runtime.device=auto or runtime.device=cpu.") from None
     return Placement("tpu", "tpu", tf.distribute.TPUStrategy(resolver))
+
+
+def _multi_worker_strategy(tf: Any, role: WorkerRole, local_gpus: int) -> Any:
+    """`MultiWorkerMirroredStrategy` over the cluster of `TF_CONFIG` or SLURM.
+
+    It must be created before TensorFlow's runtime starts (before any tensor or device
+    list), which `select_placement` ensures by creating it first.
+    """
+    resolver = slurm_cluster_resolver(local_gpus) if role.source == "slurm" else None
+    try:
+        return tf.distribute.MultiWorkerMirroredStrategy(cluster_resolver=resolver)
+    except RuntimeError as err:
+        raise DeviceError(
+            f"runtime.strategy: 'multi_worker' could not start ({err}). A multi-worker "
+            "strategy must be created before TensorFlow runs anything in the process.") from None
+
+
+def slurm_cluster_resolver(local_gpus: int) -> Any:
+    """TensorFlow's `SlurmClusterResolver` for this SLURM task, also on CPU-only nodes.
+
+    The resolver pairs each task of a node with that node's GPUs (and sets
+    `CUDA_VISIBLE_DEVICES` accordingly); on a node without GPUs it would list no task at
+    all, so there each task gets one notional device and no GPU assignment.
+
+    Args:
+        local_gpus: The GPUs TensorFlow sees on this node.
+
+    Returns:
+        The resolver (its cluster spec lists `<node>:8888`, `<node>:8889`... per task).
+    """
+    import tensorflow as tf
+
+    options: dict[str, Any] = {}
+    if not local_gpus:
+        tasks = int(os.environ.get("SLURM_STEP_NUM_TASKS", os.environ.get("SLURM_NTASKS", "1")))
+        options = {"gpus_per_node": tasks, "gpus_per_task": 1, "auto_set_gpu": False}
+    return tf.distribute.cluster_resolver.SlurmClusterResolver(**options)

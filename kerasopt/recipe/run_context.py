@@ -67,7 +67,8 @@ class Run:
 
         self.placement = session.start(self.recipe.runtime, self.recipe.seed)
         try:
-            yield self
+            with self.placement.keras_fixes():  # only for strategies Keras's `fit` mishandles
+                yield self
         finally:
             session.finish()
 

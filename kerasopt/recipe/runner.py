@@ -62,11 +62,13 @@ def run(loaded: LoadedRecipe, *, output_dir: str | None = None, resume: bool = F
         UnsupportedBackendError: Keras runs on a backend other than TensorFlow (the
             runner builds tf.data pipelines, tf.distribute strategies and TFLite files).
     """
+    # Multi-worker runs: only the chief (worker 0) takes the lock and writes; the other
+    # workers train in lockstep and write nothing (see kerasopt.distribute.cluster).
     if force and not resume:
         raise RunRefused("--force only applies with --resume (it accepts a changed recipe).")
     require_tensorflow(RECIPE_RUNNER)
     recipe = loaded.recipe
-    run_dir = RunDirectory(output_dir or Path("saved_models") / recipe.name)
+    run_dir = RunDirectory(output_dir or Path("saved_models") / recipe.name, is_chief=_is_chief(recipe))
     state = ResumeState(run_dir, loaded.resolved_yaml())
     try:
         with run_dir.claimed(resume=resume, overwrite=overwrite):
@@ -79,6 +81,15 @@ def run(loaded: LoadedRecipe, *, output_dir: str | None = None, resume: bool = F
     except KeyboardInterrupt as err:
         signum = err.signum if isinstance(err, RunInterrupted) else signal.SIGINT
         raise RunInterrupted(signum, _interrupted(signum, loaded, run_dir)) from None
+
+
+def _is_chief(recipe: Any) -> bool:
+    """Whether this process writes the run directory (ClusterConfigError without a cluster)."""
+    if recipe.runtime.strategy != "multi_worker":
+        return True
+    from kerasopt.distribute.cluster import worker_role
+
+    return worker_role().is_chief
 
 
 def resume_command(loaded: LoadedRecipe, run_dir: RunDirectory) -> str:
@@ -124,7 +135,8 @@ def _run(loaded: LoadedRecipe, run_dir: RunDirectory, state: ResumeState, resume
         metrics: dict[str, Any] = {
             "recipe": recipe.name,
             "params": model_params(model),
-            "runtime": {**current.placement.describe(), **current.precision_and_scaling()},
+            # describe(model) is a collective on every worker under multi_worker.
+            "runtime": {**current.placement.describe(model), **current.precision_and_scaling()},
             "timing": {"fit_seconds": fit_seconds, "train_steps": train_steps},
             "evaluation": _evaluation(session.evaluate(model, data), stages),
             "stages": stages,
@@ -137,6 +149,7 @@ def _run(loaded: LoadedRecipe, run_dir: RunDirectory, state: ResumeState, resume
         metrics["exports"] = session.export(recipe, model, data, run_dir,
                                             baseline=current.uncompressed_model)
         run_dir.write_json("metrics.json", metrics)
+        current.placement.wait_for_workers()  # multi-worker: the others stay until the chief has exported
         session.check_exports(recipe, metrics)
         if current.log_dir is not None:
             from kerasopt.recipe.tensorboard_logging import flatten, write_run_summaries

@@ -70,7 +70,10 @@ class Runtime(StrictModel):
     """Where and how the run executes."""
 
     device: Literal["auto", "cpu", "gpu", "tpu"] = "auto"
-    strategy: Literal["auto", "one_device", "mirrored", "tpu"] = "auto"
+    strategy: Literal["auto", "one_device", "mirrored", "tpu", "multi_worker"] = Field(
+        "auto", description="auto (mirrored over several GPUs, else one device) | one_device | mirrored | "
+        "tpu | multi_worker (MultiWorkerMirroredStrategy over the cluster in TF_CONFIG or SLURM; "
+        "`kerasopt run RECIPE --workers N` starts N local workers)")
     mixed_precision: Literal["none", "auto", "mixed_float16", "mixed_bfloat16"] = Field(
         "none", description="none | mixed_float16 (GPU; Keras scales the loss dynamically) | "
         "mixed_bfloat16 (TPU, recent CPUs and GPUs; no loss scaling needed) | auto: mixed_float16 on "

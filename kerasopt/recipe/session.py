@@ -12,6 +12,7 @@ import keras
 import numpy as np
 
 from kerasopt.distribute.device import Placement, select_placement
+from kerasopt.distribute.local_predict import predict_locally
 from kerasopt.recipe.run_dir import RunDirectory
 from kerasopt.recipe.schema import Recipe, Runtime
 
@@ -193,7 +194,7 @@ def export(recipe: Recipe, model: Any, data: Any, run_dir: RunDirectory,
                 source, run_dir.path(filename), quantization=quantization,
                 representative_data=data.x_train, num_representative=options.representative_samples)
             if options.verify:
-                outputs = source.predict(data.x_test, verbose=0)
+                outputs = predict_locally(source, data.x_test)  # the chief alone exports
                 info.update(tflite_verify.verify_tflite(
                     run_dir.path(filename), data.x_test, data.y_test, keras_outputs=outputs,
                     task=data.task))

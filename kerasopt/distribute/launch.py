@@ -1,0 +1,106 @@
+"""`kerasopt run RECIPE --workers N`: one multi-worker run as N local processes.
+
+Each worker runs `kerasopt run RECIPE ... runtime.strategy=multi_worker --output-dir DIR`
+with its own `TF_CONFIG` (:class:`~kerasopt.distribute.local_workers.LocalWorkers`).
+Worker 0, the chief, writes the run directory and shows its output; the other workers
+write nothing there while they run, and their logs, kept beside the run directory
+meanwhile, are moved into `DIR/workers/` at the end. On a real cluster, start
+`kerasopt run RECIPE runtime.strategy=multi_worker` on every machine with `TF_CONFIG`
+set (or under `srun`) instead.
+
+This module imports neither TensorFlow nor Keras: the launching process only waits.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+import tempfile
+from collections.abc import Sequence
+from pathlib import Path
+
+from kerasopt.distribute.local_workers import LocalWorkers
+
+WORKER_LOGS = "workers"
+EXIT_USAGE = 2
+
+
+class LaunchError(ValueError):
+    """`--workers` cannot be used as asked (a usage error: exit 2)."""
+
+
+def worker_command(recipe: str, overrides: Sequence[str], output_dir: Path,
+                   flags: Sequence[str] = ()) -> list[str]:
+    """The command line each worker runs.
+
+    Example:
+        >>> worker_command("r.yaml", ["training.epochs=2"], Path("/tmp/out"), ["--debug"])[3:]
+        ['run', 'r.yaml', 'training.epochs=2', 'runtime.strategy=multi_worker', '--output-dir', '/tmp/out', '--debug']
+    """
+    return [sys.executable, "-m", "kerasopt.cli", "run", recipe, *overrides,
+            "runtime.strategy=multi_worker", "--output-dir", str(output_dir), *flags]
+
+
+def launch_run(recipe: str, overrides: Sequence[str], *, workers: int, output_dir: str | os.PathLike[str],
+               flags: Sequence[str] = (), grace_seconds: float = 30.0) -> int:
+    """Run a recipe as `workers` local worker processes; return the worst exit code.
+
+    Args:
+        recipe: The recipe file or shipped name, as given to `kerasopt run`.
+        overrides: The `KEY=VALUE` overrides.
+        workers: How many worker processes, >= 1.
+        output_dir: The run directory.
+        flags: Further `kerasopt run` options for every worker (`--resume`, `--debug`...).
+            Defaults to `()`.
+        grace_seconds: How long workers may take to stop after Ctrl-C, SIGTERM or another
+            worker's failure before they are killed. Defaults to `30.0`.
+
+    Returns:
+        The worst exit code of the workers (see :meth:`LocalWorkers.run`).
+
+    Raises:
+        LaunchError: When `TF_CONFIG` is already set (this process would be one worker of
+            another cluster) or `workers` is not a positive integer.
+    """
+    if os.environ.get("TF_CONFIG"):
+        raise LaunchError(
+            "--workers starts its own workers on this machine, but TF_CONFIG is already set "
+            "(this process is a worker of a cluster). On a cluster, run `kerasopt run RECIPE "
+            "runtime.strategy=multi_worker` on every machine without --workers; locally, unset TF_CONFIG.")
+    if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
+        raise LaunchError(f"--workers must be an integer >= 1. Received: --workers={workers!r}")
+    run_dir = Path(output_dir).absolute()
+    run_dir.parent.mkdir(parents=True, exist_ok=True)
+    logs = Path(tempfile.mkdtemp(prefix=".kerasopt-workers-", dir=run_dir.parent))
+    local = LocalWorkers(worker_command(recipe, overrides, run_dir, flags), workers, logs,
+                         grace_seconds=grace_seconds)
+    if workers > 1:
+        print(f"kerasopt: {workers} workers on 127.0.0.1; worker 0 (the chief) writes {run_dir} and "
+              f"shows its output here, the others log to {logs}/worker-<i>.log", file=sys.stderr)
+    status = local.run()
+    _keep_logs(local, run_dir, chief_status=local.exit_codes[0])
+    return status
+
+
+def _keep_logs(local: LocalWorkers, run_dir: Path, chief_status: int | None) -> None:
+    """Move the workers' logs into `<run_dir>/workers/` when the chief started a run there.
+
+    A run refused or invalid (exit 2) wrote nothing, and its directory may hold another
+    run: the logs then stay where they are, and their place is printed.
+    """
+    found = [local.log_path(i) for i in range(1, local.num_workers) if local.log_path(i).exists()]
+    if not found:
+        shutil.rmtree(local.log_folder, ignore_errors=True)
+        return
+    if chief_status != EXIT_USAGE and (run_dir / "recipe.yaml").exists():
+        target = run_dir / WORKER_LOGS
+        target.mkdir(exist_ok=True)
+        for path in found:
+            os.replace(path, target / path.name)
+        shutil.rmtree(local.log_folder, ignore_errors=True)
+        where = target
+    else:
+        where = local.log_folder
+    if any(code != 0 for code in local.exit_codes):
+        print(f"kerasopt: the other workers' logs are in {where}", file=sys.stderr)

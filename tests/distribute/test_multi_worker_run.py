@@ -1,0 +1,116 @@
+"""`kerasopt run --workers N` end to end, and the command line's answers for absent hardware or clusters."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from kerasopt import cli
+from tests.tiny_recipe import write_tiny_recipe
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def kerasopt(*args: str) -> subprocess.CompletedProcess[str]:
+    env = {key: value for key, value in os.environ.items() if key != "TF_CONFIG"}
+    return subprocess.run([sys.executable, "-m", "kerasopt.cli", *args], capture_output=True, text=True,
+                          cwd=ROOT, env={**env, "PYTHONPATH": str(ROOT)}, timeout=600, check=False)
+
+
+@pytest.mark.slow
+def test_two_workers_train_like_one_process_with_the_same_global_batch(tmp_path):
+    recipe = write_tiny_recipe(tmp_path, export={"keras": True})
+    two, one = tmp_path / "two", tmp_path / "one"
+    result = kerasopt("run", recipe, "--workers", "2", "--output-dir", str(two))
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert kerasopt("run", recipe, "--output-dir", str(one)).returncode == 0
+    metrics = json.loads((two / "metrics.json").read_text())
+    single = json.loads((one / "metrics.json").read_text())
+    # Both workers hold the same weights (measured across the workers after training).
+    assert metrics["runtime"] == {"device": "cpu", "strategy": "multi_worker", "replicas": 2, "workers": 2,
+                                  "weights_divergence": 0.0}
+    assert single["runtime"]["replicas"] == 1
+    # Global batch 16 = 8 per worker: the same steps and, to float rounding, the same numbers.
+    assert metrics["timing"]["train_steps"] == single["timing"]["train_steps"] == 22
+    for split in ("validation", "test"):
+        for key, value in single["evaluation"][split].items():
+            assert metrics["evaluation"][split][key] == pytest.approx(value, rel=1e-5), (split, key)
+    for key, curve in single["stages"][0]["history"].items():
+        np.testing.assert_allclose(metrics["stages"][0]["history"][key], curve, rtol=1e-5)
+    weights = [keras.saving.load_model(folder / "model.keras", safe_mode=True).get_weights()
+               for folder in (two, one)]
+    for got, want in zip(*weights, strict=True):
+        np.testing.assert_allclose(got, want, atol=1e-6)
+    # The chief alone wrote the run directory; worker 1's log was moved in afterwards.
+    assert sorted(p.name for p in two.iterdir()) == ["checkpoints", "metrics.json", "model.keras",
+                                                    "recipe.yaml", "workers"]
+    assert sorted(p.name for p in (two / "checkpoints").iterdir()) == sorted(
+        p.name for p in (one / "checkpoints").iterdir())
+    assert [p.name for p in (two / "workers").iterdir()] == ["worker-1.log"]
+    assert "runtime:\n  device: auto\n  strategy: multi_worker" in (two / "recipe.yaml").read_text()
+    assert not list(tmp_path.glob(".kerasopt-workers-*"))
+
+
+@pytest.mark.slow
+def test_quickstart_runs_on_two_workers(tmp_path):
+    out = tmp_path / "quickstart"
+    result = kerasopt("run", "quickstart", "training.epochs=2", "--workers", "2", "--output-dir", str(out))
+    assert result.returncode == 0, result.stderr[-3000:]
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["runtime"]["strategy"] == "multi_worker" and metrics["runtime"]["replicas"] == 2
+    assert metrics["runtime"]["weights_divergence"] == 0.0
+    assert metrics["evaluation"]["test"]["accuracy"] > 0.6  # 10 classes; 2 epochs reach about 0.9
+    tflite = metrics["exports"]["tflite"]
+    assert tflite["accuracy"] == pytest.approx(tflite["keras_accuracy"], abs=0.01)
+    assert (out / "model.tflite").exists() and (out / "workers" / "worker-1.log").exists()
+
+
+@pytest.fixture
+def no_cluster(monkeypatch):
+    for name in ("TF_CONFIG", "SLURM_PROCID", "SLURM_NTASKS", "SLURM_STEP_NUM_TASKS"):
+        monkeypatch.delenv(name, raising=False)
+
+
+def test_multi_worker_without_a_cluster_is_a_usage_error_that_writes_nothing(tmp_path, no_cluster, capsys):
+    recipe = write_tiny_recipe(tmp_path)
+    out = tmp_path / "out"
+    assert cli.main(["run", recipe, "runtime.strategy=multi_worker", "--output-dir", str(out)]) == 2
+    error = capsys.readouterr().err
+    assert "runtime.strategy: 'multi_worker' needs a cluster" in error and "--workers N" in error
+    assert not out.exists()
+
+
+@pytest.mark.skipif(bool(tf.config.list_physical_devices("GPU")), reason="needs a machine without a GPU")
+@pytest.mark.parametrize(("overrides", "fragment"), [
+    (["runtime.device=gpu"], "runtime.device: 'gpu' was requested, but TensorFlow sees no GPU"),
+    (["runtime.device=gpu", "runtime.strategy=mirrored"], "runtime.device: 'gpu' was requested"),
+    (["runtime.device=tpu"], "runtime.device: 'tpu' was requested, but no TPU could be reached"),
+    (["runtime.strategy=tpu"], "runtime.device: 'tpu' was requested, but no TPU could be reached"),
+    (["runtime.device=tpu", "runtime.strategy=mirrored"], "device='tpu' with strategy='mirrored' cannot work"),
+])
+def test_absent_hardware_exits_1_with_one_message(tmp_path, no_cluster, capsys, overrides, fragment):
+    recipe = write_tiny_recipe(tmp_path)
+    out = tmp_path / "out"
+    assert cli.main(["run", recipe, *overrides, "--output-dir", str(out)]) == 1
+    error = capsys.readouterr().err
+    assert fragment in error and "Traceback" not in error
+    assert not out.exists()
+
+
+def test_workers_inside_a_cluster_or_below_one_are_usage_errors(tmp_path, monkeypatch, capsys):
+    recipe = write_tiny_recipe(tmp_path)
+    with pytest.raises(SystemExit) as info:
+        cli.main(["run", recipe, "--workers", "0"])
+    assert info.value.code == 2 and "--workers: must be an integer >= 1, received '0'" in capsys.readouterr().err
+    monkeypatch.setenv("TF_CONFIG", json.dumps({"cluster": {"worker": ["a:1"]}, "task": {"type": "worker"}}))
+    assert cli.main(["run", recipe, "--workers", "2", "--output-dir", str(tmp_path / "out")]) == 2
+    assert "TF_CONFIG is already set" in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()
