@@ -12,34 +12,19 @@ import keras
 from kerasopt.recipe.execution_plan import ExecutionPlan, WarmUp
 
 
-class _ExecutionTimes(keras.callbacks.Callback):
-    """Wall-clock time at the end of every execution (not async-safe: Keras syncs the device first)."""
-
-    def __init__(self, clock: Callable[[], float]) -> None:
-        super().__init__()
-        self.clock = clock
-        self.ends: list[float] = []
-
-    def on_train_begin(self, logs: dict[str, Any] | None = None) -> None:
-        self.ends = [self.clock()]
-
-    def on_train_batch_end(self, batch: int, logs: dict[str, Any] | None = None) -> None:
-        self.ends.append(self.clock())
-
-
 class ExecutionProbe:
     """Warm up and time a compiled model's train step with and without XLA, on its own data.
 
-    Each measurement is a short `fit` on the first batches of `dataset` (Keras builds and
-    distributes exactly as in the stage's `fit`, so the traced train function is reused
-    there). Before :meth:`finish`, the model's weights, optimizer variables, seed generator
+    Each measurement calls the model's train function on an iterator over `dataset`,
+    distributed as `fit` distributes it, so the function traced here is the one the stage's
+    `fit` runs (kept, not traced again; with class weights `fit` adds sample weights to the
+    batches and traces its own). Before :meth:`finish`, the model's weights, optimizer variables, seed generator
     states and the data pipeline's epoch counter are put back exactly as they were, so the
     stage trains as if nothing had been measured.
 
     Args:
         model: The compiled model (`jit_compile=False`).
         dataset: The training `tf.data.Dataset` (finite, batched).
-        class_weight: The stage's class weights, passed to the measuring `fit`. Defaults to `None`.
         data_epoch: The pipeline's epoch variable (restored afterwards), or None. Defaults to `None`.
         clock: Returns seconds. Defaults to `time.perf_counter`.
 
@@ -51,14 +36,12 @@ class ExecutionProbe:
         ```
     """
 
-    def __init__(self, model: keras.Model, dataset: Any, *, class_weight: Any = None,
-                 data_epoch: Any = None, clock: Callable[[], float] = time.perf_counter) -> None:
+    def __init__(self, model: keras.Model, dataset: Any, *, data_epoch: Any = None, clock: Callable[[], float] = time.perf_counter) -> None:
         if getattr(model, "optimizer", None) is None:
             raise ValueError(f"ExecutionProbe needs a compiled model. Received model {model.name!r} "
                              "without an optimizer.")
         self.model = model
         self.dataset = dataset
-        self.class_weight = class_weight
         self.data_epoch = data_epoch
         self.clock = clock
         self.seconds = 0.0
@@ -89,21 +72,29 @@ class ExecutionProbe:
 
     def _run(self, steps_per_execution: int, jit: bool, executions: int) -> list[float]:
         """Durations of `executions` executions of the (kept or new) train function."""
+        from kerasopt._keras_compat import symbolic_build
+
         self._save()
         model = self.model
         model.steps_per_execution = steps_per_execution
         model.jit_compile = jit
         model.train_function = self._functions.get((steps_per_execution, jit))
-        timer = _ExecutionTimes(self.clock)
         started = self.clock()
         try:
-            batches = self.dataset.repeat().take(steps_per_execution * executions)
-            model.fit(batches, epochs=1, verbose=0,
-                      callbacks=[timer], class_weight=self.class_weight, shuffle=False)
+            dataset = self.dataset.repeat()
+            symbolic_build(model, next(iter(self.dataset)))  # a no-op once built, as in `fit`
+            model.make_train_function()
+            function = model.train_function
+            iterator = iter(model.distribute_strategy.experimental_distribute_dataset(dataset))
+            ends = [self.clock()]
+            for _ in range(executions):
+                logs = function(iterator)
+                float(keras.ops.convert_to_numpy(next(iter(logs.values()))))  # wait for the device
+                ends.append(self.clock())
         finally:
             self.seconds += self.clock() - started
-        self._functions[(steps_per_execution, jit)] = model.train_function
-        return [b - a for a, b in zip(timer.ends, timer.ends[1:], strict=False)]
+        self._functions[(steps_per_execution, jit)] = function
+        return [b - a for a, b in zip(ends, ends[1:], strict=False)]
 
     def warm_up(self, steps_per_execution: int) -> WarmUp:
         """Compile the train step with XLA and run two executions.

@@ -200,7 +200,7 @@ class Run:
         class_weight = training.class_weight
         if class_weight == "balanced":
             class_weight = assemble.balanced_class_weight(self.data.y_train, self.data.num_classes or 1)
-        chosen = self._plan_execution(stage, plan, callbacks, class_weight, execution)
+        chosen = self._plan_execution(stage, plan, callbacks, execution)
         if on_execution is not None:
             on_execution(chosen.as_dict())
         start_step = int(optimizer.iterations.numpy())
@@ -230,7 +230,7 @@ class Run:
         self._hook("after_fit", stage, optimizer)
         return result
 
-    def _plan_execution(self, stage: StageSettings, plan: Any, callbacks: list[Any], class_weight: Any,
+    def _plan_execution(self, stage: StageSettings, plan: Any, callbacks: list[Any],
                         recorded: dict[str, Any] | None) -> Any:
         """Choose and apply the stage's `steps_per_execution` and `jit_compile`
         (:mod:`kerasopt.recipe.execution_plan`); print a note once if XLA fails on the model."""
@@ -238,8 +238,7 @@ class Run:
         from kerasopt.recipe.execution_probe import ExecutionProbe
 
         training = stage.training
-        probe = ExecutionProbe(self.trainee, self.data.train, class_weight=class_weight,
-                               data_epoch=getattr(self.data, "epoch", None))
+        probe = ExecutionProbe(self.trainee, self.data.train, data_epoch=getattr(self.data, "epoch", None))
         if recorded is not None:
             chosen, note = ExecutionPlan.from_dict(recorded), None
         else:

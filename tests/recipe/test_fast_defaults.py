@@ -155,7 +155,6 @@ def _model_and_data(layer=None):
     return model, tf.data.Dataset.from_tensor_slices((x, y)).batch(8)
 
 
-@pytest.mark.slow
 def test_the_probe_falls_back_on_a_model_xla_cannot_compile_and_leaves_no_trace():
     model, data = _model_and_data(NumpySquare())
     epoch = tf.Variable(3, dtype=tf.int64)
@@ -173,7 +172,6 @@ def test_the_probe_falls_back_on_a_model_xla_cannot_compile_and_leaves_no_trace(
     assert int(model.optimizer.iterations.numpy()) == 5
 
 
-@pytest.mark.slow
 def test_a_probed_xla_function_is_kept_and_trains_like_a_fresh_one():
     reference, data = _model_and_data()
     reference.jit_compile, reference.steps_per_execution = True, 5
