@@ -17,7 +17,7 @@ compiling happen in the first epoch for every stack, so they are excluded alike)
 which include choosing and compiling the execution settings, `probe_seconds`). Writes
 benchmarks/results/step_time_vs_tf_keras.json.
 
-    python benchmarks/step_time_vs_tf_keras.py [--steps 1000] [--rounds 3]
+    python benchmarks/step_time_vs_tf_keras.py [--steps 1000] [--rounds 3] [--output FILE]
 """
 
 from __future__ import annotations
@@ -56,6 +56,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--steps", type=int, default=1000)
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--output", default=str(HERE / "results" / "step_time_vs_tf_keras.json"))
     args = parser.parse_args()
     samples: dict[str, list[dict]] = {label: [] for label, *_ in ROWS}
     for round_index in range(args.rounds):
@@ -85,7 +86,7 @@ def main() -> None:
         print(f"{label:26s} {row['steady_ms']:15.2f} {row['steady_ms'] / tf_default:20.2f} {row['total_ms']:14.2f}")
     print(f"\nkerasopt default / tf_keras default: {summary['kerasopt_vs_tf_keras_default']:.2f}; "
           f"/ fastest ({fastest_label}): {summary['kerasopt_vs_fastest']:.2f}")
-    out = HERE / "results" / "step_time_vs_tf_keras.json"
+    out = Path(args.output)
     out.parent.mkdir(exist_ok=True)
     out.write_text(json.dumps({"steps": args.steps, "rounds": args.rounds, "rows": rows, "summary": summary,
                                "host_cpus": os.cpu_count()}, indent=2) + "\n")
