@@ -209,3 +209,12 @@ def test_a_per_step_callback_in_a_recipe_runs_one_step_per_execution(tmp_path):
     assert execution["steps_per_execution"] == 1 and "DivergenceRecovery" in execution["reason"]
     progress = json.loads((tmp_path / "out" / "checkpoints" / "progress.json").read_text())
     assert progress["executions"]["train"] == execution  # a resume trains as the stage started
+
+
+def test_the_lr_range_test_runs_step_by_step_on_a_model_with_several_steps_per_execution():
+    from kerasopt.callbacks import find_learning_rate
+
+    model, data = _model_and_data()
+    model.steps_per_execution = 4
+    finder = find_learning_rate(model, data.repeat(), num_steps=12)
+    assert len(finder.lrs) == 12 and model.steps_per_execution == 4  # one rate per step, then put back
