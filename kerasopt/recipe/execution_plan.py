@@ -34,7 +34,7 @@ from typing import Any, Protocol
 
 MAX_STEPS_PER_EXECUTION = 32
 """Steps per `tf.function` call at most: on the MNIST-1D CNN (2-core CPU, XLA) 6, 12 and 36
-steps per execution measured within noise of each other and 1.2-1.5x faster than 1 step."""
+steps per execution measured within noise of each other and 1.1-1.5x faster than 1 step."""
 MIN_STEPS_PER_EXECUTION = 4
 """A step budget's last execution is shortened (one retrace) rather than running every
 execution with fewer steps than this."""
