@@ -140,6 +140,8 @@ class DivergenceRecovery(MonitorCallback):
             # Only then is a batch hook defined: Keras dispatches batch callbacks
             # asynchronously (no host sync) when no callback overrides the hook.
             self.on_train_batch_end = self._on_train_batch_end
+        # Checked per batch, it rolls back and snapshots step by step: one step per execution.
+        self.per_step_hooks = check == "batch"
         self.lr_multiplier = 1.0
         self._resumed = False
         self._reset()

@@ -88,6 +88,8 @@ class GradientMonitor(keras.callbacks.Callback):
         ```
     """
 
+    per_step_hooks = True  # counts steps per batch hook (a recipe runner keeps 1 step per execution)
+
     def __init__(
         self,
         every_n_steps: int = 100,

@@ -80,6 +80,8 @@ class LearningRateLogger(keras.callbacks.Callback):
         ```
     """
 
+    per_step_hooks = False  # handles several steps per execution (see on_train_batch_end)
+
     def __init__(self, log_dir: str | None = None, every_n_steps: int | None = 100) -> None:
         super().__init__()
         check_optional_str("log_dir", log_dir)

@@ -70,6 +70,8 @@ class LRFinder(keras.callbacks.Callback):
         ```
     """
 
+    per_step_hooks = True  # sets the learning rate before every step and reads every step's loss
+
     def __init__(
         self,
         min_lr: float = 1e-7,
@@ -275,6 +277,9 @@ def find_learning_rate(
     optimizer back afterwards, untouched. `finder.note` then says so (None otherwise):
     apply the suggestion as the schedule's peak rate.
 
+    A model compiled with `steps_per_execution` > 1 runs the sweep one step per execution
+    (the finder acts between steps) and gets its setting back afterwards.
+
     Args:
         model: A compiled Keras model whose optimizer has a float learning rate.
         x_or_dataset: Inputs (arrays) or a `tf.data.Dataset`/`keras.utils.PyDataset`
@@ -309,6 +314,10 @@ def find_learning_rate(
             x_or_dataset, keras.utils.PyDataset):
         fit_kwargs["shuffle"] = False  # a dataset batches and shuffles itself
     stand_in, schedules = _constant_rate_copy(original)
+    # The finder sets the rate before every step and reads every step's loss.
+    per_execution = model.steps_per_execution
+    if per_execution != 1:
+        model.steps_per_execution, model.train_function = 1, None
     if stand_in is not None:
         model.optimizer, model.train_function = stand_in, None
         finder.note = (f"the optimizer's learning rate is a schedule ({', '.join(schedules)}); the "
@@ -319,6 +328,8 @@ def find_learning_rate(
     finally:
         if stand_in is not None:
             model.optimizer, model.train_function = original, None
+        if per_execution != 1:
+            model.steps_per_execution, model.train_function = per_execution, None
     return finder
 
 

@@ -73,6 +73,8 @@ class ProgressBar(keras.callbacks.Callback):
         ```
     """
 
+    per_step_hooks = False  # draws per execution as well
+
     def __init__(self, width: int = 30, update_interval: float = 0.1,
                  interactive: bool | None = None) -> None:
         super().__init__()

@@ -68,6 +68,12 @@ class TensorBoard(keras.callbacks.TensorBoard):
         return (self.update_freq == "epoch" and not self.write_steps_per_second
                 and not tensorboard_traces(self))
 
+    @property
+    def per_step_hooks(self) -> bool:
+        """True with a batch-level `update_freq`: Keras's TensorBoard counts one summary step
+        per batch hook, which is one execution with `steps_per_execution` > 1."""
+        return self.update_freq != "epoch"
+
     def on_train_begin(self, logs: dict[str, Any] | None = None) -> None:
         super().on_train_begin(logs)
         self._pop_writer()  # Keras pushed its writer at step 0; push it again at the offset

@@ -49,6 +49,7 @@ class TimeStopping(keras.callbacks.Callback):
     # The batch hook only reads the clock and sets a flag, so Keras may run it on a worker
     # thread (backends that dispatch callbacks asynchronously: JAX, torch; not TensorFlow).
     async_safe = True
+    per_step_hooks = False
 
     def __init__(self, seconds: float = 86400, check: str = "epoch", verbose: int = 0) -> None:
         super().__init__()

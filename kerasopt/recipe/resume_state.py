@@ -72,6 +72,8 @@ class ResumeState:
         train_steps: Their optimizer steps in all.
         seeds: The model's seed generator states at the end of each completed stage (weight
             files do not hold them), so dropout after a resume draws as it would have.
+        executions: Each started stage's execution plan (`steps_per_execution`,
+            `jit_compile`, ...), so a stage resumed from its backup trains as it started.
     """
 
     def __init__(self, run_dir: RunDirectory, resolved_yaml: str) -> None:
@@ -83,6 +85,7 @@ class ResumeState:
         self.fit_seconds = 0.0
         self.train_steps = 0
         self.seeds: dict[str, list[list[Any]]] = {}
+        self.executions: dict[str, dict[str, Any]] = {}
         self._stored_hash: str | None = None
 
     def load(self) -> None:
@@ -105,6 +108,7 @@ class ResumeState:
         self.fit_seconds = float(progress.get("fit_seconds", 0.0))
         self.train_steps = int(progress.get("train_steps", 0))
         self.seeds = dict(progress.get("seed_generators", {}))
+        self.executions = dict(progress.get("executions", {}))
 
     def check_recipe(self, *, force: bool) -> None:
         """Refuse to resume with a recipe other than the one the run directory was started with.
@@ -146,12 +150,18 @@ class ResumeState:
         self.train_steps += steps
         self.save()
 
+    def record_execution(self, stage: str, plan: dict[str, Any]) -> None:
+        """Record the execution plan a stage starts with, and write the file."""
+        self.executions[stage] = plan
+        self.save()
+
     def save(self) -> None:
         """Write `checkpoints/progress.json` (atomically)."""
         self.run_dir.write_json(PROGRESS, {
             "recipe_sha256": self.recipe_sha256, "completed": self.completed,
             "results": self.results, "fit_seconds": self.fit_seconds,
-            "train_steps": self.train_steps, "seed_generators": self.seeds})
+            "train_steps": self.train_steps, "seed_generators": self.seeds,
+            "executions": self.executions})
 
     def _stored_recipe(self) -> str | None:
         try:

@@ -46,6 +46,12 @@ class WeightNormLogger(keras.callbacks.Callback):
 class StepLimit(keras.callbacks.Callback):
     """Stop `fit` after exactly `steps` optimizer steps (for recipes that give `training.steps`).
 
+    With `steps_per_execution` > 1, Keras calls the batch hooks once per execution, with
+    the index of its first batch; an execution runs `steps_per_execution` steps, or fewer
+    at the end of an epoch. When the next execution would pass the limit, the model's
+    `steps_per_execution` is lowered to the steps left and its train function rebuilt (one
+    retrace), so the stage still ends at exactly `steps`.
+
     Args:
         steps: The stage's steps in all.
 
@@ -53,6 +59,8 @@ class StepLimit(keras.callbacks.Callback):
         done_before: Steps of the stage done before this `fit` (set when resuming from a
             backup), so a resumed stage still stops at `steps` in all.
     """
+
+    per_step_hooks = False  # counts whole executions itself
 
     def __init__(self, steps: int) -> None:
         super().__init__()
@@ -65,8 +73,16 @@ class StepLimit(keras.callbacks.Callback):
 
     def on_train_batch_begin(self, batch: int, logs: dict[str, Any] | None = None) -> None:
         # Counting at batch begin keeps Keras's batch-end hooks asynchronous; the flag set
-        # before the last allowed batch stops `fit` right after it.
-        self._done += 1
+        # before the last allowed execution stops `fit` right after it.
+        per_execution = int(getattr(self.model, "steps_per_execution", 1) or 1)
+        per_epoch = (self.params or {}).get("steps")
+        coming = min(per_execution, per_epoch - batch) if per_epoch else per_execution
+        left = self.steps - self._done
+        if coming > left:
+            self.model.steps_per_execution = left
+            self.model.make_train_function(force=True)
+            coming = left
+        self._done += coming
         if self._done >= self.steps:
             self.model.stop_training = True
 

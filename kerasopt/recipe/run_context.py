@@ -9,7 +9,8 @@ itself; files go through the :class:`~kerasopt.recipe.run_dir.RunDirectory` it i
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator, Sequence
+import sys
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 from kerasopt.recipe.loader import LoadedRecipe
@@ -40,6 +41,8 @@ class Run:
         batch_size_search: The batch-size search's result, or None.
         uncompressed_model: A copy of the model as it was when the first stage with a
             compression technique started (the float baseline of exports), or None.
+        xla_failure: The note printed when XLA failed to compile the model, or None.
+        probe_seconds: Time spent warming up and timing execution settings, all stages.
     """
 
     def __init__(self, loaded: LoadedRecipe, run_dir: RunDirectory | None = None,
@@ -59,6 +62,8 @@ class Run:
         self.batch_size_search: dict[str, Any] | None = None
         self.uncompressed_model: Any = None
         self.trainee: Any = None
+        self.xla_failure: str | None = None
+        self.probe_seconds = 0.0
 
     @contextlib.contextmanager
     def open(self) -> Iterator[Run]:
@@ -161,9 +166,11 @@ class Run:
                 own = registry.build("optimizer", optimizer_spec)
                 own.build(self.model.trainable_variables)  # so a saved .keras file holds matching slots
                 self.model.compile(optimizer=own, loss=loss, metrics=metrics)
+            # `auto` settings start from Keras's CPU defaults; `fit` decides (`_plan_execution`).
+            spe = training.steps_per_execution
             trainee.compile(optimizer=optimizer, loss=loss, metrics=metrics,
-                            steps_per_execution=training.steps_per_execution,
-                            jit_compile=training.jit_compile)
+                            steps_per_execution=1 if spe == "auto" else spe,
+                            jit_compile=False if training.jit_compile == "auto" else training.jit_compile)
             self.trainee = trainee
             self._hook("compiled", stage, optimizer)
         return optimizer, lr_auto
@@ -187,19 +194,27 @@ class Run:
             optimizer_spec = {**optimizer_spec, "learning_rate": 1e-3}
         return optimizer_spec, lr_auto
 
-    def fit(self, stage: StageSettings, offset: tuple[int, int] = (0, 0)) -> dict[str, Any]:
+    def fit(self, stage: StageSettings, offset: tuple[int, int] = (0, 0),
+            execution: dict[str, Any] | None = None,
+            on_execution: Callable[[dict[str, Any]], None] | None = None) -> dict[str, Any]:
         """Compile and fit one stage (its `stage_start` has run).
 
         Args:
             stage: The stage.
             offset: Epochs and steps of the stages before, so TensorBoard curves continue.
                 Defaults to `(0, 0)`.
+            execution: The stage's execution plan recorded before an interruption
+                (:meth:`ExecutionPlan.as_dict`), reused as is; None to choose one.
+                Defaults to `None`.
+            on_execution: Called with the plan chosen (as a dict) before training starts, so
+                that a resume reuses it. Defaults to `None`.
 
         Returns:
             `history`, `steps` and `epochs` (the stage's in all: a stage resumed from a
             backup counts those before the interruption too), `seconds_before` (fit time
             before the interruption), and, when the best epoch's weights were restored,
-            `best_epoch` and `last` (the validation numbers of the final weights).
+            `best_epoch` and `last` (the validation numbers of the final weights), and
+            `execution` (the :class:`~kerasopt.recipe.execution_plan.ExecutionPlan`, as a dict).
         """
         from kerasopt.recipe import assemble
         from kerasopt.recipe.run_callbacks import runner_callbacks
@@ -225,6 +240,9 @@ class Run:
         class_weight = training.class_weight
         if class_weight == "balanced":
             class_weight = assemble.balanced_class_weight(self.data.y_train, self.data.num_classes or 1)
+        chosen = self._plan_execution(stage, plan, callbacks, execution)
+        if on_execution is not None:
+            on_execution(chosen.as_dict())
         start_step = int(optimizer.iterations.numpy())
         if backup is not None:
             backup.set_model(self.trainee)
@@ -241,6 +259,7 @@ class Run:
             {k: [float(v) for v in values] for k, values in history.history.items()},
             "steps": steps, "epochs": initial_epoch + len(history.epoch),
             "seconds_before": backup.seconds_before if backup is not None else 0.0,
+            "execution": chosen.as_dict(),
         }
         if keeper is not None and keeper.improves_on_last:
             from kerasopt.recipe.session import evaluate
@@ -250,6 +269,46 @@ class Run:
             result["best_epoch"] = keeper.best_epoch
         self._hook("after_fit", stage, optimizer)
         return result
+
+    def _plan_execution(self, stage: StageSettings, plan: Any, callbacks: list[Any],
+                        recorded: dict[str, Any] | None) -> Any:
+        """Choose and apply the stage's `steps_per_execution` and `jit_compile`
+        (:mod:`kerasopt.recipe.execution_plan`); print a note once if XLA fails on the model."""
+        from kerasopt.recipe.execution_plan import ExecutionPlan, decide, needs_each_step
+        from kerasopt.recipe.execution_probe import ExecutionProbe
+
+        training = stage.training
+        probe = ExecutionProbe(self.trainee, self.data.train, data_epoch=getattr(self.data, "epoch", None))
+        if recorded is not None:
+            chosen, note = ExecutionPlan.from_dict(recorded), None
+        else:
+            per_step = [type(c).__name__ for c in callbacks if needs_each_step(c)]
+            distributed = self.placement.replicas > 1 or "multi" in self.placement.strategy_name
+            chosen, note = decide(
+                training.steps_per_execution, training.jit_compile,
+                steps_per_epoch=plan.steps_per_epoch, total_steps=plan.total_steps,
+                per_step=list(dict.fromkeys(per_step)), distributed=distributed,
+                jit_blocker=self._xla_blocker(), probe=probe)
+        if note is not None:
+            self.xla_failure = note
+            print(f"kerasopt: note: {note}", file=sys.stderr)
+        probe.finish(chosen)
+        self.probe_seconds += probe.seconds
+        return chosen
+
+    def _xla_blocker(self) -> str | None:
+        """Why XLA is not tried on the trainee, or None."""
+        from kerasopt._keras_compat import flatten_layers
+
+        if self.xla_failure is not None:
+            return "it failed to compile the model in an earlier stage"
+        if self.recipe.runtime.deterministic:
+            return "op determinism is on (runtime.deterministic), which XLA does not support"
+        unsupported = [layer.name for layer in flatten_layers(self.trainee, include_self=False)
+                       if not getattr(layer, "supports_jit", True)]
+        if unsupported:
+            return f"layers without XLA support: {', '.join(unsupported[:5])}"
+        return None
 
     def _best_weights(self, stage: StageSettings, callbacks: list[Any]) -> Any:
         """A `BestWeights` keeper for the stage, or None (no validation, or not wanted).

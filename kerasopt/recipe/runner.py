@@ -137,7 +137,8 @@ def _run(loaded: LoadedRecipe, run_dir: RunDirectory, state: ResumeState, resume
             "params": model_params(model),
             # describe(model) is a collective on every worker under multi_worker.
             "runtime": {**current.placement.describe(model), **current.precision_and_scaling()},
-            "timing": {"fit_seconds": fit_seconds, "train_steps": train_steps},
+            "timing": {"fit_seconds": fit_seconds, "train_steps": train_steps,
+                       **_execution_summary(stages, current.probe_seconds)},
             "evaluation": _evaluation(session.evaluate(model, data), stages),
             "stages": stages,
             "exports": {},
@@ -178,6 +179,17 @@ def model_params(model: Any) -> int:
     return int(sum(int(np.prod(w.shape)) for w in model.weights if id(w) not in extra))
 
 
+def _execution_summary(stages: list[dict[str, Any]], probe_seconds: float) -> dict[str, Any]:
+    """`timing` entries: the last trained stage's `steps_per_execution` and `jit_compile` (every
+    stage's plan, with the reason, is in its `stages[i].execution`) and the time spent choosing."""
+    plans = [s["execution"] for s in stages if "execution" in s]
+    summary: dict[str, Any] = {"probe_seconds": probe_seconds}
+    if plans:
+        summary.update(steps_per_execution=plans[-1]["steps_per_execution"],
+                       jit_compile=plans[-1]["jit_compile"])
+    return summary
+
+
 def _evaluation(final: dict[str, Any], stages: list[dict[str, Any]]) -> dict[str, Any]:
     """The final evaluation, with `last` (the final weights') when the best epoch's were restored."""
     if stages and "last" in stages[-1]:
@@ -202,10 +214,11 @@ def _train(current: Run, run_dir: RunDirectory,
             state.forget_from(stage.name)
         started = time.perf_counter()
         offset = (sum(r["epochs"] for r in state.results), sum(r["steps"] for r in state.results))
-        fitted = current.fit(stage, offset)
+        fitted = current.fit(stage, offset, execution=state.executions.get(stage.name),
+                             on_execution=lambda plan, name=stage.name: state.record_execution(name, plan))
         seconds = time.perf_counter() - started + fitted["seconds_before"]
         result = {"name": stage.name, "epochs": fitted["epochs"], "steps": fitted["steps"],
-                  "history": fitted["history"],
+                  "history": fitted["history"], "execution": fitted["execution"],
                   "evaluation": session.evaluate(current.model, current.data)}
         if "best_epoch" in fitted:
             result.update(best_epoch=fitted["best_epoch"], last=fitted["last"])

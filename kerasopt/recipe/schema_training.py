@@ -26,8 +26,12 @@ class Training(StrictModel):
         description="any registered optimizer; learning_rate may be a schedule or 'auto' (LR range test)")
     callbacks: list[component("callback")] = Field(default_factory=list)  # type: ignore[valid-type]
     class_weight: Literal["balanced"] | dict[int, Annotated[float, Field(ge=0)]] | None = None
-    steps_per_execution: PositiveInt = 1
-    jit_compile: bool | Literal["auto"] = "auto"
+    steps_per_execution: PositiveInt | Literal["auto"] = Field(
+        "auto", description="optimizer steps per tf.function call; 'auto': 1 with callbacks that need "
+        "every step, else up to 32 (see kerasopt.recipe.execution_plan)")
+    jit_compile: bool | Literal["auto"] = Field(
+        "auto", description="XLA; 'auto': on when XLA compiles the model (timed against no XLA on "
+        "long stages), off with op determinism or a layer without XLA support")
     validation_freq: PositiveInt = 1
     restore_best: bool = Field(
         True, description="end the stage with the weights of its best epoch by the monitored validation "

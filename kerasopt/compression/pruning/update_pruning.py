@@ -106,6 +106,7 @@ class UpdatePruning(keras.callbacks.Callback):
     """
 
     async_safe = False
+    per_step_hooks = True  # masks change at exactly the scheduled steps (a recipe runner keeps 1 step per execution)
 
     def __init__(self, log_dir: str | None = None) -> None:
         super().__init__()
