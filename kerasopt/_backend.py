@@ -14,8 +14,6 @@ test read it.
 
 from __future__ import annotations
 
-import keras
-
 _MASK_REASON = (
     "the mask is a kernel constraint that reads a mask variable, and Keras's JAX train step "
     "does not map layer variables while the optimizer applies constraints"
@@ -78,6 +76,8 @@ def require_tensorflow(component: str) -> None:
         >>> if keras.backend.backend() == "tensorflow":
         ...     require_tensorflow("kerasopt.optimizers.SAM")
     """
+    import keras  # here, not at the top: importing Keras registers kerasopt's components, which import this module
+
     reason, alternative = TENSORFLOW_ONLY[component]
     backend = keras.backend.backend()
     if backend == "tensorflow":

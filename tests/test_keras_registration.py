@@ -96,3 +96,11 @@ def test_the_finder_leaves_keras_module_as_it_was() -> None:
           "KerasImportFinder" in finders, saving.get_registered_object("kerasopt>Warmup") is not None)
     """
     assert _run(code) == "SourceFileLoader SourceFileLoader False True"
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("module", ["kerasopt.recipe.runner", "kerasopt._backend", "kerasopt.optimizers"])
+def test_any_kerasopt_module_imports_first(module: str) -> None:
+    """Importing Keras registers kerasopt's components; a module that imports Keras at its top
+    while they load would be only half initialized (a circular import)."""
+    assert _run(f"import {module}\nprint('imported')") == "imported"

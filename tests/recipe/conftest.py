@@ -43,15 +43,18 @@ def problems(write):
 
 @pytest.fixture(scope="module")
 def transfer_source_model(tmp_path_factory):
-    """Run in a folder holding the model.keras that digits_transfer loads (digits_mlp writes it).
+    """Run in a folder holding the model.keras files that recipes load (digits_mlp writes digits_transfer's).
 
     Validation checks that a recipe's `.keras` paths exist; relative paths start at the
     current directory.
     """
     folder = tmp_path_factory.mktemp("cwd")
     model_file = folder / "saved_models" / "digits_mlp" / "model.keras"
-    model_file.parent.mkdir(parents=True)
-    model_file.write_bytes(b"")
+    # ...and the source model of the transfer-learning study (recipes/studies/transfer_learning).
+    study_source = folder / "saved_models" / "technique_studies" / "transfer_learning" / "source" / "model.keras"
+    for path in (model_file, study_source):
+        path.parent.mkdir(parents=True)
+        path.write_bytes(b"")
     with pytest.MonkeyPatch.context() as patch:
         patch.chdir(folder)
         yield model_file

@@ -35,6 +35,9 @@ def _load_runner():
 runner = _load_runner()
 
 
+pytestmark = pytest.mark.usefixtures("transfer_source_model")
+
+
 def test_studies_are_found():
     assert len(STUDY_RECIPES) > 30
     assert len(SWEEP_RECIPES) == 6
@@ -42,7 +45,7 @@ def test_studies_are_found():
 
 def test_every_study_recipe_validates_on_the_command_line():
     done = subprocess.run([sys.executable, "-m", "kerasopt.cli", "validate", *map(str, STUDY_RECIPES)],
-                          capture_output=True, text=True, cwd=REPO, check=False)
+                          capture_output=True, text=True, check=False)
     assert done.returncode == 0, done.stderr
     assert done.stdout.count(": ok") == len(STUDY_RECIPES)
 
