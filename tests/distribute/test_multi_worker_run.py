@@ -36,7 +36,8 @@ def test_two_workers_train_like_one_process_with_the_same_global_batch(tmp_path)
     single = json.loads((one / "metrics.json").read_text())
     # Both workers hold the same weights (measured across the workers after training).
     assert metrics["runtime"] == {"device": "cpu", "strategy": "multi_worker", "replicas": 2, "workers": 2,
-                                  "weights_divergence": 0.0}
+                                  "weights_divergence": 0.0, "mixed_precision": "float32",
+                                  "learning_rate_factor": 1.0}
     assert single["runtime"]["replicas"] == 1
     # Global batch 16 = 8 per worker: the same steps and, to float rounding, the same numbers.
     assert metrics["timing"]["train_steps"] == single["timing"]["train_steps"] == 22
