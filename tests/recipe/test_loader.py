@@ -168,9 +168,15 @@ def test_every_name_kerasopt_list_prints_loads():
         assert load_recipe(name).path == path
 
 
-@pytest.mark.parametrize("name", ["schedules/warmup_cosine", "schedules/warmup_cosine.yaml", "warmup_cosine"])
+@pytest.mark.parametrize("name", ["schedules/lr_find_then_train", "schedules/lr_find_then_train.yaml",
+                                  "lr_find_then_train"])
 def test_shipped_recipe_by_listed_name_file_name_or_unique_stem(name):
-    assert load_recipe(name).path.as_posix().endswith("recipes/schedules/warmup_cosine.yaml")
+    assert load_recipe(name).path.as_posix().endswith("recipes/schedules/lr_find_then_train.yaml")
+
+
+def test_a_stem_two_shipped_recipes_share_lists_both():
+    with pytest.raises(RecipeError, match="schedules/warmup_cosine, studies/lr_schedules/warmup_cosine"):
+        load_recipe("warmup_cosine")
 
 
 def test_misspelled_shipped_name_suggests_the_listed_name():
