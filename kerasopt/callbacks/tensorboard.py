@@ -80,6 +80,11 @@ class TensorBoard(keras.callbacks.TensorBoard):
         self._global_train_batch = self.initial_step
         self._push_writer(self._train_writer, self._global_train_batch)
 
+    def on_train_batch_end(self, batch: int, logs: dict[str, Any] | None = None) -> None:
+        # With update_freq="epoch" no writer records batch summaries, yet Keras's hook still
+        # calls `summary.scalar` for every value of every batch's logs: skip the logs then.
+        super().on_train_batch_end(batch, logs if self.update_freq != "epoch" else None)
+
     def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
         with self.summary.record_if(True):
             super().on_epoch_end(epoch + self.initial_epoch, logs)

@@ -75,16 +75,18 @@ def make_dataset(x: np.ndarray, y: np.ndarray, *, batch_size: int, shuffle: bool
             targets = tf.reshape(tf.cast(targets, tf.float32), (-1, 1))
         return inputs, targets
 
+    # None when the batches need no cast and no label encoding
+    encode = prepare if x.dtype != np.float32 or label_format in ("one_hot", "binary") else None
     augmented = augmentation is not None and bool(augmentation.specs)
     if epoch is not None:
-        dataset = _numbered_passes(x, y, batch_size, shuffle, seed, prepare, augmentation, epoch)
+        dataset = _numbered_passes(x, y, batch_size, shuffle, seed, encode, augmentation, epoch)
     else:
         dataset = tf.data.Dataset.from_tensor_slices((x, y))
         if shuffle:
             dataset = dataset.shuffle(len(x), seed=seed, reshuffle_each_iteration=True)
         dataset = dataset.batch(batch_size)
-        if x.dtype != np.float32 or label_format in ("one_hot", "binary"):
-            dataset = dataset.map(prepare, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+        if encode is not None:
+            dataset = dataset.map(encode, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
         if augmented:
             seeds = tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=True).batch(2)
             dataset = tf.data.Dataset.zip((dataset, seeds)).map(
@@ -113,31 +115,48 @@ def _shard_by_data(dataset: Any) -> Any:
 
 
 def _numbered_passes(x: np.ndarray, y: np.ndarray, batch_size: int, shuffle: bool, seed: int,
-                     prepare: Any, augmentation: Augmentation | None, epoch: Any) -> Any:
+                     encode: Any, augmentation: Augmentation | None, epoch: Any) -> Any:
     """`make_dataset` with `epoch`: every pass's order and augmentation follow from `(seed, pass)`.
 
-    `prepare` casts a batch's inputs and encodes its labels; the result is not prefetched.
+    A pass gathers the whole permuted split at once (one copy of the arrays per pass) and
+    slices it into batches, so the per-batch work is only `encode` (casting inputs and
+    encoding labels, when they need it) and augmentation. Batch `i` of pass `e` holds the
+    samples `order[i * batch_size:(i + 1) * batch_size]` of the permutation seeded by
+    `(seed, e)`, and its augmentation seed is `fold_in((seed, e), i)`. `encode` casts a
+    batch's inputs and encodes its labels (None when they need neither). The result is not
+    prefetched.
     """
     import tensorflow as tf
 
     inputs, targets, size = tf.convert_to_tensor(x), tf.convert_to_tensor(y), len(x)
+    full, rest = divmod(size, batch_size)
+    augmented = augmentation is not None and bool(augmentation.specs)
+
+    def batched(tensor: Any) -> Any:
+        """The full batches of `tensor` (one element each), then the smaller last one."""
+        head = tf.data.Dataset.from_tensor_slices(
+            tf.reshape(tensor[:full * batch_size], [full, batch_size, *tensor.shape[1:]]))
+        return head.concatenate(tf.data.Dataset.from_tensors(tensor[full * batch_size:])) if rest else head
 
     def one_pass(_: Any) -> Any:
         key = tf.stack([tf.constant(seed, tf.int64), epoch.assign_add(1) - 1])
-        order = tf.range(size, dtype=tf.int64)
+        samples, labels = inputs, targets
         if shuffle:
-            order = tf.random.experimental.stateless_shuffle(order, seed=key)
-        batch_seeds = tf.data.Dataset.range(size).map(
-            lambda i: tf.random.experimental.stateless_fold_in(key, i))
-        return tf.data.Dataset.zip((tf.data.Dataset.from_tensor_slices(order).batch(batch_size), batch_seeds))
+            order = tf.random.experimental.stateless_shuffle(tf.range(size, dtype=tf.int64), seed=key)
+            samples, labels = tf.gather(inputs, order), tf.gather(targets, order)
+        parts = (batched(samples), batched(labels))
+        if augmented:
+            parts += (tf.data.Dataset.range(full + bool(rest)).map(
+                lambda i: tf.random.experimental.stateless_fold_in(key, i)),)
+        return tf.data.Dataset.zip(parts)
 
-    def gather(indices: Any, step_seed: Any) -> Any:
-        batch_x, batch_y = prepare(tf.gather(inputs, indices), tf.gather(targets, indices))
-        if augmentation is not None and augmentation.specs:
-            return augmentation(batch_x, batch_y, step_seed)
-        return batch_x, batch_y
+    def finish(batch_x: Any, batch_y: Any, step_seed: Any = None) -> Any:
+        if encode is not None:
+            batch_x, batch_y = encode(batch_x, batch_y)
+        return augmentation(batch_x, batch_y, step_seed) if augmented else (batch_x, batch_y)
 
-    batches = -(-size // batch_size)  # known to Keras, which then knows each epoch's length
-    dataset = tf.data.Dataset.range(1).flat_map(one_pass).apply(
-        tf.data.experimental.assert_cardinality(batches))
-    return dataset.map(gather, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+    dataset = tf.data.Dataset.range(1).flat_map(one_pass).apply(  # the length is known to Keras
+        tf.data.experimental.assert_cardinality(full + bool(rest)))
+    if augmented or encode is not None:
+        dataset = dataset.map(finish, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+    return dataset

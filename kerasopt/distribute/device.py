@@ -77,8 +77,19 @@ class Placement:
         return multi_worker_fit_fixes()
 
 
+_PLACEMENTS: dict[tuple[str, str, WorkerRole | None], Placement] = {}
+
+
 def select_placement(device: str = "auto", strategy: str = "auto") -> Placement:
-    """Choose the device and distribution strategy.
+    """Choose the device and distribution strategy, once per process for each setting.
+
+    The placement is made on the first call with a `(device, strategy)` pair (and, for
+    "multi_worker", this process's cluster role) and returned again by later calls.
+    TensorFlow numbers the collective operations of a `MirroredStrategy` per strategy
+    object, so a second strategy over the same devices in one process (the next trial of
+    an in-process sweep, the next run of a test, a second `select_placement` call) would
+    reuse the first one's collective keys, and its first step would fail ("Shape mismatch
+    in the collective instance ...").
 
     Args:
         device: "auto" (a GPU when TensorFlow sees one, else the CPU), "cpu", "gpu" or "tpu".
@@ -94,9 +105,16 @@ def select_placement(device: str = "auto", strategy: str = "auto") -> Placement:
         DeviceError: When the asked-for hardware is absent, or the strategy doesn't fit the device.
         ClusterConfigError: For "multi_worker" without a cluster in `TF_CONFIG` or SLURM.
     """
+    role = worker_role() if strategy == "multi_worker" else None  # before TensorFlow starts
+    key = (device, strategy, role)
+    if key not in _PLACEMENTS:
+        _PLACEMENTS[key] = _new_placement(device, strategy, role)
+    return _PLACEMENTS[key]
+
+
+def _new_placement(device: str, strategy: str, role: WorkerRole | None) -> Placement:
     import tensorflow as tf
 
-    role = worker_role() if strategy == "multi_worker" else None  # before TensorFlow starts
     gpus = tf.config.list_physical_devices("GPU")
     if device == "tpu" or strategy == "tpu":
         return _tpu_placement(tf, device, strategy)

@@ -17,12 +17,16 @@ import os
 import shutil
 import sys
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from kerasopt.distribute.local_workers import LocalWorkers
 
 WORKER_LOGS = "workers"
+# Set for the workers `launch_run` starts: how many there are, so a worker can print the
+# `--workers` command that resumes the run.
+LOCAL_WORKERS_ENV = "KERASOPT_LOCAL_WORKERS"
+STRATEGY_OVERRIDE = "runtime.strategy=multi_worker"
 EXIT_USAGE = 2
 
 
@@ -39,7 +43,28 @@ def worker_command(recipe: str, overrides: Sequence[str], output_dir: Path,
         ['run', 'r.yaml', 'training.epochs=2', 'runtime.strategy=multi_worker', '--output-dir', '/tmp/out', '--debug']
     """
     return [sys.executable, "-m", "kerasopt.cli", "run", recipe, *overrides,
-            "runtime.strategy=multi_worker", "--output-dir", str(output_dir), *flags]
+            STRATEGY_OVERRIDE, "--output-dir", str(output_dir), *flags]
+
+
+def local_launch_words(overrides: Sequence[str], environ: Mapping[str, str] | None = None) -> list[str] | None:
+    """The `kerasopt run` overrides and options that start this worker's run again with `--workers`.
+
+    None when this process was not started by `launch_run`. The strategy override the
+    launcher added is taken out again (`--workers` adds it).
+
+    Example:
+        >>> local_launch_words(["seed=1", STRATEGY_OVERRIDE], {LOCAL_WORKERS_ENV: "2"})
+        ['seed=1', '--workers', '2']
+        >>> local_launch_words(["seed=1"], {}) is None
+        True
+    """
+    workers = (os.environ if environ is None else environ).get(LOCAL_WORKERS_ENV)
+    if not workers:
+        return None
+    words = list(overrides)
+    if STRATEGY_OVERRIDE in words:
+        del words[len(words) - 1 - words[::-1].index(STRATEGY_OVERRIDE)]
+    return [*words, "--workers", workers]
 
 
 def launch_run(recipe: str, overrides: Sequence[str], *, workers: int, output_dir: str | os.PathLike[str],
@@ -74,7 +99,7 @@ def launch_run(recipe: str, overrides: Sequence[str], *, workers: int, output_di
     run_dir.parent.mkdir(parents=True, exist_ok=True)
     logs = Path(tempfile.mkdtemp(prefix=".kerasopt-workers-", dir=run_dir.parent))
     local = LocalWorkers(worker_command(recipe, overrides, run_dir, flags), workers, logs,
-                         grace_seconds=grace_seconds)
+                         grace_seconds=grace_seconds, environ={LOCAL_WORKERS_ENV: str(workers)})
     if workers > 1:
         print(f"kerasopt: {workers} workers on 127.0.0.1; worker 0 (the chief) writes {run_dir} and "
               f"shows its output here, the others log to {logs}/worker-<i>.log", file=sys.stderr)

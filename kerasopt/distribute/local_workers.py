@@ -9,11 +9,12 @@ import signal
 import socket
 import subprocess
 import sys
-import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
+
+from kerasopt._signals import stop_signals_call
 
 
 class LocalWorkers:
@@ -37,6 +38,7 @@ class LocalWorkers:
         log_folder: Where the non-chief workers' logs go (created when missing).
         grace_seconds: How long stopped workers may take to finish before they are killed,
             > 0. Defaults to `30.0`.
+        environ: Further environment variables for every worker. Defaults to `None`.
 
     Example:
         >>> import tempfile
@@ -49,7 +51,7 @@ class LocalWorkers:
     """
 
     def __init__(self, command: Sequence[str], num_workers: int, log_folder: str | os.PathLike[str],
-                 *, grace_seconds: float = 30.0) -> None:
+                 *, grace_seconds: float = 30.0, environ: Mapping[str, str] | None = None) -> None:
         if not command or not all(isinstance(word, str) for word in command):
             raise ValueError(f"`command` must be a non-empty list of strings. Received: command={command!r}")
         if isinstance(num_workers, bool) or not isinstance(num_workers, int) or num_workers < 1:
@@ -60,6 +62,7 @@ class LocalWorkers:
         self.num_workers = num_workers
         self.log_folder = Path(log_folder)
         self.grace_seconds = float(grace_seconds)
+        self.environ = dict(environ or {})
         self.exit_codes: list[int | None] = [None] * num_workers
         self.stopped: set[int] = set()
         self._signal: int | None = None
@@ -86,7 +89,7 @@ class LocalWorkers:
         processes: list[subprocess.Popen[bytes]] = []
         with _forwarded_signals(self), contextlib.ExitStack() as files:
             for index in range(self.num_workers):
-                env = {**os.environ, "TF_CONFIG": self.tf_config(ports, index)}
+                env = {**os.environ, **self.environ, "TF_CONFIG": self.tf_config(ports, index)}
                 output: Any = None
                 if index > 0:
                     output = files.enter_context(open(self.log_path(index), "wb"))
@@ -144,18 +147,11 @@ def _send(process: subprocess.Popen[bytes], signum: int) -> None:
 @contextlib.contextmanager
 def _forwarded_signals(workers: LocalWorkers) -> Iterator[None]:
     """SIGINT and SIGTERM are recorded for `workers` to pass on, instead of stopping this process."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
 
     def record(signum: int, frame: object) -> None:
         if workers._signal is None:
             print(f"kerasopt: {signal.Signals(signum).name}: stopping all workers", file=sys.stderr)
             workers._signal = signum
 
-    previous = {sig: signal.signal(sig, record) for sig in (signal.SIGINT, signal.SIGTERM)}
-    try:
+    with stop_signals_call(record):
         yield
-    finally:
-        for sig, old in previous.items():
-            signal.signal(sig, old)

@@ -7,7 +7,6 @@ from pathlib import Path
 from typing import Any
 
 import keras
-import numpy as np
 
 
 class WeightNormLogger(keras.callbacks.Callback):
@@ -23,19 +22,28 @@ class WeightNormLogger(keras.callbacks.Callback):
         self.log_dir = log_dir
         self.initial_epoch = initial_epoch
         self._writer = None
+        self._write: Any = None
+
+    def on_train_begin(self, logs: dict[str, Any] | None = None) -> None:
+        import tensorflow as tf
+
+        layers = [layer for layer in self.model.layers if layer.trainable_weights]
+
+        @tf.function
+        def write(step: Any) -> None:  # one call per epoch: eager summaries cost ~1 ms each
+            for layer in layers:
+                squares = [tf.reduce_sum(tf.square(tf.cast(w.value, tf.float32))) for w in layer.trainable_weights]
+                tf.summary.scalar(f"weight_norm/{layer.name}", tf.sqrt(tf.add_n(squares)), step=step)
+
+        self._write = write
 
     def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
         import tensorflow as tf
 
-        if self._writer is None:
-            self._writer = tf.summary.create_file_writer(str(Path(self.log_dir) / "train"))
+        if self._writer is None:  # flushed every few seconds, and when training ends
+            self._writer = tf.summary.create_file_writer(str(Path(self.log_dir) / "train"), flush_millis=5000)
         with self._writer.as_default(), tf.summary.record_if(True):
-            for layer in self.model.layers:
-                weights = [np.asarray(keras.ops.convert_to_numpy(w)) for w in layer.trainable_weights]
-                if weights:
-                    norm = float(np.sqrt(sum(np.vdot(w, w) for w in weights)))
-                    tf.summary.scalar(f"weight_norm/{layer.name}", norm, step=epoch + self.initial_epoch)
-        self._writer.flush()
+            self._write(tf.constant(epoch + self.initial_epoch, tf.int64))
 
     def on_train_end(self, logs: dict[str, Any] | None = None) -> None:
         if self._writer is not None:

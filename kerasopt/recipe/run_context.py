@@ -251,6 +251,7 @@ class Run:
         initial_epoch = backup.resume(keeper, stateful) if backup is not None else 0
         history = self.trainee.fit(
             self.data.train, validation_data=self.data.validation, epochs=plan.epochs,
+            steps_per_epoch=_known_length(self.data.train),
             callbacks=callbacks, class_weight=class_weight, validation_freq=training.validation_freq,
             verbose=self.recipe.runtime.verbose, shuffle=False, initial_epoch=initial_epoch)
         steps = int(optimizer.iterations.numpy()) - start_step
@@ -370,3 +371,15 @@ def _copy_model(model: Any) -> Any:
     copy = keras.models.clone_model(model)
     copy.set_weights(model.get_weights())
     return copy
+
+
+def _known_length(dataset: Any) -> int | None:
+    """The batches in one pass of `dataset` when TensorFlow knows them, else None.
+
+    Given as `fit(steps_per_epoch=...)`: Keras 3.15 (`trainers/epoch_iterator.py`) then opens
+    the next pass's iterator once, when a pass ends; without it, Keras opens one there and
+    another at the next epoch's start, and opening one costs 10-20 ms for a pipeline with
+    functions (the numbered passes), about 0.5 ms per step on a 36-batch epoch.
+    """
+    length = int(dataset.cardinality()) if hasattr(dataset, "cardinality") else -1
+    return length if length > 0 else None

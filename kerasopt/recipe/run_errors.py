@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import contextlib
 import signal
-import threading
 from collections.abc import Iterator
+
+from kerasopt._signals import stop_signals_call
 
 
 class RunRefused(Exception):
@@ -55,16 +56,9 @@ def interrupt_on_signals() -> Iterator[None]:
     write is atomic). The previous handlers come back afterwards. Outside the main
     thread (where handlers cannot be set) this does nothing.
     """
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
 
     def handler(signum: int, frame: object) -> None:
         raise RunInterrupted(signum)
 
-    previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGINT, signal.SIGTERM)}
-    try:
+    with stop_signals_call(handler):
         yield
-    finally:
-        for sig, old in previous.items():
-            signal.signal(sig, old)

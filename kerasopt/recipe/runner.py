@@ -93,9 +93,12 @@ def _is_chief(recipe: Any) -> bool:
 
 
 def resume_command(loaded: LoadedRecipe, run_dir: RunDirectory) -> str:
-    """The command line that resumes this run in its run directory."""
-    words = ["kerasopt", "run", str(loaded.path), *loaded.overrides, "--output-dir", str(run_dir.root),
-             "--resume"]
+    """The command line that resumes this run in its run directory (with `--workers` when
+    this process is one of the local workers `kerasopt run --workers` started)."""
+    from kerasopt.distribute.launch import local_launch_words
+
+    options = local_launch_words(loaded.overrides) or list(loaded.overrides)
+    words = ["kerasopt", "run", str(loaded.path), *options, "--output-dir", str(run_dir.root), "--resume"]
     return " ".join(shlex.quote(w) for w in words)
 
 

@@ -25,7 +25,7 @@ def start(runtime: Runtime, seed: int) -> Placement:
     """Seed everything, set determinism and precision, choose the device and strategy."""
     import tensorflow as tf
 
-    placement = shared_placement(runtime.device, runtime.strategy)
+    placement = select_placement(runtime.device, runtime.strategy)
     keras.utils.set_random_seed(seed)
     if runtime.deterministic:
         tf.config.experimental.enable_op_determinism()
@@ -33,24 +33,6 @@ def start(runtime: Runtime, seed: int) -> Placement:
     if policy != "float32":
         keras.mixed_precision.set_global_policy(policy)
     return placement
-
-
-_PLACEMENTS: dict[tuple[str, str], Placement] = {}
-
-
-def shared_placement(device: str, strategy: str) -> Placement:
-    """`select_placement(device, strategy)`, made once per process for each pair and reused.
-
-    TensorFlow numbers the collective operations of a `MirroredStrategy` per strategy
-    object, so a second strategy over the same devices in one process (the next trial of
-    an in-process sweep, the next run of a test) reuses the first one's collective keys
-    and its first step fails ("Shape mismatch in the collective instance ..."). Runs in
-    one process therefore share one strategy per device and strategy setting.
-    """
-    key = (device, strategy)
-    if key not in _PLACEMENTS:
-        _PLACEMENTS[key] = select_placement(device, strategy)
-    return _PLACEMENTS[key]
 
 
 def precision_policy(mixed_precision: str, device: str) -> str:

@@ -42,3 +42,18 @@ def test_async_safe_only_when_nothing_is_written_per_batch():
     assert TensorBoard("logs").async_safe
     assert not TensorBoard("logs", update_freq=5).async_safe
     assert not TensorBoard("logs", write_steps_per_second=True).async_safe
+
+
+def test_epoch_update_freq_writes_no_batch_summaries_into_an_outer_writer(tmp_path):
+    # Keras's hook calls summary.scalar for every batch's logs even with update_freq="epoch";
+    # inside a caller's own default writer those land there as batch_* scalars.
+    import tensorflow as tf
+
+    for name, board in (("ours", TensorBoard(str(tmp_path / "ours_tb"), write_graph=False)),
+                        ("keras", keras.callbacks.TensorBoard(str(tmp_path / "keras_tb"), write_graph=False))):
+        outer = tf.summary.create_file_writer(str(tmp_path / name / "train"))
+        with outer.as_default(step=0):
+            _fit(board)
+        outer.close()
+        tags = _tags(tmp_path / name)
+        assert ("batch_loss" in tags) is (name == "keras"), (name, tags)

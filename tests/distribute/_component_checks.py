@@ -126,43 +126,35 @@ def _fit(model: Any, x: np.ndarray, y: np.ndarray, callbacks: list[Any] | None =
     model.fit(x, y, batch_size=8, epochs=2, shuffle=False, verbose=0, callbacks=callbacks or [])
 
 
-def check_pruning(strategy: Any) -> dict[str, Any]:
+def _check_wrapped(strategy: Any, wrap: Any, callbacks: Any = ()) -> dict[str, Any]:
+    """Fit `wrap(mlp)` (a compression wrapper) under `strategy`; its weights and replica spread."""
     import keras
-
-    from kerasopt.compression.pruning import ConstantSparsity, UpdatePruning, prune_low_magnitude
 
     x, y = data()
     with strategy.scope():
-        model = prune_low_magnitude(mlp(hidden=8), ConstantSparsity(0.5, begin_step=0, frequency=1))
+        model = wrap(mlp(hidden=8))
         model.compile(optimizer=keras.optimizers.Adam(0.05), loss="mse")
-    _fit(model, x, y, [UpdatePruning()])
+    _fit(model, x, y, list(callbacks))
     return {**weights(model), "replica_spread": replica_spread(all_variables(model))}
+
+
+def check_pruning(strategy: Any) -> dict[str, Any]:
+    from kerasopt.compression.pruning import ConstantSparsity, UpdatePruning, prune_low_magnitude
+
+    schedule = ConstantSparsity(0.5, begin_step=0, frequency=1)
+    return _check_wrapped(strategy, lambda model: prune_low_magnitude(model, schedule), [UpdatePruning()])
 
 
 def check_qat(strategy: Any) -> dict[str, Any]:
-    import keras
-
     from kerasopt.compression.quantization import quantize_model
 
-    x, y = data()
-    with strategy.scope():
-        model = quantize_model(mlp(hidden=8))
-        model.compile(optimizer=keras.optimizers.Adam(0.05), loss="mse")
-    _fit(model, x, y)
-    return {**weights(model), "replica_spread": replica_spread(all_variables(model))}
+    return _check_wrapped(strategy, quantize_model)
 
 
 def check_clustering(strategy: Any) -> dict[str, Any]:
-    import keras
-
     from kerasopt.compression.clustering import cluster_weights
 
-    x, y = data()
-    with strategy.scope():
-        model = cluster_weights(mlp(hidden=8), number_of_clusters=4)
-        model.compile(optimizer=keras.optimizers.Adam(0.05), loss="mse")
-    _fit(model, x, y)
-    return {**weights(model), "replica_spread": replica_spread(all_variables(model))}
+    return _check_wrapped(strategy, lambda model: cluster_weights(model, number_of_clusters=4))
 
 
 def check_distillation(strategy: Any) -> dict[str, Any]:

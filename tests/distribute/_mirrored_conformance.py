@@ -3,9 +3,11 @@
 Runs in a process of its own, because the two logical CPU devices must be configured
 before TensorFlow initializes its devices:
 
-    python -m tests.distribute._mirrored_conformance RESULTS.json
+    python -m tests.distribute._mirrored_conformance RESULTS.json [PART PARTS]
 
-`tests/distribute/test_mirrored.py` starts it once and reads the JSON. Each check
+`tests/distribute/test_mirrored.py` starts it as two processes side by side (part 0 and
+part 1 of 2: every other check each, and the runner's checks in part 0) and reads their
+JSON. Each check
 (`_optimizer_checks.py`, `_component_checks.py`, and the recipe runner's below) is a
 function of a strategy that builds a tiny model in the strategy's scope, trains it on a
 fixed global batch (`shuffle=False`) and returns its outcome: named arrays (weights,
@@ -144,25 +146,27 @@ def _last_lines() -> str:
     return "".join(traceback.format_exc().strip().splitlines(keepends=True)[-6:])
 
 
-def main(path: str) -> None:
+def main(path: str, part: int = 0, parts: int = 1) -> None:
     _configure_devices()
-    from kerasopt.recipe.session import shared_placement
+    from kerasopt.distribute.device import select_placement
 
     # The runner's own strategy object: two MirroredStrategy objects over the same devices
-    # in one process collide in their collective keys (see `shared_placement`).
-    mirrored = shared_placement("cpu", "mirrored").strategy
+    # in one process collide in their collective keys (see `select_placement`).
+    mirrored = select_placement("cpu", "mirrored").strategy
     assert [d.upper() for d in mirrored.extended.worker_devices] == [
         f"/JOB:LOCALHOST/REPLICA:0/TASK:0/DEVICE:CPU:{i}" for i in range(2)], mirrored.extended.worker_devices
     results: dict[str, Any] = {}
-    for name, check in {**optimizer_checks(), **variant_checks(), **OTHER_CHECKS}.items():
+    checks = list({**optimizer_checks(), **variant_checks(), **OTHER_CHECKS}.items())
+    for name, check in checks[part::parts]:
         started = time.perf_counter()
         results[name] = compare(check, mirrored, TOLERANCES.get(name, TOLERANCE))
         results[name]["seconds"] = round(time.perf_counter() - started, 2)
-    with tempfile.TemporaryDirectory() as folder:
-        results["runner"] = runner_checks(Path(folder))
+    if part == 0:
+        with tempfile.TemporaryDirectory() as folder:
+            results["runner"] = runner_checks(Path(folder))
     with open(path, "w", encoding="utf-8") as handle:
         json.dump(results, handle, indent=1)
 
 
 if __name__ == "__main__":
-    main(sys.argv[1])
+    main(sys.argv[1], *map(int, sys.argv[2:4]))

@@ -16,7 +16,8 @@ import pytest
 from kerasopt.distribute import launch
 from kerasopt.distribute.local_workers import LocalWorkers, free_ports
 
-# A stand-in worker: reads its index from TF_CONFIG, then acts as argv[1] says for that index.
+# A stand-in worker: reads its index from TF_CONFIG, then acts as argv[1] says for that index:
+# exit with a code, exit with a code after another worker exited, or wait to be stopped.
 WORKER = textwrap.dedent("""
     import json, os, signal, sys, time
     index = json.loads(os.environ["TF_CONFIG"])["task"]["index"]
@@ -27,7 +28,12 @@ WORKER = textwrap.dedent("""
     signal.signal(signal.SIGTERM, signal.SIG_IGN if plan == "stubborn" else stop)
     signal.signal(signal.SIGINT, stop)
     print(f"worker {index} up", flush=True)
+    if isinstance(plan, dict):  # {"exit": code, "after": i}: exit once worker i has exited
+        while not os.path.exists(os.path.join(folder, f"done-{plan['after']}")):
+            time.sleep(0.02)
+        plan = plan["exit"]
     if isinstance(plan, int):
+        open(os.path.join(folder, f"done-{index}"), "w").close()
         sys.exit(plan)
     time.sleep(60)
 """)
@@ -39,7 +45,8 @@ def _workers(tmp_path: Path, plan: list, grace: float = 30.0) -> LocalWorkers:
 
 
 def test_every_worker_gets_its_own_tf_config_and_the_worst_code_wins(tmp_path):
-    workers = _workers(tmp_path, [0, 3, 1])
+    # Worker 1 fails after worker 2 has exited on its own (else worker 2 would be stopped).
+    workers = _workers(tmp_path, [0, {"exit": 3, "after": 2}, 1])
     assert workers.run() == 3
     assert workers.exit_codes == [0, 3, 1]
     assert workers.log_path(1).read_text() == "worker 1 up\n"

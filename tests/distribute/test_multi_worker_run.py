@@ -19,19 +19,29 @@ from tests.tiny_recipe import write_tiny_recipe
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def kerasopt(*args: str) -> subprocess.CompletedProcess[str]:
+def start(*args: str) -> subprocess.Popen[str]:
     env = {key: value for key, value in os.environ.items() if key != "TF_CONFIG"}
-    return subprocess.run([sys.executable, "-m", "kerasopt.cli", *args], capture_output=True, text=True,
-                          cwd=ROOT, env={**env, "PYTHONPATH": str(ROOT)}, timeout=600, check=False)
+    return subprocess.Popen([sys.executable, "-m", "kerasopt.cli", *args], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, cwd=ROOT, env={**env, "PYTHONPATH": str(ROOT)})
+
+
+def finish(process: subprocess.Popen[str]) -> subprocess.CompletedProcess[str]:
+    stdout, stderr = process.communicate(timeout=600)
+    return subprocess.CompletedProcess(process.args, process.returncode, stdout, stderr)
+
+
+def kerasopt(*args: str) -> subprocess.CompletedProcess[str]:
+    return finish(start(*args))
 
 
 @pytest.mark.slow
 def test_two_workers_train_like_one_process_with_the_same_global_batch(tmp_path):
     recipe = write_tiny_recipe(tmp_path, export={"keras": True})
     two, one = tmp_path / "two", tmp_path / "one"
+    alone = start("run", recipe, "--output-dir", str(one))  # side by side with the two workers
     result = kerasopt("run", recipe, "--workers", "2", "--output-dir", str(two))
     assert result.returncode == 0, result.stderr[-3000:]
-    assert kerasopt("run", recipe, "--output-dir", str(one)).returncode == 0
+    assert finish(alone).returncode == 0
     metrics = json.loads((two / "metrics.json").read_text())
     single = json.loads((one / "metrics.json").read_text())
     # Both workers hold the same weights (measured across the workers after training).
@@ -115,3 +125,22 @@ def test_workers_inside_a_cluster_or_below_one_are_usage_errors(tmp_path, monkey
     assert cli.main(["run", recipe, "--workers", "2", "--output-dir", str(tmp_path / "out")]) == 2
     assert "TF_CONFIG is already set" in capsys.readouterr().err
     assert not (tmp_path / "out").exists()
+
+
+def test_a_local_workers_resume_command_starts_the_workers_again(tmp_path, monkeypatch):
+    import shlex
+    from types import SimpleNamespace
+
+    from kerasopt.distribute.launch import LOCAL_WORKERS_ENV, STRATEGY_OVERRIDE
+    from kerasopt.recipe.loader import load_recipe
+    from kerasopt.recipe.runner import resume_command
+
+    # What a worker of `kerasopt run quickstart training.epochs=2 --workers 3` loads.
+    loaded = load_recipe("quickstart", ["training.epochs=2", STRATEGY_OVERRIDE])
+    run_dir = SimpleNamespace(root=tmp_path / "out")
+    monkeypatch.setenv(LOCAL_WORKERS_ENV, "3")
+    words = shlex.split(resume_command(loaded, run_dir))
+    assert words[3:] == ["training.epochs=2", "--workers", "3", "--output-dir", str(tmp_path / "out"), "--resume"]
+    monkeypatch.delenv(LOCAL_WORKERS_ENV)  # a worker of a real cluster keeps its override
+    words = shlex.split(resume_command(loaded, run_dir))
+    assert words[3:5] == ["training.epochs=2", STRATEGY_OVERRIDE] and "--workers" not in words

@@ -226,19 +226,29 @@ run(load_recipe(sys.argv[1]), output_dir=sys.argv[2], callbacks=[KillInSecondSta
 """
 
 
-def _python(*args: str) -> subprocess.CompletedProcess[str]:
+def _start(*args: str) -> subprocess.Popen[str]:
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "TF_ENABLE_ONEDNN_OPTS": "0", "PYTHONPATH": str(ROOT)}
-    return subprocess.run([sys.executable, *args], capture_output=True, text=True, cwd=ROOT, env=env,
-                          timeout=900)
+    return subprocess.Popen([sys.executable, *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            cwd=ROOT, env=env)
+
+
+def _finish(process: subprocess.Popen[str]) -> subprocess.CompletedProcess[str]:
+    stdout, stderr = process.communicate(timeout=900)
+    return subprocess.CompletedProcess(process.args, process.returncode, stdout, stderr)
+
+
+def _python(*args: str) -> subprocess.CompletedProcess[str]:
+    return _finish(_start(*args))
 
 
 @pytest.mark.slow
 def test_a_deterministic_run_killed_mid_stage_resumes_to_the_same_numbers(tmp_path):
     path = write_tiny_recipe(tmp_path, runtime={"deterministic": True}, training={},
                              stages=[{"name": "a", "epochs": 2}, {"name": "b", "epochs": 5}], **RANDOM)
-    straight = _python("-m", "kerasopt.cli", "run", path, "--output-dir", str(tmp_path / "straight"))
+    straight = _start("-m", "kerasopt.cli", "run", path, "--output-dir", str(tmp_path / "straight"))
+    killed = _python("-c", KILLED_RUN, path, str(tmp_path / "out"))  # while the straight run runs
+    straight = _finish(straight)
     assert straight.returncode == 0, straight.stderr
-    killed = _python("-c", KILLED_RUN, path, str(tmp_path / "out"))
     assert killed.returncode == -signal.SIGKILL, killed.stderr
     assert json.loads((tmp_path / "out" / "checkpoints" / "backup_b" / "backup.json").read_text())["epoch"] == 2
     resumed = _python("-m", "kerasopt.cli", "run", path, "--output-dir", str(tmp_path / "out"), "--resume")
