@@ -18,14 +18,17 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 REPEATS = 7
+# Shipped recipes that load a model another recipe trains first: `validate` checks that the
+# file exists, so these are left out (recipes/digits_transfer.yaml needs digits_mlp's model).
+NEEDS_A_TRAINED_MODEL = {"digits_transfer.yaml"}
+SHIPPED = sorted(str(p) for p in (ROOT / "recipes").rglob("*.yaml") if p.name not in NEEDS_A_TRAINED_MODEL)
 COMMANDS = {
     "python -c pass": [sys.executable, "-c", "pass"],
     "kerasopt --help": [sys.executable, "-m", "kerasopt.cli", "--help"],
     "kerasopt list": [sys.executable, "-m", "kerasopt.cli", "list"],
     "kerasopt show quickstart": [sys.executable, "-m", "kerasopt.cli", "show", "quickstart"],
     "kerasopt schema": [sys.executable, "-m", "kerasopt.cli", "schema"],
-    "kerasopt validate (all shipped)": [sys.executable, "-m", "kerasopt.cli", "validate",
-                                        *sorted(str(p) for p in (ROOT / "recipes").rglob("*.yaml"))],
+    f"kerasopt validate ({len(SHIPPED)} shipped)": [sys.executable, "-m", "kerasopt.cli", "validate", *SHIPPED],
     "python -c 'import keras'": [sys.executable, "-c", "import keras"],
 }
 
