@@ -119,17 +119,17 @@ def _numbered_passes(x: np.ndarray, y: np.ndarray, batch_size: int, shuffle: boo
     """`make_dataset` with `epoch`: every pass's order and augmentation follow from `(seed, pass)`.
 
     A pass gathers the whole permuted split at once (one copy of the arrays per pass) and
-    slices it into batches, so the per-batch work is only `encode` (casting inputs and
-    encoding labels, when they need it) and augmentation. Batch `i` of pass `e` holds the
-    samples `order[i * batch_size:(i + 1) * batch_size]` of the permutation seeded by
-    `(seed, e)`, and its augmentation seed is `fold_in((seed, e), i)`. `encode` casts a
-    batch's inputs and encodes its labels (None when they need neither). The result is not
-    prefetched.
+    slices it into batches, so the only per-batch work is `encode` (which casts a batch's
+    inputs and encodes its labels; None when they need neither) and augmentation. Batch `i`
+    of pass `e` holds the samples `order[i * batch_size:(i + 1) * batch_size]` of the
+    permutation seeded by `(seed, e)`, and its augmentation seed is `fold_in((seed, e), i)`.
+    The result is not prefetched.
     """
     import tensorflow as tf
 
     inputs, targets, size = tf.convert_to_tensor(x), tf.convert_to_tensor(y), len(x)
     full, rest = divmod(size, batch_size)
+    batches = full + bool(rest)
     augmented = augmentation is not None and bool(augmentation.specs)
 
     def batched(tensor: Any) -> Any:
@@ -146,7 +146,7 @@ def _numbered_passes(x: np.ndarray, y: np.ndarray, batch_size: int, shuffle: boo
             samples, labels = tf.gather(inputs, order), tf.gather(targets, order)
         parts = (batched(samples), batched(labels))
         if augmented:
-            parts += (tf.data.Dataset.range(full + bool(rest)).map(
+            parts += (tf.data.Dataset.range(batches).map(
                 lambda i: tf.random.experimental.stateless_fold_in(key, i)),)
         return tf.data.Dataset.zip(parts)
 
@@ -156,7 +156,7 @@ def _numbered_passes(x: np.ndarray, y: np.ndarray, batch_size: int, shuffle: boo
         return augmentation(batch_x, batch_y, step_seed) if augmented else (batch_x, batch_y)
 
     dataset = tf.data.Dataset.range(1).flat_map(one_pass).apply(  # the length is known to Keras
-        tf.data.experimental.assert_cardinality(full + bool(rest)))
+        tf.data.experimental.assert_cardinality(batches))
     if augmented or encode is not None:
         dataset = dataset.map(finish, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
     return dataset

@@ -381,5 +381,5 @@ def _known_length(dataset: Any) -> int | None:
     another at the next epoch's start, and opening one costs 10-20 ms for a pipeline with
     functions (the numbered passes), about 0.5 ms per step on a 36-batch epoch.
     """
-    length = int(dataset.cardinality()) if hasattr(dataset, "cardinality") else -1
+    length = int(dataset.cardinality())
     return length if length > 0 else None

@@ -3,10 +3,7 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
-import sys
-from pathlib import Path
 
 import keras
 import numpy as np
@@ -14,24 +11,16 @@ import pytest
 import tensorflow as tf
 
 from kerasopt import cli
+from tests.subprocesses import finish, start_python
 from tests.tiny_recipe import write_tiny_recipe
-
-ROOT = Path(__file__).resolve().parents[2]
 
 
 def start(*args: str) -> subprocess.Popen[str]:
-    env = {key: value for key, value in os.environ.items() if key != "TF_CONFIG"}
-    return subprocess.Popen([sys.executable, "-m", "kerasopt.cli", *args], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, cwd=ROOT, env={**env, "PYTHONPATH": str(ROOT)})
-
-
-def finish(process: subprocess.Popen[str]) -> subprocess.CompletedProcess[str]:
-    stdout, stderr = process.communicate(timeout=600)
-    return subprocess.CompletedProcess(process.args, process.returncode, stdout, stderr)
+    return start_python("-m", "kerasopt.cli", *args, drop=["TF_CONFIG"])
 
 
 def kerasopt(*args: str) -> subprocess.CompletedProcess[str]:
-    return finish(start(*args))
+    return finish(start(*args), timeout=600)
 
 
 @pytest.mark.slow
@@ -41,7 +30,7 @@ def test_two_workers_train_like_one_process_with_the_same_global_batch(tmp_path)
     alone = start("run", recipe, "--output-dir", str(one))  # side by side with the two workers
     result = kerasopt("run", recipe, "--workers", "2", "--output-dir", str(two))
     assert result.returncode == 0, result.stderr[-3000:]
-    assert finish(alone).returncode == 0
+    assert finish(alone, timeout=600).returncode == 0
     metrics = json.loads((two / "metrics.json").read_text())
     single = json.loads((one / "metrics.json").read_text())
     # Both workers hold the same weights (measured across the workers after training).

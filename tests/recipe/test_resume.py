@@ -8,7 +8,6 @@ import os
 import shlex
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -24,9 +23,9 @@ from kerasopt.recipe.run_dir import RunDirectory
 from kerasopt.recipe.run_lock import LOCK_NAME
 from kerasopt.recipe.runner import run
 from kerasopt.recipe.stage_backup import StageBackup
+from tests.subprocesses import finish, start_python
 from tests.tiny_recipe import write_tiny_recipe
 
-ROOT = Path(__file__).resolve().parents[2]
 # Dropout (seed generator state) and noise augmentation (per-batch seeds) must come back too.
 RANDOM = {"model": {"units": [8], "dropout": 0.3},
           "data": {"augmentation": [{"type": "noise", "stddev": 0.1}]}}
@@ -227,18 +226,11 @@ run(load_recipe(sys.argv[1]), output_dir=sys.argv[2], callbacks=[KillInSecondSta
 
 
 def _start(*args: str) -> subprocess.Popen[str]:
-    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "TF_ENABLE_ONEDNN_OPTS": "0", "PYTHONPATH": str(ROOT)}
-    return subprocess.Popen([sys.executable, *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            cwd=ROOT, env=env)
-
-
-def _finish(process: subprocess.Popen[str]) -> subprocess.CompletedProcess[str]:
-    stdout, stderr = process.communicate(timeout=900)
-    return subprocess.CompletedProcess(process.args, process.returncode, stdout, stderr)
+    return start_python(*args, env={"TF_CPP_MIN_LOG_LEVEL": "3", "TF_ENABLE_ONEDNN_OPTS": "0"})
 
 
 def _python(*args: str) -> subprocess.CompletedProcess[str]:
-    return _finish(_start(*args))
+    return finish(_start(*args))
 
 
 @pytest.mark.slow
@@ -247,7 +239,7 @@ def test_a_deterministic_run_killed_mid_stage_resumes_to_the_same_numbers(tmp_pa
                              stages=[{"name": "a", "epochs": 2}, {"name": "b", "epochs": 5}], **RANDOM)
     straight = _start("-m", "kerasopt.cli", "run", path, "--output-dir", str(tmp_path / "straight"))
     killed = _python("-c", KILLED_RUN, path, str(tmp_path / "out"))  # while the straight run runs
-    straight = _finish(straight)
+    straight = finish(straight)
     assert straight.returncode == 0, straight.stderr
     assert killed.returncode == -signal.SIGKILL, killed.stderr
     assert json.loads((tmp_path / "out" / "checkpoints" / "backup_b" / "backup.json").read_text())["epoch"] == 2
