@@ -12,7 +12,7 @@ from kerasopt.data.catalog import get_source
 from kerasopt.data.errors import DataError
 from kerasopt.data.normalization import NORMALIZATIONS, fit_normalizer
 from kerasopt.data.output_spec import output_spec, task_for_loss
-from kerasopt.data.pipeline import make_dataset
+from kerasopt.data.pipeline import make_dataset, make_training_datasets
 from kerasopt.data.splits import split_data
 
 
@@ -113,8 +113,8 @@ def build_data(
     size = len(splits.x_train) if batch_size == "full" else batch_size
     labels = {"label_format": output.label_format, "num_classes": data.num_classes}
     epoch = _epoch_variable()
-    train = make_dataset(splits.x_train, splits.y_train, batch_size=size, shuffle=shuffle,
-                         seed=seed, augmentation=augmenter, epoch=epoch, **labels)
+    train, train_endless = make_training_datasets(splits.x_train, splits.y_train, batch_size=size, epoch=epoch,
+                                                  shuffle=shuffle, seed=seed, augmentation=augmenter, **labels)
     validation = None
     if splits.x_val is not None:
         validation = make_dataset(splits.x_val, splits.y_val, batch_size=size, **labels)
@@ -127,6 +127,7 @@ def build_data(
         class_names=data.class_names, steps_per_epoch=math.ceil(len(splits.x_train) / size),
         batch_size=size, normalizer=normalizer, soft_labels=augmenter.soft_labels,
         source=source, target_shape=target_shape, output=output, epoch=epoch,
+        train_endless=train_endless,
     )
 
 

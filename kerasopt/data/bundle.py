@@ -54,6 +54,11 @@ class DataBundle:
         epoch: The training pipeline's pass counter (a scalar int64 `tf.Variable`): set it
             to `e` before a pass to get epoch `e`'s order and augmentation, as in any
             process (`make_dataset`'s `epoch`); each pass adds one. Defaults to `None`.
+        train_endless: `train`'s passes one after another without end, numbered from
+            `epoch`'s value when an iterator starts (`make_dataset(..., endless=True)`), or
+            `None`. For `fit(..., steps_per_epoch=steps_per_epoch)` with a
+            `steps_per_execution` that divides `steps_per_epoch`: the epochs then are the
+            passes, and one iterator serves the whole `fit`. Defaults to `None`.
     """
 
     train: Any
@@ -77,6 +82,7 @@ class DataBundle:
     target_shape: tuple[int, ...] = ()
     output: OutputSpec | None = None
     epoch: Any = None
+    train_endless: Any = None
 
     def summary(self) -> dict[str, Any]:
         """Return the bundle's facts as plain JSON-ready values (for metrics and logs)."""

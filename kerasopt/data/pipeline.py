@@ -13,7 +13,8 @@ from kerasopt.data.output_spec import LABEL_FORMATS
 
 def make_dataset(x: np.ndarray, y: np.ndarray, *, batch_size: int, shuffle: bool = False,
                  seed: int = 0, augmentation: Augmentation | None = None,
-                 label_format: str = "sparse", num_classes: int | None = None, epoch: Any = None) -> Any:
+                 label_format: str = "sparse", num_classes: int | None = None, epoch: Any = None,
+                 endless: bool = False) -> Any:
     """Build a batched, prefetched `tf.data.Dataset` from arrays.
 
     Order: shuffle (a full-size buffer, seeded, reshuffled every epoch) -> batch (the
@@ -46,13 +47,50 @@ def make_dataset(x: np.ndarray, y: np.ndarray, *, batch_size: int, shuffle: bool
             seed is derived from `(seed, e, i)`, so setting the variable before a pass
             reproduces that pass in any process (a run resumed at epoch `e`). Without it,
             tf.data numbers the passes itself, from 0 in every process. Defaults to `None`.
+        endless: With `epoch`: the passes follow one another without end in one iterator,
+            numbered `e, e + 1, ...` from the value `e` the variable holds when the iterator
+            starts (the variable is not changed). Pass `e` is the same as with
+            `endless=False`. For `fit(steps_per_epoch=<batches per pass>)` with a
+            `steps_per_execution` that divides it: one iterator serves the whole `fit`,
+            where a finite dataset gets a new one every epoch, and opening an iterator over
+            a pipeline with functions costs 5-20 ms on a CPU (its functions are
+            instantiated and optimized anew). Defaults to `False`.
 
     Returns:
         The dataset of `(inputs, targets)` batches.
 
     Raises:
-        DataError: For an unknown `label_format`, or "one_hot" without `num_classes`.
+        DataError: For an unknown `label_format`, "one_hot" without `num_classes`, or
+            `endless` without `epoch`.
     """
+    if endless and epoch is None:
+        raise DataError("`endless=True` needs the `epoch` variable that numbers the passes. "
+                        "Received: epoch=None.")
+    return _pipelines(x, y, batch_size=batch_size, shuffle=shuffle, seed=seed, augmentation=augmentation,
+                      label_format=label_format, num_classes=num_classes, epoch=epoch,
+                      forms=("endless",) if endless else ("pass",))[0]
+
+
+def make_training_datasets(x: np.ndarray, y: np.ndarray, *, batch_size: int, epoch: Any, shuffle: bool = False,
+                           seed: int = 0, augmentation: Augmentation | None = None,
+                           label_format: str = "sparse", num_classes: int | None = None) -> tuple[Any, Any]:
+    """`make_dataset(..., epoch=epoch)` and the same with `endless=True`, sharing one copy of the arrays.
+
+    Args and raises as :func:`make_dataset`.
+
+    Returns:
+        The dataset of one numbered pass, and the endless one.
+    """
+    first, endless = _pipelines(x, y, batch_size=batch_size, shuffle=shuffle, seed=seed,
+                                augmentation=augmentation, label_format=label_format,
+                                num_classes=num_classes, epoch=epoch, forms=("pass", "endless"))
+    return first, endless
+
+
+def _pipelines(x: np.ndarray, y: np.ndarray, *, batch_size: int, shuffle: bool, seed: int,
+               augmentation: Augmentation | None, label_format: str, num_classes: int | None,
+               epoch: Any, forms: tuple[str, ...]) -> list[Any]:
+    """:func:`make_dataset`'s pipelines: one per form (`"pass"`, `"endless"`; the endless form needs `epoch`)."""
     import tensorflow as tf
 
     if label_format not in LABEL_FORMATS:
@@ -79,7 +117,7 @@ def make_dataset(x: np.ndarray, y: np.ndarray, *, batch_size: int, shuffle: bool
     encode = prepare if x.dtype != np.float32 or label_format in ("one_hot", "binary") else None
     augmented = augmentation is not None and bool(augmentation.specs)
     if epoch is not None:
-        dataset = _numbered_passes(x, y, batch_size, shuffle, seed, encode, augmentation, epoch)
+        datasets = _numbered_passes(x, y, batch_size, shuffle, seed, encode, augmentation, epoch, forms)
     else:
         dataset = tf.data.Dataset.from_tensor_slices((x, y))
         if shuffle:
@@ -91,9 +129,10 @@ def make_dataset(x: np.ndarray, y: np.ndarray, *, batch_size: int, shuffle: bool
             seeds = tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=True).batch(2)
             dataset = tf.data.Dataset.zip((dataset, seeds)).map(
                 lambda batch, step_seed: augmentation(batch[0], batch[1], step_seed))
+        datasets = [dataset]
     if augmented and label_format == "binary" and soft:
-        dataset = dataset.map(lambda inputs, targets: (inputs, targets[:, 1:]))
-    return _shard_by_data(dataset.prefetch(tf.data.AUTOTUNE))
+        datasets = [d.map(lambda inputs, targets: (inputs, targets[:, 1:])) for d in datasets]
+    return [_shard_by_data(d.prefetch(tf.data.AUTOTUNE)) for d in datasets]
 
 
 def _shard_by_data(dataset: Any) -> Any:
@@ -115,7 +154,8 @@ def _shard_by_data(dataset: Any) -> Any:
 
 
 def _numbered_passes(x: np.ndarray, y: np.ndarray, batch_size: int, shuffle: bool, seed: int,
-                     encode: Any, augmentation: Augmentation | None, epoch: Any) -> Any:
+                     encode: Any, augmentation: Augmentation | None, epoch: Any,
+                     forms: tuple[str, ...]) -> list[Any]:
     """`make_dataset` with `epoch`: every pass's order and augmentation follow from `(seed, pass)`.
 
     A pass gathers the whole permuted split at once (one copy of the arrays per pass) and
@@ -123,7 +163,9 @@ def _numbered_passes(x: np.ndarray, y: np.ndarray, batch_size: int, shuffle: boo
     inputs and encodes its labels; None when they need neither) and augmentation. Batch `i`
     of pass `e` holds the samples `order[i * batch_size:(i + 1) * batch_size]` of the
     permutation seeded by `(seed, e)`, and its augmentation seed is `fold_in((seed, e), i)`.
-    The result is not prefetched.
+    The `"pass"` form is one pass, numbered from `epoch`, which it adds one to; the
+    `"endless"` form numbers its passes from `epoch`'s value at the iterator's start on.
+    The forms share the arrays' one copy as tensors. The results are not prefetched.
     """
     import tensorflow as tf
 
@@ -138,8 +180,8 @@ def _numbered_passes(x: np.ndarray, y: np.ndarray, batch_size: int, shuffle: boo
             tf.reshape(tensor[:full * batch_size], [full, batch_size, *tensor.shape[1:]]))
         return head.concatenate(tf.data.Dataset.from_tensors(tensor[full * batch_size:])) if rest else head
 
-    def one_pass(_: Any) -> Any:
-        key = tf.stack([tf.constant(seed, tf.int64), epoch.assign_add(1) - 1])
+    def one_pass(number: Any) -> Any:
+        key = tf.stack([tf.constant(seed, tf.int64), number])
         samples, labels = inputs, targets
         if shuffle:
             order = tf.random.experimental.stateless_shuffle(tf.range(size, dtype=tf.int64), seed=key)
@@ -155,8 +197,16 @@ def _numbered_passes(x: np.ndarray, y: np.ndarray, batch_size: int, shuffle: boo
             batch_x, batch_y = encode(batch_x, batch_y)
         return augmentation(batch_x, batch_y, step_seed) if augmented else (batch_x, batch_y)
 
-    dataset = tf.data.Dataset.range(1).flat_map(one_pass).apply(  # the length is known to Keras
-        tf.data.experimental.assert_cardinality(batches))
+    def numbered(first: Any) -> Any:  # passes first, first + 1, ... of one iterator
+        return tf.data.Dataset.counter(first).flat_map(one_pass)
+
+    built = {
+        "pass": lambda: tf.data.Dataset.range(1).flat_map(lambda _: one_pass(epoch.assign_add(1) - 1)).apply(
+            tf.data.experimental.assert_cardinality(batches)),  # the length is known to Keras
+        "endless": lambda: tf.data.Dataset.range(1).flat_map(lambda _: numbered(epoch.read_value())).apply(
+            tf.data.experimental.assert_cardinality(tf.data.INFINITE_CARDINALITY)),
+    }
+    datasets = [built[form]() for form in forms]
     if augmented or encode is not None:
-        dataset = dataset.map(finish, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
-    return dataset
+        datasets = [d.map(finish, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True) for d in datasets]
+    return datasets

@@ -10,10 +10,11 @@ runner decides, stage by stage:
 - `steps_per_execution`: 1 when a callback declares that its batch hooks must run after
   every optimizer step (`per_step_hooks`, see :func:`needs_each_step`) or the strategy is
   distributed; otherwise up to :data:`MAX_STEPS_PER_EXECUTION` steps per call, a divisor
-  of the steps of a step budget's last, partial epoch when one of at least
-  :data:`MIN_STEPS_PER_EXECUTION` exists (so the budget ends on an execution boundary), and
-  short enough that one execution takes at
-  most :data:`MAX_EXECUTION_SECONDS` once a step has been timed.
+  of the epoch and of the stage's last epoch where one of at least
+  :data:`MIN_STEPS_PER_EXECUTION` exists (so epochs end on execution boundaries and one
+  iterator serves the whole `fit`; see :func:`rule_steps_per_execution`), and short
+  enough that one execution takes at most :data:`MAX_EXECUTION_SECONDS` once a step has
+  been timed.
 - `jit_compile`: off where XLA cannot help or is not allowed (op determinism, a layer that
   does not support XLA, a distributed strategy: Keras's own rules; a stage of fewer than
   :data:`MIN_XLA_STEPS` steps, too short to win back the compile time); otherwise XLA is
@@ -139,13 +140,21 @@ def needs_each_step(callback: Any) -> bool:
 def rule_steps_per_execution(steps_per_epoch: int, total_steps: int, cap: int = MAX_STEPS_PER_EXECUTION) -> int:
     """Steps per execution for a stage without per-step hooks.
 
-    Up to `cap` (and one epoch). When a step budget ends inside an epoch, after `r` steps
-    of it, the largest divisor of `r` up to that size is taken when it is at least
-    :data:`MIN_STEPS_PER_EXECUTION`, so the stage ends on an execution boundary. Otherwise
-    (`r` of 1, 2, 3, a large prime...) the full size is kept and the last execution is
-    shortened (:class:`~kerasopt.recipe.run_callbacks.StepLimit`), which retraces the train
-    step once: about as long as the first compile (seconds with XLA on a busy CPU), more
-    than running with a few steps per execution instead of 32 saves on short stages.
+    Up to `cap` (and one epoch), and at least :data:`MIN_STEPS_PER_EXECUTION` where
+    possible, taken as the largest divisor of, in this order of preference:
+
+    1. both the epoch and the last epoch's steps `r` (the whole epoch when the step budget
+       ends on an epoch boundary): every epoch and the stage end on an execution boundary,
+       so `fit` runs over one iterator of endless passes
+       (:func:`kerasopt.recipe.run_context._training_passes`), which on the MNIST-1D CNN
+       saves more (0.5-0.9 ms per step) than executions of 32 steps instead of 12 (0.1);
+    2. `r`: the stage ends on an execution boundary; epochs get an iterator each;
+    3. the epoch: endless passes, and the last execution is shortened
+       (:class:`~kerasopt.recipe.run_callbacks.StepLimit`), which retraces the train step
+       once: about as long as the first compile (seconds with XLA on a busy CPU).
+
+    Otherwise (`r` and the epoch without such divisors: 37 batches, a budget 1 step into
+    an epoch...) `cap`, or the epoch if shorter, and the last execution is shortened.
 
     Args:
         steps_per_epoch: Batches per epoch.
@@ -153,17 +162,21 @@ def rule_steps_per_execution(steps_per_epoch: int, total_steps: int, cap: int = 
         cap: The most steps per execution. Defaults to `MAX_STEPS_PER_EXECUTION`.
 
     Example:
-        >>> rule_steps_per_execution(36, 6000), rule_steps_per_execution(36, 36 * 5)
-        (24, 32)
-        >>> rule_steps_per_execution(36, 36 * 5 + 4), rule_steps_per_execution(36, 36 * 5 + 1)
-        (4, 32)
+        >>> rule_steps_per_execution(36, 36 * 5), rule_steps_per_execution(36, 6000)
+        (18, 12)
+        >>> rule_steps_per_execution(36, 36 * 5 + 10), rule_steps_per_execution(36, 36 * 5 + 1)
+        (10, 18)
+        >>> rule_steps_per_execution(37, 37 * 5 + 1), rule_steps_per_execution(3, 30)
+        (32, 3)
     """
     full = max(1, min(cap, steps_per_epoch))
-    last = total_steps % steps_per_epoch
-    if last == 0:
-        return full
-    best = max(d for d in range(1, min(full, last) + 1) if last % d == 0)
-    return best if best >= min(MIN_STEPS_PER_EXECUTION, full) else full
+    last = total_steps % steps_per_epoch or steps_per_epoch
+    floor = min(MIN_STEPS_PER_EXECUTION, full)
+    for whole in (math.gcd(steps_per_epoch, last), last, steps_per_epoch):
+        best = max(d for d in range(1, min(full, whole) + 1) if whole % d == 0)
+        if best >= floor:
+            return best
+    return full
 
 
 def decide(steps_per_execution: int | str, jit_compile: bool | str, *, steps_per_epoch: int,

@@ -102,7 +102,8 @@ class DataEpoch(keras.callbacks.Callback):
     (:func:`kerasopt.data.pipeline.make_dataset` with `epoch`), and numbers the passes
     after the first itself. Setting the number when a `fit`'s first epoch begins makes a
     resumed run see the same batches as an uninterrupted one. (Only then: Keras opens the
-    next epoch's pass as soon as one ends, before the next `on_epoch_begin`.)
+    next epoch's pass as soon as one ends, before the next `on_epoch_begin`; endless
+    passes read the number once, when `fit` opens their iterator after this hook.)
 
     Args:
         variable: The pipeline's epoch variable (`DataBundle.epoch`).

@@ -1,4 +1,4 @@
-"""`make_dataset(..., epoch=variable)`: pass `e` is a function of `(seed, e)` alone."""
+"""`make_dataset(..., epoch=variable)`: pass `e` is a function of `(seed, e)` alone, endless or not."""
 
 from __future__ import annotations
 
@@ -7,7 +7,8 @@ import pytest
 import tensorflow as tf
 
 from kerasopt.data.augmentation import Augmentation
-from kerasopt.data.pipeline import make_dataset
+from kerasopt.data.errors import DataError
+from kerasopt.data.pipeline import make_dataset, make_training_datasets
 
 
 def _pass(dataset) -> list[tuple[np.ndarray, np.ndarray]]:
@@ -58,3 +59,32 @@ def test_batch_i_of_pass_e_is_augmented_with_the_seed_folded_from_seed_e_and_i()
         want, _ = augmentation(tf.zeros((len(got), 4, 1)), tf.zeros(len(got), tf.int64), seed)
         np.testing.assert_allclose(got, want.numpy(), rtol=1e-6)
     assert not np.allclose(batches[0][0][:1], batches[1][0][:1])
+
+
+@pytest.mark.parametrize("kind", ["plain", "augmented", "one_hot"])
+def test_endless_passes_are_the_numbered_passes_from_the_variable_on_and_leave_it(kind):
+    x = np.arange(23 * 4, dtype=np.float32).reshape(23, 4, 1)
+    y = np.arange(23) % 3
+    options = {"plain": {}, "one_hot": {"label_format": "one_hot", "num_classes": 3},
+               "augmented": {"augmentation": Augmentation([{"type": "noise", "stddev": 1.0}], (4, 1))}}[kind]
+    epoch = tf.Variable(3, dtype=tf.int64)
+    one, endless = make_training_datasets(x, y, batch_size=5, epoch=epoch, shuffle=True, seed=4, **options)
+    assert int(endless.cardinality()) == tf.data.INFINITE_CARDINALITY
+    passes = [_pass(one) for _ in range(3)]  # passes 3, 4, 5
+    assert int(epoch.numpy()) == 6
+    epoch.assign(4)
+    got = [(a.numpy(), b.numpy()) for a, b in endless.take(2 * 5)]  # passes 4 and 5, 5 batches each
+    assert int(epoch.numpy()) == 4
+    want = passes[1] + passes[2]
+    assert len(got) == len(want) == 10
+    for (got_x, got_y), (want_x, want_y) in zip(got, want, strict=True):
+        np.testing.assert_array_equal(got_x, want_x)
+        np.testing.assert_array_equal(got_y, want_y)
+    assert not np.array_equal(passes[1][0][0], passes[2][0][0])  # the passes differ
+    alone = make_dataset(x, y, batch_size=5, epoch=epoch, shuffle=True, seed=4, endless=True, **options)
+    np.testing.assert_array_equal(next(iter(alone))[0].numpy(), want[0][0])
+
+
+def test_endless_needs_the_epoch_variable():
+    with pytest.raises(DataError, match=r"`endless=True` needs the `epoch` variable.*epoch=None"):
+        make_dataset(np.zeros((4, 2), np.float32), np.zeros(4, int), batch_size=2, endless=True)

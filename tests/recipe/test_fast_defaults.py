@@ -4,6 +4,7 @@ per-step callbacks, XLA fallback, a probe that leaves no trace, and exact step b
 from __future__ import annotations
 
 import json
+from types import SimpleNamespace
 
 import keras
 import numpy as np
@@ -30,8 +31,9 @@ from kerasopt.recipe.execution_plan import (
 from kerasopt.recipe.execution_probe import ExecutionProbe
 from kerasopt.recipe.loader import load_recipe
 from kerasopt.recipe.run_callbacks import StepLimit
+from kerasopt.recipe.run_context import _training_passes
 from kerasopt.recipe.runner import run
-from tests.tiny_recipe import write_tiny_recipe
+from tests.tiny_recipe import TINY, write_tiny_recipe
 
 
 class FakeProbe:
@@ -56,26 +58,29 @@ def _decide(probe, spe="auto", jit="auto", **kwargs):
 
 
 @pytest.mark.parametrize(("per_epoch", "total", "expected"), [
-    (36, 6000, 24),       # 6000 = 166 * 36 + 24: the budget ends on an execution boundary
-    (36, 36 * 5, 32),     # whole epochs: the cap
-    (36, 36 * 5 + 28, 28),
-    (36, 36 * 5 + 4, 4),  # 4 is still worth it
-    (36, 36 * 5 + 3, 32),  # 3, 1: keep 32 and shorten the last execution
-    (36, 36 * 5 + 1, 32),
-    (11, 30, 8),          # 30 = 11 + 11 + 8
-    (5, 12, 5),           # an epoch shorter than the cap; 2 < 4, so the last execution is shortened
-    (100, 1000, 32),
+    (36, 6000, 12),       # 6000 = 166 * 36 + 24; 12 divides 36 and 24: epochs and stage end on boundaries
+    (36, 36 * 5, 18),     # whole epochs: the largest divisor of 36 up to the cap of 32
+    (36, 36 * 5 + 28, 4),  # gcd(36, 28) = 4 is still worth it
+    (36, 36 * 5 + 10, 10),  # gcd(36, 10) = 2 < 4: the stage ends on a boundary, epochs do not
+    (36, 36 * 5 + 3, 18),  # 3 and gcd 3 < 4: epochs end on boundaries, the last execution is shortened
+    (36, 36 * 5 + 1, 18),
+    (11, 30, 8),          # 30 = 11 + 11 + 8; 11 is prime
+    (11, 34, 11),         # 34 = 3 * 11 + 1
+    (5, 12, 5),           # an epoch shorter than the cap; 12 = 5 + 5 + 2, gcd 1, 2 < 4
+    (100, 1000, 25),
+    (37, 37 * 5 + 1, 32),  # nothing divides: the cap, and the last execution is shortened
+    (3, 30, 3),           # an epoch shorter than 4 steps
 ])
-def test_rule_prefers_divisors_of_the_last_partial_epoch(per_epoch, total, expected):
+def test_rule_prefers_divisors_of_the_epoch_and_the_last_partial_epoch(per_epoch, total, expected):
     assert rule_steps_per_execution(per_epoch, total) == expected
 
 
 def test_a_short_stage_keeps_xla_without_a_timed_comparison():
-    # Comparison cost: 1.0 s + 2*3*2*24 steps * 3 ms = 1.864 s > 5% of 6000 steps * 3 ms (0.9 s).
+    # Comparison cost: 1.0 s + 2*3*2*12 steps * 3 ms = 1.432 s > 5% of 6000 steps * 3 ms (0.9 s).
     probe = FakeProbe(WarmUp(None, 1.0, 0.003))
     plan, note = _decide(probe)
-    assert (plan.steps_per_execution, plan.jit_compile, plan.chosen_by) == (24, True, "rule")
-    assert note is None and probe.calls == [("warm_up", 24)]
+    assert (plan.steps_per_execution, plan.jit_compile, plan.chosen_by) == (12, True, "rule")
+    assert note is None and probe.calls == [("warm_up", 12)]
 
 
 @pytest.mark.parametrize(("xla", "no_xla", "expected"), [(0.002, 0.004, True), (0.005, 0.003, False)])
@@ -83,7 +88,7 @@ def test_a_long_stage_keeps_the_faster_setting(xla, no_xla, expected):
     # 60000 steps: 5% of 60000 * 3 ms = 9 s >= 1.864 s, so both settings are timed.
     probe = FakeProbe(WarmUp(None, 1.0, 0.003), {True: xla, False: no_xla})
     plan, note = _decide(probe, total_steps=60000)
-    assert probe.calls == [("warm_up", 24), ("compare", 24, 3, 2)]  # 60000 % 36 = 24
+    assert probe.calls == [("warm_up", 12), ("compare", 12, 3, 2)]  # 60000 % 36 = 24, gcd(36, 24) = 12
     assert plan.jit_compile is expected and plan.chosen_by == "probe" and note is None
     assert plan.probe == pytest.approx({"xla": 1e3 * xla, "no_xla": 1e3 * no_xla})
 
@@ -91,7 +96,7 @@ def test_a_long_stage_keeps_the_faster_setting(xla, no_xla, expected):
 def test_an_xla_failure_falls_back_with_one_note():
     probe = FakeProbe(WarmUp("InvalidArgumentError: Detected unsupported operations", 2.0, None))
     plan, note = _decide(probe)
-    assert not plan.jit_compile and plan.steps_per_execution == 24
+    assert not plan.jit_compile and plan.steps_per_execution == 12
     assert note.startswith("XLA cannot compile the model (InvalidArgumentError") and note in plan.reason
 
 
@@ -115,7 +120,7 @@ def test_recipe_values_blockers_and_short_stages_need_no_probe():
 
 def test_slow_steps_get_shorter_executions():
     # XLA at 0.1 s per step: at most floor(0.5 / 0.1) = 5 steps per execution, and 4 divides
-    # the 24 steps of the last epoch (6000 % 36).
+    # both the epoch (36) and the 24 steps of the last epoch (6000 % 36).
     plan, _ = _decide(FakeProbe(WarmUp(None, 1.0, 0.1), {True: 0.1, False: 0.2}))
     assert (plan.steps_per_execution, plan.jit_compile) == (4, True)
 
@@ -164,7 +169,7 @@ def test_the_probe_falls_back_on_a_model_xla_cannot_compile_and_leaves_no_trace(
     assert warm.error is not None and warm.error.startswith(("InvalidArgumentError", "UnimplementedError"))
     plan, note = _decide(FakeProbe(warm))
     probe.finish(plan)
-    assert note is not None and model.jit_compile is False and model.steps_per_execution == 24
+    assert note is not None and model.jit_compile is False and model.steps_per_execution == 12
     for saved, weight in zip(before, model.weights, strict=True):
         np.testing.assert_array_equal(weight.numpy(), saved)
     assert int(model.optimizer.iterations.numpy()) == 0 and int(epoch.numpy()) == 3
@@ -188,33 +193,41 @@ def test_a_probed_xla_function_is_kept_and_trains_like_a_fresh_one():
         np.testing.assert_allclose(b.numpy(), a.numpy(), rtol=1e-6, atol=1e-7)
 
 
-@pytest.mark.parametrize("spe", ["auto", 3])
-def test_step_budgets_stay_exact_with_several_steps_per_execution(tmp_path, spe):
-    # 162 training examples in batches of 16: 11 steps per epoch; 30 = 11 + 11 + 8. auto takes
-    # 8; 3 (11 = 3 + 3 + 3 + 2 per epoch, then 3 + 3 + 2) needs the last execution shortened.
-    path = write_tiny_recipe(tmp_path, training={"steps": 30, "epochs": None, "steps_per_execution": spe})
+@pytest.mark.parametrize(("steps", "spe", "expected", "epochs"), [
+    (30, "auto", 8, 3),  # 30 = 11 + 11 + 8: 8, epochs get an iterator each
+    (30, 3, 3, 3),       # 11 = 3 + 3 + 3 + 2 per epoch, then 3 + 3 + 2: the last execution shortened
+    (33, "auto", 11, 3),  # whole epochs of 11: endless passes
+    (34, "auto", 11, 4),  # endless passes, and the last execution shortened to 1 step
+])
+def test_step_budgets_stay_exact_with_several_steps_per_execution(tmp_path, steps, spe, expected, epochs):
+    # 162 training examples in batches of 16: 11 steps per epoch.
+    path = write_tiny_recipe(tmp_path, training={"steps": steps, "epochs": None, "steps_per_execution": spe})
     metrics = run(load_recipe(path), output_dir=str(tmp_path / "out"))
     (stage,) = metrics["stages"]
-    assert metrics["timing"]["train_steps"] == stage["steps"] == 30 and stage["epochs"] == 3
-    assert stage["execution"]["steps_per_execution"] == (8 if spe == "auto" else spe)
+    assert metrics["timing"]["train_steps"] == stage["steps"] == steps and stage["epochs"] == epochs
+    assert stage["execution"]["steps_per_execution"] == expected
     assert metrics["timing"]["steps_per_execution"] == stage["execution"]["steps_per_execution"]
-    assert metrics["timing"]["jit_compile"] is False  # 30 steps: too short for XLA
 
 
-def test_a_per_step_callback_in_a_recipe_runs_one_step_per_execution(tmp_path):
-    path = write_tiny_recipe(tmp_path, training={"epochs": 1, "callbacks": [
-        {"type": "DivergenceRecovery", "check": "batch"}]})
-    metrics = run(load_recipe(path), output_dir=str(tmp_path / "out"))
-    execution = metrics["stages"][0]["execution"]
-    assert execution["steps_per_execution"] == 1 and "DivergenceRecovery" in execution["reason"]
-    progress = json.loads((tmp_path / "out" / "checkpoints" / "progress.json").read_text())
-    assert progress["executions"]["train"] == execution  # a resume trains as the stage started
+def test_endless_passes_train_exactly_as_one_iterator_per_epoch(tmp_path):
+    # 11 batches per epoch: 11 steps per execution divides it (one iterator of endless
+    # passes for the whole fit), 2 does not (a finite pass per epoch). The batches, their
+    # order and their augmentation must be the same, so the histories are.
+    histories = {}
+    for spe in (11, 2):
+        folder = tmp_path / f"spe{spe}"
+        folder.mkdir()
+        path = write_tiny_recipe(folder, training={"epochs": 4, "steps_per_execution": spe},
+                                 data={**TINY["data"], "augmentation": [{"type": "noise", "stddev": 0.3}]})
+        metrics = run(load_recipe(path), output_dir=str(folder / "out"))
+        histories[spe] = metrics["stages"][0]["history"]
+    assert set(histories[11]) >= {"loss", "val_loss"} and len(histories[11]["loss"]) == 4
+    for key, values in histories[2].items():
+        np.testing.assert_allclose(histories[11][key], values, rtol=1e-5, err_msg=key)
 
 
-def test_the_lr_range_test_runs_step_by_step_on_a_model_with_several_steps_per_execution():
-    from kerasopt.callbacks import find_learning_rate
-
-    model, data = _model_and_data()
-    model.steps_per_execution = 4
-    finder = find_learning_rate(model, data.repeat(), num_steps=12)
-    assert len(finder.lrs) == 12 and model.steps_per_execution == 4  # one rate per step, then put back
+def test_fit_gets_endless_passes_only_when_epochs_end_on_execution_boundaries():
+    data = SimpleNamespace(train=tf.data.Dataset.range(11).batch(1), train_endless="endless", steps_per_epoch=11)
+    assert _training_passes(data, 11) == ("endless", 11) and _training_passes(data, 1) == ("endless", 11)
+    assert _training_passes(data, 2) == (data.train, 11)
+    assert _training_passes(SimpleNamespace(train=data.train, train_endless=None, steps_per_epoch=11), 1) == (data.train, 11)
