@@ -19,7 +19,6 @@ def lr_find(loaded: LoadedRecipe, *, output_dir: str | None = None, **finder_arg
     Returns:
         The `LRFinder` after its sweep (`suggestion`, `lrs`, `losses`).
     """
-    from kerasopt.callbacks.lr_finder import find_learning_rate
     from kerasopt.recipe.run_context import Run
 
     recipe = loaded.recipe
@@ -31,7 +30,7 @@ def lr_find(loaded: LoadedRecipe, *, output_dir: str | None = None, **finder_arg
         current.compile(first)
         folder.mkdir(parents=True, exist_ok=True)
         plot = folder / "lr_find.png"
-        finder = find_learning_rate(current.model, current.data.train, plot_path=str(plot), **finder_args)
+        finder = current.find_learning_rate(str(plot), **finder_args)
     if finder.suggestion is None:
         print("the LR range test recorded no finite loss: lower `min_lr`, or check the data")
         return finder

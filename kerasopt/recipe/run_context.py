@@ -224,7 +224,7 @@ class Run:
         plan = assemble.plan_stage(training, self.data.steps_per_epoch)
         optimizer, lr_auto = self.compile(stage)
         if lr_auto:
-            self._apply_lr_finder(optimizer, stage)
+            self._apply_lr_finder(optimizer, stage, offset[0])
         callbacks = assemble.build_callbacks(training.callbacks, plan, {"log_dir": self.log_dir})
         recipe_callbacks = list(callbacks)
         keeper = self._best_weights(stage, callbacks)
@@ -354,14 +354,40 @@ class Run:
         for technique in self.techniques:
             getattr(technique, name)(self, *args)
 
-    def _apply_lr_finder(self, optimizer: Any, stage: StageSettings) -> None:
-        from kerasopt.callbacks.lr_finder import find_learning_rate
-
+    def _apply_lr_finder(self, optimizer: Any, stage: StageSettings, first_epoch: int) -> None:
         chief = self.run_dir is not None and self.run_dir.is_chief
         plot = self.run_dir.path(f"lr_find_{stage.name}.png") if chief else None
-        finder = find_learning_rate(self.model, self.data.train, plot_path=str(plot) if plot else None)
+        finder = self.find_learning_rate(str(plot) if plot else None, first_epoch)
         optimizer.learning_rate = float(finder.suggestion)
         print(f"kerasopt: LR range test suggests learning_rate={finder.suggestion:.3g} (stage {stage.name!r})")
+
+    def find_learning_rate(self, plot_path: str | None, first_epoch: int = 0, **finder_args: Any) -> Any:
+        """The LR range test (:func:`kerasopt.callbacks.lr_finder.find_learning_rate`) on the
+        model and the training passes from `first_epoch` on.
+
+        The sweep reads the endless form of the passes when the data has one: the passes
+        `first_epoch, first_epoch + 1, ...`, whatever the strategy. (Under a strategy Keras's
+        `fit` opens an iterator once just to build the model, which would number a one-pass
+        dataset's passes on by one; the endless form only reads the counter, which is put
+        back afterwards.) So one process, a mirrored strategy and every worker of a
+        multi-worker run sweep the same batches.
+
+        Args:
+            plot_path: Where the sweep's plot goes, or None.
+            first_epoch: The first pass of the sweep. Defaults to `0`.
+            **finder_args: `LRFinder` arguments (`min_lr`, `max_lr`, `num_steps`...).
+        """
+        from kerasopt.callbacks.lr_finder import find_learning_rate
+
+        counter, endless = getattr(self.data, "epoch", None), getattr(self.data, "train_endless", None)
+        if counter is None or endless is None:
+            return find_learning_rate(self.model, self.data.train, plot_path=plot_path, **finder_args)
+        before = int(counter.numpy())
+        counter.assign(first_epoch)
+        try:
+            return find_learning_rate(self.model, endless, plot_path=plot_path, **finder_args)
+        finally:
+            counter.assign(before)
 
 
 def _copy_model(model: Any) -> Any:
