@@ -366,10 +366,10 @@ class Run:
         model and the training passes from `first_epoch` on.
 
         The sweep reads the endless form of the passes when the data has one: the passes
-        `first_epoch, first_epoch + 1, ...`, whatever the strategy. (Under a strategy Keras's
-        `fit` opens an iterator once just to build the model, which would number a one-pass
-        dataset's passes on by one; the endless form only reads the counter, which is put
-        back afterwards.) So one process, a mirrored strategy and every worker of a
+        `first_epoch, first_epoch + 1, ...`, whatever the strategy. (Under the mirrored and
+        multi-worker strategies Keras's `fit` opens an iterator once just to build the model,
+        which would number a one-pass dataset's passes on by one; the endless form only
+        reads the counter, which is put back afterwards.) So one process, a mirrored strategy and every worker of a
         multi-worker run sweep the same batches.
 
         Args:

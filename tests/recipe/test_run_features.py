@@ -34,7 +34,7 @@ def test_learning_rate_auto_runs_the_range_test_first(tmp_path, capsys):
 
 
 def test_learning_rate_auto_sweeps_the_same_batches_under_a_strategy(tmp_path, capsys):
-    # Under a strategy Keras's fit opens an iterator once to build the model; on a one-pass
+    # Under a mirrored strategy Keras's fit opens an iterator once to build the model; on a one-pass
     # dataset that numbered the sweep's passes on by one (0.108 under mirrored against
     # 0.0683 on one device, before the sweep read the endless passes from the stage's first).
     suggestions = {}
