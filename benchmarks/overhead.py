@@ -7,8 +7,8 @@ interleaved, several rounds. Both run with Keras's execution defaults (one step 
 execution, no XLA; the run pins them with `training.steps_per_execution=1
 training.jit_compile=false`), so the ratio is what the runner itself adds (its callbacks)
 or saves (its data pipeline: endless passes, one iterator per `fit`) at the same settings;
-what its automatic settings gain is measured in step_time_vs_tf_keras.py. Prints seconds per step for each
-and their ratio.
+what its automatic settings gain is measured in step_time_vs_tf_keras.py. Prints seconds
+per step for each and their ratio.
 
     python benchmarks/overhead.py [--steps 2000] [--rounds 3]
 """

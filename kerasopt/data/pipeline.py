@@ -63,9 +63,6 @@ def make_dataset(x: np.ndarray, y: np.ndarray, *, batch_size: int, shuffle: bool
         DataError: For an unknown `label_format`, "one_hot" without `num_classes`, or
             `endless` without `epoch`.
     """
-    if endless and epoch is None:
-        raise DataError("`endless=True` needs the `epoch` variable that numbers the passes. "
-                        "Received: epoch=None.")
     return _pipelines(x, y, batch_size=batch_size, shuffle=shuffle, seed=seed, augmentation=augmentation,
                       label_format=label_format, num_classes=num_classes, epoch=epoch,
                       forms=("endless",) if endless else ("pass",))[0]
@@ -93,6 +90,9 @@ def _pipelines(x: np.ndarray, y: np.ndarray, *, batch_size: int, shuffle: bool, 
     """:func:`make_dataset`'s pipelines: one per form (`"pass"`, `"endless"`; the endless form needs `epoch`)."""
     import tensorflow as tf
 
+    if "endless" in forms and epoch is None:
+        raise DataError("`endless=True` needs the `epoch` variable that numbers the passes. "
+                        "Received: epoch=None.")
     if label_format not in LABEL_FORMATS:
         raise DataError(f"`label_format` must be one of {', '.join(LABEL_FORMATS)}. "
                         f"Received: label_format={label_format!r}.")
@@ -197,16 +197,15 @@ def _numbered_passes(x: np.ndarray, y: np.ndarray, batch_size: int, shuffle: boo
             batch_x, batch_y = encode(batch_x, batch_y)
         return augmentation(batch_x, batch_y, step_seed) if augmented else (batch_x, batch_y)
 
-    def numbered(first: Any) -> Any:  # passes first, first + 1, ... of one iterator
-        return tf.data.Dataset.counter(first).flat_map(one_pass)
+    def passes(form: str) -> Any:
+        if form == "pass":  # one pass, numbered by adding one to `epoch`; its length is known to Keras
+            one = tf.data.Dataset.range(1).flat_map(lambda _: one_pass(epoch.assign_add(1) - 1))
+            return one.apply(tf.data.experimental.assert_cardinality(batches))
+        endless = tf.data.Dataset.range(1).flat_map(  # passes e, e + 1, ... from `epoch`'s value e
+            lambda _: tf.data.Dataset.counter(epoch.read_value()).flat_map(one_pass))
+        return endless.apply(tf.data.experimental.assert_cardinality(tf.data.INFINITE_CARDINALITY))
 
-    built = {
-        "pass": lambda: tf.data.Dataset.range(1).flat_map(lambda _: one_pass(epoch.assign_add(1) - 1)).apply(
-            tf.data.experimental.assert_cardinality(batches)),  # the length is known to Keras
-        "endless": lambda: tf.data.Dataset.range(1).flat_map(lambda _: numbered(epoch.read_value())).apply(
-            tf.data.experimental.assert_cardinality(tf.data.INFINITE_CARDINALITY)),
-    }
-    datasets = [built[form]() for form in forms]
+    datasets = [passes(form) for form in forms]
     if augmented or encode is not None:
         datasets = [d.map(finish, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True) for d in datasets]
     return datasets

@@ -369,8 +369,8 @@ class Run:
         `first_epoch, first_epoch + 1, ...`, whatever the strategy. (Under the mirrored and
         multi-worker strategies Keras's `fit` opens an iterator once just to build the model,
         which would number a one-pass dataset's passes on by one; the endless form only
-        reads the counter, which is put back afterwards.) So one process, a mirrored strategy and every worker of a
-        multi-worker run sweep the same batches.
+        reads the counter, which is put back afterwards.) So one process, a mirrored
+        strategy and every worker of a multi-worker run sweep the same batches.
 
         Args:
             plot_path: Where the sweep's plot goes, or None.

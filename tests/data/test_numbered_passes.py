@@ -88,3 +88,8 @@ def test_endless_passes_are_the_numbered_passes_from_the_variable_on_and_leave_i
 def test_endless_needs_the_epoch_variable():
     with pytest.raises(DataError, match=r"`endless=True` needs the `epoch` variable.*epoch=None"):
         make_dataset(np.zeros((4, 2), np.float32), np.zeros(4, int), batch_size=2, endless=True)
+
+
+def test_both_training_forms_need_the_epoch_variable():
+    with pytest.raises(DataError, match=r"`endless=True` needs the `epoch` variable.*epoch=None"):
+        make_training_datasets(np.zeros((4, 2), np.float32), np.zeros(4, int), batch_size=2, epoch=None)
