@@ -1,11 +1,14 @@
 """`PruningSchedule`: when to update pruning masks, and to which sparsity.
 
-A pruning schedule maps a pruning step (the number of training batches already run with
-pruning, counted by each :class:`~kerasopt.compression.pruning.PruneLowMagnitude` wrapper)
-to a pair `(should_prune, sparsity)`: whether masks are recomputed before that batch, and
-the fraction of weights they set to zero. The step gate is the one tensorflow-model-
-optimization uses: masks are updated at `begin_step`, `begin_step + frequency`, ... up to
-and including `end_step` (`end_step=-1` means without end).
+A pruning schedule maps a pruning step to a pair `(should_prune, sparsity)`: whether masks
+are recomputed before that batch, and the fraction of weights they set to zero. Steps
+count as in tensorflow-model-optimization: the k-th training batch run with pruning is
+step k (1, 2, ...; each :class:`~kerasopt.compression.pruning.PruneLowMagnitude` wrapper
+counts the batches already run, and the next one is that count + 1), so the schedule's
+value at `end_step` is the sparsity after `end_step` batches. The step gate is tfmot's
+too: masks are updated at `begin_step`, `begin_step + frequency`, ... up to and including
+`end_step` (`end_step=-1` means without end); step 0 comes before any batch, so a
+schedule with `begin_step=0` first prunes at step `frequency`.
 
 Called with a Python integer, a schedule computes on the host with NumPy and returns
 `(bool, float)` (what :class:`~kerasopt.compression.pruning.UpdatePruning` does once per
