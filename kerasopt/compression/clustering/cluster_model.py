@@ -8,6 +8,7 @@ from typing import Any
 import keras
 import numpy as np
 
+from kerasopt.compression import cloning
 from kerasopt.compression.clustering.clustered_layer import (
     SUPPORTED_LAYER_TYPES,
     ClusteredLayer,
@@ -16,25 +17,12 @@ from kerasopt.compression.clustering.clustered_layer import (
 )
 from kerasopt.compression.clustering.kmeans import check_clustering_args
 
-
-def _is_graph_model(model: Any) -> bool:
-    """Sequential, or Functional (a model built from symbolic inputs has `inputs`)."""
-    return isinstance(model, keras.Sequential) or (
-        isinstance(model, keras.Model) and getattr(model, "inputs", None) is not None)
+_HINT = ("Rebuild it with keras.Sequential([...]) or keras.Model(inputs, outputs), or wrap the "
+         "layers to cluster yourself: ClusteredLayer(keras.layers.Dense(64), number_of_clusters=16).")
 
 
 def _check_model(model: Any, function: str) -> None:
-    if not isinstance(model, keras.Model):
-        kind = f"{type(model).__module__}.{type(model).__qualname__}"
-        raise ValueError(f"`{function}` needs a keras.Model (Keras 3). Received an object of "
-                         f"type {kind}.")
-    if not _is_graph_model(model):
-        kind = f"{type(model).__module__}.{type(model).__qualname__}"
-        raise ValueError(
-            f"`{function}` needs a Sequential or Functional model, whose layers it can clone "
-            f"and wrap; received the subclassed model {model.name!r} ({kind}). Rebuild it with "
-            "keras.Sequential([...]) or keras.Model(inputs, outputs), or wrap the layers to "
-            "cluster yourself: ClusteredLayer(keras.layers.Dense(64), number_of_clusters=16).")
+    cloning.check_graph_model(model, f"`{function}`", _HINT)
     if not model.built:
         raise ValueError(f"`{function}` needs a built model; {model.name!r} is not built. "
                          "Give it an Input (keras.Input(shape=...)) or call it on a batch first.")
@@ -43,7 +31,7 @@ def _check_model(model: Any, function: str) -> None:
 def _walk(model: keras.Model) -> Iterator[keras.layers.Layer]:
     """Every layer of a graph model, descending into nested Sequential/Functional models."""
     for layer in model.layers:
-        if isinstance(layer, keras.Model) and _is_graph_model(layer):
+        if cloning.is_graph_model(layer):
             yield from _walk(layer)
         else:
             yield layer
@@ -67,7 +55,7 @@ def _clone(model: keras.Model, replace: Callable[[keras.layers.Layer], Any]) -> 
         substitute = replace(layer)
         return _copy_layer(layer) if substitute is None else substitute
 
-    return keras.models.clone_model(model, clone_function=clone_function, recursive=True)
+    return cloning.clone_graph_model(model, clone_function)
 
 
 def _type_names(layer_types: Sequence[Any]) -> set[str]:

@@ -76,14 +76,6 @@ def is_nested_model(layer: Any) -> bool:
     return isinstance(layer, keras.Model)
 
 
-def is_graph_model(model: Any) -> bool:
-    """Whether `model` is a Sequential or Functional model (which `clone_model` can rebuild)."""
-    if isinstance(model, keras.Sequential):
-        return True
-    return isinstance(model, keras.Model) and any(
-        klass.__name__ == "Functional" for klass in type(model).__mro__)
-
-
 def iter_layers(model: Any, prefix: str = "") -> Iterator[tuple[str, Any]]:
     """Yield `(qualified name, layer)` for every layer of `model`, walking into nested models.
 

@@ -7,6 +7,7 @@ from typing import Any
 
 import keras
 
+from kerasopt.compression import cloning
 from kerasopt.compression.quantization import _graph
 from kerasopt.compression.quantization.fold_batch_norms import fold_batch_norms
 from kerasopt.compression.quantization.quantize_wrapper import SUPPORTED_LAYERS, QuantizeWrapper
@@ -86,7 +87,8 @@ def quantize_model(model: keras.Model, *, layers: Iterable[str] | None = None,
     output of a `Normalization` or `Rescaling` layer at the model's start, never the
     raw input.
 
-    Compile the returned model before fitting it; fine-tune 1-3 epochs at about a tenth
+    The returned model is not compiled, even when `model` was (as tfmot's
+    `quantize_model`): compile it before fitting it; fine-tune 1-3 epochs at about a tenth
     of the training learning rate. Its activation ranges start at [-6, 6] and take the
     first training batch's range on the first step; :func:`calibrate_ranges` sets them
     from data first if you want to evaluate it before training.
@@ -146,7 +148,7 @@ def quantize_model(model: keras.Model, *, layers: Iterable[str] | None = None,
         pairs.append((layer, new))
         return new
 
-    quantized = keras.models.clone_model(model, clone_function=clone, recursive=True)
+    quantized = cloning.clone_graph_model(model, clone)
     for old, new in pairs:
         if isinstance(new, QuantizeWrapper):
             _graph.copy_weights(old, new.layer)
@@ -154,4 +156,4 @@ def quantize_model(model: keras.Model, *, layers: Iterable[str] | None = None,
                 new.update_sparsity_mask()
         else:
             _graph.copy_weights(old, new)
-    return quantized
+    return cloning.uncompiled(quantized)  # clone_model compiles the clone of a compiled model
