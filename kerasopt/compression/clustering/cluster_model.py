@@ -13,6 +13,8 @@ from kerasopt.compression.clustering.clustered_layer import (
     SUPPORTED_LAYER_TYPES,
     ClusteredLayer,
     check_clusterable,
+    clustered_variable,
+    is_clusterable,
     supported_type_names,
 )
 from kerasopt.compression.clustering.kmeans import check_clustering_args
@@ -95,7 +97,7 @@ def _select(model: keras.Model, layers: Sequence[str] | None,
             raise ValueError("`layer_types` must be a non-empty list of layer types. "
                              f"Received: layer_types={layer_types!r}")
         allowed = _type_names(layer_types) if layer_types is not None else None
-        chosen = [layer for layer in found if type(layer) in SUPPORTED_LAYER_TYPES
+        chosen = [layer for layer in found if is_clusterable(layer)
                   and (allowed is None or type(layer).__name__ in allowed)]
     for layer in chosen:
         check_clusterable(layer)
@@ -129,8 +131,10 @@ def cluster_weights(
         number_of_clusters: k, shared values per kernel (at least 2). Defaults to `16`.
         init: `"kmeans++"` (seeded k-means++ draws) or `"linear"` (evenly spaced between
             the smallest and largest value). Defaults to `"kmeans++"`.
-        layers: Names of the layers to cluster; each must be a supported type.
-            Defaults to `None` (every layer of a supported type).
+        layers: Names of the layers to cluster; each must be supported. Defaults to `None`
+            (every supported layer: a supported type exactly, not a subclass, or a layer
+            with a `get_clusterable_weights()` method; see
+            :mod:`kerasopt.compression.selection`).
         layer_types: Supported types to cluster, as classes or class names (`"Dense"`);
             not together with `layers`. Defaults to `None` (every supported type).
         preserve_sparsity: Whether kernel entries that are exactly zero (from pruning)
@@ -195,7 +199,8 @@ def strip_clustering(model: keras.Model) -> keras.Model:
         if not isinstance(layer, ClusteredLayer):
             return None
         plain = _copy_layer(layer.layer)
-        kernel = next(i for i, w in enumerate(layer.layer.weights) if w is layer.layer.kernel)
+        target = clustered_variable(layer.layer)
+        kernel = next(i for i, w in enumerate(layer.layer.weights) if w is target)
         weights = plain.get_weights()
         weights[kernel] = layer.clustered_kernel()
         plain.set_weights(weights)
@@ -224,7 +229,7 @@ def clustering_summary(model: keras.Model) -> dict[str, Any]:
     summary: dict[str, Any] = {}
     for layer in _walk(model):
         if isinstance(layer, ClusteredLayer):
-            kernel = keras.ops.convert_to_numpy(layer.layer.kernel)
+            kernel = keras.ops.convert_to_numpy(clustered_variable(layer.layer))
             summary[layer.layer.name] = {"clusters": layer.number_of_clusters,
                                          "unique_values": int(np.unique(kernel).size)}
     if not summary:
