@@ -4,9 +4,10 @@
 after the input *tensors* (`keras_tensor`, `keras_tensor_3`...) instead of the original
 input layers (`input_layer`, `pixels`...), so a stripped model's config, input names and
 signature differ from the original's; it gives a nested subclassed model to
-`from_config`, which fails with a TypeError; and it compiles the clone of a compiled model.
-:func:`clone_graph_model` keeps every input layer's name (nested models included), and
-:func:`check_graph_model` refuses a subclassed model at any depth with a ValueError first.
+`from_config`, which fails with a TypeError; and it always compiles the clone of a compiled
+model. :func:`clone_graph_model` keeps every input layer's name (nested models included)
+and can leave the clone uncompiled; :func:`check_graph_model` refuses a subclassed model
+at any depth with a ValueError first.
 """
 
 from __future__ import annotations
@@ -64,18 +65,20 @@ def _input_like(tensor: Any) -> Any:
                        name=layer.name, optional=getattr(layer, "optional", False))
 
 
-def clone_graph_model(model: Any, clone_layer: Callable[[Any], Any]) -> keras.Model:
+def clone_graph_model(model: Any, clone_layer: Callable[[Any], Any], *,
+                      compile: bool = True) -> keras.Model:
     """Clone a Sequential/Functional model, nested ones included, keeping input layer names.
 
     Args:
         model: A Sequential or Functional model (check it with :func:`check_graph_model`).
         clone_layer: `fn(layer) -> new layer`, called once per layer that is not a model
             (a layer shared between calls or models is cloned once).
+        compile: Whether the clone of a compiled model is compiled from its compile config,
+            as `keras.models.clone_model` does (a fresh optimizer). With False the clone
+            is left uncompiled. Defaults to `True`.
 
     Returns:
-        The new model, of the same structure and names; compiled from the original's
-        compile config if that was compiled, as `keras.models.clone_model` does (see
-        :func:`uncompiled`).
+        The new model, of the same structure and names.
     """
     cache: dict[int, Any] = {}
 
@@ -90,16 +93,11 @@ def clone_graph_model(model: Any, clone_layer: Callable[[Any], Any]) -> keras.Mo
             inputs = tree.map_structure(_input_like, graph.input)
         return keras.models.clone_model(graph, clone_function=clone_function, input_tensors=inputs)
 
-    return clone(model)
-
-
-def uncompiled(model: Any) -> keras.Model:
-    """`model` itself if it is not compiled, else a new uncompiled model on the same layers."""
-    if not getattr(model, "compiled", False):
-        return model
-    if isinstance(model, keras.Sequential):
-        head = model._layers[:1] if isinstance(model._layers[0], keras.layers.InputLayer) else []
-        return keras.Sequential([*head, *model.layers], name=model.name, trainable=model.trainable)
-    fresh = keras.Model(model.input, model.output, name=model.name)
-    fresh.trainable = model.trainable
-    return fresh
+    if compile or not model.compiled:
+        return clone(model)
+    # clone_model compiles the clone of a compiled model; it reads only this flag to decide.
+    model.compiled = False
+    try:
+        return clone(model)
+    finally:
+        model.compiled = True

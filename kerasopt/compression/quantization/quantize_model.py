@@ -150,7 +150,7 @@ def quantize_model(model: keras.Model, *, layers: Iterable[str] | None = None,
         pairs.append((layer, new))
         return new
 
-    quantized = cloning.clone_graph_model(model, clone)
+    quantized = cloning.clone_graph_model(model, clone, compile=False)
     for old, new in pairs:
         if isinstance(new, QuantizeWrapper):
             _graph.copy_weights(old, new.layer)
@@ -158,4 +158,4 @@ def quantize_model(model: keras.Model, *, layers: Iterable[str] | None = None,
                 new.update_sparsity_mask()
         else:
             _graph.copy_weights(old, new)
-    return cloning.uncompiled(quantized)  # clone_model compiles the clone of a compiled model
+    return quantized
