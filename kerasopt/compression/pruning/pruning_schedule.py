@@ -45,7 +45,8 @@ class PruningSchedule:
         allow_endless: Whether `end_step=-1` is accepted. Defaults to `False`.
 
     Raises:
-        ValueError: If an argument is out of range.
+        ValueError: If an argument is out of range, or the schedule would never prune
+            (`begin_step=0` and `frequency > end_step`).
     """
 
     _CONFIG_KEYS: tuple[str, ...] = ()
@@ -65,6 +66,21 @@ class PruningSchedule:
         self.begin_step = int(begin_step)
         self.end_step = int(end_step)
         self.frequency = int(frequency)
+        if self.end_step >= 0 and self.first_pruning_step() > self.end_step:
+            raise ValueError(
+                f"This schedule never prunes: training steps count from 1 (the k-th batch is "
+                f"step k, as in tensorflow-model-optimization), so with begin_step=0 the first "
+                f"pruning step is `frequency` ({self.frequency}), after end_step "
+                f"({self.end_step}). Use frequency <= end_step - begin_step, or begin_step >= 1. "
+                f"Received: begin_step={begin_step!r}, end_step={end_step!r}, "
+                f"frequency={frequency!r}")
+
+    def first_pruning_step(self) -> int:
+        """The first training step (counted from 1) at which masks are updated.
+
+        `begin_step`, or `frequency` when `begin_step` is 0 (step 0 comes before any batch).
+        """
+        return self.begin_step if self.begin_step >= 1 else self.frequency
 
     @staticmethod
     def _check_sparsity(name: str, value: Any) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import warnings
 from typing import Any
 
 import keras
@@ -231,6 +232,14 @@ class UpdatePruning(keras.callbacks.Callback):
         self._remask()
         for plan in self._plans:
             self._write_steps(plan, self._done)
+            first = plan.schedule.first_pruning_step()
+            if plan.base + self._done < first:  # nothing pruned yet: say why instead of silence
+                warnings.warn(
+                    f"UpdatePruning: no mask was updated in this fit: it ran pruning steps "
+                    f"{plan.base + 1}-{plan.base + self._done}, and the first pruning step of "
+                    f"{plan.schedule!r} is {first} (steps count from 1, the k-th batch is step k, "
+                    "as in tensorflow-model-optimization). Train longer, or lower begin_step / "
+                    "frequency.", stacklevel=2)
         if self._writer is not None:
             self._writer.close()
             self._writer = None

@@ -72,11 +72,23 @@ def test_constant_sparsity_from_step_zero_first_prunes_at_step_frequency():
     # tfmot's gate: (step - begin_step) % frequency == 0 with steps 1, 2, ...: step 0 never runs.
     pruned = prune_low_magnitude(simple_dense_model(), ConstantSparsity(0.5, 0, frequency=3))
     pruned.compile("sgd", "categorical_crossentropy")
-    train_one_batch(pruned, 0)
-    train_one_batch(pruned, 1)
+    with pytest.warns(UserWarning, match=r"no mask was updated in this fit: it ran pruning steps "
+                                         r"1-1, and the first pruning step of .* is 3"):
+        train_one_batch(pruned, 0)
+    with pytest.warns(UserWarning, match=r"ran pruning steps 2-2, and the first pruning step"):
+        train_one_batch(pruned, 1)
     assert kernel_sparsities(pruned) == [0.0, 0.0]
-    train_one_batch(pruned, 2)
+    train_one_batch(pruned, 2)  # no warning (warnings are errors in this test suite)
     assert kernel_sparsities(pruned) == [0.5, 0.5]
+
+
+def test_a_schedule_that_never_prunes_is_refused():
+    # begin_step=0, frequency=100, end_step=50: tfmot's gate never opens on steps 1, 2, ...
+    with pytest.raises(ValueError, match=r"This schedule never prunes: .* the first pruning step "
+                                         r"is `frequency` \(100\), after end_step \(50\)"):
+        PolynomialDecay(0.0, 0.5, begin_step=0, end_step=50)
+    assert PolynomialDecay(0.0, 0.5, begin_step=0, end_step=100).first_pruning_step() == 100
+    assert ConstantSparsity(0.5, begin_step=7).first_pruning_step() == 7
 
 
 def test_extremely_sparse_mask_keeps_one_weight():
