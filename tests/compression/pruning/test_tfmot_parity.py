@@ -44,11 +44,15 @@ def kernel_sparsities(model):
             for layer in model.layers if isinstance(layer, PruneLowMagnitude)]
 
 
-def train_one_batch(model, seed):
+def one_batch(seed):
+    """tfmot's integration-test data: 20 rows, one batch at Keras's default batch size."""
     rng = np.random.default_rng(seed)
     x = rng.random((20, 10)).astype("float32")
-    y = keras.utils.to_categorical(rng.integers(5, size=20), 5)
-    model.fit(x, y, batch_size=32, epochs=1, verbose=0, callbacks=[UpdatePruning()])
+    return x, keras.utils.to_categorical(rng.integers(5, size=20), 5)
+
+
+def train_one_batch(model, seed):
+    model.fit(*one_batch(seed), batch_size=32, epochs=1, verbose=0, callbacks=[UpdatePruning()])
 
 
 def test_the_kth_batch_runs_at_pruning_step_k():
@@ -66,6 +70,36 @@ def test_the_kth_batch_runs_at_pruning_step_k():
     for sparsities, s in zip(measured, expected, strict=True):
         assert sparsities == [(n - round(n * (1 - s))) / n for n in (80, 40)]
     assert measured[0] == [0.2, 0.2] and measured[-1] == [0.6, 0.6]  # tfmot's own assertions
+
+
+def test_polynomial_decay_past_end_step_keeps_the_final_sparsity(tmp_path):
+    # tfmot's testPruneWithPolynomialDecayPastEndStep_PreservesSparsity: PolynomialDecay(0.2,
+    # 0.6, 0, 2, 3, 1), three one-batch epochs (steps 1-3, past end_step 2) give 0.6, kept
+    # through save/load and one more step.
+    pruned = prune_low_magnitude(simple_dense_model(), PolynomialDecay(0.2, 0.6, 0, 2, 3, 1))
+    pruned.compile("sgd", "categorical_crossentropy")
+    pruned.fit(*one_batch(0), batch_size=32, epochs=3, verbose=0, callbacks=[UpdatePruning()])
+    assert kernel_sparsities(pruned) == [0.6, 0.6]
+    pruned.save(tmp_path / "pruned.keras")
+    loaded = keras.saving.load_model(tmp_path / "pruned.keras")
+    assert kernel_sparsities(loaded) == [0.6, 0.6]
+    loaded.compile("sgd", "categorical_crossentropy")
+    train_one_batch(loaded, 1)
+    assert kernel_sparsities(loaded) == [0.6, 0.6]
+    assert [int(w.pruning_step) for w in loaded.layers] == [4, 4]
+
+
+def test_zero_sparsity_trains_exactly_like_the_unpruned_model():
+    # tfmot's testPrunesZeroSparsity_IsNoOp: ConstantSparsity(0, 0, frequency=1).
+    model = simple_dense_model()
+    pruned = prune_low_magnitude(simple_dense_model(), ConstantSparsity(0.0, 0, frequency=1))
+    for m in (model, pruned):
+        m.compile("sgd", "categorical_crossentropy")
+    model.fit(*one_batch(0), batch_size=32, verbose=0)
+    train_one_batch(pruned, 0)
+    inner = [v for layer in pruned.layers for v in layer.layer.get_weights()]
+    for plain, wrapped in zip(model.get_weights(), inner, strict=True):
+        np.testing.assert_array_equal(plain, wrapped)
 
 
 def test_constant_sparsity_from_step_zero_first_prunes_at_step_frequency():
