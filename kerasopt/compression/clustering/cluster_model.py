@@ -8,33 +8,23 @@ from typing import Any
 import keras
 import numpy as np
 
+from kerasopt.compression import cloning
 from kerasopt.compression.clustering.clustered_layer import (
     SUPPORTED_LAYER_TYPES,
     ClusteredLayer,
     check_clusterable,
+    clustered_variable,
+    is_clusterable,
     supported_type_names,
 )
 from kerasopt.compression.clustering.kmeans import check_clustering_args
 
-
-def _is_graph_model(model: Any) -> bool:
-    """Sequential, or Functional (a model built from symbolic inputs has `inputs`)."""
-    return isinstance(model, keras.Sequential) or (
-        isinstance(model, keras.Model) and getattr(model, "inputs", None) is not None)
+_HINT = ("Rebuild it with keras.Sequential([...]) or keras.Model(inputs, outputs), or wrap the "
+         "layers to cluster yourself: ClusteredLayer(keras.layers.Dense(64), number_of_clusters=16).")
 
 
 def _check_model(model: Any, function: str) -> None:
-    if not isinstance(model, keras.Model):
-        kind = f"{type(model).__module__}.{type(model).__qualname__}"
-        raise ValueError(f"`{function}` needs a keras.Model (Keras 3). Received an object of "
-                         f"type {kind}.")
-    if not _is_graph_model(model):
-        kind = f"{type(model).__module__}.{type(model).__qualname__}"
-        raise ValueError(
-            f"`{function}` needs a Sequential or Functional model, whose layers it can clone "
-            f"and wrap; received the subclassed model {model.name!r} ({kind}). Rebuild it with "
-            "keras.Sequential([...]) or keras.Model(inputs, outputs), or wrap the layers to "
-            "cluster yourself: ClusteredLayer(keras.layers.Dense(64), number_of_clusters=16).")
+    cloning.check_graph_model(model, f"`{function}`", _HINT)
     if not model.built:
         raise ValueError(f"`{function}` needs a built model; {model.name!r} is not built. "
                          "Give it an Input (keras.Input(shape=...)) or call it on a batch first.")
@@ -43,7 +33,7 @@ def _check_model(model: Any, function: str) -> None:
 def _walk(model: keras.Model) -> Iterator[keras.layers.Layer]:
     """Every layer of a graph model, descending into nested Sequential/Functional models."""
     for layer in model.layers:
-        if isinstance(layer, keras.Model) and _is_graph_model(layer):
+        if cloning.is_graph_model(layer):
             yield from _walk(layer)
         else:
             yield layer
@@ -67,7 +57,7 @@ def _clone(model: keras.Model, replace: Callable[[keras.layers.Layer], Any]) -> 
         substitute = replace(layer)
         return _copy_layer(layer) if substitute is None else substitute
 
-    return keras.models.clone_model(model, clone_function=clone_function, recursive=True)
+    return cloning.clone_graph_model(model, clone_function)
 
 
 def _type_names(layer_types: Sequence[Any]) -> set[str]:
@@ -107,7 +97,7 @@ def _select(model: keras.Model, layers: Sequence[str] | None,
             raise ValueError("`layer_types` must be a non-empty list of layer types. "
                              f"Received: layer_types={layer_types!r}")
         allowed = _type_names(layer_types) if layer_types is not None else None
-        chosen = [layer for layer in found if type(layer) in SUPPORTED_LAYER_TYPES
+        chosen = [layer for layer in found if is_clusterable(layer)
                   and (allowed is None or type(layer).__name__ in allowed)]
     for layer in chosen:
         check_clusterable(layer)
@@ -141,8 +131,10 @@ def cluster_weights(
         number_of_clusters: k, shared values per kernel (at least 2). Defaults to `16`.
         init: `"kmeans++"` (seeded k-means++ draws) or `"linear"` (evenly spaced between
             the smallest and largest value). Defaults to `"kmeans++"`.
-        layers: Names of the layers to cluster; each must be a supported type.
-            Defaults to `None` (every layer of a supported type).
+        layers: Names of the layers to cluster; each must be supported. Defaults to `None`
+            (every supported layer: a supported type exactly, not a subclass, or a layer
+            with a `get_clusterable_weights()` method; see
+            :mod:`kerasopt.compression.selection`).
         layer_types: Supported types to cluster, as classes or class names (`"Dense"`);
             not together with `layers`. Defaults to `None` (every supported type).
         preserve_sparsity: Whether kernel entries that are exactly zero (from pruning)
@@ -207,7 +199,8 @@ def strip_clustering(model: keras.Model) -> keras.Model:
         if not isinstance(layer, ClusteredLayer):
             return None
         plain = _copy_layer(layer.layer)
-        kernel = next(i for i, w in enumerate(layer.layer.weights) if w is layer.layer.kernel)
+        target = clustered_variable(layer.layer)
+        kernel = next(i for i, w in enumerate(layer.layer.weights) if w is target)
         weights = plain.get_weights()
         weights[kernel] = layer.clustered_kernel()
         plain.set_weights(weights)
@@ -236,7 +229,7 @@ def clustering_summary(model: keras.Model) -> dict[str, Any]:
     summary: dict[str, Any] = {}
     for layer in _walk(model):
         if isinstance(layer, ClusteredLayer):
-            kernel = keras.ops.convert_to_numpy(layer.layer.kernel)
+            kernel = keras.ops.convert_to_numpy(clustered_variable(layer.layer))
             summary[layer.layer.name] = {"clusters": layer.number_of_clusters,
                                          "unique_values": int(np.unique(kernel).size)}
     if not summary:

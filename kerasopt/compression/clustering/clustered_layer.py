@@ -8,6 +8,7 @@ import keras
 import numpy as np
 
 from kerasopt._backend import require_tensorflow
+from kerasopt.compression import selection
 from kerasopt.compression.clustering.cluster_mean_constraint import ClusterMeanConstraint
 from kerasopt.compression.clustering.kmeans import check_clustering_args, kmeans_1d
 from kerasopt.compression.masking import MaskConstraint, attach_mask
@@ -21,7 +22,8 @@ SUPPORTED_LAYER_TYPES: tuple[type, ...] = (
 )
 """Layers whose `kernel` can be clustered: each uses its one kernel variable in `call`.
 
-Matched by exact type: a subclass may compute with its kernel differently.
+Matched by exact type: a subclass may compute with its kernel differently. A custom layer
+opts in with a `get_clusterable_weights()` method (see :mod:`kerasopt.compression.selection`).
 """
 
 
@@ -30,23 +32,42 @@ def supported_type_names() -> str:
     return ", ".join(t.__name__ for t in SUPPORTED_LAYER_TYPES)
 
 
+def is_clusterable(layer: Any) -> bool:
+    """Whether `layer` is of a supported type exactly, or opts in with `get_clusterable_weights()`."""
+    return selection.is_supported(layer, SUPPORTED_LAYER_TYPES, selection.CLUSTERING_OPT_IN)
+
+
+def clustered_variable(layer: Any) -> Any:
+    """The variable clustered in a built clusterable `layer`: its `kernel`, or the one
+    weight its `get_clusterable_weights()` returns."""
+    if type(layer) in SUPPORTED_LAYER_TYPES:
+        return layer.kernel
+    return selection.opted_in_weight(layer, selection.CLUSTERING_OPT_IN)
+
+
 def check_clusterable(layer: Any) -> None:
     """Refuse a layer whose kernel cannot be clustered, naming it and what is supported.
 
-    The type must be one of :data:`SUPPORTED_LAYER_TYPES`; once built, the layer's
-    `kernel` must be a floating-point variable (LoRA and Keras quantization replace it).
+    The layer must pass :func:`is_clusterable`; once built, its clustered variable must be
+    a floating-point variable (LoRA and Keras quantization replace the kernel).
 
     Raises:
         ValueError: Naming the layer, the reason and the supported types.
     """
     name = getattr(layer, "name", layer)
-    if type(layer) not in SUPPORTED_LAYER_TYPES:
-        kind = f"{type(layer).__module__}.{type(layer).__qualname__}"
-        raise ValueError(f"Layer {name!r} ({kind}) cannot be clustered. "
-                         f"Supported layer types: {supported_type_names()}.")
+    if not is_clusterable(layer):
+        subclass = ""
+        if isinstance(layer, SUPPORTED_LAYER_TYPES):
+            subclass = (" It subclasses a supported type, but layers are matched by exact type "
+                        "(a subclass may compute with its kernel differently); give it a "
+                        "`get_clusterable_weights()` method returning the weight to cluster to "
+                        "opt in.")
+        raise ValueError(f"Layer {name!r} ({selection.type_description(layer)}) cannot be "
+                         f"clustered. Supported layer types: {supported_type_names()}, or a "
+                         f"layer with a `get_clusterable_weights()` method.{subclass}")
     if not layer.built:
         return
-    kernel = layer.kernel
+    kernel = clustered_variable(layer)
     if not isinstance(kernel, keras.Variable) or "float" not in str(kernel.dtype):
         raise ValueError(
             f"Layer {name!r} has no floating-point kernel variable to cluster "
@@ -90,7 +111,9 @@ class ClusteredLayer(keras.layers.Wrapper):
     exactly zero. The kernel then holds at most k + 1 distinct values.
 
     Args:
-        layer: The layer to wrap, one of :data:`SUPPORTED_LAYER_TYPES`.
+        layer: The layer to wrap, of one of :data:`SUPPORTED_LAYER_TYPES` exactly, or
+            with a `get_clusterable_weights()` method returning the one weight to cluster
+            (tfmot's `ClusterableLayer` protocol).
         number_of_clusters: k, the number of shared values (at least 2).
             Defaults to `16`.
         init: Centroid initialization, `"kmeans++"` or `"linear"` (evenly spaced between
@@ -129,7 +152,7 @@ class ClusteredLayer(keras.layers.Wrapper):
 
     def _kernel(self) -> Any:
         check_clusterable(self.layer)
-        return self.layer.kernel
+        return clustered_variable(self.layer)
 
     def build(self, input_shape: Any = None) -> None:
         super().build(input_shape)

@@ -1,7 +1,8 @@
-"""Rebuild a Sequential/Functional model layer by layer, copying weights into the new layers.
+"""Rebuild a model for pruning or stripping, copying weights into the new layers.
 
 Private to `kerasopt.compression.pruning`: `prune_low_magnitude` and `strip_pruning` both
-go through `keras.models.clone_model`, which makes fresh weights; this copies the old ones.
+go through :func:`kerasopt.compression.cloning.clone_graph_model`, which makes fresh
+weights; this copies the old ones.
 """
 
 from __future__ import annotations
@@ -11,34 +12,17 @@ from typing import Any
 
 import keras
 
-from kerasopt.compression.pruning import _layers
+from kerasopt.compression import cloning
 
 CloneLayer = Callable[[Any], tuple[Any, Any]]
 
-
-def nested_models(model: Any) -> list[Any]:
-    """Every model nested inside `model`, at any depth."""
-    found = []
-    for layer in model.layers:
-        if _layers.is_nested_model(layer):
-            found.append(layer)
-            found.extend(nested_models(layer))
-    return found
+_HINT = ("Wrap its layers in kerasopt.compression.pruning.PruneLowMagnitude inside its code "
+         "instead.")
 
 
 def check_graph_model(model: Any, function_name: str) -> None:
     """Raise unless `model` and every model nested in it are Sequential or Functional."""
-    if not isinstance(model, keras.Model):
-        raise ValueError(f"{function_name} expects a keras.Model. Received an object of type "
-                         f"{type(model).__module__}.{type(model).__qualname__}.")
-    for candidate in [model, *nested_models(model)]:
-        if not _layers.is_graph_model(candidate):
-            raise ValueError(
-                f"{function_name} rebuilds Sequential and Functional models only; "
-                f"{candidate.name!r} is a subclassed model of type "
-                f"{type(candidate).__module__}.{type(candidate).__qualname__}. Wrap its "
-                "layers in kerasopt.compression.pruning.PruneLowMagnitude inside its code "
-                "instead.")
+    cloning.check_graph_model(model, function_name, _HINT)
 
 
 def fresh_copy(layer: Any) -> Any:
@@ -66,8 +50,8 @@ def clone_with_weights(model: Any, clone_layer: CloneLayer, function_name: str) 
         function_name: Named in the error for a subclassed model.
 
     Returns:
-        The new model (compiled from the original's compile config if it was compiled,
-        as `keras.models.clone_model` does).
+        The new model, with the original's input layer names (compiled from the
+        original's compile config if it was compiled, as `keras.models.clone_model` does).
 
     Raises:
         ValueError: If `model` or a model nested in it is subclassed.
@@ -80,7 +64,7 @@ def clone_with_weights(model: Any, clone_layer: CloneLayer, function_name: str) 
         copiers.append(copier)
         return new
 
-    clone = keras.models.clone_model(model, clone_function=clone_function, recursive=True)
+    clone = cloning.clone_graph_model(model, clone_function)
     for copier in copiers:
         copier()
     return clone

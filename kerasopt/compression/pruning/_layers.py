@@ -12,6 +12,8 @@ from typing import Any
 
 import keras
 
+from kerasopt.compression import selection
+
 # Layer class -> name of the weight that is pruned. Separable convolutions prune their
 # pointwise kernel (most of their weights and multiply-adds); depthwise convolutions
 # prune their depthwise kernel.
@@ -28,21 +30,34 @@ _PRUNED_WEIGHT: tuple[tuple[type, str], ...] = (
 )
 
 SUPPORTED_TYPES: tuple[str, ...] = tuple(cls.__name__ for cls, _ in _PRUNED_WEIGHT)
-"""Class names of the layers kerasopt can prune."""
+"""Class names of the built-in layers kerasopt can prune (matched by exact type)."""
+
+_WEIGHT_BY_TYPE = dict(_PRUNED_WEIGHT)
 
 
-def pruned_weight_name(layer: Any) -> str | None:
-    """The name of the weight pruned in `layer`, or None if its type is not supported."""
-    for cls, name in _PRUNED_WEIGHT:
-        if isinstance(layer, cls):
-            return name
-    return None
+def is_prunable(layer: Any) -> bool:
+    """Whether `layer` can be pruned: a built-in type exactly, or it opts in with
+    `get_prunable_weights()` (the rule of :mod:`kerasopt.compression.selection`)."""
+    return selection.is_supported(layer, tuple(_WEIGHT_BY_TYPE), selection.PRUNING_OPT_IN)
+
+
+def pruned_weight(layer: Any) -> Any:
+    """The variable pruned in a built prunable `layer`."""
+    if type(layer) in _WEIGHT_BY_TYPE:
+        return find_weight(layer, _WEIGHT_BY_TYPE[type(layer)])
+    return selection.opted_in_weight(layer, selection.PRUNING_OPT_IN)
 
 
 def unsupported_message(layer: Any) -> str:
     """The error message for a layer that cannot be pruned."""
-    return (f"Layer {layer.name!r} of type {type(layer).__module__}.{type(layer).__qualname__} "
-            f"cannot be pruned. Supported layer types: {', '.join(SUPPORTED_TYPES)}.")
+    subclass = ""
+    if isinstance(layer, tuple(_WEIGHT_BY_TYPE)):
+        subclass = (" It subclasses a supported type, but layers are matched by exact type (a "
+                    "subclass may compute with its kernel differently); give it a "
+                    "`get_prunable_weights()` method returning the weight to prune to opt in.")
+    return (f"Layer {layer.name!r} of type {selection.type_description(layer)} cannot be "
+            f"pruned. Supported layer types: {', '.join(SUPPORTED_TYPES)}, or a layer with a "
+            f"`get_prunable_weights()` method.{subclass}")
 
 
 def find_weight(layer: Any, name: str) -> Any:
@@ -74,14 +89,6 @@ def input_channel_axis(layer: Any, rank: int) -> int | None:
 def is_nested_model(layer: Any) -> bool:
     """Whether `layer` is a model inside a model (walked into, not treated as one layer)."""
     return isinstance(layer, keras.Model)
-
-
-def is_graph_model(model: Any) -> bool:
-    """Whether `model` is a Sequential or Functional model (which `clone_model` can rebuild)."""
-    if isinstance(model, keras.Sequential):
-        return True
-    return isinstance(model, keras.Model) and any(
-        klass.__name__ == "Functional" for klass in type(model).__mro__)
 
 
 def iter_layers(model: Any, prefix: str = "") -> Iterator[tuple[str, Any]]:

@@ -16,11 +16,19 @@ from keras import ops
 
 
 def prune_count(units: int, sparsity: float) -> int:
-    """How many of `units` to prune: those not kept, with `round(units * (1 - sparsity))` kept.
+    """How many of `units` to prune: those not kept, with `max(1, round(units * (1 - sparsity)))` kept.
 
-    Rounding the kept count (half to even) is what tensorflow-model-optimization does.
+    This is tensorflow-model-optimization's count (`pruning_impl.Pruning._update_mask`):
+    the kept count is rounded (half to even) and at least one unit (weight, or block) is
+    always kept, so no sparsity below 1 prunes a whole kernel (tfmot's
+    `testExtremelySparseMask`: 100 weights at 0.9999 keep 1). A joint (global-scope)
+    ranking keeps at least one unit across all its kernels.
+
+    Example:
+        >>> prune_count(100, 0.9999), prune_count(10, 0.25), prune_count(80, 0.2)
+        (99, 2, 16)
     """
-    return units - int(round(units * (1.0 - float(sparsity))))
+    return units - max(1, int(round(units * (1.0 - float(sparsity)))))
 
 
 def keep_largest(scores: Any, num_prune: int) -> Any:

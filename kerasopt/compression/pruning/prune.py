@@ -42,13 +42,12 @@ def _select(model: Any, structure: str, m: int, layers: Sequence[str] | None,
             if named:
                 raise ValueError(f"Layer {qualified!r} is already wrapped for pruning.")
             continue
-        weight_name = _layers.pruned_weight_name(layer)
-        if weight_name is None:
+        if not _layers.is_prunable(layer):
             if named:
                 raise ValueError(_layers.unsupported_message(layer))
             continue
         if layer.built:
-            shape = tuple(_layers.find_weight(layer, weight_name).shape)
+            shape = tuple(_layers.pruned_weight(layer).shape)
             try:
                 check_kernel_shape(layer, shape, structure, m)
             except ValueError:
@@ -86,8 +85,9 @@ def prune_low_magnitude(
     compiled model from its compile config, with a fresh optimizer).
 
     Selection: by default every layer of a supported type (Dense, EinsumDense,
-    Conv1D/2D/3D, DepthwiseConv1D/2D, SeparableConv1D/2D) is wrapped and other layers are
-    left alone. `layers` restricts to names matching fnmatch patterns (a layer's own name
+    Conv1D/2D/3D, DepthwiseConv1D/2D, SeparableConv1D/2D; the exact type, not a subclass)
+    and every layer with a `get_prunable_weights()` method (tfmot's opt-in; see
+    :mod:`kerasopt.compression.selection`) is wrapped, and other layers are left alone. `layers` restricts to names matching fnmatch patterns (a layer's own name
     or its `outer/inner` path in nested models) and `layer_types` to class names; with both,
     a layer must match both. A layer named in `layers` that cannot be pruned raises, and so
     does a pattern that matches nothing. With `"n:m"`, a layer whose input-channel count is

@@ -1,11 +1,14 @@
 """`PruningSchedule`: when to update pruning masks, and to which sparsity.
 
-A pruning schedule maps a pruning step (the number of training batches already run with
-pruning, counted by each :class:`~kerasopt.compression.pruning.PruneLowMagnitude` wrapper)
-to a pair `(should_prune, sparsity)`: whether masks are recomputed before that batch, and
-the fraction of weights they set to zero. The step gate is the one tensorflow-model-
-optimization uses: masks are updated at `begin_step`, `begin_step + frequency`, ... up to
-and including `end_step` (`end_step=-1` means without end).
+A pruning schedule maps a pruning step to a pair `(should_prune, sparsity)`: whether masks
+are recomputed before that batch, and the fraction of weights they set to zero. Steps
+count as in tensorflow-model-optimization: the k-th training batch run with pruning is
+step k (1, 2, ...; each :class:`~kerasopt.compression.pruning.PruneLowMagnitude` wrapper
+counts the batches already run, and the next one is that count + 1), so the schedule's
+value at `end_step` is the sparsity after `end_step` batches. The step gate is tfmot's
+too: masks are updated at `begin_step`, `begin_step + frequency`, ... up to and including
+`end_step` (`end_step=-1` means without end); step 0 comes before any batch, so a
+schedule with `begin_step=0` first prunes at step `frequency`.
 
 Called with a Python integer, a schedule computes on the host with NumPy and returns
 `(bool, float)` (what :class:`~kerasopt.compression.pruning.UpdatePruning` does once per
@@ -42,7 +45,8 @@ class PruningSchedule:
         allow_endless: Whether `end_step=-1` is accepted. Defaults to `False`.
 
     Raises:
-        ValueError: If an argument is out of range.
+        ValueError: If an argument is out of range, or the schedule would never prune
+            (`begin_step=0` and `frequency > end_step`).
     """
 
     _CONFIG_KEYS: tuple[str, ...] = ()
@@ -62,6 +66,21 @@ class PruningSchedule:
         self.begin_step = int(begin_step)
         self.end_step = int(end_step)
         self.frequency = int(frequency)
+        if self.end_step >= 0 and self.first_pruning_step() > self.end_step:
+            raise ValueError(
+                f"This schedule never prunes: training steps count from 1 (the k-th batch is "
+                f"step k, as in tensorflow-model-optimization), so with begin_step=0 the first "
+                f"pruning step is `frequency` ({self.frequency}), after end_step "
+                f"({self.end_step}). Use frequency <= end_step - begin_step, or begin_step >= 1. "
+                f"Received: begin_step={begin_step!r}, end_step={end_step!r}, "
+                f"frequency={frequency!r}")
+
+    def first_pruning_step(self) -> int:
+        """The first training step (counted from 1) at which masks are updated.
+
+        `begin_step`, or `frequency` when `begin_step` is 0 (step 0 comes before any batch).
+        """
+        return self.begin_step if self.begin_step >= 1 else self.frequency
 
     @staticmethod
     def _check_sparsity(name: str, value: Any) -> None:

@@ -85,7 +85,10 @@ class PruneLowMagnitude(keras.layers.Wrapper):
       blocks.
 
     Supported layers: Dense, EinsumDense, Conv1D/2D/3D, DepthwiseConv1D/2D (the depthwise
-    kernel) and SeparableConv1D/2D (the pointwise kernel).
+    kernel) and SeparableConv1D/2D (the pointwise kernel), matched by exact type (not
+    their subclasses), and any layer with a `get_prunable_weights()` method returning the
+    one weight to prune (tfmot's `PrunableLayer` protocol); see
+    :mod:`kerasopt.compression.selection`.
 
     Args:
         layer: The layer to prune.
@@ -101,7 +104,8 @@ class PruneLowMagnitude(keras.layers.Wrapper):
         **kwargs: Base layer arguments (`name` defaults to `prune_low_magnitude_<layer>`).
 
     Raises:
-        ValueError: If the layer type is not supported, or an argument is out of range.
+        ValueError: If the layer is not supported (a subclass of a supported type that does
+            not opt in included), or an argument is out of range.
         UnsupportedBackendError: (a ValueError) Under a Keras backend other than TensorFlow;
             see `kerasopt._backend.TENSORFLOW_ONLY`.
 
@@ -117,8 +121,7 @@ class PruneLowMagnitude(keras.layers.Wrapper):
                  structure: str = "unstructured", n: int = 2, m: int = 4,
                  block_shape: Sequence[int] = (1, 4), scope: str = "layer", **kwargs: Any) -> None:
         require_tensorflow("kerasopt.compression.pruning.PruneLowMagnitude")
-        weight_name = _layers.pruned_weight_name(layer)
-        if weight_name is None:
+        if not _layers.is_prunable(layer):
             raise ValueError(_layers.unsupported_message(layer))
         if pruning_schedule is not None and not isinstance(pruning_schedule, PruningSchedule):
             raise ValueError("`pruning_schedule` must be a PruningSchedule (ConstantSparsity, "
@@ -134,7 +137,6 @@ class PruneLowMagnitude(keras.layers.Wrapper):
         self.m = int(m)
         self.block_shape = tuple(int(v) for v in block_shape)
         self.scope = scope
-        self.weight_name = weight_name
         self._check_layer_mode()
 
     def _check_layer_mode(self) -> None:
@@ -157,8 +159,9 @@ class PruneLowMagnitude(keras.layers.Wrapper):
 
     @property
     def pruned_weight(self) -> Any:
-        """The wrapped layer's pruned variable (its kernel; built layers only)."""
-        return _layers.find_weight(self.layer, self.weight_name)
+        """The wrapped layer's pruned variable (its kernel, or the one weight its
+        `get_prunable_weights()` returns; built layers only)."""
+        return _layers.pruned_weight(self.layer)
 
     def call(self, inputs: Any) -> Any:
         return self.layer(inputs)

@@ -28,9 +28,8 @@ def prunable_kernels(model: Any) -> list[tuple[str, Any]]:
         if isinstance(layer, keras.layers.Wrapper):  # QAT, clustering: count the layer inside
             qualified = qualified[: len(qualified) - len(layer.name)] + layer.layer.name
             layer = layer.layer
-        name = _layers.pruned_weight_name(layer)
-        if name is not None and layer.built:
-            found.append((qualified, _layers.find_weight(layer, name)))
+        if _layers.is_prunable(layer) and layer.built:
+            found.append((qualified, _layers.pruned_weight(layer)))
     return found
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import warnings
 from typing import Any
 
 import keras
@@ -49,14 +50,18 @@ def _schedule_key(wrapper: PruneLowMagnitude) -> str:
 class UpdatePruning(keras.callbacks.Callback):
     """Advance the pruning step of every `PruneLowMagnitude` layer and update its mask.
 
-    Before each training batch, for each wrapper, the schedule is evaluated at the
-    wrapper's pruning step; when it says to prune, the mask is recomputed from the
-    current magnitudes (for global-scope wrappers with the same schedule and structure,
-    one ranking across all of them). After each batch the steps advance. So with
-    `PolynomialDecay(0, 0.8, begin_step=0, end_step=100, frequency=10)` masks change before
-    batches 0, 10, ..., 100, and the model has 80% sparsity from batch 100 on.
+    Steps count as in tensorflow-model-optimization: the k-th training batch run with
+    pruning is pruning step k (1, 2, ...; tfmot's wrapper increments its step before it
+    updates the mask). Before each batch, for each wrapper, the schedule is evaluated at
+    that batch's step; when it says to prune, the mask is recomputed from the current
+    magnitudes (for global-scope wrappers with the same schedule and structure, one
+    ranking across all of them). So with `PolynomialDecay(0, 0.8, begin_step=0,
+    end_step=100, frequency=10)` masks change before the 10th, 20th, ..., 100th batch, and
+    the model has 80% sparsity once 100 batches have run (step 0 is never a training
+    step: a schedule starting there first prunes at step `frequency`).
 
-    The step counter is each wrapper's `pruning_step` variable (int64), read once at
+    The step counter is each wrapper's `pruning_step` variable (int64, the number of
+    batches already run with pruning, so the next batch is step `pruning_step + 1`), read once at
     `on_train_begin` and counted on the host during `fit`. It is saved with the model
     (checkpoints, `.keras`), so a resumed `fit`, or a second `fit` call, continues the
     schedule where it stopped, independently of the optimizer's `iterations`. Writing a
@@ -157,7 +162,7 @@ class UpdatePruning(keras.callbacks.Callback):
         for plan in self._plans:
             decision = None
             for done in range(self._checked, current + 1):
-                should_prune, sparsity = plan.schedule(plan.base + done)
+                should_prune, sparsity = plan.schedule(plan.base + done + 1)  # batch `done` is step done + 1
                 if should_prune:
                     decision = sparsity
             if decision is not None:
@@ -215,7 +220,7 @@ class UpdatePruning(keras.callbacks.Callback):
                 tf.summary.scalar(f"pruning/sparsity/{name}", value)
             tf.summary.scalar("pruning/sparsity", summary["sparsity"])
             for plan in self._plans:
-                target = plan.schedule(plan.base + max(self._done - 1, 0))[1]
+                target = plan.schedule(plan.base + self._done)[1]  # the last batch's step
                 if len(self._plans) == 1:
                     tf.summary.scalar("pruning/target_sparsity", target)
                     continue
@@ -227,6 +232,14 @@ class UpdatePruning(keras.callbacks.Callback):
         self._remask()
         for plan in self._plans:
             self._write_steps(plan, self._done)
+            first = plan.schedule.first_pruning_step()
+            if plan.base + self._done < first:  # nothing pruned yet: say why instead of silence
+                warnings.warn(
+                    f"UpdatePruning: no mask was updated in this fit: it ran pruning steps "
+                    f"{plan.base + 1}-{plan.base + self._done}, and the first pruning step of "
+                    f"{plan.schedule!r} is {first} (steps count from 1, the k-th batch is step k, "
+                    "as in tensorflow-model-optimization). Train longer, or lower begin_step / "
+                    "frequency.", stacklevel=2)
         if self._writer is not None:
             self._writer.close()
             self._writer = None

@@ -7,6 +7,7 @@ from typing import Any
 
 import keras
 
+from kerasopt.compression import cloning, selection
 from kerasopt.compression.quantization import _graph
 from kerasopt.compression.quantization.fold_batch_norms import fold_batch_norms
 from kerasopt.compression.quantization.quantize_wrapper import SUPPORTED_LAYERS, QuantizeWrapper
@@ -35,7 +36,7 @@ def _select(model: Any, layers: list[str] | None, layer_types: list[str] | None)
     listing = ", ".join(sorted(supported))
     everything = leaf_layers(model)
     if layers is None and layer_types is None:
-        return {id(layer) for layer in everything if type(layer) in SUPPORTED_LAYERS}
+        return {id(layer) for layer in everything if selection.is_supported(layer, SUPPORTED_LAYERS)}
     chosen: set[int] = set()
     for kind in layer_types or []:
         if kind not in supported:
@@ -48,7 +49,7 @@ def _select(model: Any, layers: list[str] | None, layer_types: list[str] | None)
             raise ValueError(f"`layers` names {name!r}, which is not a layer of model {model.name!r}. "
                              f"Its layers: {', '.join(by_name)}")
         layer = by_name[name]
-        if type(layer) not in SUPPORTED_LAYERS:
+        if not selection.is_supported(layer, SUPPORTED_LAYERS):
             raise ValueError(f"Layer {name!r} is a {type(layer).__name__}, which QAT cannot quantize. "
                              f"Supported layer types: {listing}.")
         chosen.add(id(layer))
@@ -86,14 +87,17 @@ def quantize_model(model: keras.Model, *, layers: Iterable[str] | None = None,
     output of a `Normalization` or `Rescaling` layer at the model's start, never the
     raw input.
 
-    Compile the returned model before fitting it; fine-tune 1-3 epochs at about a tenth
+    The returned model is not compiled, even when `model` was (as tfmot's
+    `quantize_model`): compile it before fitting it; fine-tune 1-3 epochs at about a tenth
     of the training learning rate. Its activation ranges start at [-6, 6] and take the
     first training batch's range on the first step; :func:`calibrate_ranges` sets them
     from data first if you want to evaluate it before training.
 
     Args:
         model: A built Functional or Sequential model (a subclassed one is refused).
-        layers: Names of the layers to quantize (each must be of a supported type).
+        layers: Names of the layers to quantize (each must be of a supported type exactly,
+            not a subclass: the rule of :mod:`kerasopt.compression.selection`, without an
+            opt-in).
             Defaults to `None`: all supported layers, unless `layer_types` is given.
         layer_types: Layer class names (or classes) to quantize, from `Dense`, `Conv1D`,
             `Conv2D`, `DepthwiseConv2D`; combined with `layers` as a union. Defaults to
@@ -146,7 +150,7 @@ def quantize_model(model: keras.Model, *, layers: Iterable[str] | None = None,
         pairs.append((layer, new))
         return new
 
-    quantized = keras.models.clone_model(model, clone_function=clone, recursive=True)
+    quantized = cloning.clone_graph_model(model, clone, compile=False)
     for old, new in pairs:
         if isinstance(new, QuantizeWrapper):
             _graph.copy_weights(old, new.layer)

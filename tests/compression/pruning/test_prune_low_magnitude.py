@@ -123,7 +123,7 @@ def test_subclassed_models_are_refused():
     net = Net()
     net(np.zeros((1, 3), "float32"))
     for function in (prune_low_magnitude, strip_pruning):
-        with pytest.raises(ValueError, match=r"rebuilds Sequential and Functional models only; .* "
+        with pytest.raises(ValueError, match=r"needs a Sequential or Functional model, whose layers it rebuilds; .* "
                                              r"subclassed model of type .*Net"):
             function(net)
 

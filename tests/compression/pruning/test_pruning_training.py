@@ -41,7 +41,9 @@ def arrays(variable):
 
 @pytest.mark.parametrize("optimizer", ["sgd_momentum", "adam"])
 def test_pruned_weights_stay_exactly_zero_through_fit(optimizer):
-    pruned = prune_low_magnitude(tiny_model(), ConstantSparsity(0.6, begin_step=0, frequency=100))
+    # Batches are steps 1-20 (tfmot's counting, see test_tfmot_parity.py): begin_step=1 prunes
+    # before the first batch (begin_step=0, frequency=100 would first prune at step 100).
+    pruned = prune_low_magnitude(tiny_model(), ConstantSparsity(0.6, begin_step=1, frequency=100))
     before = [arrays(w.pruned_weight) for w in wrappers(pruned)]
     opt = (keras.optimizers.SGD(0.05, momentum=0.9) if optimizer == "sgd_momentum"
            else keras.optimizers.Adam(0.01))
@@ -61,14 +63,17 @@ def test_fit_reaches_the_final_sparsity_at_end_step():
     pruned = prune_low_magnitude(tiny_model(), PolynomialDecay(0.0, 0.8, 0, 15, frequency=5))
     pruned.compile(keras.optimizers.SGD(0.05, momentum=0.9), "mse")
     x, y = data()
-    pruned.fit(x[:15], y[:15], batch_size=1, verbose=0, callbacks=[UpdatePruning()])
-    # Steps 0-14 ran: the last update (step 10) used 0.8 * (1 - (1 - 10/15) ** 3).
+    pruned.fit(x[:14], y[:14], batch_size=1, verbose=0, callbacks=[UpdatePruning()])
+    # The k-th batch is step k, as in tfmot (see test_tfmot_parity.py; this test used to
+    # count from step 0, one batch behind). Steps 1-14 ran: the last update (step 10) used
+    # 0.8 * (1 - (1 - 10/15) ** 3).
     partial = 0.8 * (1 - (1 / 3) ** 3)
     sizes = {"a": 12 * 16, "b": 16 * 8}
     summary = pruning_summary(pruned)["layers"]
     for name, size in sizes.items():
         assert summary[name] == (size - round(size * (1 - partial))) / size
     pruned.fit(x[:1], y[:1], batch_size=1, verbose=0, callbacks=[UpdatePruning()])  # step 15
+    assert int(wrappers(pruned)[0].pruning_step) == 15  # end_step batches ran: final sparsity
     summary = pruning_summary(pruned)
     for name, size in sizes.items():
         assert summary["layers"][name] == (size - round(size * 0.2)) / size  # 0.8 within rounding
@@ -80,7 +85,9 @@ def test_steps_per_execution_applies_skipped_pruning_steps():
     pruned.compile("sgd", "mse", steps_per_execution=4)
     x, y = data(n=12)
     pruned.fit(x, y, batch_size=1, verbose=0, callbacks=[UpdatePruning()])
-    # Batches run in executions [0-3], [4-7], [8-11]: step 6 is applied before step 8.
+    # Batches are steps 1-12 (tfmot's counting), run in executions [1-4], [5-8], [9-12]: a
+    # gated step inside an execution is applied before the next one (step 3 before step 5,
+    # step 6 before step 9).
     assert pruning_summary(pruned)["layers"]["a"] == (192 - round(192 * 0.5)) / 192
     assert int(wrappers(pruned)[0].pruning_step) == 12
 
@@ -114,7 +121,7 @@ def test_keras_round_trip_in_safe_mode_resumes_the_schedule(tmp_path):
                                  structure="block", block_shape=(4, 1), scope="global")
     pruned.compile(keras.optimizers.SGD(0.05, momentum=0.9), "mse")
     x, y = data()
-    pruned.fit(x[:11], y[:11], batch_size=1, verbose=0, callbacks=[UpdatePruning()])  # steps 0-10
+    pruned.fit(x[:11], y[:11], batch_size=1, verbose=0, callbacks=[UpdatePruning()])  # steps 1-11
     path = os.path.join(tmp_path, "pruned.keras")
     pruned.save(path)
     loaded = keras.saving.load_model(path, safe_mode=True)
@@ -124,8 +131,9 @@ def test_keras_round_trip_in_safe_mode_resumes_the_schedule(tmp_path):
         np.testing.assert_array_equal(arrays(new.mask), arrays(old.mask))
         assert isinstance(new.pruned_weight.constraint, MaskConstraint)
     blocks = (12 * 16 + 16 * 8) // 4  # (4, 1) blocks; both kernels divide evenly
-    # Resume at step 11: steps 11-19 change nothing (the step-10 sparsity, 0.8 * (1 - 0.5 ** 3)).
-    loaded.fit(x[:9], y[:9], batch_size=1, verbose=0, callbacks=[UpdatePruning()])
+    # Resume at step 12 (tfmot's counting, see test_tfmot_parity.py; it used to be one batch
+    # behind): steps 12-19 change nothing (the step-10 sparsity, 0.8 * (1 - 0.5 ** 3)).
+    loaded.fit(x[:8], y[:8], batch_size=1, verbose=0, callbacks=[UpdatePruning()])
     assert pruning_summary(loaded)["sparsity"] == (blocks - round(blocks * 0.3)) / blocks
     loaded.fit(x[:1], y[:1], batch_size=1, verbose=0, callbacks=[UpdatePruning()])  # step 20
     assert pruning_summary(loaded)["sparsity"] == (blocks - round(blocks * 0.2)) / blocks
@@ -192,5 +200,6 @@ def test_epoch_end_checkpoints_see_the_exact_step_whatever_the_callback_order():
     pruned.compile("sgd", "mse")
     x, y = data(n=6)
     # The recorder runs before UpdatePruning, as a ModelCheckpoint listed first would.
-    pruned.fit(x, y, batch_size=2, epochs=2, verbose=0, callbacks=[recorder, UpdatePruning()])
+    with pytest.warns(UserWarning, match="no mask was updated in this fit"):  # step 100 is far
+        pruned.fit(x, y, batch_size=2, epochs=2, verbose=0, callbacks=[recorder, UpdatePruning()])
     assert seen == [3, 6]
