@@ -281,6 +281,13 @@ def _problem(path: Path, errors: list[dict[str, Any]]) -> Problem:
         allowed = [a or b for a, b in choices]
         return Problem(path, "not an allowed value", received=first["input"], allowed=allowed,
                        suggestions=did_you_mean(first["input"], allowed))
+    given = first["input"]
+    if isinstance(given, dict) and "type" not in given and "needs a `type` key" in first["msg"]:
+        typos = [k for k in given if isinstance(k, str) and did_you_mean(k, ["type"])]
+        if typos:  # `{tye: adam}`: name the misspelled key, as for `source` and `architecture`
+            return Problem((*path, typos[0]), "unknown key; a component needs a `type` key naming it",
+                           received=given[typos[0]], suggestions=["type"],
+                           allowed="`type:` naming a registered component (`kerasopt list --components`)")
     messages = []
     for error in errors:
         message = _lower_first(error["msg"].removeprefix("Value error, "))

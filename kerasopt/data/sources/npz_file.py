@@ -139,7 +139,7 @@ class NpzFile(DataSource):
         if y.ndim == 0 or len(y) != len(x):
             raise DataProblem("y_key", f"{where} holds {len(x)} inputs ({cfg['x_key']!r}) but "
                               f"{y.size if y.ndim == 0 else len(y)} targets ({cfg['y_key']!r}); they must "
-                              "match.", list(y.shape), len(x)).error()
+                              "match.", list(y.shape), f"{len(x)} targets, one per input row").error()
         with np.errstate(over="ignore"):  # values beyond float32 become inf; check_inputs reports them
             return x.astype(np.float32), y
 
