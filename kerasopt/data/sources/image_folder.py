@@ -54,8 +54,8 @@ class ImageFolder(DataSource):
         """True when `test_directory` is given."""
         return self.config["test_directory"] is not None
 
-    def check(self, class_weight: Any = None, loss: Any = None,
-              output_activation: str = "auto") -> list[DataProblem]:
+    def check(self, class_weight: Any = None, loss: Any = None, output_activation: str = "auto",
+              output_units: int | None = None) -> list[DataProblem]:
         """Check the folders, the class sub-folders and their images (listing; headers of the first `CHECKED_IMAGES`)."""
         problems, classes, files = self._inspect()
         if not problems:
@@ -66,7 +66,8 @@ class ImageFolder(DataSource):
                 problems.append(err.problem)
         if classes is not None and not problems:
             problems += class_weight_problems(class_weight, classes)
-            problems += head_problems("classification", classes, (), loss, output_activation)
+            problems += head_problems("classification", classes, (), loss, output_activation,
+                                      output_units)
         return problems
 
     def load(self, seed: int) -> SourceData:

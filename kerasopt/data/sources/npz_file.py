@@ -61,12 +61,13 @@ class NpzFile(DataSource):
         """True when `test_path` is given."""
         return self.config["test_path"] is not None
 
-    def check(self, class_weight: Any = None, loss: Any = None,
-              output_activation: str = "auto") -> list[DataProblem]:
+    def check(self, class_weight: Any = None, loss: Any = None, output_activation: str = "auto",
+              output_units: int | None = None) -> list[DataProblem]:
         """Check paths, keys, values, task and classes (the arrays are read whole)."""
         try:
             return self._inspect({"class_weight": class_weight, "loss": loss,
-                                  "output_activation": output_activation})[0]
+                                  "output_activation": output_activation,
+                                  "output_units": output_units})[0]
         except DataError as err:
             if err.problem is None:
                 raise
