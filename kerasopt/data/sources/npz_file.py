@@ -112,6 +112,10 @@ class NpzFile(DataSource):
         cfg = self.config
         path = existing_path(option, cfg[option])
         where = f"{option}={str(path)!r}"
+        if not zipfile.is_zipfile(path):  # reads the archive's directory at the end only
+            raise DataProblem(option, f"{where} is not a .npz file: numpy.savez writes a zip archive "
+                              f"and this file ({path.stat().st_size:,} bytes) is none. Write it with "
+                              "numpy.savez(path, x=..., y=...).", cfg[option], "a .npz file").error()
         try:
             with np.load(path, allow_pickle=False) as archive:
                 keys = list(archive.keys())
@@ -124,7 +128,7 @@ class NpzFile(DataSource):
                             f"`{key_option}`). Arrays found: {', '.join(keys) or 'none'}.",
                             key, keys, did_you_mean(key, keys)).error()
                     arrays.append(archive[key])
-        except (OSError, ValueError, zipfile.BadZipFile) as err:
+        except (OSError, ValueError, EOFError, zipfile.BadZipFile) as err:
             if isinstance(err, DataError):
                 raise
             raise DataProblem(option, f"Cannot read {where} as a NumPy .npz file: {err}. Write "
@@ -137,6 +141,9 @@ class NpzFile(DataSource):
             raise DataProblem("x_key", f"The inputs {cfg['x_key']!r} in {where} must have one "
                               f"row per sample (at least 2-D). Received shape {x.shape}.",
                               list(x.shape)).error()
+        if len(x) == 0:
+            raise DataProblem("x_key", f"The inputs {cfg['x_key']!r} in {where} hold no samples "
+                              f"(shape {x.shape}).", list(x.shape), "at least one sample").error()
         if y.ndim == 0 or len(y) != len(x):
             raise DataProblem("y_key", f"{where} holds {len(x)} inputs ({cfg['x_key']!r}) but "
                               f"{y.size if y.ndim == 0 else len(y)} targets ({cfg['y_key']!r}); they must "
