@@ -91,11 +91,11 @@ CASES = [
      "data.y_key", "NaN or infinite"),
     ("npz-mismatched-lengths", lambda d: {"source": "npz", "path": _npz(d, _features(200), _labels(150))},
      "data.y_key", "200 inputs ('x') but 150 targets"),
-    ("npz-empty-file", lambda d: {"source": "npz", "path": _csv(d, b"", "data.npz")}, "data.path", "is not a .npz file"),
+    ("npz-empty-file", lambda d: {"source": "npz", "path": _csv(d, b"", "data.npz")}, "data.path", "is none. Write it with numpy.savez"),
     ("npz-no-rows", lambda d: {"source": "npz", "path": _npz(d, np.zeros((0, 4)), np.zeros(0))},
      "data.x_key", "hold no samples"),
     ("npz-binary", lambda d: {"source": "npz", "path": _csv(d, bytes(range(256)) * 64, "data.npz")},
-     "data.path", "is not a .npz file"),
+     "data.path", "is none. Write it with numpy.savez"),
     ("npz-huge-sparse", lambda d: {"source": "npz", "path": _sparse(d / "data.npz")}, "data.path",
      "3,221,225,472 bytes"),
     # ---- csv
@@ -119,6 +119,8 @@ CASES = [
      "data.path", "up to `max_megabytes` (1,024 MB)"),
     ("csv-sparse-under-limit", lambda d: {"source": "csv", "path": _sparse(d / "data.csv", 900 * 2**20, b"a,b,label\n"),
                                           "target": "label"}, "data.path", "is a binary file, not CSV text"),
+    ("csv-repeated-column", lambda d: {"source": "csv", "path": _csv(d, "a,a,label\n" + GOOD_ROWS), "target": "label"},
+     "data.path", "names 1 column(s) more than once: ['a']"),
     ("csv-not-utf8", lambda d: {"source": "csv", "path": _csv(d, "a,b,label\n1,2,café\n".encode("latin-1")),
                                 "target": "label"}, "data.path", "utf-8"),
     # ---- image folder
@@ -191,6 +193,12 @@ def _unicode_sources(folder: Path) -> dict[str, dict[str, Any]]:
         "npz": {"source": "npz", "path": npz_path},
         "image_folder": {"source": "image_folder", "directory": str(images)},
     }
+
+
+def test_a_csv_saved_with_a_byte_order_mark_finds_its_first_column(tmp_path, capsys):
+    """Spreadsheets write UTF-8 CSV with a BOM; it read as part of the first column's name."""
+    path = _csv(tmp_path, "\ufefflabel,a,b\n" + "".join(f"{'xy'[i % 2]},{i},{i % 3}\n" for i in range(20)))
+    assert main(["validate", _recipe(tmp_path, {"source": "csv", "path": path, "target": "label"})]) == 0
 
 
 @pytest.mark.parametrize("source", ["csv", "npz", "image_folder"])

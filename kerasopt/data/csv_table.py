@@ -55,7 +55,8 @@ class CsvTable:
                 head = handle.read(SNIFF_BYTES)
             if b"\x00" in head:
                 raise self._binary(head.index(b"\x00"))
-            with open(self.path, newline="", encoding="utf-8") as handle:
+            # utf-8-sig: spreadsheets save CSV with a byte-order mark, which is no part of a name.
+            with open(self.path, newline="", encoding="utf-8-sig") as handle:
                 header = None
                 while header is None:  # skip blank lines, never reading more than a line's limit
                     line = handle.readline(MAX_LINE_CHARS + 1)
@@ -85,6 +86,12 @@ class CsvTable:
         where = f"{self.option}={str(self.path)!r}"
         found = ", ".join(self.header)
         problems = []
+        used = set(self.header) if features is None else {target, *features}
+        repeated = sorted({name for name in self.header if self.header.count(name) > 1} & used)
+        if repeated:  # a column read by name would silently be the first of its namesakes
+            return [DataProblem(self.option, f"The header of {where} names {len(repeated)} column(s) "
+                                f"more than once: {repeated}. Give every column its own name.",
+                                repeated, "distinct column names")]
         if target not in self.header:
             guess = "" if len(self.header) > 1 else (
                 f" The header is a single column; is the delimiter {self.delimiter!r} right?")

@@ -113,8 +113,8 @@ class NpzFile(DataSource):
         path = existing_path(option, cfg[option])
         where = f"{option}={str(path)!r}"
         if not zipfile.is_zipfile(path):  # reads the archive's directory at the end only
-            raise DataProblem(option, f"{where} is not a .npz file: numpy.savez writes a zip archive "
-                              f"and this file ({path.stat().st_size:,} bytes) is none. Write it with "
+            raise DataProblem(option, f"Cannot read {where} as a NumPy .npz file: numpy.savez writes a "
+                              f"zip archive and this file ({path.stat().st_size:,} bytes) is none. Write it with "
                               "numpy.savez(path, x=..., y=...).", cfg[option], "a .npz file").error()
         try:
             with np.load(path, allow_pickle=False) as archive:
