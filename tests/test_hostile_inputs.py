@@ -121,6 +121,8 @@ CASES = [
                                           "target": "label"}, "data.path", "is a binary file, not CSV text"),
     ("csv-repeated-column", lambda d: {"source": "csv", "path": _csv(d, "a,a,label\n" + GOOD_ROWS), "target": "label"},
      "data.path", "names 1 column(s) more than once: ['a']"),
+    ("csv-endless-first-line", lambda d: {"source": "csv", "path": _csv(d, "a," * 2**20), "target": "label"},
+     "data.path", "is longer than 1,048,576 characters"),
     ("csv-not-utf8", lambda d: {"source": "csv", "path": _csv(d, "a,b,label\n1,2,café\n".encode("latin-1")),
                                 "target": "label"}, "data.path", "utf-8"),
     # ---- image folder
