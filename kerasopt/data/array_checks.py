@@ -36,7 +36,8 @@ def check_inputs(x: np.ndarray, *, key: str, where: str) -> list[DataProblem]:
 
 def check_targets(y: np.ndarray, *, task: str, key: str, class_weight: Any = None,
                   loss: Any = None, output_activation: str = "auto",
-                  complete: bool = True) -> tuple[str | None, list[DataProblem]]:
+                  complete: bool = True,
+                  output_units: int | None = None) -> tuple[str | None, list[DataProblem]]:
     """Decide the task of a source's training targets and find what is wrong with them.
 
     This is the one place where a file source's task is decided: `task` as written in
@@ -57,6 +58,8 @@ def check_targets(y: np.ndarray, *, task: str, key: str, class_weight: Any = Non
         output_activation: The model's output activation. Defaults to `"auto"`.
         complete: Whether `y` holds every target (False for a sample of a large file:
             the class count and class_weight checks are then skipped). Defaults to `True`.
+        output_units: The output width of a fixed model (a `.keras` file), checked
+            against what the data needs, or `None`. Defaults to `None`.
 
     Returns:
         The task (`None` when it cannot be decided) and the problems found.
@@ -104,12 +107,13 @@ def check_targets(y: np.ndarray, *, task: str, key: str, class_weight: Any = Non
                  "classification needs at least 2 classes. Check the file or the column.",
             names[0], None))
     problems += class_weight_problems(class_weight, names)
-    problems += head_problems(task, names, tuple(y.shape[1:]), loss, output_activation)
+    problems += head_problems(task, names, tuple(y.shape[1:]), loss, output_activation, output_units)
     return task, problems
 
 
 def head_problems(task: str, names: list[str] | None, target_shape: tuple[int, ...],
-                  loss: Any, output_activation: str) -> list[DataProblem]:
+                  loss: Any, output_activation: str,
+                  output_units: int | None = None) -> list[DataProblem]:
     """The problem, if any, with the output layer that `loss` and `output_activation` imply.
 
     Args:
@@ -118,18 +122,28 @@ def head_problems(task: str, names: list[str] | None, target_shape: tuple[int, .
         target_shape: The shape of one regression target.
         loss: The training loss, or `None`.
         output_activation: The model's output activation.
+        output_units: The output width of a fixed model (`model.path`, a `.keras` file
+            used without `replace_head`), or `None`. Defaults to `None`.
 
     Returns:
-        The problem raised by `kerasopt.data.output_spec.output_spec`, or none.
+        The problem raised by `kerasopt.data.output_spec.output_spec`, or the fixed
+        model's width that differs from the one the data needs (key `model.path`), or none.
     """
     from kerasopt.data.output_spec import output_spec
 
     try:
-        output_spec(task, None if names is None else len(names), loss=loss,
-                    target_shape=target_shape if task == "regression" else (),
-                    output_activation=output_activation)
+        spec = output_spec(task, None if names is None else len(names), loss=loss,
+                           target_shape=target_shape if task == "regression" else (),
+                           output_activation=output_activation)
     except DataError as err:
         return [err.problem]
+    if output_units is not None and output_units != spec.units:
+        needs = f"{len(names)} classes" if names is not None else f"a {task} target"
+        return [DataProblem(
+            "path", f"The model file has {output_units} output units, but the data ({needs}"
+            f"{'' if loss is None else ', with this loss'}) needs {spec.units}; set `model.replace_head: true` to put a new "
+            f"{spec.units}-unit head on it, or give a model made for this data.", output_units,
+            f"a model with {spec.units} output units", section="model")]
     return []
 
 

@@ -5,11 +5,18 @@ from __future__ import annotations
 import csv
 import warnings
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from kerasopt.data.data_problem import DataProblem
 from kerasopt.suggestions import did_you_mean
+
+SNIFF_BYTES = 64 * 2**10
+"""The bytes read first to tell a binary file (NUL bytes) from CSV text."""
+
+MAX_LINE_CHARS = 2**20
+"""The longest header line read; a longer first line means the file is no CSV table."""
 
 
 class CsvTable:
@@ -44,8 +51,22 @@ class CsvTable:
         self.delimiter = delimiter
         self.option = option
         try:
-            with open(self.path, newline="", encoding="utf-8") as handle:
-                header = next((row for row in csv.reader(handle, delimiter=delimiter) if row), None)
+            with open(self.path, "rb") as handle:
+                head = handle.read(SNIFF_BYTES)
+            if b"\x00" in head:
+                raise self._binary(head.index(b"\x00"))
+            # utf-8-sig: spreadsheets save CSV with a byte-order mark, which is no part of a name.
+            with open(self.path, newline="", encoding="utf-8-sig") as handle:
+                header = None
+                while header is None:  # skip blank lines, never reading more than a line's limit
+                    line = handle.readline(MAX_LINE_CHARS + 1)
+                    if len(line) > MAX_LINE_CHARS:
+                        raise DataProblem(option, f"The first line of {option}={str(path)!r} is longer "
+                                          f"than {MAX_LINE_CHARS:,} characters; a CSV file starts with "
+                                          "a header row naming its columns.", str(path)).error()
+                    if not line:
+                        break
+                    header = next(csv.reader([line], delimiter=delimiter), None) or None
         except (OSError, UnicodeDecodeError, csv.Error) as err:
             raise DataProblem(option, f"Cannot read {option}={str(path)!r} as CSV: {err}.",
                               str(path)).error() from None
@@ -54,11 +75,23 @@ class CsvTable:
                               "a header row and at least one data row.", str(path)).error()
         self.header = [name.strip() for name in header]
 
+    def _binary(self, offset: int) -> Exception:
+        return DataProblem(self.option, f"{self.option}={str(self.path)!r} is a binary file, not CSV "
+                           f"text: it holds a NUL byte at byte {offset:,}. Give a comma-separated text "
+                           "file (UTF-8) with a header row; a UTF-16 file must be saved as UTF-8 first.",
+                           str(self.path), "a CSV text file").error()
+
     def column_problems(self, target: str, features: list[str] | None) -> list[DataProblem]:
         """Problems with the `target` and `features` options against this file's header."""
         where = f"{self.option}={str(self.path)!r}"
         found = ", ".join(self.header)
         problems = []
+        used = set(self.header) if features is None else {target, *features}
+        repeated = sorted({name for name in self.header if self.header.count(name) > 1} & used)
+        if repeated:  # a column read by name would silently be the first of its namesakes
+            return [DataProblem(self.option, f"The header of {where} names {len(repeated)} column(s) "
+                                f"more than once: {repeated}. Give every column its own name.",
+                                repeated, "distinct column names")]
         if target not in self.header:
             guess = "" if len(self.header) > 1 else (
                 f" The header is a single column; is the delimiter {self.delimiter!r} right?")
@@ -135,6 +168,9 @@ class CsvTable:
         with warnings.catch_warnings():
             # loadtxt warns that blank lines do not count towards max_rows; skipping them is wanted.
             warnings.filterwarnings("ignore", message="Input line", category=UserWarning)
+            # A header without data rows is reported by `read`, in the recipe's words.
+            warnings.filterwarnings("ignore", message="loadtxt: input contained no data",
+                                    category=UserWarning)
             return np.loadtxt(self.path, delimiter=self.delimiter, skiprows=1, usecols=columns,
                               dtype=dtype, comments=None, quotechar='"', encoding="utf-8",
                               ndmin=1, max_rows=max_rows)
@@ -142,28 +178,45 @@ class CsvTable:
     def _diagnose(self, columns: list[int], target: str) -> None:
         where = f"{self.option}={str(self.path)!r}"
         needed = max([*columns, self.header.index(target)]) + 1
+        self._find_nul()
         with open(self.path, newline="", encoding="utf-8") as handle:
             rows = csv.reader(handle, delimiter=self.delimiter)
-            next(rows)
-            for row in rows:
-                if not row:
-                    continue
-                line = rows.line_num
-                if len(row) < needed:
+            try:
+                self._diagnose_rows(rows, columns, needed, where)
+            except (csv.Error, UnicodeDecodeError) as err:
+                raise DataProblem(self.option, f"Row {rows.line_num + 1} of {where} cannot be read as "
+                                  f"UTF-8 CSV text: {err}.", str(self.path)).error() from None
+
+    def _find_nul(self) -> None:
+        """Raise the binary-file problem if the file holds a NUL byte anywhere."""
+        offset = 0
+        with open(self.path, "rb") as handle:
+            while chunk := handle.read(2**22):
+                if b"\x00" in chunk:
+                    raise self._binary(offset + chunk.index(b"\x00"))
+                offset += len(chunk)
+
+    def _diagnose_rows(self, rows: Any, columns: list[int], needed: int, where: str) -> None:
+        next(rows, None)
+        for row in rows:
+            if not row:
+                continue
+            line = rows.line_num
+            if len(row) < needed:
+                raise DataProblem(
+                    self.option, f"Row {line} of {where} has {len(row)} fields; the header "
+                    f"has {len(self.header)}. Check `delimiter` (received "
+                    f"{self.delimiter!r}).", len(row)).error()
+            for column in columns:
+                text = row[column]
+                try:
+                    float(text)
+                except ValueError:
                     raise DataProblem(
-                        self.option, f"Row {line} of {where} has {len(row)} fields; the header "
-                        f"has {len(self.header)}. Check `delimiter` (received "
-                        f"{self.delimiter!r}).", len(row)).error()
-                for column in columns:
-                    text = row[column]
-                    try:
-                        float(text)
-                    except ValueError:
-                        raise DataProblem(
-                            "features", f"Column {self.header[column]!r}, row {line} of {where} "
-                            f"holds {text!r}, which is not a number; feature columns must be "
-                            "numeric (leave text columns out with `features`).", text,
-                            None).error() from None
+                        "features", f"Column {self.header[column]!r}, row {line} of {where} "
+                        f"holds {text!r}, which is not a number; feature columns must be "
+                        "numeric (leave text columns out with `features`).", text,
+                        None).error() from None
 
 
 def parse_labels(values: np.ndarray) -> np.ndarray:

@@ -27,7 +27,7 @@ from kerasopt.data.output_spec import task_for_loss
 
 def check_data(source: str, options: Mapping[str, Any], *, task: str | None = None,
                class_weight: Any = None, loss: Any = None,
-               output_activation: str = "auto") -> list[DataProblem]:
+               output_activation: str = "auto", output_units: int | None = None) -> list[DataProblem]:
     """Find the problems of a data source and its options before TensorFlow starts.
 
     Checks, for local files: the path exists and is readable (a file or a folder as the
@@ -50,6 +50,9 @@ def check_data(source: str, options: Mapping[str, Any], *, task: str | None = No
         class_weight: The training option `class_weight`. Defaults to `None`.
         loss: The training loss (a name or `{"type": ...}`), or `None`. Defaults to `None`.
         output_activation: The model's `output_activation`. Defaults to `"auto"`.
+        output_units: The output width of a fixed model (a `.keras` file used as it is),
+            checked against what the data needs (a problem with key `model.path`).
+            Defaults to `None`.
 
     Returns:
         The problems found (empty when the data looks usable); each has `key` relative
@@ -73,5 +76,5 @@ def check_data(source: str, options: Mapping[str, Any], *, task: str | None = No
     except DataError as err:  # every option error carries its problem
         return [err.problem or DataProblem("", str(err), dict(options))]
     return data_source.check(class_weight=class_weight, loss=loss,
-                             output_activation=output_activation)
+                             output_activation=output_activation, output_units=output_units)
 

@@ -109,8 +109,8 @@ class DataSource(abc.ABC):
     def load(self, seed: int) -> SourceData:
         """Load (or generate, deterministically from `seed`) the source's arrays."""
 
-    def check(self, class_weight: Any = None, loss: Any = None,
-              output_activation: str = "auto") -> list[DataProblem]:
+    def check(self, class_weight: Any = None, loss: Any = None, output_activation: str = "auto",
+              output_units: int | None = None) -> list[DataProblem]:
         """Find problems in the source's files quickly, without TensorFlow or Keras.
 
         Sources that read local files override this (paths, columns, keys, NaN, classes,
@@ -125,11 +125,25 @@ class DataSource(abc.ABC):
                 (`kerasopt.data.output_spec.output_spec`). Defaults to `None`.
             output_activation: The model's output activation, checked likewise.
                 Defaults to `"auto"`.
+            output_units: The output width of a fixed model (a `.keras` file), checked
+                against what the data needs. Defaults to `None`.
 
         Returns:
             The problems found, each naming its option.
         """
-        return []
+        known = self.known_classes()
+        if output_units is None or known is None:
+            return []
+        from kerasopt.data.array_checks import head_problems
+
+        names = [str(i) for i in range(known)] if known else None
+        return head_problems("classification" if known else "regression", names, (), loss,
+                             output_activation, output_units)
+
+    def known_classes(self) -> int | None:
+        """The class count of a source that knows it without reading data (0: a one-value
+        regression target), or None when only the data can tell. Defaults to None."""
+        return None
 
 
 def path_problem(option: str, value: str, *, directory: bool = False) -> DataProblem | None:

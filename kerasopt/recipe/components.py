@@ -92,4 +92,17 @@ def _check_value(kind: str, param: dict[str, Any], value: Any, where: Path) -> l
         return check_component(inner, value, where)
     if inner in NAMED_BY_STRING and isinstance(value, str):
         return check_component(inner, value, where)
+    if inner in NAMED_BY_STRING and isinstance(value, (bool, int, float)) and _holds_only_components(param):
+        # `activation: 5`: Keras's `activations.get` (and the initializer, regularizer,
+        # constraint and optimizer lookups) take a name, a spec or null, never a number.
+        article = "an" if inner[0] in "aeiou" else "a"
+        return [Problem(where, f"expected {article} {inner} name or a {{type: ...}} spec", received=value,
+                        allowed=f"a registered {inner} name (`kerasopt list --components {inner}`), "
+                                "a mapping with `type`, or null")]
     return check_value(kind, param, value, where, holds_component=inner in NAMED_BY_STRING)
+
+
+def _holds_only_components(param: dict[str, Any]) -> bool:
+    """Whether an argument takes nothing but a component: no annotated type, default null or a name."""
+    default = param.get("default")
+    return not param.get("type") and (default is None or isinstance(default, str))

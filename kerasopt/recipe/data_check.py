@@ -28,9 +28,19 @@ def data_problems(recipe: Recipe, raw: dict[str, Any]) -> list[Problem]:
     loss = recipe.training.loss if not recipe.stages else training.get("loss")
     found = check_data(recipe.data.source, recipe.data.source_options(),
                        class_weight=training.get("class_weight"), loss=loss,
-                       output_activation=getattr(recipe.model, "output_activation", "auto"))
+                       output_activation=getattr(recipe.model, "output_activation", "auto"),
+                       output_units=_fixed_output_units(recipe.model))
     return [Problem((p.section, *p.key.split(".")), _sentence(p.message), received=p.received,
                     allowed=p.allowed, suggestions=list(p.suggestions)) for p in found]
+
+
+def _fixed_output_units(model: Any) -> int | None:
+    """The output width of a `.keras` model used as it is (no `replace_head`), read from the file."""
+    if getattr(model, "architecture", None) != "file" or model.replace_head:
+        return None
+    from kerasopt.recipe.file_check import output_width
+
+    return output_width(model.path)
 
 
 def _sentence(message: str) -> str:

@@ -70,7 +70,8 @@ class Problem:
         if self.has_received:
             lines.append(f"    received: {short_repr(self.received)}")
         if self.allowed:
-            allowed = self.allowed if isinstance(self.allowed, str) else ", ".join(self.allowed)
+            allowed = self.allowed if isinstance(self.allowed, str) else (
+                ", ".join(map(str, self.allowed)) if isinstance(self.allowed, Sequence) else str(self.allowed))
             if len(allowed) > 400:
                 allowed = allowed[:397] + "..."
             lines.append(f"    allowed: {allowed}")

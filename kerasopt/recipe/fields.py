@@ -24,12 +24,16 @@ class ComponentKind:
     kind: str
 
 
+MISSING_TYPE = "a component needs a `type` key naming it"
+"""The start of the message for a component spec without `type` (validation adds a did-you-mean)."""
+
+
 def _component_spec(value: Any) -> Any:
     if isinstance(value, str):
         return {"type": value}
     if isinstance(value, dict):
         if "type" not in value:
-            raise ValueError("a component needs a `type` key naming it, e.g. {type: adam, learning_rate: 0.01}")
+            raise ValueError(f"{MISSING_TYPE}, e.g. {{type: adam, learning_rate: 0.01}}")
         if not isinstance(value["type"], str):
             raise ValueError(f"`type` must be a component name (a string), got {value['type']!r}")
         return dict(value)

@@ -147,12 +147,34 @@ MAX_BYTES = 1_000_000
 """Largest recipe file read; recipes are a few kilobytes."""
 
 
+RECIPE_SUFFIXES = (".yaml", ".yml")
+"""The file names `extends:` accepts: a base recipe is a YAML file."""
+
+
+def _read_bytes(path: FsPath, source: str) -> bytes:
+    """The bytes of a recipe file; one larger than `MAX_BYTES` is refused before it is read.
+
+    At most `MAX_BYTES + 1` bytes are ever read, so a huge (or sparse, or endless) file
+    costs no memory and no time.
+    """
+    try:
+        with path.open("rb") as handle:
+            size = os.fstat(handle.fileno()).st_size
+            data = handle.read(MAX_BYTES + 1) if size <= MAX_BYTES else b""
+    except OSError as err:
+        raise RecipeError([Problem((), f"cannot read the file: {err.strerror}", received=str(path),
+                                   location=Location(source))], str(path)) from None
+    if size > MAX_BYTES or len(data) > MAX_BYTES:
+        shown = f"{size:,} bytes" if size > MAX_BYTES else f"more than {MAX_BYTES:,} bytes"
+        raise RecipeError([Problem((), f"the file is {shown}; a recipe is at most {MAX_BYTES:,} "
+                                   "bytes (is this a recipe?)", location=Location(source),
+                                   allowed="a YAML recipe of at most 1 MB", has_received=False)],
+                          str(path))
+    return data
+
+
 def _decode(data: bytes, source: str, name: str) -> str:
     """The text of a recipe file, which must be UTF-8 (a byte-order mark is allowed)."""
-    if len(data) > MAX_BYTES:
-        raise RecipeError([Problem((), f"the file is {len(data):,} bytes; a recipe is at most "
-                                   f"{MAX_BYTES:,} (is this a recipe?)", location=Location(source),
-                                   has_received=False)], name)
     try:
         return data.decode("utf-8-sig")
     except UnicodeDecodeError as err:
@@ -168,12 +190,7 @@ def _decode(data: bytes, source: str, name: str) -> str:
 
 def _read_with_extends(path: FsPath, stack: list[FsPath]) -> tuple[dict[str, Any], dict[Path, Location]]:
     source = _display(path)
-    try:
-        data_bytes = path.read_bytes()
-    except OSError as err:
-        raise RecipeError([Problem((), f"cannot read the file: {err.strerror}", received=str(path),
-                                   location=Location(source))], str(path)) from None
-    text = _decode(data_bytes, source, str(path))
+    text = _decode(_read_bytes(path, source), source, str(path))
     try:
         data, positions = load_yaml(text, source)
     except YamlProblem as err:
@@ -181,9 +198,10 @@ def _read_with_extends(path: FsPath, stack: list[FsPath]) -> tuple[dict[str, Any
     if data is None:
         data = {}
     if not isinstance(data, dict):
+        # The content is not echoed: a file that is no recipe may hold anything.
         raise RecipeError([Problem((), "a recipe must be a mapping of sections "
-                                   "(name:, data:, model:, training: ...)", received=data,
-                                   location=Location(source, 1, 1))], str(path))
+                                   f"(name:, data:, model:, training: ...); this file holds {_kind(data)}",
+                                   location=Location(source, 1, 1), has_received=False)], str(path))
     base_name = data.pop("extends", None)
     if base_name is None:
         return data, positions
@@ -202,6 +220,11 @@ def _read_with_extends(path: FsPath, stack: list[FsPath]) -> tuple[dict[str, Any
         cycle = " -> ".join(p.name for p in [*chain, base_path])
         raise RecipeError([Problem(("extends",), f"`extends` forms a cycle: {cycle}",
                                    received=base_name, location=where)], str(path))
+    if base_path.suffix.lower() not in RECIPE_SUFFIXES:
+        raise RecipeError([Problem(("extends",), "a base recipe must be a YAML file (its content is "
+                                   "not read)", received=base_name,
+                                   allowed=f"the path of a recipe file ending in {' or '.join(RECIPE_SUFFIXES)}",
+                                   location=where)], str(path))
     if not _is_file(base_path):
         raise RecipeError([Problem(("extends",), "base recipe not found (paths are relative to "
                                    "the recipe that extends)", received=base_name,
@@ -210,3 +233,12 @@ def _read_with_extends(path: FsPath, stack: list[FsPath]) -> tuple[dict[str, Any
     base, base_positions = _read_with_extends(base_path, chain)
     base.pop("name", None)  # a recipe's name is its own, never inherited
     return deep_merge(base, data), {**base_positions, **positions}
+
+
+def _kind(data: Any) -> str:
+    """What a YAML document that is no mapping holds, in words (without its content)."""
+    if isinstance(data, list):
+        return f"a list of {len(data)} item(s)"
+    if isinstance(data, str):
+        return f"plain text ({len(data):,} characters)"
+    return f"a single {type(data).__name__} value"

@@ -9,6 +9,7 @@ itself; files go through the :class:`~kerasopt.recipe.run_dir.RunDirectory` it i
 from __future__ import annotations
 
 import contextlib
+import re
 import sys
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
@@ -95,10 +96,11 @@ class Run:
         from kerasopt.recipe.strategy_check import check_strategy, replica_lr_factor
 
         first_loss = self.stages[0].training.loss
-        self.data = session.build_data(self.recipe, loss=first_loss)
+        with self._as_recipe_error():
+            self.data = session.build_data(self.recipe, loss=first_loss)
         self.lr_factor = replica_lr_factor(self.recipe, self.placement.replicas)
         check_strategy(self)  # before anything is built or written
-        with self.placement.strategy.scope():
+        with self.placement.strategy.scope(), self._as_recipe_error():
             self.model = self._synchronized(session.build_model(self.recipe, self.data))
         self._hook("model_built")
         if self.recipe.data.batch_size == "auto":
@@ -108,6 +110,32 @@ class Run:
             self.lr_factor = self.batch_size_search["lr_factor"]
             self.data = session.build_data(self.recipe, batch_size=self.batch_size_search["batch_size"],
                                            loss=first_loss)
+
+    @contextlib.contextmanager
+    def _as_recipe_error(self) -> Iterator[None]:
+        """Data and model errors met while building from the recipe, as the `RecipeError` they are.
+
+        Validation finds most of them; what only building can find (a layer argument Keras
+        rejects, a `.keras` file whose output does not fit the data) is still a recipe
+        problem: exit 2, raised before the run directory is written.
+        """
+        from kerasopt.data.errors import DataError
+        from kerasopt.models.errors import ModelError
+        from kerasopt.recipe.errors import Problem, RecipeError
+
+        try:
+            yield
+        except (DataError, ModelError) as err:
+            found = getattr(err, "problem", None)
+            if found is not None:
+                path = (found.section, *found.key.split(".")) if found.key else (found.section,)
+            else:  # a ModelError's message opens with the key it blames: "`model.layers[0]` ..."
+                named = re.match(r"`(model(?:\.\w+|\[\d+\])*)`", str(err))
+                words = re.findall(r"\w+|\[\d+\]", named.group(1)) if named else \
+                    ["data" if isinstance(err, DataError) else "model"]
+                path = tuple(int(w[1:-1]) if w.startswith("[") else w for w in words)
+            raise RecipeError([Problem(path, str(err), has_received=False)],
+                              str(self.loaded.path)) from err
 
     def _synchronized(self, model: Any) -> Any:
         """Under several replicas, batch normalization with the global batch's statistics.

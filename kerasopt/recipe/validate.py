@@ -22,7 +22,7 @@ from pydantic import BaseModel, Discriminator, Tag, ValidationError
 
 from kerasopt.recipe.components import check_component
 from kerasopt.recipe.errors import Location, Path, Problem, did_you_mean
-from kerasopt.recipe.fields import ComponentKind
+from kerasopt.recipe.fields import MISSING_TYPE, ComponentKind
 from kerasopt.recipe.schema import Recipe
 from kerasopt.recipe.schema_compression import Compression
 from kerasopt.recipe.schema_data import DATA_CLASSES
@@ -281,6 +281,13 @@ def _problem(path: Path, errors: list[dict[str, Any]]) -> Problem:
         allowed = [a or b for a, b in choices]
         return Problem(path, "not an allowed value", received=first["input"], allowed=allowed,
                        suggestions=did_you_mean(first["input"], allowed))
+    given = first["input"]
+    if isinstance(given, dict) and "type" not in given and MISSING_TYPE in first["msg"]:
+        typos = [k for k in given if isinstance(k, str) and did_you_mean(k, ["type"])]
+        if typos:  # `{tye: adam}`: name the misspelled key, as for `source` and `architecture`
+            return Problem((*path, typos[0]), f"unknown key; {MISSING_TYPE}",
+                           received=given[typos[0]], suggestions=["type"],
+                           allowed="`type:` naming a registered component (`kerasopt list --components`)")
     messages = []
     for error in errors:
         message = _lower_first(error["msg"].removeprefix("Value error, "))

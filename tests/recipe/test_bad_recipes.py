@@ -50,6 +50,16 @@ CATALOGUE = [
                  id="missing-layer-argument"),
     pytest.param("name: tiny\ndata: {source: digits}\nmodel:\n  layers:\n    - {type: Dense, unit: 3}\n",
                  "model.layers[0].unit", ["did you mean: units?"], id="misspelled-layer-argument"),
+    pytest.param(MINIMAL + "training:\n  optimizer: {tye: adam}\n", "training.optimizer.tye",
+                 ["a component needs a `type` key", "received: 'adam'", "did you mean: type?"],
+                 id="misspelled-type-key"),  # issue 19: no did-you-mean before
+    pytest.param("name: t\ndata: {source: digits}\nmodel:\n  layers:\n"
+                 "    - {type: Dense, units: 16, activation: 5}\n", "model.layers[0].activation",
+                 ["expected an activation name", "received: 5", "a mapping with `type`, or null"],
+                 id="layer-argument-of-wrong-kind"),  # issue 19: passed validate, exit 1 at build
+    pytest.param("name: t\ndata: {source: digits}\nmodel:\n  layers:\n"
+                 "    - {type: Dense, units: 10, kernel_initializer: 0.5}\n", "model.layers[0].kernel_initializer",
+                 ["expected an initializer name", "received: 0.5"], id="layer-initializer-number"),
     pytest.param(MINIMAL + "training: {epochs: 3, steps: 100}\n", "training",
                  ["either `epochs` or `steps`"], id="cross-field"),
     pytest.param(MINIMAL + "data2: 1\n", "data2", ["did you mean: data?"], id="unknown-top-level"),

@@ -55,6 +55,47 @@ def test_extends_missing_file_is_an_error(write):
     assert info.value.problems[0].location.line == 1
 
 
+SECRET = "db_password = 'hunter2'"
+
+
+@pytest.mark.parametrize("name", ["settings.py", "passwd", "notes.txt"])
+def test_extends_refuses_a_file_that_is_no_recipe_without_reading_it(write, name):
+    """Issue 19: `extends:` naming any readable file printed its content as unknown keys."""
+    write(f"{SECRET}\nsuperuser: x:0:0:/bin/bash\n", name)
+    with pytest.raises(RecipeError) as info:
+        load_recipe(write(f"extends: {name}\n" + MINIMAL))
+    (problem,) = info.value.problems
+    assert format_path(problem.path) == "extends" and problem.received == name
+    assert "a base recipe must be a YAML file" in problem.render()
+    assert ".yaml or .yml" in problem.render()
+    assert "hunter2" not in info.value.render() and "superuser" not in info.value.render()
+
+
+def test_a_recipe_that_is_no_mapping_is_refused_without_echoing_it(write):
+    with pytest.raises(RecipeError) as info:
+        load_recipe(write(f"{SECRET} and more text\n", "plain.yaml"))
+    assert "this file holds plain text (37 characters)" in info.value.render()
+    assert "hunter2" not in info.value.render()
+
+
+def test_a_huge_sparse_recipe_is_refused_from_its_size(tmp_path):
+    """Issue 19: a 3 GB file was read whole (4.2 GB of memory, 13-22 s) before being refused."""
+    import os
+    import resource
+    import time
+
+    path = tmp_path / "huge.yaml"
+    path.write_bytes(b"name: x\n")
+    os.truncate(path, 3 * 2**30)  # sparse: no disk used
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    start = time.perf_counter()
+    with pytest.raises(RecipeError) as info:
+        load_recipe(str(path))
+    assert time.perf_counter() - start < 1.0
+    assert resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before < 50_000  # KB: nothing was read
+    assert "the file is 3,221,225,472 bytes; a recipe is at most 1,000,000 bytes" in info.value.render()
+
+
 def test_missing_recipe_file_suggests_shipped_names():
     with pytest.raises(RecipeError, match="did you mean: quickstart"):
         load_recipe("quickstrat")

@@ -29,6 +29,12 @@ PRECHECK_SAMPLE_ROWS = 10_000
 """The rows `check` reads from a file larger than `PRECHECK_FULL_BYTES`."""
 
 
+DEFAULT_MAX_MEGABYTES = 1024
+"""The default of `max_megabytes`: a CSV file is parsed into memory whole (NumPy needs
+about as much memory again as the file's size), so a larger one is refused before it is
+read; raise the option for a machine with the memory, or convert the table to `.npz`."""
+
+
 class CsvFile(DataSource):
     """Numeric feature columns and one target column from a CSV file with a header row.
 
@@ -45,7 +51,8 @@ class CsvFile(DataSource):
         options: `path` (required), `target` (required, a column name), `features`
             (list of column names; defaults to all others), `delimiter` (defaults to
             ","), `test_path` (defaults to `None`), `task` ("auto", "classification"
-            or "regression"; defaults to "auto").
+            or "regression"; defaults to "auto"), `max_megabytes` (the largest file
+            read, checked from its size before reading; defaults to 1024).
 
     Raises:
         DataError: For a missing file, an unknown column (the message lists the columns
@@ -62,18 +69,21 @@ class CsvFile(DataSource):
         Option("test_path", (str,), doc="a second CSV file used as the test set"),
         Option("task", (str,), default="auto", choices=TASK_CHOICES,
                doc="auto: regression for fractional targets, classification for few classes"),
+        Option("max_megabytes", (int,), default=DEFAULT_MAX_MEGABYTES,
+               doc="largest CSV file read (it is loaded into memory whole); checked before reading"),
     )
 
     def has_test_set(self) -> bool:
         """True when `test_path` is given."""
         return self.config["test_path"] is not None
 
-    def check(self, class_weight: Any = None, loss: Any = None,
-              output_activation: str = "auto") -> list[DataProblem]:
+    def check(self, class_weight: Any = None, loss: Any = None, output_activation: str = "auto",
+              output_units: int | None = None) -> list[DataProblem]:
         """Check paths, columns, values, task and classes; large files by a sample."""
         try:
             return self._inspect({"class_weight": class_weight, "loss": loss,
-                                  "output_activation": output_activation}, precheck=True)[0]
+                                  "output_activation": output_activation,
+                                  "output_units": output_units}, precheck=True)[0]
         except DataError as err:
             if err.problem is None:
                 raise
@@ -117,6 +127,7 @@ class CsvFile(DataSource):
     def _read(self, option: str, precheck: bool) -> tuple[Any, ...]:
         cfg = self.config
         path = existing_path(option, cfg[option])
+        self._check_size(option, path)
         table = CsvTable(path, delimiter=cfg["delimiter"], option=option)
         problems = table.column_problems(cfg["target"], cfg["features"])
         if option == "test_path":
@@ -131,3 +142,17 @@ class CsvFile(DataSource):
         key = "features" if option == "path" else option
         inputs = check_inputs(x, key=key, where=f"{option}={cfg[option]!r}")
         return x, parse_labels(y), not sample, inputs
+
+    def _check_size(self, option: str, path: Path) -> None:
+        """Refuse a file above `max_megabytes` from its size alone (a sparse 4 GB file costs nothing)."""
+        limit = self.config["max_megabytes"]
+        if isinstance(limit, bool) or limit < 1:
+            raise DataProblem("max_megabytes", "Data option `max_megabytes` must be an integer >= 1. "
+                              f"Received: max_megabytes={limit!r}.", limit, "an integer >= 1").error()
+        size = path.stat().st_size
+        if size > limit * 2**20:
+            raise DataProblem(option, f"{option}={str(path)!r} is {size / 2**20:,.0f} MB; CSV files are "
+                              f"loaded into memory whole, up to `max_megabytes` ({limit:,} MB). Raise "
+                              "`max_megabytes` if the machine has the memory (about twice the file), or "
+                              "convert the table to .npz (numpy.savez; read ~10x faster) or sample it.",
+                              str(path), f"a file of at most {limit:,} MB").error()

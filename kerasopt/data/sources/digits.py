@@ -25,6 +25,10 @@ class Digits(DataSource):
     options = (Option("image", (bool,), default=False,
                       doc="8x8x1 images instead of 64 features"),)
 
+    def known_classes(self) -> int:
+        """Ten digit classes."""
+        return 10
+
     def load(self, seed: int) -> SourceData:
         """Load the bundled digits; `seed` is unused (the data is fixed)."""
         from sklearn.datasets import load_digits

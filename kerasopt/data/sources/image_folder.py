@@ -15,6 +15,10 @@ from kerasopt.data.source import DataSource, SourceData, existing_path, path_pro
 
 IMAGE_SUFFIXES = (".bmp", ".gif", ".jpeg", ".jpg", ".png")
 
+CHECKED_IMAGES = 2000
+"""How many images `check` opens (the header only) to find files that are no image; `load`
+opens every one before decoding."""
+
 
 class ImageFolder(DataSource):
     """A folder of images with one sub-folder per class (`directory/<class>/<image>`).
@@ -50,13 +54,20 @@ class ImageFolder(DataSource):
         """True when `test_directory` is given."""
         return self.config["test_directory"] is not None
 
-    def check(self, class_weight: Any = None, loss: Any = None,
-              output_activation: str = "auto") -> list[DataProblem]:
-        """Check the folders, the class sub-folders and their images (by listing, not reading)."""
-        problems, classes, _ = self._inspect()
+    def check(self, class_weight: Any = None, loss: Any = None, output_activation: str = "auto",
+              output_units: int | None = None) -> list[DataProblem]:
+        """Check the folders, the class sub-folders and their images (listing; headers of the first `CHECKED_IMAGES`)."""
+        problems, classes, files = self._inspect()
+        if not problems:
+            try:
+                for option, found in files.items():
+                    _image_sizes(found[:CHECKED_IMAGES], option)
+            except DataError as err:
+                problems.append(err.problem)
         if classes is not None and not problems:
             problems += class_weight_problems(class_weight, classes)
-            problems += head_problems("classification", classes, (), loss, output_activation)
+            problems += head_problems("classification", classes, (), loss, output_activation,
+                                      output_units)
         return problems
 
     def load(self, seed: int) -> SourceData:
@@ -71,8 +82,11 @@ class ImageFolder(DataSource):
             test_dir = existing_path("test_directory", cfg["test_directory"], directory=True)
             test = (test_dir, files["test_directory"])
         files = files["directory"]
+        sizes = _image_sizes(files, "directory")  # every file, before TensorFlow decodes them
+        if test is not None:
+            sizes = {**_image_sizes(test[1], "test_directory"), **sizes}
         if size is None:
-            size = _common_size(files + (test[1] if test else []))
+            size = _common_size(sizes)
         x, y = _read(directory, classes, size, cfg["color_mode"])
         x_test = y_test = None
         if test is not None:
@@ -134,14 +148,29 @@ def _scan(option: str, directory: Path) -> tuple[tuple[list[str], list[Path]], l
     return (classes, [f for c in classes for f in images[c]]), problems
 
 
-def _common_size(files: list[Path]) -> list[int]:
-    from PIL import Image
+def _image_sizes(files: list[Path], option: str) -> dict[tuple[int, int], Path]:
+    """Each (height, width) found and its first file; reads headers only (a huge file costs nothing).
+
+    Raises:
+        DataError: For a file that is no readable image, naming it.
+    """
+    from PIL import Image, UnidentifiedImageError
 
     sizes: dict[tuple[int, int], Path] = {}
     for path in files:
-        with Image.open(path) as image:
-            width, height = image.size
+        try:
+            with Image.open(path) as image:
+                width, height = image.size
+        except (OSError, UnidentifiedImageError, ValueError) as err:
+            raise DataProblem(option, f"{str(path)!r} is not a readable image ({type(err).__name__}: "
+                              f"{err}); an image folder holds {', '.join(IMAGE_SUFFIXES)} files only. "
+                              "Remove or replace the file.", str(path),
+                              f"image files ({', '.join(IMAGE_SUFFIXES)})").error() from None
         sizes.setdefault((height, width), path)
+    return sizes
+
+
+def _common_size(sizes: dict[tuple[int, int], Path]) -> list[int]:
     if len(sizes) > 1:
         found = "; ".join(f"{h}x{w} (e.g. {p.name})" for (h, w), p in list(sizes.items())[:4])
         raise DataError(f"The images have different sizes (height x width: {found}). Set the "

@@ -48,6 +48,10 @@ class Mnist1D(DataSource):
         """MNIST-1D has its own test split."""
         return True
 
+    def known_classes(self) -> int:
+        """Ten digit classes."""
+        return 10
+
     def load(self, seed: int) -> SourceData:
         """Generate the data set (about a second); `seed` is unused here."""
         from mnist1d.data import get_dataset_args, make_dataset

@@ -61,12 +61,13 @@ class NpzFile(DataSource):
         """True when `test_path` is given."""
         return self.config["test_path"] is not None
 
-    def check(self, class_weight: Any = None, loss: Any = None,
-              output_activation: str = "auto") -> list[DataProblem]:
+    def check(self, class_weight: Any = None, loss: Any = None, output_activation: str = "auto",
+              output_units: int | None = None) -> list[DataProblem]:
         """Check paths, keys, values, task and classes (the arrays are read whole)."""
         try:
             return self._inspect({"class_weight": class_weight, "loss": loss,
-                                  "output_activation": output_activation})[0]
+                                  "output_activation": output_activation,
+                                  "output_units": output_units})[0]
         except DataError as err:
             if err.problem is None:
                 raise
@@ -111,6 +112,10 @@ class NpzFile(DataSource):
         cfg = self.config
         path = existing_path(option, cfg[option])
         where = f"{option}={str(path)!r}"
+        if not zipfile.is_zipfile(path):  # reads the archive's directory at the end only
+            raise DataProblem(option, f"Cannot read {where} as a NumPy .npz file: numpy.savez writes a "
+                              f"zip archive and this file ({path.stat().st_size:,} bytes) is none. Write it with "
+                              "numpy.savez(path, x=..., y=...).", cfg[option], "a .npz file").error()
         try:
             with np.load(path, allow_pickle=False) as archive:
                 keys = list(archive.keys())
@@ -123,7 +128,7 @@ class NpzFile(DataSource):
                             f"`{key_option}`). Arrays found: {', '.join(keys) or 'none'}.",
                             key, keys, did_you_mean(key, keys)).error()
                     arrays.append(archive[key])
-        except (OSError, ValueError, zipfile.BadZipFile) as err:
+        except (OSError, ValueError, EOFError, zipfile.BadZipFile) as err:
             if isinstance(err, DataError):
                 raise
             raise DataProblem(option, f"Cannot read {where} as a NumPy .npz file: {err}. Write "
@@ -136,10 +141,13 @@ class NpzFile(DataSource):
             raise DataProblem("x_key", f"The inputs {cfg['x_key']!r} in {where} must have one "
                               f"row per sample (at least 2-D). Received shape {x.shape}.",
                               list(x.shape)).error()
+        if len(x) == 0:
+            raise DataProblem("x_key", f"The inputs {cfg['x_key']!r} in {where} hold no samples "
+                              f"(shape {x.shape}).", list(x.shape), "at least one sample").error()
         if y.ndim == 0 or len(y) != len(x):
             raise DataProblem("y_key", f"{where} holds {len(x)} inputs ({cfg['x_key']!r}) but "
                               f"{y.size if y.ndim == 0 else len(y)} targets ({cfg['y_key']!r}); they must "
-                              "match.", list(y.shape), len(x)).error()
+                              "match.", list(y.shape), f"{len(x)} targets, one per input row").error()
         with np.errstate(over="ignore"):  # values beyond float32 become inf; check_inputs reports them
             return x.astype(np.float32), y
 

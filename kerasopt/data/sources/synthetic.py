@@ -60,6 +60,10 @@ class Synthetic(DataSource):
                 raise DataProblem(name, f"Data option `{name}` must be {allowed}. Received: "
                                   f"{name}={cfg[name]!r}.", cfg[name], allowed).error()
 
+    def known_classes(self) -> int:
+        """`num_classes` for classification; 0 (one target value) for regression."""
+        return self.config["num_classes"] if self.config["task"] == "classification" else 0
+
     def load(self, seed: int) -> SourceData:
         """Generate the data set from `seed`."""
         cfg = self.config
