@@ -93,10 +93,14 @@ def fold_batch_norms(model: keras.Model) -> keras.Model:
                 into[id(target)] = layer
                 batch_norms.add(id(layer))
     pairs: list[tuple[Any, Any]] = []
+    stand_ins: set[int] = set()  # id() of each Identity standing for a folded batch norm
 
     def clone(layer: Any) -> Any:
+        if isinstance(layer, keras.Model):
+            return rebuild(layer)
         if id(layer) in batch_norms:
             new = keras.layers.Identity(name=layer.name)
+            stand_ins.add(id(new))
         else:
             config = layer.get_config()
             if id(layer) in into:
@@ -105,7 +109,24 @@ def fold_batch_norms(model: keras.Model) -> keras.Model:
         pairs.append((layer, new))
         return new
 
-    folded = keras.models.clone_model(model, clone_function=clone, recursive=True)
+    def call(layer: Any, *args: Any, **kwargs: Any) -> Any:
+        # A Functional model's nodes record the arguments each layer was called with,
+        # including those Keras filled in itself (`mask=None`, since
+        # BatchNormalization.call takes a mask), and clone_model replays them on the
+        # clone. The Identity takes the tensor alone; a Keras mask stays attached to the
+        # tensor and passes through it, as it passed through the inference-mode batch norm.
+        if id(layer) in stand_ins:
+            return layer(args[0] if args else kwargs["inputs"])
+        return layer(*args, **kwargs)
+
+    def rebuild(sub: Any) -> Any:
+        # Each nested model is rebuilt here rather than by clone_model(recursive=True),
+        # which does not hand `call_function` on to the models inside a Sequential.
+        if isinstance(sub, keras.Sequential):  # its layers are listed, not called: no call_function
+            return keras.models.clone_model(sub, clone_function=clone)
+        return keras.models.clone_model(sub, clone_function=clone, call_function=call)
+
+    folded = rebuild(model)
     for old, new in pairs:
         if id(old) in into:
             new.set_weights(_folded_weights(old, into[id(old)]))
