@@ -16,13 +16,12 @@ FOLDABLE_LAYERS: tuple[type, ...] = (keras.layers.Dense, keras.layers.Conv1D, ke
 
 def _foldable(bn: Any, table: dict[int, list[Any]]) -> Any:
     """The layer `bn` folds into, or None."""
-    if type(bn) is not keras.layers.BatchNormalization or len(bn._inbound_nodes) != 1:
+    if type(bn) is not keras.layers.BatchNormalization:
         return None
-    parents = _graph.producers(bn)
-    if len(parents) != 1 or type(parents[0]) not in FOLDABLE_LAYERS:
+    layer = _graph.input_producer(bn)  # a mask passed alongside does not matter in inference mode
+    if type(layer) not in FOLDABLE_LAYERS:
         return None
-    layer = parents[0]
-    rank = len(bn.input.shape)
+    rank = len(bn.output.shape)
     if (len(layer._inbound_nodes) != 1 or table.get(id(layer)) != [bn] or bn.axis not in (-1, rank - 1)
             or keras.activations.serialize(layer.activation) != "linear"
             or getattr(layer, "data_format", "channels_last") != "channels_last"):
