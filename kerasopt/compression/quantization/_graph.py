@@ -51,9 +51,14 @@ def input_producer(layer: Any) -> Any:
 
 
 def consumers(model: Any) -> dict[int, list[Any]]:
-    """Map `id(layer)` to the layers of `model` (not nested ones) that take its output."""
+    """Map `id(layer)` to the operations of `model` (not nested ones) that take its output.
+
+    A Functional model's operations include those that are not layers (`h + 1` records an
+    `Add` operation, which `model.layers` leaves out); a Sequential model has layers only.
+    """
     table: dict[int, list[Any]] = {}
-    for layer in model.layers:
+    operations = getattr(model, "operations", None)
+    for layer in model.layers if operations is None else operations:
         for parent in producers(layer):
             table.setdefault(id(parent), []).append(layer)
     for output in model.outputs:  # a model output counts as one more consumer

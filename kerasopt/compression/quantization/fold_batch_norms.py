@@ -54,8 +54,10 @@ def fold_batch_norms(model: keras.Model) -> keras.Model:
     `(b - mean) * s + beta`, where `s = gamma / sqrt(moving_variance + epsilon)` per
     channel: the batch norm's inference-mode transform, so predictions are unchanged
     (to float rounding). The batch norm becomes a `keras.layers.Identity` of the same
-    name. Other batch norms (after an activation, on a shared output, over another
-    axis) stay as they are. Nested Functional/Sequential models are folded too.
+    name; a Keras mask passes through it as it passed through the batch norm, which
+    ignores it in inference mode. Other batch norms (on the input, after an `Add` or an
+    activation, on a shared output, over another axis) stay as they are: float,
+    training on batch statistics. Nested Functional/Sequential models are folded too.
 
     Folding is what TFLite does to a frozen model; before QAT it makes the fake
     quantization see the weights that will actually be deployed. The folded model

@@ -208,3 +208,15 @@ def test_functional_model_inside_a_sequential_folds_too():
     assert isinstance(folded.get_layer("inner").get_layer("bn"), keras.layers.Identity)
     x = np.random.default_rng(10).normal(size=(5, 4)).astype("float32")
     np.testing.assert_allclose(folded(x, training=False), model(x, training=False), rtol=1e-5, atol=1e-5)
+
+
+def test_a_layer_whose_output_also_feeds_a_keras_op_is_not_folded():
+    """`bn(h) + h`: the `+` is an operation, not a layer, and reads the unnormalized `h`."""
+    inputs = keras.Input((5,))
+    h = keras.layers.Dense(4, name="dense")(inputs)
+    model = keras.Model(inputs, keras.layers.BatchNormalization(name="bn")(h) + h)
+    _randomize_batch_norms(model, 11)
+    folded = fold_batch_norms(model)
+    assert isinstance(folded.get_layer("bn"), keras.layers.BatchNormalization)
+    x = np.random.default_rng(12).normal(size=(5, 5)).astype("float32")
+    np.testing.assert_allclose(folded(x, training=False), model(x, training=False), rtol=1e-5, atol=1e-5)
