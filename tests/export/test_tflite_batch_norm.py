@@ -80,8 +80,10 @@ def test_float_model_with_batch_norms_exports_int8_within_the_gate(kind, tmp_pat
     reference = model.predict(x_test, verbose=0)
     report = verify_tflite(info["path"], x_test, y_test, keras_outputs=reference)
     keras_accuracy = float(np.mean(reference.argmax(axis=1) == y_test))
-    # Measured (accuracy Keras -> int8): dense 0.955 -> 0.94 on 200 samples with 5 epochs; all within 0.02.
-    print(f"MEASURED {kind} keras {keras_accuracy:.3f} int8 {report['accuracy']:.3f} agreement {report['agreement']:.3f}")
+    # Measured, accuracy Keras -> int8 file (agreement) on 200 held-out samples: dense 0.910 -> 0.910 (1.0),
+    # conv1d 0.745 -> 0.735 (0.99), conv2d 0.735 -> 0.735 (1.0), depthwise 0.465 -> 0.465 (0.995),
+    # residual 0.590 -> 0.590 (0.99), unfoldable 0.635 -> 0.640 (0.99). The task (argmax of a random
+    # projection of every input value) is hard for small convolutions; the drop is what is tested.
     assert keras_accuracy - report["accuracy"] <= GATE, (keras_accuracy, report)
     assert report["agreement"] >= 0.97
     ops = _ops(info["path"])

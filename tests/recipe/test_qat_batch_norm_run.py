@@ -47,10 +47,9 @@ def _check_int8(metrics: dict, out: Path) -> None:
     int8 = metrics["exports"]["tflite"]
     assert int8["quantization"] == "int8" and int8["int8_ranges"] == "trained"
     assert int8["keras_accuracy"] - int8["accuracy"] <= 0.02 and int8["agreement"] >= 0.97
-    # Also within 0.02 of the float file exported from the model as trained before QAT.
+    # Also within 0.02 of the float file exported from the model as trained before QAT. Measured on
+    # the 75 test samples: layers model float 0.827 -> int8 0.840; .keras residual 0.827 -> 0.867.
     assert metrics["exports"]["tflite_float"]["accuracy"] - int8["accuracy"] <= 0.02, metrics["exports"]
-    print("MEASURED", {k: (v.get("accuracy"), v.get("keras_accuracy")) for k, v in metrics["exports"].items()
-                       if isinstance(v, dict)})
     assert "CONV_2D" in _int8_ops(out / "model.tflite")
 
 

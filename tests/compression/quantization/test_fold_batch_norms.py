@@ -4,7 +4,7 @@ import keras
 import numpy as np
 import pytest
 
-from kerasopt.compression.quantization import fold_batch_norms
+from kerasopt.compression.quantization import QuantizeWrapper, fold_batch_norms, quantize_model
 
 
 def _randomize_batch_norms(model, seed):
@@ -179,6 +179,12 @@ def test_residual_block_folds_the_conv_batch_norms_and_keeps_the_others_exactly(
     expected = np.maximum(_batch_norm(get("bn_after_add"), added), 0)
     np.testing.assert_allclose(model(x.astype("float32"), training=False), expected, rtol=1e-5, atol=1e-5)
     np.testing.assert_allclose(folded(x.astype("float32"), training=False), expected, rtol=1e-5, atol=1e-5)
+    # QAT keeps them float too (they train on batch statistics) and wraps the three convolutions.
+    qat = quantize_model(model)
+    kinds = {layer.name: type(layer).__name__ for layer in qat.layers}
+    assert kinds["bn_first"] == kinds["bn_after_add"] == "BatchNormalization"
+    assert sorted(layer.layer.name for layer in qat.layers if isinstance(layer, QuantizeWrapper)) == [
+        "conv1", "conv2", "proj"]
 
 
 def test_a_keras_mask_passes_through_the_folded_batch_norm():
