@@ -1,8 +1,8 @@
 """Who feeds whom in a Functional or Sequential model: the graph walks of BN folding and QAT.
 
 Keras has no public API for a layer's producers; this module is the one place that reads
-the private `Layer._inbound_nodes` / `Node.parent_nodes` (tests/compression/quantization
-checks that they still exist).
+the private `Layer._inbound_nodes` / `Node.parent_nodes` / `Node.arguments`
+(tests/compression/quantization checks that they still exist).
 """
 
 from __future__ import annotations

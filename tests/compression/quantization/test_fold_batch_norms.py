@@ -74,12 +74,17 @@ def test_refuses_subclassed_and_unbuilt_models():
 
 
 def test_graph_walk_uses_keras_internals_that_exist():
-    """_graph reads Layer._inbound_nodes, Node.parent_nodes and KerasTensor._keras_history."""
+    """_graph reads Layer._inbound_nodes, Node.parent_nodes, Node.arguments and KerasTensor._keras_history."""
     inputs = keras.Input((2,))
     layer = keras.layers.Dense(2)
     outputs = layer(inputs)
     assert layer._inbound_nodes[0].parent_nodes[0].operation is inputs._keras_history.operation
     assert outputs._keras_history.operation is layer
+    bn = keras.layers.BatchNormalization()
+    bn(outputs)  # Keras records the mask it fills in: why the Identity replacing `bn` is called by hand
+    assert bn._inbound_nodes[0].arguments.args[0] is outputs
+    assert bn._inbound_nodes[0].arguments.kwargs == {"mask": None}
+    assert [op.name for op in keras.Model(inputs, outputs + 1).operations][-1].startswith("add")
 
 
 # Issue 19 item 7: in a Functional model every fold crashed inside keras.models.clone_model with
