@@ -13,6 +13,7 @@ import numpy as np
 
 from kerasopt.export.atomic import atomic_target
 from kerasopt.export.errors import ExportError, describe_conversion_failure
+from kerasopt.export.native_stderr import CONVERTER_NOTICE, dropped_stderr_lines
 from kerasopt.models.layer_walk import leaf_layers
 
 QUANTIZATIONS = ("none", "dynamic", "float16", "int8", "int16x8")
@@ -200,7 +201,8 @@ def export_tflite(model: keras.Model, path: str | os.PathLike[str], *, quantizat
 
     with atomic_target(path) as tmp:
         try:
-            converted.export(str(tmp), format="litert", verbose=False, **options)
+            with dropped_stderr_lines(CONVERTER_NOTICE):
+                converted.export(str(tmp), format="litert", verbose=False, **options)
         except ConverterError as err:
             layers = [(layer.name, type(layer).__name__) for layer in leaf_layers(model)]
             raise ExportError(describe_conversion_failure(str(err), quantization, layers)) from err

@@ -4,17 +4,13 @@ from __future__ import annotations
 
 import contextlib
 import os
-import sys
-import tempfile
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from kerasopt.export.errors import ExportError
-
-_DELEGATE_NOTICE = "Created TensorFlow Lite XNNPACK delegate"
+from kerasopt.export.native_stderr import DELEGATE_NOTICE, dropped_stderr_lines
 
 TASKS = ("classification", "regression")
 
@@ -85,30 +81,9 @@ def run_tflite(path: str | os.PathLike[str], x: np.ndarray, *, batch_size: int =
     return np.concatenate(results)
 
 
-@contextlib.contextmanager
-def _quiet_delegate_notice() -> Iterator[None]:
-    """Drop LiteRT's "Created ... XNNPACK delegate" INFO line, which it writes to fd 2 from C++.
-
-    Everything else written to standard error meanwhile (a real LiteRT warning) is passed on.
-    """
-    try:
-        sys.stderr.flush()
-        saved = os.dup(2)
-    except (OSError, ValueError):  # no usable fd 2 (embedded interpreters): leave output alone
-        yield
-        return
-    with tempfile.TemporaryFile() as captured:
-        os.dup2(captured.fileno(), 2)
-        try:
-            yield
-        finally:
-            os.dup2(saved, 2)
-            os.close(saved)
-            captured.seek(0)
-            text = captured.read().decode("utf-8", "replace")
-    kept = [line for line in text.splitlines(keepends=True) if _DELEGATE_NOTICE not in line]
-    if kept:
-        sys.stderr.write("".join(kept))
+def _quiet_delegate_notice() -> contextlib.AbstractContextManager[None]:
+    """Drop LiteRT's "Created ... XNNPACK delegate" INFO line; other lines on fd 2 are passed on."""
+    return dropped_stderr_lines(DELEGATE_NOTICE)
 
 
 def _predicted(outputs: np.ndarray) -> np.ndarray:

@@ -1,8 +1,8 @@
 """Who feeds whom in a Functional or Sequential model: the graph walks of BN folding and QAT.
 
 Keras has no public API for a layer's producers; this module is the one place that reads
-the private `Layer._inbound_nodes` / `Node.parent_nodes` (tests/compression/quantization
-checks that they still exist).
+the private `Layer._inbound_nodes` / `Node.parent_nodes` / `Node.arguments`
+(tests/compression/quantization checks that they still exist).
 """
 
 from __future__ import annotations
@@ -36,10 +36,29 @@ def producers(layer: Any) -> list[Any]:
     return found
 
 
+def input_producer(layer: Any) -> Any:
+    """The operation whose output is the first argument of `layer`'s only call, or None.
+
+    Unlike :func:`producers` this leaves out tensors passed as other arguments, such as
+    the `mask` Keras hands a `BatchNormalization` behind an `Embedding(mask_zero=True)`.
+    """
+    if len(layer._inbound_nodes) != 1:
+        return None
+    arguments = layer._inbound_nodes[0].arguments
+    first = arguments.args[0] if arguments.args else arguments.kwargs.get("inputs")
+    history = getattr(first, "_keras_history", None)
+    return None if history is None else history.operation
+
+
 def consumers(model: Any) -> dict[int, list[Any]]:
-    """Map `id(layer)` to the layers of `model` (not nested ones) that take its output."""
+    """Map `id(layer)` to the operations of `model` (not nested ones) that take its output.
+
+    A Functional model's operations include those that are not layers (`h + 1` records an
+    `Add` operation, which `model.layers` leaves out); a Sequential model has layers only.
+    """
     table: dict[int, list[Any]] = {}
-    for layer in model.layers:
+    operations = getattr(model, "operations", None)
+    for layer in model.layers if operations is None else operations:
         for parent in producers(layer):
             table.setdefault(id(parent), []).append(layer)
     for output in model.outputs:  # a model output counts as one more consumer
@@ -61,8 +80,12 @@ def copy_weights(source: Any, target: Any) -> None:
     """Copy every weight of `source` into its clone `target`, then let `target` derive its state.
 
     Preprocessing layers (an adapted `Normalization`) compute what `call` uses from their
-    variables in `finalize_state`, which `set_weights` alone does not run.
+    variables in `finalize_state`, which `set_weights` alone does not run. An operation
+    that is not a layer (the `not_equal` an `Embedding(mask_zero=True)` records in a
+    Functional graph) has no weights and is skipped.
     """
+    if not isinstance(source, keras.layers.Layer):
+        return
     target.set_weights(source.get_weights())
     finalize = getattr(target, "finalize_state", None)
     if callable(finalize):

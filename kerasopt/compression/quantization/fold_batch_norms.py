@@ -16,13 +16,12 @@ FOLDABLE_LAYERS: tuple[type, ...] = (keras.layers.Dense, keras.layers.Conv1D, ke
 
 def _foldable(bn: Any, table: dict[int, list[Any]]) -> Any:
     """The layer `bn` folds into, or None."""
-    if type(bn) is not keras.layers.BatchNormalization or len(bn._inbound_nodes) != 1:
+    if type(bn) is not keras.layers.BatchNormalization:
         return None
-    parents = _graph.producers(bn)
-    if len(parents) != 1 or type(parents[0]) not in FOLDABLE_LAYERS:
+    layer = _graph.input_producer(bn)  # a mask passed alongside does not matter in inference mode
+    if type(layer) not in FOLDABLE_LAYERS:
         return None
-    layer = parents[0]
-    rank = len(bn.input.shape)
+    rank = len(bn.output.shape)
     if (len(layer._inbound_nodes) != 1 or table.get(id(layer)) != [bn] or bn.axis not in (-1, rank - 1)
             or keras.activations.serialize(layer.activation) != "linear"
             or getattr(layer, "data_format", "channels_last") != "channels_last"):
@@ -55,8 +54,10 @@ def fold_batch_norms(model: keras.Model) -> keras.Model:
     `(b - mean) * s + beta`, where `s = gamma / sqrt(moving_variance + epsilon)` per
     channel: the batch norm's inference-mode transform, so predictions are unchanged
     (to float rounding). The batch norm becomes a `keras.layers.Identity` of the same
-    name. Other batch norms (after an activation, on a shared output, over another
-    axis) stay as they are. Nested Functional/Sequential models are folded too.
+    name; a Keras mask passes through it as it passed through the batch norm, which
+    ignores it in inference mode. Other batch norms (on the input, after an `Add` or an
+    activation, on a shared output, over another axis) stay as they are: float,
+    training on batch statistics. Nested Functional/Sequential models are folded too.
 
     Folding is what TFLite does to a frozen model; before QAT it makes the fake
     quantization see the weights that will actually be deployed. The folded model
@@ -93,10 +94,14 @@ def fold_batch_norms(model: keras.Model) -> keras.Model:
                 into[id(target)] = layer
                 batch_norms.add(id(layer))
     pairs: list[tuple[Any, Any]] = []
+    stand_ins: set[int] = set()  # id() of each Identity standing for a folded batch norm
 
     def clone(layer: Any) -> Any:
+        if isinstance(layer, keras.Model):
+            return rebuild(layer)
         if id(layer) in batch_norms:
             new = keras.layers.Identity(name=layer.name)
+            stand_ins.add(id(new))
         else:
             config = layer.get_config()
             if id(layer) in into:
@@ -105,7 +110,24 @@ def fold_batch_norms(model: keras.Model) -> keras.Model:
         pairs.append((layer, new))
         return new
 
-    folded = keras.models.clone_model(model, clone_function=clone, recursive=True)
+    def call(layer: Any, *args: Any, **kwargs: Any) -> Any:
+        # A Functional model's nodes record the arguments each layer was called with,
+        # including those Keras filled in itself (`mask=None`, since
+        # BatchNormalization.call takes a mask), and clone_model replays them on the
+        # clone. The Identity takes the tensor alone; a Keras mask stays attached to the
+        # tensor and passes through it, as it passed through the inference-mode batch norm.
+        if id(layer) in stand_ins:
+            return layer(args[0] if args else kwargs["inputs"])
+        return layer(*args, **kwargs)
+
+    def rebuild(sub: Any) -> Any:
+        # Each nested model is rebuilt here rather than by clone_model(recursive=True),
+        # which does not hand `call_function` on to the models inside a Sequential.
+        if isinstance(sub, keras.Sequential):  # its layers are listed, not called: no call_function
+            return keras.models.clone_model(sub, clone_function=clone)
+        return keras.models.clone_model(sub, clone_function=clone, call_function=call)
+
+    folded = rebuild(model)
     for old, new in pairs:
         if id(old) in into:
             new.set_weights(_folded_weights(old, into[id(old)]))

@@ -4,7 +4,7 @@ import keras
 import numpy as np
 import pytest
 
-from kerasopt.compression.quantization import fold_batch_norms
+from kerasopt.compression.quantization import QuantizeWrapper, fold_batch_norms, quantize_model
 
 
 def _randomize_batch_norms(model, seed):
@@ -74,9 +74,160 @@ def test_refuses_subclassed_and_unbuilt_models():
 
 
 def test_graph_walk_uses_keras_internals_that_exist():
-    """_graph reads Layer._inbound_nodes, Node.parent_nodes and KerasTensor._keras_history."""
+    """_graph reads Layer._inbound_nodes, Node.parent_nodes, Node.arguments and KerasTensor._keras_history."""
     inputs = keras.Input((2,))
     layer = keras.layers.Dense(2)
     outputs = layer(inputs)
     assert layer._inbound_nodes[0].parent_nodes[0].operation is inputs._keras_history.operation
     assert outputs._keras_history.operation is layer
+    bn = keras.layers.BatchNormalization()
+    bn(outputs)  # Keras records the mask it fills in: why the Identity replacing `bn` is called by hand
+    assert bn._inbound_nodes[0].arguments.args[0] is outputs
+    assert bn._inbound_nodes[0].arguments.kwargs == {"mask": None}
+    assert [op.name for op in keras.Model(inputs, outputs + 1).operations][-1].startswith("add")
+
+
+# Issue 19 item 7: in a Functional model every fold crashed inside keras.models.clone_model with
+# "TypeError: got an unexpected keyword argument 'mask'" (the node of a BatchNormalization records
+# the mask=None Keras fills in, and clone_model replayed it on the Identity). The oracle below
+# re-derives the inference-mode batch norm in float64 NumPy from the original layers' weights.
+
+
+def _numpy(layer):
+    return [w.astype("float64") for w in layer.get_weights()]
+
+
+def _conv(x, kernel, depthwise=False):
+    """Stride-1 'valid' cross-correlation: x (n, *spatial, c), kernel (*k, c, out or multiplier)."""
+    rank = kernel.ndim - 2
+    windows = np.lib.stride_tricks.sliding_window_view(x, kernel.shape[:rank], axis=tuple(range(1, rank + 1)))
+    spatial = "ab"[:rank]  # windows: (n, *out_spatial, c, *k)
+    if depthwise:
+        out = np.einsum(f"n{spatial}c{spatial.upper()},{spatial.upper()}cm->n{spatial}cm", windows, kernel)
+        return out.reshape(*out.shape[:-2], -1)  # channel c * multiplier + m, as Keras orders them
+    return np.einsum(f"n{spatial}c{spatial.upper()},{spatial.upper()}co->n{spatial}o", windows, kernel)
+
+
+def _apply(layer, x):
+    """`layer` (Dense or a 'valid' conv) in float64."""
+    weights = _numpy(layer)
+    if isinstance(layer, keras.layers.Dense):
+        y = x @ weights[0]
+    else:
+        y = _conv(x, weights[0], depthwise=isinstance(layer, keras.layers.DepthwiseConv2D))
+    return y + weights[1] if layer.use_bias else y
+
+
+def _batch_norm(bn, y):
+    gamma, beta, mean, variance = _numpy(bn)
+    return gamma * (y - mean) / np.sqrt(variance + bn.epsilon) + beta
+
+
+LAYER_CASES = {
+    "dense": (lambda: keras.layers.Dense(5, name="layer"), (7,)),
+    "dense_no_bias": (lambda: keras.layers.Dense(5, use_bias=False, name="layer"), (7,)),
+    "conv1d": (lambda: keras.layers.Conv1D(4, 3, name="layer"), (9, 3)),
+    "conv2d": (lambda: keras.layers.Conv2D(4, (3, 2), use_bias=False, name="layer"), (6, 5, 3)),
+    "depthwise": (lambda: keras.layers.DepthwiseConv2D(3, depth_multiplier=2, name="layer"), (6, 6, 3)),
+}
+
+
+@pytest.mark.parametrize("case", sorted(LAYER_CASES))
+def test_functional_layer_batch_norm_relu_folds_exactly(case):
+    make, shape = LAYER_CASES[case]
+    inputs = keras.Input(shape)
+    x = keras.layers.BatchNormalization(epsilon=0.01, name="bn")(make()(inputs))
+    model = keras.Model(inputs, keras.layers.ReLU(name="relu")(x))
+    _randomize_batch_norms(model, 4)
+    folded = fold_batch_norms(model)
+    assert [type(layer).__name__ for layer in folded.layers[1:]] == [
+        type(model.get_layer("layer")).__name__, "Identity", "ReLU"]
+    x = np.random.default_rng(5).normal(size=(8, *shape))
+    before_relu = _batch_norm(model.get_layer("bn"), _apply(model.get_layer("layer"), x))
+    expected = np.maximum(before_relu, 0)
+    assert np.mean(expected > 0) > 0.2  # the ReLU does not hide the comparison
+    np.testing.assert_allclose(model(x.astype("float32"), training=False), expected, rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(folded(x.astype("float32"), training=False), expected, rtol=1e-5, atol=1e-5)
+    # The folded layer alone (kernel W * s, bias (b - mean) * s + beta) is the layer then the batch norm.
+    assert folded.get_layer("layer").use_bias
+    np.testing.assert_allclose(_apply(folded.get_layer("layer"), x), before_relu, rtol=1e-5, atol=1e-5)
+
+
+def _residual_model():
+    """Conv-BN-ReLU-Conv-BN + projected shortcut (Conv-BN), Add, then a BN that has nothing to fold into."""
+    inputs = keras.Input((7, 7, 3))
+    first = keras.layers.BatchNormalization(name="bn_first")(inputs)  # right after the input
+    y = keras.layers.Conv2D(4, 3, name="conv1")(first)
+    y = keras.layers.ReLU(name="relu1")(keras.layers.BatchNormalization(name="bn1")(y))
+    y = keras.layers.BatchNormalization(name="bn2")(keras.layers.Conv2D(4, 3, name="conv2")(y))
+    shortcut = keras.layers.Conv2D(4, 5, name="proj")(first)  # 7 - 5 + 1 = 3, the size of y
+    shortcut = keras.layers.BatchNormalization(name="bn_proj")(shortcut)
+    added = keras.layers.Add(name="add")([y, shortcut])
+    out = keras.layers.ReLU(name="out")(keras.layers.BatchNormalization(name="bn_after_add")(added))
+    return keras.Model(inputs, out)
+
+
+def test_residual_block_folds_the_conv_batch_norms_and_keeps_the_others_exactly():
+    model = _residual_model()
+    _randomize_batch_norms(model, 6)
+    folded = fold_batch_norms(model)
+    kinds = {layer.name: type(layer).__name__ for layer in folded.layers}
+    assert {name: kinds[name] for name in ("bn1", "bn2", "bn_proj")} == dict.fromkeys(("bn1", "bn2", "bn_proj"),
+                                                                                      "Identity")
+    assert kinds["bn_first"] == kinds["bn_after_add"] == "BatchNormalization"  # nothing to fold into: float BN
+    x = np.random.default_rng(7).normal(size=(4, 7, 7, 3))
+    get = model.get_layer
+    first = _batch_norm(get("bn_first"), x)
+    y = np.maximum(_batch_norm(get("bn1"), _apply(get("conv1"), first)), 0)
+    y = _batch_norm(get("bn2"), _apply(get("conv2"), y))
+    added = y + _batch_norm(get("bn_proj"), _apply(get("proj"), first))
+    expected = np.maximum(_batch_norm(get("bn_after_add"), added), 0)
+    np.testing.assert_allclose(model(x.astype("float32"), training=False), expected, rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(folded(x.astype("float32"), training=False), expected, rtol=1e-5, atol=1e-5)
+    # QAT keeps them float too (they train on batch statistics) and wraps the three convolutions.
+    qat = quantize_model(model)
+    kinds = {layer.name: type(layer).__name__ for layer in qat.layers}
+    assert kinds["bn_first"] == kinds["bn_after_add"] == "BatchNormalization"
+    assert sorted(layer.layer.name for layer in qat.layers if isinstance(layer, QuantizeWrapper)) == [
+        "conv1", "conv2", "proj"]
+
+
+def test_a_keras_mask_passes_through_the_folded_batch_norm():
+    """The Identity is called without the recorded `mask`; the mask rides on the tensor instead."""
+    inputs = keras.Input((4,), dtype="int32")
+    x = keras.layers.Embedding(10, 3, mask_zero=True)(inputs)
+    x = keras.layers.BatchNormalization(name="bn")(keras.layers.Dense(5)(x))
+    model = keras.Model(inputs, keras.layers.GlobalAveragePooling1D()(x))  # averages unmasked steps only
+    _randomize_batch_norms(model, 8)
+    folded = fold_batch_norms(model)
+    assert isinstance(folded.get_layer("bn"), keras.layers.Identity)
+    padded = np.array([[3, 7, 0, 0], [5, 0, 0, 0]])
+    unpadded = np.array([[3, 7, 3, 7], [5, 5, 5, 5]])  # the same mean over the unmasked steps
+    expected = model(unpadded, training=False)
+    np.testing.assert_allclose(model(padded, training=False), expected, rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(folded(padded, training=False), expected, rtol=1e-5, atol=1e-5)
+
+
+def test_functional_model_inside_a_sequential_folds_too():
+    """clone_model(recursive=True) does not pass `call_function` into a Sequential's layers."""
+    inputs = keras.Input((4,))
+    inner = keras.Model(inputs, keras.layers.BatchNormalization(name="bn")(keras.layers.Dense(3)(inputs)),
+                        name="inner")
+    model = keras.Sequential([keras.Input((4,)), inner, keras.layers.Dense(2)])
+    _randomize_batch_norms(model, 9)
+    folded = fold_batch_norms(model)
+    assert isinstance(folded.get_layer("inner").get_layer("bn"), keras.layers.Identity)
+    x = np.random.default_rng(10).normal(size=(5, 4)).astype("float32")
+    np.testing.assert_allclose(folded(x, training=False), model(x, training=False), rtol=1e-5, atol=1e-5)
+
+
+def test_a_layer_whose_output_also_feeds_a_keras_op_is_not_folded():
+    """`bn(h) + h`: the `+` is an operation, not a layer, and reads the unnormalized `h`."""
+    inputs = keras.Input((5,))
+    h = keras.layers.Dense(4, name="dense")(inputs)
+    model = keras.Model(inputs, keras.layers.BatchNormalization(name="bn")(h) + h)
+    _randomize_batch_norms(model, 11)
+    folded = fold_batch_norms(model)
+    assert isinstance(folded.get_layer("bn"), keras.layers.BatchNormalization)
+    x = np.random.default_rng(12).normal(size=(5, 5)).astype("float32")
+    np.testing.assert_allclose(folded(x, training=False), model(x, training=False), rtol=1e-5, atol=1e-5)
