@@ -67,6 +67,18 @@ def test_a_loss_in_conversion_is_named_as_such_after_compression():
         check_exports(recipe, metrics)
 
 
+def test_a_distilled_student_is_held_against_its_teacher():
+    # mnist1d_distill's shape and numbers (README): teacher 96.9%, distilled student 93.6%, QAT 94.0%.
+    student = {"name": "student", "epochs": 2, "model": {"architecture": "mlp", "units": [8]},
+               "compression": {"distillation": {"teacher": {"stage": "teacher"}}}}
+    recipe = Recipe.model_validate(_recipe({"name": "teacher", "epochs": 2}, student, QAT_STAGE))
+    # tflite_float holds the student as the QAT stage found it, not the model before compression.
+    metrics = _metrics({"teacher": 0.969, "student": 0.936, "qat": 0.94}, file=0.94, keras=0.94, floating=0.936)
+    error = failure(recipe, metrics)
+    assert metrics["exports"]["tflite"]["accuracy_drop"]["reference"] == "before compression (stage 'teacher', Keras)"
+    assert "2.9 points below" in str(error) and "Most was lost in stage 'student' (distillation)" in str(error)
+
+
 def test_without_a_trained_model_before_compression_the_gate_compares_with_the_keras_model():
     # Compression from the first stage on: no float model was trained before it.
     recipe = Recipe.model_validate({**_recipe(), "stages": [], "compression": {"qat": True}})
