@@ -41,6 +41,16 @@ def non_finite_variables(model: Any) -> list[str]:
             and not bool(keras.ops.all(keras.ops.isfinite(v.value)))]
 
 
+def require_finite(model: Any) -> None:
+    """Raise :class:`Diverged` when the model holds a non-finite weight (before evaluating or
+    exporting it)."""
+    bad = non_finite_variables(model)
+    if bad:
+        raise Diverged(f"the trained model holds non-finite weights ({_listed(bad)}); nothing was "
+                       "evaluated or exported. Train it again with a lower learning rate or gradient "
+                       "clipping.")
+
+
 class DivergenceGuard(keras.callbacks.Callback):
     """Stop at the first non-finite training loss and fail the stage at that epoch's end.
 

@@ -334,8 +334,16 @@ class Run:
         self._hook("stage_end", stage)
 
     def finish_training(self) -> None:
-        """The techniques' `before_export` hooks: the model becomes what is evaluated and exported."""
+        """The techniques' `before_export` hooks: the model becomes what is evaluated and exported.
+
+        Raises:
+            Diverged: The model holds non-finite weights (a stage's weights loaded on
+                `--resume`, or a technique's hook): nothing is evaluated or exported.
+        """
+        from kerasopt.recipe.divergence_guard import require_finite
+
         self._hook("before_export")
+        require_finite(self.model)
 
     def precision_and_scaling(self) -> dict[str, Any]:
         """The `mixed_precision` policy in force and the `learning_rate_factor` (metrics.json `runtime`)."""

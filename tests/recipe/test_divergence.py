@@ -15,6 +15,7 @@ from kerasopt.callbacks.best_weights import BestWeights
 from kerasopt.cli import main
 from kerasopt.recipe.divergence_guard import Diverged, DivergenceGuard, non_finite_variables
 from kerasopt.recipe.loader import load_recipe
+from kerasopt.recipe.run_context import Run
 from kerasopt.recipe.run_errors import RunFailed
 from kerasopt.recipe.runner import run
 from tests.tiny_recipe import write_tiny_recipe
@@ -128,3 +129,15 @@ def test_cli_exits_1_with_one_message(tmp_path, capsys):
     assert len(errors) == 1 and "training diverged in stage 'train'" in errors[0]
     assert "Traceback" not in printed.err and "finished" not in printed.out
     assert not (out / "model.keras").exists() and not (out / "metrics.json").exists()
+
+
+def test_a_model_with_non_finite_weights_is_never_evaluated_or_exported(tmp_path):
+    # However the weights got there (a stage's weights file loaded on --resume, a technique's
+    # hook), the run stops before evaluating or exporting them.
+    with Run(load_recipe(write_tiny_recipe(tmp_path))).open() as current:
+        current.build()
+        current.finish_training()  # finite: nothing to say
+        kernel = current.model.layers[-1].kernel
+        kernel.assign(np.where(np.eye(*kernel.shape, dtype=bool), np.nan, kernel.numpy()))
+        with pytest.raises(Diverged, match=r"non-finite weights \(.*kernel\); nothing was evaluated"):
+            current.finish_training()
