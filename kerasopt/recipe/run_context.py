@@ -265,6 +265,7 @@ class Run:
                                       backup_minutes=self.recipe.runtime.backup_minutes,
                                       data_epoch=getattr(self.data, "epoch", None))
         backup = next((c for c in callbacks if isinstance(c, StageBackup)), None)
+        _add_guard(callbacks, stage, self.recipe.stages, backup)
         class_weight = training.class_weight
         if class_weight == "balanced":
             class_weight = assemble.balanced_class_weight(self.data.y_train, self.data.num_classes or 1)
@@ -361,8 +362,16 @@ class Run:
         self._hook("stage_end", stage)
 
     def finish_training(self) -> None:
-        """The techniques' `before_export` hooks: the model becomes what is evaluated and exported."""
+        """The techniques' `before_export` hooks: the model becomes what is evaluated and exported.
+
+        Raises:
+            Diverged: The model holds non-finite weights (a stage's weights loaded on
+                `--resume`, or a technique's hook): nothing is evaluated or exported.
+        """
+        from kerasopt.recipe.divergence_guard import require_finite
+
         self._hook("before_export")
+        require_finite(self.model)
 
     def precision_and_scaling(self) -> dict[str, Any]:
         """The `mixed_precision` policy in force and the `learning_rate_factor` (metrics.json `runtime`)."""
@@ -416,6 +425,20 @@ class Run:
             return find_learning_rate(self.model, endless, plot_path=plot_path, **finder_args)
         finally:
             counter.assign(before)
+
+
+def _add_guard(callbacks: list[Any], stage: StageSettings, staged: Any, backup: Any) -> None:
+    """Put the stage's :class:`~kerasopt.recipe.divergence_guard.DivergenceGuard` into `callbacks`:
+    first, so no callback saves or keeps weights of an epoch that diverged, or right after the
+    recipe's last `DivergenceRecovery`, which then handles the blow-ups."""
+    from kerasopt.callbacks.divergence_recovery import DivergenceRecovery
+    from kerasopt.recipe.divergence_guard import DivergenceGuard
+    from kerasopt.recipe.errors import format_path
+
+    recoveries = [c for c in callbacks if isinstance(c, DivergenceRecovery)]
+    key = format_path(("stages", stage.index, "training") if staged else ("training",))
+    position = callbacks.index(recoveries[-1]) + 1 if recoveries else 0
+    callbacks.insert(position, DivergenceGuard(stage.name, key, recoveries, backup))
 
 
 def _copy_model(model: Any) -> Any:

@@ -124,7 +124,7 @@ def _interrupted(signum: int, loaded: LoadedRecipe, run_dir: RunDirectory) -> st
 
 def _run(loaded: LoadedRecipe, run_dir: RunDirectory, state: ResumeState, resume: bool,
          callbacks: Sequence[Any]) -> dict[str, Any]:
-    from kerasopt.recipe import session
+    from kerasopt.recipe import export_gate, session
 
     recipe = loaded.recipe
     with Run(loaded, run_dir, callbacks=callbacks).open() as current:
@@ -152,9 +152,11 @@ def _run(loaded: LoadedRecipe, run_dir: RunDirectory, state: ResumeState, resume
         run_dir.write_json("metrics.json", metrics)  # complete except exports, in case export fails
         metrics["exports"] = session.export(recipe, model, data, run_dir,
                                             baseline=current.uncompressed_model)
+        failure = export_gate.failure(recipe, metrics)  # the drops go into metrics.json too
         run_dir.write_json("metrics.json", metrics)
         current.placement.wait_for_workers()  # multi-worker: the others stay until the chief has exported
-        session.check_exports(recipe, metrics)
+        if failure is not None:
+            raise failure
         if current.log_dir is not None:
             from kerasopt.recipe.tensorboard_logging import flatten, write_run_summaries
 

@@ -13,6 +13,8 @@ import numpy as np
 
 from kerasopt.distribute.device import Placement, select_placement
 from kerasopt.distribute.local_predict import predict_locally
+from kerasopt.recipe.export_gate import ExportCheckError as ExportCheckError
+from kerasopt.recipe.export_gate import check_exports as check_exports
 from kerasopt.recipe.run_dir import RunDirectory
 from kerasopt.recipe.schema import Recipe, Runtime
 
@@ -196,33 +198,6 @@ def _accuracy(outputs: Any, labels: Any) -> float:
         predicted = outputs.reshape(len(outputs), -1).argmax(axis=1)
     truth = labels.argmax(axis=1) if labels.shape[1] > 1 else labels[:, 0].astype(int)
     return float(np.mean(predicted == truth))
-
-
-class ExportCheckError(RunError):
-    """A verified export whose accuracy fell further below the Keras model's than allowed."""
-
-
-def check_exports(recipe: Recipe, metrics: dict[str, Any]) -> None:
-    """Fail the run when a verified TFLite file lost more accuracy than `export.tflite.max_accuracy_drop`.
-
-    Raises:
-        ExportCheckError: Naming the export, both accuracies and what to try.
-    """
-    options = recipe.export.tflite
-    if options is None:
-        return
-    for key, info in metrics.get("exports", {}).items():
-        measured, reference = info.get("accuracy"), info.get("keras_accuracy")
-        if not key.startswith("tflite") or measured is None or reference is None:
-            continue
-        if reference - measured > options.max_accuracy_drop:
-            raise ExportCheckError(
-                f"export.tflite: {info['path']} ({info.get('quantization', '?')}) reaches "
-                f"{measured:.4f} accuracy on the test split, {100 * (reference - measured):.1f} points "
-                f"below the Keras model's {reference:.4f}; export.tflite.max_accuracy_drop allows "
-                f"{options.max_accuracy_drop}. Try quantization-aware training (compression: "
-                "{qat: true}), more export.tflite.representative_samples, or quantization: "
-                "dynamic / float16. The file and the rest of the run directory are kept.")
 
 
 def _relative(info: dict[str, Any], run_dir: RunDirectory) -> dict[str, Any]:
