@@ -1,4 +1,13 @@
-"""Atomic writes for exports: build under a temporary name in the same directory, then rename."""
+"""Atomic writes for exports: build under a temporary name in the same directory, then rename.
+
+Fault injection (for kerasopt's own fault tests, never needed otherwise): when the
+environment variable `KERASOPT_FAULT` is `<SIGNAL>:<file name>[:<n>]`, the process sends
+itself that signal the `n`-th time (default: the first) a file of that name is complete
+under its temporary name and about to be renamed into place, the moment a crash would
+cost the most. `KERASOPT_FAULT=SIGKILL:metrics.json:2` kills a run while it writes its
+final `metrics.json`. The signal is real (`os.kill`), so the code that handles it is the
+code a user's Ctrl-C or `kill` reaches.
+"""
 
 from __future__ import annotations
 
@@ -6,6 +15,7 @@ import contextlib
 import errno
 import os
 import shutil
+import signal
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -32,6 +42,29 @@ def is_no_space(err: BaseException) -> bool:
         return True
     text = str(err)
     return "No space left on device" in text or "errno = 28" in text
+
+
+FAULT_VARIABLE = "KERASOPT_FAULT"
+_fault_counts: dict[str, int] = {}
+
+
+def fault_point(final: str | os.PathLike[str]) -> None:
+    """Send this process the signal `KERASOPT_FAULT` asks for, if it names `final` (see the module doc).
+
+    Args:
+        final: The final path of a file whose temporary is complete and about to be renamed.
+    """
+    spec = os.environ.get(FAULT_VARIABLE)
+    if not spec:
+        return
+    signal_name, _, target = spec.partition(":")
+    name, _, nth = target.partition(":")
+    if Path(final).name != name:
+        return
+    _fault_counts[spec] = _fault_counts.get(spec, 0) + 1
+    if _fault_counts[spec] == int(nth or 1):
+        del _fault_counts[spec]  # a later run in this process counts afresh
+        os.kill(os.getpid(), signal.Signals[signal_name])
 
 
 def _remove(path: Path) -> None:
@@ -76,6 +109,7 @@ def atomic_target(path: str | os.PathLike[str]) -> Iterator[Path]:
         yield tmp
         if not tmp.exists():
             raise FileNotFoundError(f"The export wrote nothing to the temporary path {tmp}.")
+        fault_point(final)
         if tmp.is_dir() and final.exists():
             aside = final.with_name(f".{final.name}.{token}.old")
             os.replace(final, aside)
