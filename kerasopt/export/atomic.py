@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import os
+import re
 import shutil
 import signal
 import uuid
@@ -123,6 +124,36 @@ def atomic_target(path: str | os.PathLike[str]) -> Iterator[Path]:
         raise
     finally:
         _remove(tmp)
+
+
+TEMPORARY = re.compile(r"^\..+\.[0-9a-f]{8}\.(tmp.*|old)$|^\.weights\.[a-z0-9_]{8}$")
+"""Names of the temporaries this module's writers use (`.<name>.<token>.tmp<suffix>`, a replaced
+directory's `.<name>.<token>.old`) and of `RunDirectory.save_weights`'s scratch folders."""
+
+
+def remove_temporaries(folder: str | os.PathLike[str], *, skip: str = ".kerasopt-replaced-") -> list[Path]:
+    """Delete the temporaries a killed writer left in `folder` and its subfolders.
+
+    A process killed by SIGKILL (or the power going) has no chance to remove the
+    temporary it was writing; it never holds a final name, but it would stay. Call this
+    only while no other process writes in `folder` (a run directory's lock held).
+
+    Args:
+        folder: The folder to clean.
+        skip: Subfolders whose names start with this are left alone. Defaults to
+            `".kerasopt-replaced-"` (a replaced run, kept aside).
+
+    Returns:
+        The paths deleted.
+    """
+    removed = []
+    for parent, folders, files in os.walk(folder):
+        for name in [*folders, *files]:
+            if TEMPORARY.match(name):
+                removed.append(Path(parent) / name)
+                _remove(removed[-1])
+        folders[:] = [n for n in folders if not TEMPORARY.match(n) and not n.startswith(skip)]
+    return removed
 
 
 def path_bytes(path: str | os.PathLike[str]) -> int:

@@ -69,8 +69,8 @@ def _check_disk(out: Path, *, temporaries_allowed: bool) -> set[str]:
     for path in out.rglob("*"):
         relative = path.relative_to(out)
         if any(part.startswith(".") for part in relative.parts):
-            if part_is_lock(relative):
-                continue
+            if relative == Path(".kerasopt.lock"):
+                continue  # the lock a killed run held (taken over by the next run)
             temporaries.append(str(relative))
             continue
         if path.is_dir():
@@ -92,22 +92,16 @@ def _check_disk(out: Path, *, temporaries_allowed: bool) -> set[str]:
     return finals
 
 
-def part_is_lock(relative: Path) -> bool:
-    return relative.name == ".kerasopt.lock"
-
-
-def _stopped(result: subprocess.CompletedProcess[str], signum: int) -> list[str] | None:
-    """Check the exit code; for SIGTERM return the printed resume command's arguments."""
+def _stopped(result: subprocess.CompletedProcess[str], signum: int, resume: list[str]) -> None:
+    """Check the exit code and, after SIGTERM, that the printed command is `kerasopt` + `resume`."""
     if signum == signal.SIGKILL:
         assert result.returncode == -signal.SIGKILL, result.stderr
-        return None
+        return
     assert result.returncode == 143, result.stderr
     lines = result.stderr.strip().splitlines()
     assert lines[-2].startswith("kerasopt: stopped by SIGTERM. Kept: "), result.stderr
     assert "Traceback" not in result.stderr
-    command = shlex.split(lines[-1])
-    assert command[:2] == ["kerasopt", "run"] and command[-1] == "--resume"
-    return command[2:]
+    assert shlex.split(lines[-1]) == ["kerasopt", *resume]
 
 
 @pytest.mark.slow
@@ -123,22 +117,21 @@ def test_a_run_stopped_at_every_phase_resumes_to_a_complete_run(tmp_path, signum
     # 1. During fit: stage a has a backup, nothing else is done.
     process = _start(["run", path, "--output-dir", str(out)])
     _kill_when(process, out / "checkpoints" / "backup_a" / "backup.json", signum)
-    command = _stopped(finish(process), signum)
-    assert command in (None, resume[1:])
+    _stopped(finish(process), signum, resume)
     finals = _check_disk(out, temporaries_allowed=killed)
     assert _json(out / "checkpoints" / "progress.json")["completed"] == []
     assert _json(out / "checkpoints" / "backup_a" / "backup.json")["epoch"] % 4 == 0
     assert "metrics.json" not in finals
 
     # 2. Between stages: stage a's weights are complete but not yet in place.
-    command = _stopped(finish(_start(resume, f"{name}:stage_0_a.weights.h5")), signum)
+    _stopped(finish(_start(resume, f"{name}:stage_0_a.weights.h5")), signum, resume)
     finals = _check_disk(out, temporaries_allowed=killed)
     assert "checkpoints/stage_0_a.weights.h5" not in finals
     assert _json(out / "checkpoints" / "progress.json")["completed"] == []
     assert _json(out / "checkpoints" / "backup_a" / "backup.json")["epoch"] == 40
 
     # 3. While a backup is written: stage b's third backup record, about to replace the second.
-    command = _stopped(finish(_start(resume, f"{name}:backup.next.json:3")), signum)
+    _stopped(finish(_start(resume, f"{name}:backup.next.json:3")), signum, resume)
     finals = _check_disk(out, temporaries_allowed=killed)
     assert _json(out / "checkpoints" / "progress.json")["completed"] == ["a"]
     assert not (out / "checkpoints" / "backup_a").exists()
@@ -147,24 +140,25 @@ def test_a_run_stopped_at_every_phase_resumes_to_a_complete_run(tmp_path, signum
     assert {p.name for p in backups.glob("epoch_*")} >= {"epoch_1.weights.h5", "epoch_2.weights.h5"}
 
     # 4. During export: model.tflite is complete under its temporary name.
-    command = _stopped(finish(_start(resume, f"{name}:model.tflite")), signum)
+    _stopped(finish(_start(resume, f"{name}:model.tflite")), signum, resume)
     finals = _check_disk(out, temporaries_allowed=killed)
     assert "model.tflite" not in finals
     assert _json(out / "checkpoints" / "progress.json")["completed"] == ["a", "b"]
     assert _json(out / "metrics.json")["exports"] == {}  # written before the exports
 
     # 5. While the final metrics.json is written (after the exports).
-    command = _stopped(finish(_start(resume, f"{name}:metrics.json:2")), signum)
+    _stopped(finish(_start(resume, f"{name}:metrics.json:2")), signum, resume)
     finals = _check_disk(out, temporaries_allowed=killed)
     assert {"model.tflite", "model.keras"} <= finals
     assert _json(out / "metrics.json")["exports"] == {}
+    assert killed or not (out / ".kerasopt.lock").exists()
 
     # The printed (SIGTERM) or obvious (SIGKILL) command finishes the run.
-    result = finish(_start(command or resume[1:]))
+    result = finish(_start(resume))
     assert result.returncode == 0, result.stderr
     if killed:
         assert "taking over the stale lock" in result.stderr
-    finals = _check_disk(out, temporaries_allowed=killed)
+    _check_disk(out, temporaries_allowed=False)  # a killed run's temporaries are gone too
     metrics = _json(out / "metrics.json")
     assert [len(s["history"]["loss"]) for s in metrics["stages"]] == [40, 6]
     assert metrics["timing"]["train_steps"] == 46 * STEPS_PER_EPOCH
