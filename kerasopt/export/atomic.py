@@ -46,11 +46,13 @@ def is_no_space(err: BaseException) -> bool:
 
 
 FAULT_VARIABLE = "KERASOPT_FAULT"
-_fault_counts: dict[str, int] = {}
 
 
 def fault_point(final: str | os.PathLike[str]) -> None:
     """Send this process the signal `KERASOPT_FAULT` asks for, if it names `final` (see the module doc).
+
+    The count lives in the variable itself (`:<n>` counts down, and the variable is removed
+    when the signal is sent), so runs in one process never share a count.
 
     Args:
         final: The final path of a file whose temporary is complete and about to be renamed.
@@ -62,10 +64,11 @@ def fault_point(final: str | os.PathLike[str]) -> None:
     name, _, nth = target.partition(":")
     if Path(final).name != name:
         return
-    _fault_counts[spec] = _fault_counts.get(spec, 0) + 1
-    if _fault_counts[spec] == int(nth or 1):
-        del _fault_counts[spec]  # a later run in this process counts afresh
-        os.kill(os.getpid(), signal.Signals[signal_name])
+    if int(nth or 1) > 1:
+        os.environ[FAULT_VARIABLE] = f"{signal_name}:{name}:{int(nth) - 1}"
+        return
+    del os.environ[FAULT_VARIABLE]
+    os.kill(os.getpid(), signal.Signals[signal_name])
 
 
 def _remove(path: Path) -> None:

@@ -214,7 +214,6 @@ def test_a_corrupt_newest_backup_falls_back_and_is_never_rotated_over_the_readab
     assert f"resuming from the previous backup {backups / 'backup.prev.json'} (after epoch 2)" in err
     assert (_json(backups / "backup.json")["epoch"], _json(backups / "backup.prev.json")["epoch"]) == (3, 2)
     _check_disk(out, temporaries_allowed=False)
-    monkeypatch.delenv("KERASOPT_FAULT")
     assert main(["run", path, "--output-dir", str(out), "--resume"]) == 0, capsys.readouterr().err
     metrics = _json(out / "metrics.json")
     assert [len(s["history"]["loss"]) for s in metrics["stages"]] == [2, 6]
@@ -241,16 +240,22 @@ def test_no_readable_backup_exits_1_and_deletes_nothing(interrupted, tmp_path, c
     assert {p.name: p.read_bytes() for p in backups.iterdir()} == before
 
 
-@pytest.mark.parametrize(("corrupt", "code", "said"), [
-    ("checkpoints/progress.json", 1, "progress.json is corrupt"),
-    ("checkpoints/stage_0_a.weights.h5", 0, "stage_0_a.weights.h5 is corrupt"),
-    ("recipe.yaml", 0, None),
+@pytest.mark.parametrize(("corrupt", "content", "code", "said"), [
+    ("checkpoints/progress.json", None, 1, "progress.json is corrupt (not valid JSON"),
+    ("checkpoints/progress.json", b'{"completed": 3}', 1,
+     "progress.json is corrupt (valid JSON, but not a progress record: TypeError"),
+    ("checkpoints/stage_0_a.weights.h5", None, 0, "stage_0_a.weights.h5 is corrupt"),
+    ("recipe.yaml", None, 0, None),
 ])
-def test_every_other_file_read_back_is_named_or_rewritten(interrupted, tmp_path, capsys, corrupt, code, said):
+def test_every_other_file_read_back_is_named_or_rewritten(interrupted, tmp_path, capsys, corrupt, content, code,
+                                                          said):
     """progress.json: exit 1 naming it, kept as it was; a completed stage's weights: that stage
     and the next train again; recipe.yaml (an output: the hash in progress.json is compared)."""
     path, out = _copy(interrupted, tmp_path)
-    half = _truncate(out / corrupt)
+    if content is None:
+        half = _truncate(out / corrupt)
+    else:
+        (out / corrupt).write_bytes(half := content)
     capsys.readouterr()
     assert main(["run", path, "--output-dir", str(out), "--resume"]) == code
     err = capsys.readouterr().err
