@@ -320,3 +320,20 @@ def test_a_full_disk_exits_1_naming_the_file_and_the_run_resumes_once_freed(smal
     metrics = _json(out / "metrics.json")
     assert metrics["timing"]["train_steps"] == 8 * STEPS_PER_EPOCH
     _check_disk(out, temporaries_allowed=False)
+
+
+def test_only_the_atomic_writers_temporaries_are_removed(tmp_path):
+    from kerasopt.export.atomic import remove_temporaries
+
+    ours = [".metrics.json.3441eaf5.tmp.json", "checkpoints/.weights.jspf2gd9/stage_0_a.weights.h5",
+            "checkpoints/backup_b/.backup.next.json.0a1b2c3d.tmp.json", ".saved_model.0a1b2c3d.old/x.pb"]
+    theirs = [".gitignore", ".env", "notes.0a1b2c3d.tmp.txt", ".kerasopt.lock", ".weights.toolong123",
+              ".kerasopt-replaced-20261207-0300-ab/.model.keras.0a1b2c3d.tmp.keras"]
+    for name in ours + theirs:
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_text("x")
+    removed = remove_temporaries(tmp_path)
+    assert sorted(str(p.relative_to(tmp_path)) for p in removed) == sorted(
+        str(Path(name).parent) if "/.weights." in name or ".old/" in name else name for name in ours)
+    assert all((tmp_path / name).exists() for name in theirs)
+    assert not any((tmp_path / name).exists() for name in ours)
