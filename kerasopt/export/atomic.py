@@ -1,11 +1,22 @@
-"""Atomic writes for exports: build under a temporary name in the same directory, then rename."""
+"""Atomic writes for exports: build under a temporary name in the same directory, then rename.
+
+Fault injection (for kerasopt's own fault tests, never needed otherwise): when the
+environment variable `KERASOPT_FAULT` is `<SIGNAL>:<file name>[:<n>]`, the process sends
+itself that signal the `n`-th time (default: the first) a file of that name is complete
+under its temporary name and about to be renamed into place, the moment a crash would
+cost the most. `KERASOPT_FAULT=SIGKILL:metrics.json:2` kills a run while it writes its
+final `metrics.json`. The signal is real (`os.kill`), so the code that handles it is the
+code a user's Ctrl-C or `kill` reaches.
+"""
 
 from __future__ import annotations
 
 import contextlib
 import errno
 import os
+import re
 import shutil
+import signal
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -32,6 +43,32 @@ def is_no_space(err: BaseException) -> bool:
         return True
     text = str(err)
     return "No space left on device" in text or "errno = 28" in text
+
+
+FAULT_VARIABLE = "KERASOPT_FAULT"
+
+
+def fault_point(final: str | os.PathLike[str]) -> None:
+    """Send this process the signal `KERASOPT_FAULT` asks for, if it names `final` (see the module doc).
+
+    The count lives in the variable itself (`:<n>` counts down, and the variable is removed
+    when the signal is sent), so runs in one process never share a count.
+
+    Args:
+        final: The final path of a file whose temporary is complete and about to be renamed.
+    """
+    spec = os.environ.get(FAULT_VARIABLE)
+    if not spec:
+        return
+    signal_name, _, target = spec.partition(":")
+    name, _, nth = target.partition(":")
+    if Path(final).name != name:
+        return
+    if int(nth or 1) > 1:
+        os.environ[FAULT_VARIABLE] = f"{signal_name}:{name}:{int(nth) - 1}"
+        return
+    del os.environ[FAULT_VARIABLE]
+    os.kill(os.getpid(), signal.Signals[signal_name])
 
 
 def _remove(path: Path) -> None:
@@ -76,6 +113,7 @@ def atomic_target(path: str | os.PathLike[str]) -> Iterator[Path]:
         yield tmp
         if not tmp.exists():
             raise FileNotFoundError(f"The export wrote nothing to the temporary path {tmp}.")
+        fault_point(final)
         if tmp.is_dir() and final.exists():
             aside = final.with_name(f".{final.name}.{token}.old")
             os.replace(final, aside)
@@ -89,6 +127,36 @@ def atomic_target(path: str | os.PathLike[str]) -> Iterator[Path]:
         raise
     finally:
         _remove(tmp)
+
+
+TEMPORARY = re.compile(r"^\..+\.[0-9a-f]{8}\.(tmp.*|old)$|^\.weights\.[a-z0-9_]{8}$")
+"""Names of the temporaries this module's writers use (`.<name>.<token>.tmp<suffix>`, a replaced
+directory's `.<name>.<token>.old`) and of `RunDirectory.save_weights`'s scratch folders."""
+
+
+def remove_temporaries(folder: str | os.PathLike[str], *, skip: str = ".kerasopt-replaced-") -> list[Path]:
+    """Delete the temporaries a killed writer left in `folder` and its subfolders.
+
+    A process killed by SIGKILL (or the power going) has no chance to remove the
+    temporary it was writing; it never holds a final name, but it would stay. Call this
+    only while no other process writes in `folder` (a run directory's lock held).
+
+    Args:
+        folder: The folder to clean.
+        skip: Subfolders whose names start with this are left alone. Defaults to
+            `".kerasopt-replaced-"` (a replaced run, kept aside).
+
+    Returns:
+        The paths deleted.
+    """
+    removed = []
+    for parent, folders, files in os.walk(folder):
+        for name in [*folders, *files]:
+            if TEMPORARY.match(name):
+                removed.append(Path(parent) / name)
+                _remove(removed[-1])
+        folders[:] = [n for n in folders if not TEMPORARY.match(n) and not n.startswith(skip)]
+    return removed
 
 
 def path_bytes(path: str | os.PathLike[str]) -> int:

@@ -94,21 +94,25 @@ class ResumeState:
         Raises:
             RunFailed: When the file is corrupt (the message names it).
         """
+        advice = ("it records which stages have finished. Delete it to resume every stage from its "
+                  "backup or its beginning, or start again with --overwrite.")
         try:
             progress = self.run_dir.read_json(PROGRESS)
         except ValueError as err:
-            raise RunFailed(
-                f"{err}; it records which stages have finished. Delete it to resume every stage "
-                "from its backup or its beginning, or start again with --overwrite.") from None
+            raise RunFailed(f"{err}; {advice}") from None
         if progress is None:
             return
-        self._stored_hash = progress.get("recipe_sha256")
-        self.completed = list(progress.get("completed", []))
-        self.results = list(progress.get("results", []))
-        self.fit_seconds = float(progress.get("fit_seconds", 0.0))
-        self.train_steps = int(progress.get("train_steps", 0))
-        self.seeds = dict(progress.get("seed_generators", {}))
-        self.executions = dict(progress.get("executions", {}))
+        try:
+            self._stored_hash = progress.get("recipe_sha256")
+            self.completed = [str(name) for name in progress.get("completed", [])]
+            self.results = [dict(result) for result in progress.get("results", [])]
+            self.fit_seconds = float(progress.get("fit_seconds", 0.0))
+            self.train_steps = int(progress.get("train_steps", 0))
+            self.seeds = dict(progress.get("seed_generators", {}))
+            self.executions = dict(progress.get("executions", {}))
+        except (AttributeError, TypeError, ValueError) as err:
+            raise RunFailed(f"{self.run_dir.path(PROGRESS)} is corrupt (valid JSON, but not a progress "
+                            f"record: {type(err).__name__}: {err}); {advice}") from None
 
     def check_recipe(self, *, force: bool) -> None:
         """Refuse to resume with a recipe other than the one the run directory was started with.

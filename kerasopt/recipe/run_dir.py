@@ -24,7 +24,13 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from kerasopt.export.atomic import NoSpaceError, atomic_target, is_no_space
+from kerasopt.export.atomic import (
+    NoSpaceError,
+    atomic_target,
+    fault_point,
+    is_no_space,
+    remove_temporaries,
+)
 from kerasopt.recipe.run_errors import RunRefused
 from kerasopt.recipe.run_lock import LOCK_NAME, RunLock
 
@@ -105,6 +111,7 @@ class RunDirectory:
         if not self.is_chief:
             return
         self.root.mkdir(parents=True, exist_ok=True)
+        remove_temporaries(self.root)  # left by a killed run; this process holds the lock
         if self.overwrite and not resume and self.replaced is None:
             old = self._entries()
             if old:
@@ -145,6 +152,7 @@ class RunDirectory:
             scratch = Path(tempfile.mkdtemp(prefix=".weights.", dir=target.parent))
             try:
                 model.save_weights(scratch / target.name)
+                fault_point(target)
                 os.replace(scratch / target.name, target)
             except Exception as err:
                 if is_no_space(err) and not isinstance(err, NoSpaceError):

@@ -9,7 +9,9 @@ augmentation depend only on the seed and the epoch number (see `DataEpoch`).
 Files, in `checkpoints/backup_<stage>/`: `backup.json` names the newest backup and its
 weights file (`epoch_<n>.weights.h5`); `backup.prev.json` names the one before. Each file
 is written under a temporary name and renamed; a weights file is deleted only once no
-JSON names it. A backup that cannot be read is reported by name and the previous one used.
+JSON names it. A backup that cannot be read is reported by name and the previous one used;
+the next backup then replaces the unreadable one and keeps the readable one as the
+previous: an unreadable backup is never rotated over a readable one.
 """
 
 from __future__ import annotations
@@ -67,6 +69,7 @@ class StageBackup(keras.callbacks.Callback):
         self.epochs_before = 0
         self._keeper_state: dict[str, Any] | None = None
         self._first_iteration = 0
+        self._current_readable = True  # False after resuming past an unreadable backup.json
         self._started = time.perf_counter()
         self._last_save = time.monotonic()
 
@@ -91,18 +94,22 @@ class StageBackup(keras.callbacks.Callback):
         self._first_iteration = int(self.model.optimizer.iterations.numpy())
         self._started, self._last_save = time.perf_counter(), time.monotonic()
         problems: list[str] = []
+        self._current_readable = True
         for name in (CURRENT, PREVIOUS):
             if not (self.directory / name).exists():
                 continue
             try:
                 meta = self._restore(name)
             except Exception as err:  # noqa: BLE001 - any failure to read means this backup is unusable
+                if name == CURRENT:
+                    self._current_readable = False
                 problems.append(str(err) if isinstance(err, CorruptBackup) else
                                 f"{self.directory / name} is unusable ({_brief(err)})")
                 continue
             if problems:
                 print(f"kerasopt: note: {problems[0]}; resuming from the previous backup "
-                      f"{self.directory / name} (after epoch {meta['epoch']}).", file=sys.stderr)
+                      f"{self.directory / name} (after epoch {meta['epoch']}), which the next "
+                      "backup keeps as the previous one.", file=sys.stderr)
             return self.epochs_before
         if problems:
             raise RunFailed(
@@ -151,9 +158,10 @@ class StageBackup(keras.callbacks.Callback):
         meta["callbacks"] = [self._callback_state(index, callback, stem)
                              for index, callback in enumerate(self.stateful)]
         self.run_dir.write_json(f"{self.folder}/{NEXT}", meta)
-        if (self.directory / CURRENT).exists():
+        if self._current_readable and (self.directory / CURRENT).exists():
             os.replace(self.directory / CURRENT, self.directory / PREVIOUS)
-        os.replace(self.directory / NEXT, self.directory / CURRENT)
+        os.replace(self.directory / NEXT, self.directory / CURRENT)  # over an unreadable one, if any
+        self._current_readable = True
         self._last_save = time.monotonic()
         self._delete_unnamed()
 
@@ -224,7 +232,10 @@ class StageBackup(keras.callbacks.Callback):
     def _delete_unnamed(self) -> None:
         named = set()
         for name in (CURRENT, PREVIOUS):
-            meta = self.run_dir.read_json(f"{self.folder}/{name}") if (self.directory / name).exists() else None
+            try:
+                meta = self.run_dir.read_json(f"{self.folder}/{name}")
+            except ValueError:  # unreadable: it names no file
+                meta = None
             if isinstance(meta, dict):
                 named |= {meta.get("weights"), (meta.get("keeper") or {}).get("weights")}
                 named |= {entry.get("weights") for entry in meta.get("callbacks", [])}
