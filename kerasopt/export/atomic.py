@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import os
+import re
 import shutil
 import uuid
 from collections.abc import Iterator
@@ -32,6 +33,22 @@ def is_no_space(err: BaseException) -> bool:
         return True
     text = str(err)
     return "No space left on device" in text or "errno = 28" in text
+
+
+_LEFTOVER = re.compile(r"^\.(?P<final>.+)\.[0-9a-f]{8}\.(?:tmp.*|old)$")
+
+
+def leftover_of(name: str) -> str | None:
+    """The final name whose temporary or set-aside copy `name` is (left by a killed writer), or None.
+
+    Example:
+        >>> leftover_of(".model.keras.0123abcd.tmp.keras"), leftover_of(".saved_model.0123abcd.old")
+        ('model.keras', 'saved_model')
+        >>> leftover_of("model.keras") is None
+        True
+    """
+    match = _LEFTOVER.match(name)
+    return match.group("final") if match else None
 
 
 def _remove(path: Path) -> None:
