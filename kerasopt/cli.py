@@ -49,8 +49,9 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--resume", action="store_true",
                      help="continue an interrupted run from its last checkpoint in the run directory")
     run.add_argument("--overwrite", action="store_true",
-                     help="replace the run already in the run directory (its files are deleted "
-                          "once the new run has finished)")
+                     help="replace the kerasopt run already in the run directory: the files its "
+                          ".kerasopt-run.json lists are deleted once the new run has finished; other "
+                          "files stay, and a folder that is not a kerasopt run is refused")
     run.add_argument("--force", action="store_true",
                      help="with --resume: continue although the recipe differs from the one the "
                           "run directory was started with")

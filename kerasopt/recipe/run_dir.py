@@ -31,15 +31,7 @@ from typing import Any
 from kerasopt.export.atomic import NoSpaceError, atomic_target, is_no_space, leftover_of
 from kerasopt.recipe.run_errors import RunFailed, RunRefused
 from kerasopt.recipe.run_lock import LOCK_NAME, RunLock
-from kerasopt.recipe.run_manifest import (
-    MANIFEST_NAME,
-    REPLACED_PREFIX,
-    RunManifest,
-    is_run_name,
-    written_by_earlier_kerasopt,
-)
-
-SHOWN = 8  # entries named in a message
+from kerasopt.recipe.run_manifest import REPLACED_PREFIX, RunManifest, check_use, is_run_name
 
 
 class RunDirectory:
@@ -224,51 +216,9 @@ class RunDirectory:
 
     def _check_use(self, *, resume: bool, overwrite: bool) -> None:
         entries = self._entries()
-        if not entries:
-            return
-        manifest = RunManifest.read(self.root)
-        if manifest is None:
-            manifest = self._earlier_run(entries, resume=resume, overwrite=overwrite)
-        self.manifest = manifest
-        self.foreign = manifest.foreign(entries)
-        if not (resume or overwrite):
-            what = "a finished run" if (self.root / "metrics.json").exists() else "an unfinished run"
-            raise RunRefused(
-                f"{self.root} already holds {what}. Use --resume to continue it, --overwrite to "
-                "replace it (the old files are deleted once the new run finishes), or another "
-                "--output-dir.")
-        clashing = [name for name in self.foreign if is_run_name(name)]
-        if clashing:
-            raise RunRefused(
-                f"{self.root} is a kerasopt run directory, but {_names(self.root, clashing)} in it "
-                f"{'was' if len(clashing) == 1 else 'were'} not written by kerasopt (not listed in its "
-                f"{MANIFEST_NAME}) and the run would write there; kerasopt does not replace files it "
-                "did not write. Move them out of the folder, or use another --output-dir.")
-        if self.foreign and overwrite:
-            print(f"kerasopt: note: --overwrite replaces only what kerasopt wrote in {self.root}; "
-                  f"it keeps {_names(self.root, self.foreign)}, which kerasopt did not write.",
-                  file=sys.stderr)
-
-    def _earlier_run(self, entries: list[str], *, resume: bool, overwrite: bool) -> RunManifest:
-        """A folder without a manifest: refused, unless `resume` continues an earlier kerasopt's run
-        (its entries under names a run writes are then listed as kerasopt's)."""
-        if not written_by_earlier_kerasopt(self.root):
-            raise RunRefused(
-                f"{self.root} is not empty and is not a kerasopt run directory (it has no "
-                f"{MANIFEST_NAME}); it holds {_names(self.root, entries)}. kerasopt never writes "
-                "into, moves or deletes a folder of files it did not write, with or without "
-                "--overwrite: choose another --output-dir (a new or empty folder).")
-        if overwrite:
-            raise RunRefused(
-                f"{self.root} holds a run of an earlier kerasopt, which wrote no {MANIFEST_NAME} "
-                "listing its files, so --overwrite cannot tell them from other files and leaves the "
-                "folder alone. Delete it yourself if nothing else is in it, use another "
-                "--output-dir, or continue it with --resume (which lists its files from then on).")
-        if not resume:
-            raise RunRefused(
-                f"{self.root} already holds a run (of an earlier kerasopt). Use --resume to continue "
-                "it, or another --output-dir.")
-        return RunManifest(self.root, self.recipe, [name for name in entries if is_run_name(name)])
+        if entries:
+            self.manifest, self.foreign = check_use(self.root, entries, self.recipe, resume=resume,
+                                                    overwrite=overwrite)
 
     def _move_aside(self) -> None:
         """Move the replaced run's entries (only those its manifest lists) into a hidden folder."""
@@ -321,13 +271,6 @@ class RunDirectory:
         for name in self.manifest.foreign(self._entries()):
             if name not in self.foreign and is_run_name(name):
                 self.manifest.add(name)
-
-
-def _names(root: Path, names: list[str]) -> str:
-    """`a.txt, src/, ...` (folders end in `/`), at most SHOWN names."""
-    shown = [f"{name}/" if (root / name).is_dir() else name for name in names[:SHOWN]]
-    more = f" and {len(names) - SHOWN} more" if len(names) > SHOWN else ""
-    return ", ".join(shown) + more
 
 
 def finite_only(data: Any, where: str = "") -> tuple[Any, list[str]]:

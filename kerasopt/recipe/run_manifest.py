@@ -13,6 +13,7 @@ import datetime
 import fnmatch
 import json
 import os
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +29,7 @@ RUN_ENTRIES = ("recipe.yaml", "metrics.json", "checkpoints", "logs", "workers", 
                "lr_find_*.png", f"{REPLACED_PREFIX}*")
 """The top-level names a run writes (fnmatch patterns): an entry of another program's under one
 of these names would be replaced by the run, so it is refused up front."""
+SHOWN = 8  # entries named in a message
 
 
 def is_run_name(name: str) -> bool:
@@ -139,3 +141,75 @@ def written_by_earlier_kerasopt(root: Path) -> bool:
     except (OSError, ValueError, UnicodeDecodeError):
         return False
     return first.startswith("# Resolved from ") and isinstance(progress, dict) and "recipe_sha256" in progress
+
+
+def check_use(root: Path, entries: list[str], recipe: str, *, resume: bool,
+              overwrite: bool) -> tuple[RunManifest, list[str]]:
+    """Whether a run may use a non-empty folder as asked; returns its manifest and the foreign entries.
+
+    A kerasopt run directory may be resumed or replaced; a run of an earlier kerasopt
+    (no manifest) only resumed; anything else is refused. Entries the manifest does not
+    list are another program's: they stay (`--overwrite` names them), unless they sit
+    under a name the run writes, which is refused.
+
+    Args:
+        root: The folder.
+        entries: Its top-level names (without the lock's record), not empty.
+        recipe: The name of the recipe about to run.
+        resume: The run continues the folder's run.
+        overwrite: The run replaces the folder's run.
+
+    Raises:
+        RunRefused: When the folder may not be used as asked (the message says what was
+            found and how to go on).
+    """
+    manifest = RunManifest.read(root)
+    if manifest is None:
+        manifest = _earlier_run(root, entries, recipe, resume=resume, overwrite=overwrite)
+    foreign = manifest.foreign(entries)
+    if not (resume or overwrite):
+        what = "a finished run" if (root / "metrics.json").exists() else "an unfinished run"
+        raise RunRefused(
+            f"{root} already holds {what}. Use --resume to continue it, --overwrite to "
+            "replace it (the old files are deleted once the new run finishes), or another "
+            "--output-dir.")
+    clashing = [name for name in foreign if is_run_name(name)]
+    if clashing:
+        raise RunRefused(
+            f"{root} is a kerasopt run directory, but {_names(root, clashing)} in it "
+            f"{'was' if len(clashing) == 1 else 'were'} not written by kerasopt (not listed in its "
+            f"{MANIFEST_NAME}) and the run would write there; kerasopt does not replace files it "
+            "did not write. Move them out of the folder, or use another --output-dir.")
+    if foreign and overwrite:
+        print(f"kerasopt: note: --overwrite replaces only what kerasopt wrote in {root}; "
+              f"it keeps {_names(root, foreign)}, which kerasopt did not write.", file=sys.stderr)
+    return manifest, foreign
+
+
+def _earlier_run(root: Path, entries: list[str], recipe: str, *, resume: bool, overwrite: bool) -> RunManifest:
+    """A folder without a manifest: refused, unless `resume` continues an earlier kerasopt's run
+    (its entries under names a run writes are then listed as kerasopt's)."""
+    if not written_by_earlier_kerasopt(root):
+        raise RunRefused(
+            f"{root} is not empty and is not a kerasopt run directory (it has no "
+            f"{MANIFEST_NAME}); it holds {_names(root, entries)}. kerasopt never writes "
+            "into, moves or deletes a folder of files it did not write, with or without "
+            "--overwrite: choose another --output-dir (a new or empty folder).")
+    if overwrite:
+        raise RunRefused(
+            f"{root} holds a run of an earlier kerasopt, which wrote no {MANIFEST_NAME} "
+            "listing its files, so --overwrite cannot tell them from other files and leaves the "
+            "folder alone. Delete it yourself if nothing else is in it, use another "
+            "--output-dir, or continue it with --resume (which lists its files from then on).")
+    if not resume:
+        raise RunRefused(
+            f"{root} already holds a run (of an earlier kerasopt). Use --resume to continue "
+            "it, or another --output-dir.")
+    return RunManifest(root, recipe, [name for name in entries if is_run_name(name)])
+
+
+def _names(root: Path, names: list[str]) -> str:
+    """`a.txt, src/, ...` (folders end in `/`), at most SHOWN names."""
+    shown = [f"{name}/" if (root / name).is_dir() else name for name in names[:SHOWN]]
+    more = f" and {len(names) - SHOWN} more" if len(names) > SHOWN else ""
+    return ", ".join(shown) + more
