@@ -136,9 +136,9 @@ class RunLock:
     def _write_record(self, descriptor: int, before: dict[str, Any] | None) -> None:
         """Write who holds the lock into `.kerasopt.lock` through `descriptor` (in place: it may
         be the locked file itself); a record left by a run that ended without releasing is noted."""
-        if before is not None and before.get("pid") != os.getpid():
+        if before is not None and "pid" in before and before["pid"] != os.getpid():
             print(f"kerasopt: note: taking over the stale lock {self.path} of process "
-                  f"{before.get('pid', '?')} (started {before.get('started', '?')}): that run ended "
+                  f"{before['pid']} (started {before.get('started', '?')}): that run ended "
                   "without releasing it.", file=sys.stderr)
         started = datetime.datetime.now().astimezone().isoformat(timespec="seconds")
         content = json.dumps({"pid": os.getpid(), "host": socket.gethostname(), "started": started})

@@ -85,7 +85,7 @@ class RunManifest:
         except (OSError, ValueError, UnicodeDecodeError) as err:
             data = {"unreadable": str(err)}
         entries = data.get("entries") if isinstance(data, dict) else None
-        if not (isinstance(entries, list) and all(isinstance(e, str) and "/" not in e for e in entries)):
+        if not (isinstance(entries, list) and all(isinstance(e, str) and "/" not in e and e not in ("", ".", "..") for e in entries)):
             raise RunRefused(
                 f"{path} is not a kerasopt run manifest (expected a JSON object with an `entries` list "
                 "of names), so kerasopt cannot tell which files in it are its own and leaves them "
