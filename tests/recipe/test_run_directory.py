@@ -101,6 +101,15 @@ def test_a_folder_that_holds_no_run_is_never_touched(tmp_path, capsys):
         assert sorted(p.name for p in out.iterdir()) == ["notes.txt"]
 
 
+def test_overwrite_into_the_folder_of_the_recipe_itself_leaves_the_recipe(tmp_path, capsys):
+    """The user's own `recipe.yaml` once made a folder look like a run (and --overwrite deleted it)."""
+    recipe = write_tiny_recipe(tmp_path)
+    text = Path(recipe).read_text()
+    assert cli(recipe, "--output-dir", str(tmp_path), "--overwrite") == 2
+    assert "is not a kerasopt run directory" in capsys.readouterr().err
+    assert Path(recipe).read_text() == text and sorted(p.name for p in tmp_path.iterdir()) == ["recipe.yaml"]
+
+
 def test_an_empty_folder_is_fine_to_run_into(tmp_path):
     out = tmp_path / "empty"
     out.mkdir()
