@@ -7,6 +7,7 @@ Exit codes: 0 success; 2 invalid recipe or usage; 1 failure while running.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import sys
@@ -48,8 +49,9 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--resume", action="store_true",
                      help="continue an interrupted run from its last checkpoint in the run directory")
     run.add_argument("--overwrite", action="store_true",
-                     help="replace the run already in the run directory (its files are deleted "
-                          "once the new run has finished)")
+                     help="replace the kerasopt run already in the run directory: the files its "
+                          ".kerasopt-run.json lists are deleted once the new run has finished; other "
+                          "files stay, and a folder that is not a kerasopt run is refused")
     run.add_argument("--force", action="store_true",
                      help="with --resume: continue although the recipe differs from the one the "
                           "run directory was started with")
@@ -226,14 +228,23 @@ def _tensorboard(args: argparse.Namespace) -> int:
     return board.main()
 
 
-def _guarded(args: argparse.Namespace, action) -> int:
-    """Load the recipe, start TensorFlow quietly, run an action that may fail at run time.
+def _guarded(args: argparse.Namespace, action, claim=None) -> int:
+    """Load the recipe, claim the run directory, start TensorFlow quietly, run an action.
 
-    A recipe error exits 2 before TensorFlow loads, and so does a Keras backend other than
-    TensorFlow (the runner is TensorFlow-only); a failure while running prints one
-    message and exits 1 (`--debug` shows TensorFlow's start-up lines and the traceback).
+    A recipe error exits 2 before TensorFlow loads, and so does a run directory that may
+    not be used (`claim`, which reads files only: a busy or finished directory is refused
+    at once) and a Keras backend other than TensorFlow (the runner is TensorFlow-only); a
+    failure while running prints one message and exits 1 (`--debug` shows TensorFlow's
+    start-up lines and the traceback).
+
+    Args:
+        args: The parsed command line.
+        action: Called as `action(loaded)`, or `action(loaded, claimed)` with `claim`.
+        claim: Called as `claim(loaded)`, a context manager held around TensorFlow's start
+            and the action. Defaults to `None`.
     """
     from kerasopt.recipe.errors import RecipeError
+    from kerasopt.recipe.run_errors import RunRefused
 
     try:
         loaded = _load(args.recipe, args.overrides)
@@ -243,21 +254,38 @@ def _guarded(args: argparse.Namespace, action) -> int:
     except RecipeError as err:
         return _report_recipe_error(err)
     try:
-        from kerasopt.tf_startup import start_tensorflow_quietly
+        with contextlib.ExitStack() as stack:
+            claimed = None
+            if claim is not None:
+                from kerasopt.recipe.run_errors import interrupt_on_signals
 
-        start_tensorflow_quietly(show=args.debug)
-        from kerasopt._backend import RECIPE_RUNNER, UnsupportedBackendError, require_tensorflow
+                stack.enter_context(interrupt_on_signals())
+                claimed = stack.enter_context(claim(loaded))
+            from kerasopt.tf_startup import start_tensorflow_quietly
 
-        try:
-            require_tensorflow(RECIPE_RUNNER)
-        except UnsupportedBackendError as err:  # nothing ran, nothing was written
-            print(f"kerasopt: error: {err}", file=sys.stderr)
-            return EXIT_USAGE
-        return action(loaded)
+            start_tensorflow_quietly(show=args.debug)
+            from kerasopt._backend import RECIPE_RUNNER, UnsupportedBackendError, require_tensorflow
+
+            try:
+                require_tensorflow(RECIPE_RUNNER)
+            except UnsupportedBackendError as err:  # nothing ran, nothing was written
+                print(f"kerasopt: error: {err}", file=sys.stderr)
+                return EXIT_USAGE
+            return action(loaded) if claim is None else action(loaded, claimed)
+    except RunRefused as err:
+        print(f"kerasopt: error: {err}", file=sys.stderr)
+        return EXIT_USAGE
+    except RecipeError as err:  # found once the models exist (distillation), before writing
+        return _report_recipe_error(err)
     except KeyboardInterrupt as err:  # RunInterrupted says what was kept and how to resume
         print(getattr(err, "message", "") or "kerasopt: interrupted", file=sys.stderr)
         return getattr(err, "exit_code", 130)
     except Exception as err:  # noqa: BLE001 - the command line's last line of defence
+        from kerasopt.distribute.cluster import ClusterConfigError
+
+        if isinstance(err, ClusterConfigError):
+            print(f"kerasopt: error: {err}", file=sys.stderr)
+            return EXIT_USAGE
         if args.debug:
             raise
         from kerasopt.recipe.failures import describe
@@ -288,24 +316,19 @@ def _run(args: argparse.Namespace) -> int:
     if args.workers is not None:
         return _launch_workers(args)
 
-    def action(loaded) -> int:
-        from kerasopt.distribute.cluster import ClusterConfigError
-        from kerasopt.recipe.errors import RecipeError
-        from kerasopt.recipe.run_errors import RunRefused, interrupt_on_signals
+    def claim(loaded):
+        from kerasopt.recipe.run_claim import claim_run
+
+        return claim_run(loaded, output_dir=args.output_dir, resume=args.resume,
+                         overwrite=args.overwrite, force=args.force)
+
+    def action(loaded, claimed) -> int:
         from kerasopt.recipe.runner import run
 
-        try:
-            with interrupt_on_signals():
-                run(loaded, output_dir=args.output_dir, resume=args.resume,
-                    overwrite=args.overwrite, force=args.force)
-        except (RunRefused, ClusterConfigError) as err:
-            print(f"kerasopt: error: {err}", file=sys.stderr)
-            return EXIT_USAGE
-        except RecipeError as err:  # found once the models exist (distillation), before writing
-            return _report_recipe_error(err)
+        run(loaded, claimed=claimed)
         return EXIT_OK
 
-    return _guarded(args, action)
+    return _guarded(args, action, claim)
 
 
 def _launch_workers(args: argparse.Namespace) -> int:

@@ -137,7 +137,7 @@ def test_overrides_may_follow_options(monkeypatch):
     from kerasopt import cli
 
     seen = {}
-    monkeypatch.setattr(cli, "_guarded", lambda args, action: seen.setdefault("args", args) and 0)
+    monkeypatch.setattr(cli, "_guarded", lambda args, action, *claim: seen.setdefault("args", args) and 0)
     cli.main(["run", "quickstart", "--output-dir", "/tmp/x", "training.epochs=3", "--resume"])
     args = seen["args"]
     assert args.overrides == ["training.epochs=3"] and args.output_dir == "/tmp/x" and args.resume

@@ -1,9 +1,29 @@
-"""Exports: .keras, SavedModel and TFLite (verified with the LiteRT interpreter)."""
+"""Exports: .keras, SavedModel and TFLite (verified with the LiteRT interpreter).
 
-from kerasopt.export.errors import ExportError as ExportError
-from kerasopt.export.keras_format import export_keras as export_keras
-from kerasopt.export.saved_model import export_saved_model as export_saved_model
-from kerasopt.export.tflite import export_tflite as export_tflite
-from kerasopt.export.tflite_verify import verify_tflite as verify_tflite
+Names load on first use, so that `kerasopt.export.atomic` (the atomic writer the run
+directory uses before TensorFlow starts) imports neither TensorFlow nor Keras.
+"""
 
-__all__ = ["ExportError", "export_keras", "export_saved_model", "export_tflite", "verify_tflite"]
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from kerasopt.export.errors import ExportError as ExportError
+    from kerasopt.export.keras_format import export_keras as export_keras
+    from kerasopt.export.saved_model import export_saved_model as export_saved_model
+    from kerasopt.export.tflite import export_tflite as export_tflite
+    from kerasopt.export.tflite_verify import verify_tflite as verify_tflite
+
+_WHERE = {
+    "ExportError": "errors", "export_keras": "keras_format", "export_saved_model": "saved_model",
+    "export_tflite": "tflite", "verify_tflite": "tflite_verify",
+}
+__all__ = sorted(_WHERE)
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _WHERE:
+        raise AttributeError(f"module 'kerasopt.export' has no attribute {name!r}")
+    return getattr(importlib.import_module(f"kerasopt.export.{_WHERE[name]}"), name)

@@ -18,7 +18,7 @@ import re
 import shutil
 import signal
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 
@@ -129,12 +129,33 @@ def atomic_target(path: str | os.PathLike[str]) -> Iterator[Path]:
         _remove(tmp)
 
 
-TEMPORARY = re.compile(r"^\..+\.[0-9a-f]{8}\.(tmp.*|old)$|^\.weights\.[a-z0-9_]{8}$")
-"""Names of the temporaries this module's writers use (`.<name>.<token>.tmp<suffix>`, a replaced
-directory's `.<name>.<token>.old`) and of `RunDirectory.save_weights`'s scratch folders."""
+_LEFTOVER = re.compile(r"^\.(?P<final>.+)\.[0-9a-f]{8}\.(?:tmp.*|old)$")
+"""Names of the temporaries `atomic_target` uses (`.<name>.<token>.tmp<suffix>`) and of a
+replaced directory set aside (`.<name>.<token>.old`)."""
+_WEIGHTS_SCRATCH = re.compile(r"^\.weights\.[a-z0-9_]{8}$")
+"""`RunDirectory.save_weights`'s scratch folders."""
 
 
-def remove_temporaries(folder: str | os.PathLike[str], *, skip: str = ".kerasopt-replaced-") -> list[Path]:
+def leftover_of(name: str) -> str | None:
+    """The final name whose temporary or set-aside copy `name` is (left by a killed writer), or None.
+
+    Example:
+        >>> leftover_of(".model.keras.0123abcd.tmp.keras"), leftover_of(".saved_model.0123abcd.old")
+        ('model.keras', 'saved_model')
+        >>> leftover_of("model.keras") is None
+        True
+    """
+    match = _LEFTOVER.match(name)
+    return match.group("final") if match else None
+
+
+def is_temporary(name: str) -> bool:
+    """Whether `name` is one of the temporaries kerasopt's writers use (see `leftover_of`)."""
+    return bool(_LEFTOVER.match(name) or _WEIGHTS_SCRATCH.match(name))
+
+
+def remove_temporaries(folder: str | os.PathLike[str], *, within: Callable[[str], bool] | None = None,
+                       skip: str = ".kerasopt-replaced-") -> list[Path]:
     """Delete the temporaries a killed writer left in `folder` and its subfolders.
 
     A process killed by SIGKILL (or the power going) has no chance to remove the
@@ -143,6 +164,9 @@ def remove_temporaries(folder: str | os.PathLike[str], *, skip: str = ".kerasopt
 
     Args:
         folder: The folder to clean.
+        within: Which of `folder`'s own entries may be searched and removed (a run
+            directory's: the ones its manifest lists, and their leftovers), so that
+            nothing another program wrote is touched. Defaults to all.
         skip: Subfolders whose names start with this are left alone. Defaults to
             `".kerasopt-replaced-"` (a replaced run, kept aside).
 
@@ -151,11 +175,14 @@ def remove_temporaries(folder: str | os.PathLike[str], *, skip: str = ".kerasopt
     """
     removed = []
     for parent, folders, files in os.walk(folder):
+        if within is not None and Path(parent) == Path(folder):
+            folders[:] = [n for n in folders if within(n)]
+            files = [n for n in files if within(n)]
         for name in [*folders, *files]:
-            if TEMPORARY.match(name):
+            if is_temporary(name):
                 removed.append(Path(parent) / name)
                 _remove(removed[-1])
-        folders[:] = [n for n in folders if not TEMPORARY.match(n) and not n.startswith(skip)]
+        folders[:] = [n for n in folders if not is_temporary(n) and not n.startswith(skip)]
     return removed
 
 

@@ -4,10 +4,14 @@ Writes land in a temporary file next to the target and are renamed into place, s
 crash never leaves a half-written artifact under its final name. `is_chief` is the one
 place that decides whether this process writes (multi-worker runs write from the chief only).
 
-A run directory is never destroyed by a new run: a directory that holds a run is refused
-unless the run resumes it (`--resume`) or replaces it (`--overwrite`); a replaced run's
-files are moved aside into `.kerasopt-replaced-<time>/` and deleted only once the new run
-has finished.
+A run directory proves it is kerasopt's by its manifest, `.kerasopt-run.json`
+(:class:`~kerasopt.recipe.run_manifest.RunManifest`), which lists every top-level file and
+folder kerasopt wrote there. A run directory is never destroyed by a new run: a
+directory that holds a run is refused unless the run resumes it (`--resume`) or
+replaces it (`--overwrite`), and a non-empty folder without a manifest is refused either
+way. A replaced run's listed entries are moved aside into `.kerasopt-replaced-<time>/`
+and deleted only once the new run has finished; entries the manifest does not list
+(another program's files) stay where they are, and the run says it kept them.
 """
 
 from __future__ import annotations
@@ -29,13 +33,12 @@ from kerasopt.export.atomic import (
     atomic_target,
     fault_point,
     is_no_space,
+    leftover_of,
     remove_temporaries,
 )
-from kerasopt.recipe.run_errors import RunRefused
+from kerasopt.recipe.run_errors import RunFailed, RunRefused
 from kerasopt.recipe.run_lock import LOCK_NAME, RunLock
-
-REPLACED_PREFIX = ".kerasopt-replaced-"
-RUN_MARKERS = ("recipe.yaml", "metrics.json", "checkpoints")
+from kerasopt.recipe.run_manifest import REPLACED_PREFIX, RunManifest, check_use, is_run_name
 
 
 class RunDirectory:
@@ -44,81 +47,102 @@ class RunDirectory:
     Args:
         root: The folder (created on first write).
         is_chief: Whether this process writes files. Defaults to `True`.
+        recipe: The recipe's name, recorded in the manifest. Defaults to `""`.
     """
 
-    def __init__(self, root: str | os.PathLike[str], *, is_chief: bool = True) -> None:
+    def __init__(self, root: str | os.PathLike[str], *, is_chief: bool = True, recipe: str = "") -> None:
         self.root = Path(root)
         self.is_chief = is_chief
+        self.recipe = recipe
         self.overwrite = False
         self.replaced: Path | None = None
         self.prepared = False
+        self.manifest: RunManifest | None = None
+        self.foreign: list[str] = []  # entries kerasopt did not write, found when the run began
+        self._previous: RunManifest | None = None  # the replaced run's manifest
 
     @property
     def logs(self) -> Path:
-        return self.root / "logs"
+        return self.path("logs")
 
     @property
     def checkpoints(self) -> Path:
-        return self.root / "checkpoints"
+        return self.path("checkpoints")
 
     def path(self, name: str) -> Path:
-        """The final path of an artifact inside the run directory."""
+        """The final path of an artifact inside the run directory.
+
+        Once the run has begun writing (:meth:`prepare`), the artifact's top-level entry is
+        listed in the manifest before it is written.
+
+        Raises:
+            RunFailed: When that entry exists and kerasopt did not write it (it is not replaced).
+        """
+        if self.prepared and self.is_chief and self.manifest is not None:
+            top = Path(name).parts[0]
+            if top in self.foreign:
+                raise RunFailed(
+                    f"{self.root / top} was not written by kerasopt, and the run would replace it; "
+                    f"move it out of {self.root}, then resume with --resume.")
+            self.manifest.add(top)
         return self.root / name
 
     @contextlib.contextmanager
     def claimed(self, *, resume: bool, overwrite: bool = False) -> Iterator[RunDirectory]:
         """Hold the directory's lock for the block, after checking it may be used as asked.
 
-        A directory holding a run (`recipe.yaml`, `metrics.json` or `checkpoints/`) is
-        refused unless `resume` or `overwrite`; a non-empty directory that holds no run is
-        refused either way (its files are not the runner's to move). When the block ends
-        normally, the content replaced by `overwrite` is deleted; when it raises before
-        the new run wrote anything, that content is moved back.
+        A kerasopt run directory (one with a manifest) is refused unless `resume` or
+        `overwrite`; a non-empty folder without one is refused either way (its files are
+        not kerasopt's to move), except that `resume` continues a run of a kerasopt that
+        wrote no manifest. When the block ends normally, the run `overwrite` replaced is
+        deleted; when it raises before the new run wrote anything, it is moved back.
 
         Args:
             resume: The run continues the directory's run.
             overwrite: The run replaces the directory's run. Defaults to `False`.
 
         Raises:
-            RunRefused: When the directory is locked by another run or may not be used.
+            RunRefused: When `root` is not a usable folder, another run holds its lock, or
+                it may not be used as asked; nothing was written.
         """
         if resume and overwrite:
             raise RunRefused("--resume and --overwrite exclude each other: continue the run, or replace it.")
         if not self.is_chief:
             yield self
             return
-        created = not self.root.exists()
+        created = self._make_root()
         lock = RunLock(self.root)
-        lock.acquire()
         try:
-            self._check_use(resume=resume, overwrite=overwrite)
-            self.overwrite = overwrite
-            yield self
-            if self.replaced is not None:
-                shutil.rmtree(self.replaced, ignore_errors=True)
-                self.replaced = None
-        except BaseException:
-            self._restore_replaced()
-            raise
+            lock.acquire()
+            try:
+                self._check_use(resume=resume, overwrite=overwrite)
+                self.overwrite = overwrite
+                yield self
+                self._drop_replaced()
+            except BaseException:
+                self._restore_replaced()
+                raise
+            finally:
+                self._list_new_entries()
+                lock.release()
         finally:
-            lock.release()
-            if created and self.root.is_dir() and not any(self.root.iterdir()):
-                self.root.rmdir()
+            for folder in created:
+                with contextlib.suppress(OSError):
+                    folder.rmdir()  # only when empty: a refused or failed-at-once run leaves nothing
 
     def prepare(self, *, resume: bool) -> None:
-        """Create the folder for the first write; a replacing run first moves the old run aside."""
+        """Before the first write: write the manifest; a replacing run first moves the old run aside."""
         self.prepared = True
         if not self.is_chief:
             return
         self.root.mkdir(parents=True, exist_ok=True)
-        remove_temporaries(self.root)  # left by a killed run; this process holds the lock
+        if self.manifest is None:
+            self.manifest = RunManifest(self.root, self.recipe)
+        # Left by a killed run of this folder (this process holds the lock); only in kerasopt's own entries.
+        remove_temporaries(self.root, within=self.manifest.owns)
         if self.overwrite and not resume and self.replaced is None:
-            old = self._entries()
-            if old:
-                stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
-                self.replaced = Path(tempfile.mkdtemp(prefix=f"{REPLACED_PREFIX}{stamp}-", dir=self.root))
-                for entry in old:
-                    os.replace(entry, self.replaced / entry.name)
+            self._move_aside()
+        self.manifest.save()
         self.checkpoints.mkdir(exist_ok=True)
 
     def write_text(self, name: str, text: str) -> Path:
@@ -168,7 +192,7 @@ class RunDirectory:
         Raises:
             ValueError: When the file is not valid JSON; the message names the file.
         """
-        target = self.path(name)
+        target = self.root / name
         if not target.exists():
             return None
         try:
@@ -176,43 +200,87 @@ class RunDirectory:
         except (ValueError, UnicodeDecodeError) as err:
             raise ValueError(f"{target} is corrupt (not valid JSON: {err})") from None
 
-    def _entries(self) -> list[Path]:
-        return sorted(p for p in self.root.iterdir() if p.name != LOCK_NAME) if self.root.is_dir() else []
+    def _entries(self) -> list[str]:
+        if not self.root.is_dir():
+            return []
+        return sorted(p.name for p in self.root.iterdir() if p.name != LOCK_NAME)
+
+    def _make_root(self) -> list[Path]:
+        """Create the folder (and missing parents); returns those created, deepest first.
+
+        Raises:
+            RunRefused: When `root` is a file, or a folder cannot be created there.
+        """
+        if self.root.exists() and not self.root.is_dir():
+            raise RunRefused(f"--output-dir {self.root} is an existing file, not a folder; give a folder "
+                             "(a new one is created).")
+        missing = [p for p in (self.root, *self.root.parents) if not p.exists()]
+        try:
+            self.root.mkdir(parents=True, exist_ok=True)
+        except OSError as err:
+            for folder in missing:
+                with contextlib.suppress(OSError):
+                    folder.rmdir()
+            raise RunRefused(f"--output-dir {self.root} cannot be created ({err.strerror or err}).") from None
+        return missing
 
     def _check_use(self, *, resume: bool, overwrite: bool) -> None:
         entries = self._entries()
-        if not entries:
+        if entries:
+            self.manifest, self.foreign = check_use(self.root, entries, self.recipe, resume=resume,
+                                                    overwrite=overwrite)
+
+    def _move_aside(self) -> None:
+        """Move the replaced run's entries (only those its manifest lists) into a hidden folder."""
+        previous = self.manifest or RunManifest(self.root, self.recipe)
+        moving = [self.root / name for name in self._entries()
+                  if name in previous.entries or leftover_of(name) in previous.entries]
+        self.manifest = RunManifest(self.root, self.recipe)
+        if not moving:
             return
-        holds_run = any((self.root / name).exists() for name in RUN_MARKERS) or any(
-            p.name.startswith(REPLACED_PREFIX) for p in entries)
-        if not holds_run:
-            names = ", ".join(p.name for p in entries[:5]) + (", ..." if len(entries) > 5 else "")
-            raise RunRefused(
-                f"{self.root} is not empty ({names}) and holds no kerasopt run (no recipe.yaml, "
-                "metrics.json or checkpoints/); choose another --output-dir.")
-        if resume or overwrite:
-            return
-        what = "a finished run" if (self.root / "metrics.json").exists() else "an unfinished run"
-        raise RunRefused(
-            f"{self.root} already holds {what}. Use --resume to continue it, --overwrite to "
-            "replace it (the old files are deleted once the new run finishes), or another "
-            "--output-dir.")
+        stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
+        self.replaced = Path(tempfile.mkdtemp(prefix=f"{REPLACED_PREFIX}{stamp}-", dir=self.root))
+        previous.add(self.replaced.name)  # listed from the moment it exists
+        for entry in moving:
+            os.replace(entry, self.replaced / entry.name)
+        previous.entries.remove(self.replaced.name)
+        self._previous = previous
+        self.manifest.add(self.replaced.name)
+
+    def _drop_replaced(self) -> None:
+        """After the replacing run finished: delete the run it replaced."""
+        if self.replaced is not None and self.manifest is not None:
+            shutil.rmtree(self.replaced, ignore_errors=True)
+            self.manifest.discard(self.replaced.name)
+            self.replaced = None
 
     def _restore_replaced(self) -> None:
         """After a failed replacing run: put the old run back if the new one wrote nothing."""
-        if self.replaced is None:
+        if self.replaced is None or self.manifest is None or self._previous is None:
             return
-        written = [p for p in self._entries() if p != self.replaced]
+        written = [self.root / name for name in self._entries()
+                   if name != self.replaced.name and (name in self.manifest.entries
+                                                      or leftover_of(name) in self.manifest.entries)]
         if all(p.is_dir() and not any(p.rglob("*")) for p in written):
             for entry in written:
                 shutil.rmtree(entry, ignore_errors=True)
             for entry in self.replaced.iterdir():
                 os.replace(entry, self.root / entry.name)
             self.replaced.rmdir()
+            self.manifest = self._previous
+            self.manifest.save()
         else:
             print(f"kerasopt: note: the run this one replaced is kept in {self.replaced} "
                   "(delete it when no longer needed).", file=sys.stderr)
         self.replaced = None
+
+    def _list_new_entries(self) -> None:
+        """As the run ends, list entries a run writes that appeared during it (a safety net)."""
+        if not self.prepared or self.manifest is None or not self.root.is_dir():
+            return
+        for name in self.manifest.foreign(self._entries()):
+            if name not in self.foreign and is_run_name(name):
+                self.manifest.add(name)
 
 
 def finite_only(data: Any, where: str = "") -> tuple[Any, list[str]]:

@@ -24,14 +24,16 @@ from kerasopt.export.atomic import NoSpaceError
 from kerasopt.recipe.loader import LoadedRecipe
 from kerasopt.recipe.resume_state import ResumeState
 from kerasopt.recipe.run_callbacks import backup_folder
+from kerasopt.recipe.run_claim import ClaimedRun, claim_run
 from kerasopt.recipe.run_context import Run
 from kerasopt.recipe.run_dir import RunDirectory
-from kerasopt.recipe.run_errors import RunFailed, RunInterrupted, RunRefused
+from kerasopt.recipe.run_errors import RunFailed, RunInterrupted
 from kerasopt.recipe.stage_backup import seed_states, set_seed_states
 
 
 def run(loaded: LoadedRecipe, *, output_dir: str | None = None, resume: bool = False,
-        overwrite: bool = False, force: bool = False, callbacks: Sequence[Any] = ()) -> dict[str, Any]:
+        overwrite: bool = False, force: bool = False, callbacks: Sequence[Any] = (),
+        claimed: ClaimedRun | None = None) -> dict[str, Any]:
     """Run a validated recipe and return what was written to `metrics.json`.
 
     The run directory is locked for the run (:class:`~kerasopt.recipe.run_lock.RunLock`).
@@ -48,6 +50,10 @@ def run(loaded: LoadedRecipe, *, output_dir: str | None = None, resume: bool = F
             directory was started with. Defaults to `False`.
         callbacks: Further Keras callbacks for every stage's `fit` (a sweep's trial pruner,
             for example). Defaults to `()`.
+        claimed: The run directory, already claimed by
+            :func:`~kerasopt.recipe.run_claim.claim_run` (which `kerasopt run` does before
+            TensorFlow starts); `output_dir`, `resume`, `overwrite` and `force` are then
+            ignored. Defaults to `None` (claimed here).
 
     Returns:
         The metrics written to `metrics.json`.
@@ -62,34 +68,19 @@ def run(loaded: LoadedRecipe, *, output_dir: str | None = None, resume: bool = F
         UnsupportedBackendError: Keras runs on a backend other than TensorFlow (the
             runner builds tf.data pipelines, tf.distribute strategies and TFLite files).
     """
-    # Multi-worker runs: only the chief (worker 0) takes the lock and writes; the other
-    # workers train in lockstep and write nothing (see kerasopt.distribute.cluster).
-    if force and not resume:
-        raise RunRefused("--force only applies with --resume (it accepts a changed recipe).")
     require_tensorflow(RECIPE_RUNNER)
-    recipe = loaded.recipe
-    run_dir = RunDirectory(output_dir or Path("saved_models") / recipe.name, is_chief=_is_chief(recipe))
-    state = ResumeState(run_dir, loaded.resolved_yaml())
+    if claimed is None:
+        with claim_run(loaded, output_dir=output_dir, resume=resume, overwrite=overwrite,
+                       force=force) as claimed:
+            return run(loaded, callbacks=callbacks, claimed=claimed)
+    run_dir = claimed.run_dir
     try:
-        with run_dir.claimed(resume=resume, overwrite=overwrite):
-            if resume:
-                state.load()
-                state.check_recipe(force=force)
-            return _run(loaded, run_dir, state, resume, callbacks)
+        return _run(loaded, run_dir, claimed.state, claimed.resume, callbacks)
     except NoSpaceError as err:
         raise RunFailed(f"{err}; free space and resume with: {resume_command(loaded, run_dir)}") from err
     except KeyboardInterrupt as err:
         signum = err.signum if isinstance(err, RunInterrupted) else signal.SIGINT
         raise RunInterrupted(signum, _interrupted(signum, loaded, run_dir)) from None
-
-
-def _is_chief(recipe: Any) -> bool:
-    """Whether this process writes the run directory (ClusterConfigError without a cluster)."""
-    if recipe.runtime.strategy != "multi_worker":
-        return True
-    from kerasopt.distribute.cluster import worker_role
-
-    return worker_role().is_chief
 
 
 def resume_command(loaded: LoadedRecipe, run_dir: RunDirectory) -> str:
@@ -124,12 +115,15 @@ def _interrupted(signum: int, loaded: LoadedRecipe, run_dir: RunDirectory) -> st
 
 def _run(loaded: LoadedRecipe, run_dir: RunDirectory, state: ResumeState, resume: bool,
          callbacks: Sequence[Any]) -> dict[str, Any]:
+    from kerasopt.distribute.launch import WORKER_LOGS, local_launch_words
     from kerasopt.recipe import export_gate, session
 
     recipe = loaded.recipe
     with Run(loaded, run_dir, callbacks=callbacks).open() as current:
         current.build()
         run_dir.prepare(resume=resume)
+        if local_launch_words(loaded.overrides) is not None:
+            run_dir.path(WORKER_LOGS)  # the launcher moves the other workers' logs there at the end
         run_dir.write_text("recipe.yaml", loaded.resolved_yaml())
         state.save()
         stages, fit_seconds, train_steps = _train(current, run_dir, state)

@@ -50,8 +50,10 @@ def test_two_workers_train_like_one_process_with_the_same_global_batch(tmp_path)
     for got, want in zip(*weights, strict=True):
         np.testing.assert_allclose(got, want, atol=1e-6)
     # The chief alone wrote the run directory; worker 1's log was moved in afterwards.
-    assert sorted(p.name for p in two.iterdir()) == ["checkpoints", "metrics.json", "model.keras",
-                                                    "recipe.yaml", "workers"]
+    assert sorted(p.name for p in two.iterdir()) == [".kerasopt-run.json", "checkpoints", "metrics.json",
+                                                    "model.keras", "recipe.yaml", "workers"]
+    assert json.loads((two / ".kerasopt-run.json").read_text())["entries"] == [
+        "checkpoints", "metrics.json", "model.keras", "recipe.yaml", "workers"]
     assert sorted(p.name for p in (two / "checkpoints").iterdir()) == sorted(
         p.name for p in (one / "checkpoints").iterdir())
     assert [p.name for p in (two / "workers").iterdir()] == ["worker-1.log"]

@@ -11,6 +11,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from kerasopt.recipe.run_manifest import MANIFEST_NAME, is_run_name
+
 ROOT = Path(__file__).resolve().parents[2]
 
 TINY = """\
@@ -47,6 +49,10 @@ def test_run_directory_has_every_contracted_file(quickstart_run):
     names = {p.name for p in quickstart_run.iterdir()}
     assert {"recipe.yaml", "metrics.json", "model.keras", "logs", "checkpoints", "model.tflite"} <= names
     assert not [p for p in quickstart_run.rglob("*.tmp*")], "no temporary files left behind"
+    # The manifest lists every entry kerasopt wrote, each under a name a run writes.
+    manifest = json.loads((quickstart_run / MANIFEST_NAME).read_text())
+    assert manifest["entries"] == sorted(names - {MANIFEST_NAME}) and manifest["recipe"] == "quickstart"
+    assert all(is_run_name(name) for name in manifest["entries"])
 
 
 def test_metrics_json_keys_and_values(quickstart_run):

@@ -1,4 +1,4 @@
-"""The run directory is never destroyed: refusal, --overwrite, the lock, a full disk, strict JSON."""
+"""The run directory is never destroyed: refusal, the manifest, --overwrite, the lock, a full disk, strict JSON."""
 
 from __future__ import annotations
 
@@ -19,7 +19,9 @@ from kerasopt.recipe.loader import load_recipe
 from kerasopt.recipe.run_dir import RunDirectory, finite_only
 from kerasopt.recipe.run_errors import RunRefused
 from kerasopt.recipe.run_lock import LOCK_NAME, RunLock
+from kerasopt.recipe.run_manifest import MANIFEST_NAME
 from kerasopt.recipe.runner import run
+from tests.subprocesses import start_python
 from tests.tiny_recipe import write_tiny_recipe
 
 
@@ -55,7 +57,8 @@ def test_overwrite_moves_the_old_run_aside_and_deletes_it_only_at_the_end(tmp_pa
                   overwrite=True, callbacks=[LookAround()])
     assert seen == [[old_metrics]], "the old run waits aside while the new one trains"
     assert metrics["stages"][0]["epochs"] == 2
-    assert sorted(p.name for p in out.iterdir()) == ["checkpoints", "metrics.json", "recipe.yaml"]
+    assert sorted(p.name for p in out.iterdir()) == [MANIFEST_NAME, "checkpoints", "metrics.json", "recipe.yaml"]
+    assert json.loads((out / MANIFEST_NAME).read_text())["entries"] == ["checkpoints", "metrics.json", "recipe.yaml"]
 
 
 def test_a_failed_overwrite_keeps_the_old_run(tmp_path, monkeypatch, capsys):
@@ -90,21 +93,139 @@ def test_a_folder_that_holds_no_run_is_never_touched(tmp_path, capsys):
     out = tmp_path / "mine"
     out.mkdir()
     (out / "notes.txt").write_text("keep me")
-    assert cli(write_tiny_recipe(tmp_path), "--output-dir", str(out), "--overwrite") == 2
-    assert "holds no kerasopt run" in capsys.readouterr().err
-    assert sorted(p.name for p in out.iterdir()) == ["notes.txt"]
+    for flags in ([], ["--overwrite"], ["--resume"]):
+        assert cli(write_tiny_recipe(tmp_path), "--output-dir", str(out), *flags) == 2
+        message = capsys.readouterr().err
+        assert f"{out} is not empty and is not a kerasopt run directory (it has no {MANIFEST_NAME}); " \
+               "it holds notes.txt." in message
+        assert sorted(p.name for p in out.iterdir()) == ["notes.txt"]
 
 
-def test_a_locked_directory_is_refused_naming_the_holder(tmp_path, capsys):
+def test_overwrite_into_the_folder_of_the_recipe_itself_leaves_the_recipe(tmp_path, capsys):
+    """The user's own `recipe.yaml` once made a folder look like a run (and --overwrite deleted it)."""
+    recipe = write_tiny_recipe(tmp_path)
+    text = Path(recipe).read_text()
+    assert cli(recipe, "--output-dir", str(tmp_path), "--overwrite") == 2
+    assert "is not a kerasopt run directory" in capsys.readouterr().err
+    assert Path(recipe).read_text() == text and sorted(p.name for p in tmp_path.iterdir()) == ["recipe.yaml"]
+
+
+def test_an_empty_folder_is_fine_to_run_into(tmp_path):
+    out = tmp_path / "empty"
+    out.mkdir()
+    assert cli(write_tiny_recipe(tmp_path, training={"epochs": 1}), "--output-dir", str(out)) == 0
+    assert json.loads((out / "metrics.json").read_text())["stages"][0]["epochs"] == 1
+
+
+def test_overwrite_replaces_only_what_kerasopt_wrote_and_says_what_it_kept(tmp_path, capsys):
+    """Issue 19, item 1: files another program put into a kerasopt run directory survive --overwrite."""
+    recipe, out = write_tiny_recipe(tmp_path, training={"epochs": 1}), tmp_path / "out"
+    assert cli(recipe, "--output-dir", str(out)) == 0
+    (out / "notes.txt").write_text("my notes")
+    (out / "analysis").mkdir()
+    (out / "analysis" / "plot.py").write_bytes(b"import matplotlib\n")
+    old_weights = (out / "checkpoints" / "stage_0_train.weights.h5").read_bytes()
+    capsys.readouterr()
+    assert cli(recipe, "training.epochs=2", "--output-dir", str(out), "--overwrite") == 0
+    assert (f"--overwrite replaces only what kerasopt wrote in {out}; it keeps analysis/, notes.txt, "
+            "which kerasopt did not write.") in capsys.readouterr().err
+    assert (out / "notes.txt").read_text() == "my notes"
+    assert (out / "analysis" / "plot.py").read_bytes() == b"import matplotlib\n"
+    assert json.loads((out / "metrics.json").read_text())["stages"][0]["epochs"] == 2
+    assert (out / "checkpoints" / "stage_0_train.weights.h5").read_bytes() != old_weights
+    assert sorted(p.name for p in out.iterdir()) == [
+        MANIFEST_NAME, "analysis", "checkpoints", "metrics.json", "notes.txt", "recipe.yaml"]
+    assert json.loads((out / MANIFEST_NAME).read_text())["entries"] == ["checkpoints", "metrics.json", "recipe.yaml"]
+
+
+def test_another_programs_file_under_a_name_the_run_writes_is_refused(tmp_path, capsys):
+    recipe, out = write_tiny_recipe(tmp_path, training={"epochs": 1}), tmp_path / "out"
+    assert cli(recipe, "--output-dir", str(out)) == 0
+    (out / "model.tflite").write_bytes(b"someone else's model")
+    before = {p: p.read_bytes() for p in out.rglob("*") if p.is_file()}
+    capsys.readouterr()
+    for flags in (["--overwrite"], ["--resume"]):
+        assert cli(recipe, "--output-dir", str(out), *flags) == 2
+        message = capsys.readouterr().err
+        assert f"{out} is a kerasopt run directory, but model.tflite in it was not written by kerasopt" in message
+        assert {p: p.read_bytes() for p in out.rglob("*") if p.is_file()} == before
+
+
+def test_a_run_of_an_earlier_kerasopt_resumes_but_is_not_overwritten(tmp_path, capsys):
+    """A run directory without a manifest (kerasopt <= 0.3) is continued, never replaced blind."""
+    recipe, out = write_tiny_recipe(tmp_path, training={"epochs": 1}), tmp_path / "out"
+    assert cli(recipe, "--output-dir", str(out)) == 0
+    (out / MANIFEST_NAME).unlink()
+    (out / "notes.txt").write_text("my notes")
+    before = {p: p.read_bytes() for p in out.rglob("*") if p.is_file()}
+    capsys.readouterr()
+    assert cli(recipe, "--output-dir", str(out), "--overwrite") == 2
+    message = capsys.readouterr().err
+    assert f"{out} holds a run of an earlier kerasopt, which wrote no {MANIFEST_NAME}" in message
+    assert "continue it with --resume" in message
+    assert cli(recipe, "--output-dir", str(out)) == 2
+    assert "already holds a run (of an earlier kerasopt). Use --resume" in capsys.readouterr().err
+    assert {p: p.read_bytes() for p in out.rglob("*") if p.is_file()} == before
+    assert cli(recipe, "--output-dir", str(out), "--resume") == 0
+    assert json.loads((out / MANIFEST_NAME).read_text())["entries"] == ["checkpoints", "metrics.json", "recipe.yaml"]
+    assert cli(recipe, "--output-dir", str(out), "--overwrite") == 0
+    assert (out / "notes.txt").read_text() == "my notes"
+
+
+def test_a_corrupt_manifest_is_refused_and_nothing_is_moved(tmp_path, capsys):
+    recipe, out = write_tiny_recipe(tmp_path, training={"epochs": 1}), tmp_path / "out"
+    assert cli(recipe, "--output-dir", str(out)) == 0
+    (out / MANIFEST_NAME).write_text('{"entries": "everything"}')
+    before = {p: p.read_bytes() for p in out.rglob("*") if p.is_file()}
+    capsys.readouterr()
+    assert cli(recipe, "--output-dir", str(out), "--overwrite") == 2
+    assert f"{out / MANIFEST_NAME} is not a kerasopt run manifest" in capsys.readouterr().err
+    assert {p: p.read_bytes() for p in out.rglob("*") if p.is_file()} == before
+
+
+@pytest.mark.parametrize("below", ["", "sub"])
+def test_an_output_dir_naming_a_file_is_a_usage_error(tmp_path, capsys, below):
+    """Issue 19, bad inputs: `--output-dir` naming an existing file exits 2 with one message."""
+    existing = tmp_path / "results.csv"
+    existing.write_text("a,b\n1,2\n")
+    target = existing / below if below else existing
+    assert cli(write_tiny_recipe(tmp_path), "--output-dir", str(target)) == 2
+    lines = capsys.readouterr().err.strip().splitlines()
+    expected = (f"kerasopt: error: --output-dir {target} is an existing file, not a folder" if not below
+                else f"kerasopt: error: --output-dir {target} cannot be created (Not a directory).")
+    assert len(lines) == 1 and lines[0].startswith(expected), lines
+    assert existing.read_text() == "a,b\n1,2\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["recipe.yaml", "results.csv"]
+
+
+HOLDER = """
+import sys, time
+from kerasopt.recipe.run_lock import RunLock
+lock = RunLock(sys.argv[1])
+lock.acquire()
+print("held", flush=True)
+time.sleep(600)
+"""
+
+
+def test_a_locked_directory_is_refused_naming_the_holder_even_without_its_record(tmp_path, capsys):
     out = tmp_path / "out"
     out.mkdir()
-    holder = {"pid": os.getppid(), "host": socket.gethostname(), "started": "2030-01-02T03:04:05+00:00"}
-    (out / LOCK_NAME).write_text(json.dumps(holder))
-    assert cli(write_tiny_recipe(tmp_path), "--output-dir", str(out)) == 2
-    message = capsys.readouterr().err
-    assert f"process {os.getppid()}" in message and "started 2030-01-02T03:04:05+00:00" in message
-    assert json.loads((out / LOCK_NAME).read_text()) == holder
-    assert sorted(p.name for p in out.iterdir()) == [LOCK_NAME], "nothing written"
+    holder = start_python("-c", HOLDER, str(out))
+    try:
+        assert holder.stdout.readline() == "held\n"
+        recipe = write_tiny_recipe(tmp_path, training={"epochs": 1})
+        assert cli(recipe, "--output-dir", str(out)) == 2
+        message = capsys.readouterr().err
+        assert f"the run directory {out} is in use by another run (process {holder.pid} on " in message
+        (out / LOCK_NAME).unlink()  # the lock is the kernel's, not the file's
+        assert cli(recipe, "--output-dir", str(out), "--resume") == 2
+        assert "is in use by another run (a process whose record" in capsys.readouterr().err
+        assert list(out.iterdir()) == [], "nothing written"
+    finally:
+        holder.kill()
+        holder.communicate()
+    assert cli(recipe, "--output-dir", str(out)) == 0  # the kernel freed the lock of the killed holder
 
 
 def test_a_stale_lock_is_taken_over_and_every_lock_is_released(tmp_path, capsys):
@@ -123,6 +244,9 @@ def test_one_lock_per_directory(tmp_path):
     with RunLock(tmp_path) as first:
         assert first.holder()["pid"] == os.getpid()
         with pytest.raises(RunRefused, match=rf"in use by another run \(process {os.getpid()} on "):
+            RunLock(tmp_path).acquire()
+        (tmp_path / LOCK_NAME).unlink()
+        with pytest.raises(RunRefused, match="in use by another run"):
             RunLock(tmp_path).acquire()
     assert not (tmp_path / LOCK_NAME).exists()
     RunLock(tmp_path).acquire()  # free again
