@@ -337,3 +337,18 @@ def test_only_the_atomic_writers_temporaries_are_removed(tmp_path):
         str(Path(name).parent) if "/.weights." in name or ".old/" in name else name for name in ours)
     assert all((tmp_path / name).exists() for name in theirs)
     assert not any((tmp_path / name).exists() for name in ours)
+
+
+def test_temporaries_are_removed_only_inside_the_entries_a_run_owns(tmp_path):
+    """A name that looks like a temporary inside someone else's folder is theirs: left alone."""
+    from kerasopt.export.atomic import remove_temporaries
+
+    ours = [".metrics.json.3441eaf5.tmp.json", "checkpoints/.progress.json.0a1b2c3d.tmp.json"]
+    theirs = [".notes.txt.0a1b2c3d.tmp.txt", "analysis/.plot.png.0a1b2c3d.tmp.png"]
+    for name in ours + theirs:
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_text("x")
+    owned = {"metrics.json", "checkpoints", ".metrics.json.3441eaf5.tmp.json"}
+    removed = remove_temporaries(tmp_path, within=owned.__contains__)
+    assert sorted(str(p.relative_to(tmp_path)) for p in removed) == sorted(ours)
+    assert all((tmp_path / name).exists() for name in theirs)
