@@ -157,7 +157,8 @@ class Run:
             optimizer = registry.build("optimizer", optimizer_spec)
             loss = (assemble.keras_argument("loss", training.loss) if training.loss
                     else self.data.output.keras_loss())
-            metrics = ([assemble.keras_argument("metric", m) for m in training.metrics]
+            metrics = ([self.data.output.head_metric(assemble.keras_argument("metric", m))
+                        for m in training.metrics]
                        if training.metrics is not None else self.data.output.keras_metrics())
             trainee = self.model
             for technique in self.techniques:
