@@ -359,6 +359,11 @@ class Run:
         chief = self.run_dir is not None and self.run_dir.is_chief
         plot = self.run_dir.path(f"lr_find_{stage.name}.png") if chief else None
         finder = self.find_learning_rate(str(plot) if plot else None, first_epoch)
+        if finder.suggestion is None:
+            from kerasopt.recipe.run_errors import RunFailed
+
+            raise RunFailed(f"learning_rate: auto (stage {stage.name!r}): {finder.no_suggestion_reason}. "
+                            "Or set the learning rate to a number.")
         optimizer.learning_rate = float(finder.suggestion)
         print(f"kerasopt: LR range test suggests learning_rate={finder.suggestion:.3g} (stage {stage.name!r})")
 
