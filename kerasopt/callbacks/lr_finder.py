@@ -13,7 +13,6 @@ from kerasopt.callbacks import _training_state
 from kerasopt.callbacks._plotting import plot_lr_sweep
 from kerasopt.registry import register
 
-
 # How far below its first value the smoothed loss must fall for the curve to have a
 # usable minimum (noise on a flat curve moves it by less).
 MIN_RELATIVE_DROP = 0.05
