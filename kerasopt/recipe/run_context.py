@@ -214,7 +214,8 @@ class Run:
             `history`, `steps` and `epochs` (the stage's in all: a stage resumed from a
             backup counts those before the interruption too), `seconds_before` (fit time
             before the interruption), and, when the best epoch's weights were restored,
-            `best_epoch` and `last` (the validation numbers of the final weights), and
+            `best_epoch` (1-based, as Keras prints epochs) and `last` (the validation
+            numbers of the weights the last epoch ended with), and
             `execution` (the :class:`~kerasopt.recipe.execution_plan.ExecutionPlan`, as a dict).
         """
         from kerasopt.recipe import assemble
@@ -232,7 +233,9 @@ class Run:
         for technique in self.techniques:
             callbacks += technique.callbacks(self, stage, callbacks)
         callbacks += self.extra_callbacks
-        callbacks += [keeper] if keeper is not None else []
+        # First, so that its `on_train_end` sees the final weights before a recipe's
+        # EarlyStopping(restore_best_weights=True) puts its best epoch's back.
+        callbacks = ([keeper] if keeper is not None else []) + callbacks
         callbacks += runner_callbacks(self.recipe.runtime.tensorboard, plan, self.run_dir,
                                       stage.name, self.log_dir, offset,
                                       backup_minutes=self.recipe.runtime.backup_minutes,
@@ -266,9 +269,10 @@ class Run:
         if keeper is not None and keeper.improves_on_last:
             from kerasopt.recipe.session import evaluate
 
+            keeper.model.set_weights(keeper.final_weights)
             result["last"] = evaluate(self.model, self.data)
             keeper.restore()
-            result["best_epoch"] = keeper.best_epoch
+            result["best_epoch"] = keeper.best_epoch + 1  # 1-based, as Keras prints epochs
         self._hook("after_fit", stage, optimizer)
         return result
 

@@ -190,9 +190,28 @@ def test_restore_best_evaluates_the_best_epoch_and_reports_the_last(tmp_path):
     losses = stage["history"]["val_loss"]
     best = min(range(len(losses)), key=losses.__getitem__)
     assert best < len(losses) - 1, f"the set-up must make an earlier epoch best: {losses}"
-    assert stage["best_epoch"] == best == metrics["evaluation"]["best_epoch"]
+    assert stage["best_epoch"] == best + 1 == metrics["evaluation"]["best_epoch"]  # 1-based, as Keras prints
     assert metrics["evaluation"]["validation"]["loss"] == pytest.approx(losses[best], rel=1e-4)
     assert metrics["evaluation"]["last"]["validation"]["loss"] == pytest.approx(losses[-1], rel=1e-4)
+
+
+def test_last_row_holds_the_last_epoch_even_when_early_stopping_restores(tmp_path):
+    """Issue 19 item 11: with EarlyStopping(restore_best_weights=True) (as in quickstart) the
+    "last" numbers were those of the restored best weights, and best_epoch was 0-based."""
+    callbacks = [{"type": "early_stopping", "monitor": "val_loss", "patience": 20,
+                  "restore_best_weights": True}]
+    path = write_tiny_recipe(tmp_path, data={"validation_split": 0.2},
+                             training={"epochs": 7, "callbacks": callbacks,
+                                       "optimizer": {"type": "sgd", "learning_rate": 10.0}})
+    metrics = run(load_recipe(path), output_dir=str(tmp_path / "out"))
+    losses = metrics["stages"][0]["history"]["val_loss"]
+    best = min(range(len(losses)), key=losses.__getitem__)
+    assert best < len(losses) - 1, f"the set-up must make an earlier epoch best: {losses}"
+    evaluation = metrics["evaluation"]
+    assert evaluation["best_epoch"] == best + 1
+    assert evaluation["validation"]["loss"] == pytest.approx(losses[best], rel=1e-4)
+    assert evaluation["last"]["validation"]["loss"] == pytest.approx(losses[-1], rel=1e-4)
+    assert abs(losses[-1] - losses[best]) > 1e-3
 
 
 def test_staged_tensorboard_curves_continue_across_stages(tmp_path):
@@ -253,5 +272,5 @@ def test_summary_shows_best_and_last_weights_numbers(tmp_path):
                               "last": {"validation": {"loss": 0.75}, "test": {"loss": 1.0}},
                               "best_epoch": 3}}
     text = "\n".join(summary_lines(metrics, Path("out")))
-    assert "best epoch (4)" in text
+    assert "best epoch (3)" in text  # metrics.json's best_epoch is already 1-based
     assert "test (last)" in text and "1.0000" in text and "0.2500" in text
