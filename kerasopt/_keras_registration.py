@@ -63,6 +63,9 @@ class _WrappingLoader(importlib.abc.Loader):
     def __init__(self, loader: Any) -> None:
         self._loader = loader
 
+    def __getattr__(self, name: str) -> Any:  # get_code (runpy, `python -m`), get_source...
+        return getattr(self._loader, name)
+
     def create_module(self, spec: Any) -> ModuleType | None:
         return self._loader.create_module(spec)
 
