@@ -106,3 +106,28 @@ def test_fit_with_integer_labels_and_saved_model_round_trip(tmp_path):
     assert again["auc"] == pytest.approx(results["auc"], abs=1e-6)
     assert isinstance(HeadMetric.from_config(HeadMetric(keras.metrics.AUC(), 3, True).get_config()).metric,
                       keras.metrics.AUC)
+
+
+def test_recipe_with_auc_f1_and_precision_on_a_three_class_softmax(tmp_path):
+    """The issue's recipe: `metrics: [accuracy, {type: auc}]` on a 3-class softmax died in fit
+    with InvalidArgumentError (data.shape = [32] does not start with segment_ids.shape = [96])."""
+    from kerasopt.recipe.loader import load_recipe
+    from kerasopt.recipe.runner import run
+    from kerasopt.recipe.session import build_data
+    from tests.tiny_recipe import write_tiny_recipe
+
+    chosen = ["accuracy", {"type": "auc"}, "f1_score", {"type": "precision", "class_id": 1}]
+    loaded = load_recipe(write_tiny_recipe(tmp_path, training={"epochs": 3, "metrics": chosen},
+                                           export={"keras": True}))
+    test = run(loaded, output_dir=str(tmp_path / "out"))["evaluation"]["test"]
+    model = keras.saving.load_model(tmp_path / "out" / "model.keras", safe_mode=True)
+    batches = [batch[:2] for batch in build_data(loaded.recipe).test]
+    y = np.concatenate([np.asarray(b[1]) for b in batches])
+    probs = np.concatenate([model.predict(b[0], verbose=0) for b in batches])
+    assert y.shape == (60,) and probs.shape == (60, 3)
+    pred = probs.argmax(axis=1)
+    assert test["auc"] == pytest.approx(sk.roc_auc_score(np.eye(3)[y], probs, average="micro"), abs=1e-2)
+    assert test["f1_score"] == pytest.approx(sk.f1_score(y, pred, average="macro"), abs=1e-5)
+    assert test["precision"] == pytest.approx(
+        sk.precision_score(y, pred, labels=[1], average=None, zero_division=0)[0], abs=1e-5)
+    assert test["accuracy"] == pytest.approx(sk.accuracy_score(y, pred), abs=1e-6)
