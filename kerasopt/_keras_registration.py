@@ -27,7 +27,6 @@ outermost one has finished.
 from __future__ import annotations
 
 import importlib.abc
-import importlib.machinery
 import importlib.util
 import sys
 from types import ModuleType
