@@ -9,8 +9,9 @@ snippet) failed with a circular-import error.
 What is imported, and in which order, is the point, so each import runs in its own
 fresh interpreter. A module importing Keras costs a whole TensorFlow import (about 8 s
 of CPU here), so the check over all ~220 modules is marked slow and runs two
-interpreters at a time (about 10 minutes on two busy cores); the README's snippet runs
-in the quick suite.
+interpreters at a time: about 12 minutes on two idle cores (222 modules, most of which
+import Keras), and much longer on shared ones (64 modules took 40 minutes beside six other
+test runs). The README's snippet runs in the quick suite.
 """
 
 from __future__ import annotations
