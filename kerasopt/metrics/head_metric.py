@@ -134,6 +134,7 @@ def for_head(metric: Any, units: int, label_format: str, from_logits: bool = Fal
                          "but the model is a regression model; use mae, mse or "
                          "root_mean_squared_error.")
     config = metric.get_config()
+    from_logits = from_logits and not config.get("from_logits", False)  # AUC(from_logits=True)
     changes: dict[str, Any] = {}
     if isinstance(metric, keras.metrics.FBetaScore):
         if config.get("average") is None:

@@ -41,6 +41,11 @@ def test_auc_from_logits_head_reads_probabilities():
     expected = sk.roc_auc_score(ONE_HOT, PROBS, average="micro")
     value = _value(keras.metrics.AUC(num_thresholds=2000), probs=LOGITS, from_logits=True)
     assert value == pytest.approx(expected, abs=1e-3)
+    # A binary logits head with AUC(from_logits=True): the sigmoid is applied once.
+    y, logit = (Y == 1).astype("float32").reshape(-1, 1), LOGITS[:, 1:2] - LOGITS[:, :1]
+    value = _value(keras.metrics.AUC(num_thresholds=2000, from_logits=True), y=y, probs=logit,
+                   units=1, label_format="binary", from_logits=True)
+    assert value == pytest.approx(sk.roc_auc_score(y, logit), abs=1e-3)
 
 
 def test_precision_and_recall_of_the_predicted_class():
