@@ -50,10 +50,24 @@ def test_learning_rate_auto_sweeps_the_same_batches_under_a_strategy(tmp_path, c
 
 
 def test_lr_find_command_prints_a_suggestion_and_writes_the_plot(tmp_path, capsys):
-    finder = lr_find(load_recipe(write_tiny_recipe(tmp_path)), output_dir=str(tmp_path / "lr"), num_steps=40)
+    # From 1e-7 with 40 steps the sweep never learned: the old suggestion was 1e-8, below min_lr.
+    finder = lr_find(load_recipe(write_tiny_recipe(tmp_path)), output_dir=str(tmp_path / "lr"),
+                     min_lr=1e-4, num_steps=40, smoothing=0.9)
     assert (tmp_path / "lr" / "lr_find.png").stat().st_size > 0
     assert f"suggested learning_rate: {finder.suggestion:.4g}" in capsys.readouterr().out
     assert len(finder.lrs) == len(finder.losses) > 10
+    assert 1e-4 <= finder.suggestion <= 10.0
+
+
+def test_lr_find_on_a_flat_curve_fails_saying_so(tmp_path):
+    """Issue 19 item 9: rates too small to move the loss used to give a suggestion below min_lr."""
+    from kerasopt.recipe.run_errors import RunFailed
+
+    with pytest.raises(RunFailed, match=r"no usable minimum: over learning rates 1e-07 to 1e-06 the "
+                                        r"smoothed loss never fell 5% below its first value"):
+        lr_find(load_recipe(write_tiny_recipe(tmp_path)), output_dir=str(tmp_path / "lr"),
+                max_lr=1e-6, num_steps=20)
+    assert (tmp_path / "lr" / "lr_find.png").stat().st_size > 0  # the plot shows the flat curve
 
 
 def test_lsuv_from_a_recipe_gives_unit_variance_pre_activations(tmp_path):
@@ -247,7 +261,7 @@ def test_lr_find_runs_on_a_schedule_inside_a_wrapper_and_prints_the_right_key(tm
         "type": "radam", "learning_rate": {"type": "cosine_decay", "initial_learning_rate": 0.01,
                                            "decay_steps": 100}}}
     loaded = load_recipe(write_tiny_recipe(tmp_path, training={"optimizer": optimizer}))
-    finder = lr_find(loaded, output_dir=str(tmp_path / "lr"), num_steps=30)
+    finder = lr_find(loaded, output_dir=str(tmp_path / "lr"), min_lr=1e-4, num_steps=40, smoothing=0.9)
     printed = capsys.readouterr().out
     assert finder.suggestion is not None and "CosineDecay" in finder.note
     assert "schedule at `training.optimizer.optimizer.learning_rate` (cosine_decay)" in printed
