@@ -19,7 +19,7 @@ from kerasopt import _keras_registration
 __version__ = "0.1.0"
 
 _SUBPACKAGES = (
-    "callbacks", "compression", "data", "distribute", "export", "initializers", "models",
+    "callbacks", "compression", "data", "distribute", "export", "initializers", "metrics", "models",
     "optimizers", "recipe", "registry", "schedules", "training",
 )
 

@@ -15,6 +15,13 @@ stays free of Keras and TensorFlow (the command line's `--help`, `list`, `show` 
   imported, and then registers every component right after Keras's `__init__` has run
   (the finder removes itself first, so it runs once and leaves Keras's module spec and
   loader as they were).
+
+When Keras is first imported from inside a kerasopt module (`import
+kerasopt.compression.pruning` before `import keras`), registering right away would import
+every component module while that module is only half initialized: a component importing
+a name from it fails with a circular-import error. So until registration has run the
+finder also counts the kerasopt modules being executed, and registration waits until the
+outermost one has finished.
 """
 
 from __future__ import annotations
@@ -33,37 +40,91 @@ def register_components() -> None:
     registry.load_components()
 
 
-class _RegisteringLoader(importlib.abc.Loader):
-    """Runs Keras's own loader, then `register_components()`."""
+class _Pending:
+    """Kerasopt modules executing now, and whether Keras was imported meanwhile."""
+
+    depth = 0
+    keras_imported = False
+
+
+def _register_when_no_kerasopt_module_runs() -> None:
+    if _Pending.depth > 0:
+        _Pending.keras_imported = True
+        return
+    _Pending.keras_imported = False
+    uninstall()
+    register_components()
+
+
+class _WrappingLoader(importlib.abc.Loader):
+    """Runs a module's own loader inside `_wrapped_exec` (the module keeps its real loader)."""
 
     def __init__(self, loader: Any) -> None:
         self._loader = loader
+
+    def __getattr__(self, name: str) -> Any:  # get_code (runpy, `python -m`), get_source...
+        return getattr(self._loader, name)
 
     def create_module(self, spec: Any) -> ModuleType | None:
         return self._loader.create_module(spec)
 
     def exec_module(self, module: ModuleType) -> None:
-        # Keras's module keeps its real loader; only this one execution is wrapped.
         module.__loader__ = self._loader
         if module.__spec__ is not None:
             module.__spec__.loader = self._loader
+        self._wrapped_exec(module)
+
+    def _wrapped_exec(self, module: ModuleType) -> None:
+        raise NotImplementedError
+
+
+class _RegisteringLoader(_WrappingLoader):
+    """Runs Keras's own loader, then `register_components()` (now or once no kerasopt module runs)."""
+
+    def _wrapped_exec(self, module: ModuleType) -> None:
         self._loader.exec_module(module)
-        register_components()
+        _register_when_no_kerasopt_module_runs()
+
+
+class _CountingLoader(_WrappingLoader):
+    """Runs a kerasopt module's loader, counted, and registers after the outermost one."""
+
+    def _wrapped_exec(self, module: ModuleType) -> None:
+        _Pending.depth += 1
+        try:
+            self._loader.exec_module(module)
+        finally:
+            _Pending.depth -= 1
+        if _Pending.keras_imported:
+            _register_when_no_kerasopt_module_runs()
 
 
 class KerasImportFinder(importlib.abc.MetaPathFinder):
-    """A `sys.meta_path` finder that wraps the loader of the top-level `keras` module."""
+    """A `sys.meta_path` finder wrapping the loaders of `keras` and of kerasopt's modules."""
 
     def find_spec(self, fullname: str, path: Any, target: Any = None) -> Any:
-        """Return Keras's own spec with a registering loader; None for every other module."""
-        if fullname != "keras":
+        """Return the real spec with a wrapped loader for `keras` and `kerasopt.*`, else None."""
+        if fullname == "keras":
+            wrapper: type[_WrappingLoader] = _RegisteringLoader
+        elif fullname.startswith("kerasopt."):
+            wrapper = _CountingLoader
+        else:
             return None
-        uninstall()
-        spec = importlib.util.find_spec("keras")
+        spec = self._real_spec(fullname, path, target)
         if spec is None or spec.loader is None:
             return spec
-        spec.loader = _RegisteringLoader(spec.loader)
+        spec.loader = wrapper(spec.loader)
         return spec
+
+    def _real_spec(self, fullname: str, path: Any, target: Any) -> Any:
+        for finder in list(sys.meta_path):
+            find_spec = getattr(finder, "find_spec", None)
+            if finder is self or find_spec is None:
+                continue
+            spec = find_spec(fullname, path, target)
+            if spec is not None:
+                return spec
+        return None
 
 
 def _finders() -> list[Any]:

@@ -111,6 +111,7 @@ COMPONENT_PACKAGES: tuple[str, ...] = (
     "kerasopt.callbacks",
     "kerasopt.compression",
     "kerasopt.layers",
+    "kerasopt.metrics",
 )
 
 TABLE_PATH = Path(__file__).with_name("registry_table.json")

@@ -22,7 +22,10 @@ class BestWeights(MonitorCallback):
         mode: `"auto"`, `"min"` or `"max"`. Defaults to `"auto"`.
         min_delta: Smallest change that counts as an improvement (>= 0). Defaults to `0.0`.
         restore: Whether to restore the best weights when `fit` ends; with `False`, call
-            :meth:`restore` yourself. Defaults to `True`.
+            :meth:`restore` yourself: `final_weights` then holds the weights `fit` ended
+            with, as this callback's `on_train_end` found them (put it before callbacks
+            that restore weights of their own, such as `EarlyStopping(
+            restore_best_weights=True)`). Defaults to `True`.
 
     Example:
         >>> import keras, numpy as np
@@ -46,10 +49,11 @@ class BestWeights(MonitorCallback):
         self.best_epoch: int | None = None
         self.last_epoch: int | None = None
         self._weights: list[Any] | None = None
+        self.final_weights: list[Any] | None = None
 
     def on_train_begin(self, logs: dict[str, Any] | None = None) -> None:
         self.best = self.best_epoch = self.last_epoch = None
-        self._weights = None
+        self._weights = self.final_weights = None
 
     def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
         self.last_epoch = epoch
@@ -61,6 +65,8 @@ class BestWeights(MonitorCallback):
     def on_train_end(self, logs: dict[str, Any] | None = None) -> None:
         if self.restore_on_end:
             self.restore()
+        elif self.improves_on_last:
+            self.final_weights = self.model.get_weights()
 
     @property
     def improves_on_last(self) -> bool:

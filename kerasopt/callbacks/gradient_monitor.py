@@ -76,8 +76,9 @@ class GradientMonitor(keras.callbacks.Callback):
 
     Raises:
         ValueError: If an argument is out of range or the backend is not TensorFlow;
-            at `on_train_begin`, if no probe was set or AutoClip meets an optimizer
-            with its own clipping.
+            when `fit` starts (at `set_model`, before any callback's `on_train_begin`)
+            if no probe was set; at `on_train_begin` if AutoClip meets an optimizer with
+            its own clipping.
 
     Example:
         ```python
@@ -178,12 +179,25 @@ class GradientMonitor(keras.callbacks.Callback):
 
     # -- hooks ---------------------------------------------------------------------
 
-    def on_train_begin(self, logs: dict[str, Any] | None = None) -> None:
+    def set_model(self, model: keras.Model) -> None:
+        """Keras's `set_model`; refuses a monitor without a probe batch (see `on_train_begin`)."""
+        self._require_probe()
+        super().set_model(model)
+
+    def _require_probe(self) -> None:
+        # Checked when `fit` hands the callbacks their model, before any callback's
+        # `on_train_begin` has run (a TensorBoard before this one would otherwise have
+        # opened its writers and left its summary context entered).
         if self._probe is None:
             raise ValueError(
-                "GradientMonitor has no probe batch. Call `monitor.set_probe(x, y)` with "
-                "a fixed batch (e.g. the first 128 training samples) before `fit()`."
+                "GradientMonitor has no probe batch: Keras callbacks never see the training "
+                "batches, so the gradients are computed on a fixed batch you give it. Call "
+                "`monitor.set_probe(x, y)` with one (e.g. `monitor.set_probe(x_train[:128], "
+                "y_train[:128])`) before `fit()`; a recipe sets the first training batch itself."
             )
+
+    def on_train_begin(self, logs: dict[str, Any] | None = None) -> None:
+        self._require_probe()
         optimizer = self.model.optimizer
         if self.clip_percentile is not None and (optimizer.clipnorm or optimizer.clipvalue):
             raise ValueError(

@@ -13,6 +13,10 @@ from kerasopt.callbacks import _training_state
 from kerasopt.callbacks._plotting import plot_lr_sweep
 from kerasopt.registry import register
 
+# How far below its first value the smoothed loss must fall for the curve to have a
+# usable minimum (noise on a flat curve moves it by less).
+MIN_RELATIVE_DROP = 0.05
+
 
 @register("callback")
 class LRFinder(keras.callbacks.Callback):
@@ -46,6 +50,12 @@ class LRFinder(keras.callbacks.Callback):
 
     `suggestion` is `suggestion_min_div10`, the more conservative and robust of the two
     (the steepest slope of a noisy curve can sit anywhere in a long plateau).
+
+    Both are None, and `no_suggestion_reason` says why, when the curve gives no usable
+    minimum: the smoothed loss never fell `MIN_RELATIVE_DROP` (5%) below its first value
+    (a flat or rising curve), or its minimum lies in the sweep's first decade, so that
+    the minimum / 10 would fall below `min_lr`. A suggestion always lies in
+    `[min_lr, max_lr]`.
 
     Args:
         min_lr: First learning rate of the sweep. Defaults to `1e-7`.
@@ -205,14 +215,45 @@ class LRFinder(keras.callbacks.Callback):
             print(
                 f"LRFinder: {len(self.lrs)} steps; suggestion_min_div10="
                 f"{self.suggestion_min_div10}, suggestion_steepest={self.suggestion_steepest}"
+                + (f" ({self.no_suggestion_reason})" if self.no_suggestion_reason else "")
             )
 
     # -- results ---------------------------------------------------------------------
 
     @property
-    def suggestion_min_div10(self) -> float | None:
-        """Learning rate at the minimum smoothed loss, divided by 10 (None before a sweep)."""
+    def no_suggestion_reason(self) -> str | None:
+        """Why a finished sweep gives no suggestion (a sentence), or None when it gives one.
+
+        None also before a sweep.
+        """
+        if not self.done and not self.losses:
+            return None
         if not self.losses:
+            return (f"the LR range test recorded no finite loss (the first loss, at "
+                    f"learning_rate={self.min_lr:.3g}, was already NaN or infinite): lower "
+                    "`min_lr`, or check the data")
+        first, best = self.losses[0], min(self.losses)
+        index = int(np.argmin(self.losses))
+        span = f"learning rates {self.lrs[0]:.3g} to {self.lrs[-1]:.3g}"
+        if not first - best >= MIN_RELATIVE_DROP * abs(first):
+            return (f"the loss curve gave no usable minimum: over {span} the smoothed loss never "
+                    f"fell {MIN_RELATIVE_DROP:.0%} below its first value ({first:.4g}; lowest "
+                    f"{best:.4g}). Sweep higher rates (raise `max_lr`), train longer per rate "
+                    "(more `num_steps`), or check that the model can learn")
+        if self.lrs[index] / 10.0 < self.min_lr:
+            return (f"the loss curve gave no usable minimum: its lowest smoothed loss is at "
+                    f"learning_rate={self.lrs[index]:.3g}, in the sweep's first decade, so "
+                    f"minimum / 10 would be below min_lr={self.min_lr:.3g}. Lower `min_lr` "
+                    "and sweep again")
+        return None
+
+    @property
+    def suggestion_min_div10(self) -> float | None:
+        """Learning rate at the minimum smoothed loss, divided by 10, in `[min_lr, max_lr]`.
+
+        None before a sweep and when the curve has no usable minimum (`no_suggestion_reason`).
+        """
+        if not self.losses or self.no_suggestion_reason is not None:
             return None
         return self.lrs[int(np.argmin(self.losses))] / 10.0
 
@@ -224,7 +265,7 @@ class LRFinder(keras.callbacks.Callback):
         smoothed loss, or when the loss never decreases there.
         """
         count = len(self.losses)
-        if count < 4:
+        if count < 4 or self.no_suggestion_reason is not None:
             return None
         losses = np.asarray(self.losses, dtype=np.float64)
         log_lrs = np.log10(np.asarray(self.lrs, dtype=np.float64))

@@ -18,8 +18,14 @@ class TensorBoard(keras.callbacks.TensorBoard):
     `tf.summary.record_if(step % update_freq == 0)` condition active between batches,
     so the epoch summaries written at the end of an epoch (`epoch_loss`,
     `epoch_learning_rate`, ...) and any summary another callback writes then are dropped
-    unless the epoch happens to end on a multiple of `update_freq`. This subclass records
-    unconditionally at epoch end; everything else is Keras's callback, with its arguments.
+    unless the epoch happens to end on a multiple of `update_freq`; the same condition
+    silently drops what other callbacks write to their own writers in their hooks (a
+    learning-rate logger's `learning_rate`, a gradient monitor's `grad_norm/global`).
+    This subclass records unconditionally at epoch end, throttles its own batch
+    summaries itself, and leaves `update_freq`'s condition in force only inside traced
+    functions (the train step's own `tf.summary` calls), so summaries written eagerly
+    by other callbacks are kept whatever the callback order; everything else is Keras's
+    callback, with its arguments.
 
     `initial_epoch` and `initial_step` offset the epoch and batch steps of the summaries, so
     that consecutive `fit` calls (stages of one run) continue one curve instead of
@@ -80,10 +86,28 @@ class TensorBoard(keras.callbacks.TensorBoard):
         self._global_train_batch = self.initial_step
         self._push_writer(self._train_writer, self._global_train_batch)
 
+    def _push_writer(self, writer: Any, step: int) -> None:
+        """Keras's `_push_writer`, with `update_freq`'s condition only inside traced functions."""
+        if self.update_freq == "epoch":
+            return
+        import tensorflow as tf
+
+        def should_record() -> bool:
+            return not tf.inside_function() or step % self.update_freq == 0
+
+        context = (writer.as_default(step), self.summary.record_if(should_record))
+        self._prev_summary_state.append(context)
+        context[0].__enter__()
+        context[1].__enter__()
+
     def on_train_batch_end(self, batch: int, logs: dict[str, Any] | None = None) -> None:
         # With update_freq="epoch" no writer records batch summaries, yet Keras's hook still
         # calls `summary.scalar` for every value of every batch's logs: skip the logs then.
-        super().on_train_batch_end(batch, logs if self.update_freq != "epoch" else None)
+        if self.update_freq == "epoch":
+            super().on_train_batch_end(batch, None)
+            return
+        with self.summary.record_if(self._global_train_batch % self.update_freq == 0):
+            super().on_train_batch_end(batch, logs)
 
     def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
         with self.summary.record_if(True):

@@ -110,6 +110,14 @@ class OutputSpec:
         return [keras.metrics.SparseCategoricalAccuracy(name="accuracy")]
 
 
+    def head_metric(self, metric: Any) -> Any:
+        """A recipe's metric fitted to this head (`kerasopt.metrics.for_head`): AUC, precision,
+        recall and F1 one-hot encode integer labels and read probabilities from logits."""
+        from kerasopt.metrics import for_head
+
+        return for_head(metric, self.units, self.label_format, from_logits=self.from_logits)
+
+
 def loss_name(loss: Any) -> str | None:
     """The canonical name of a loss spec (`"bce"`, `{"type": "BinaryCrossentropy"}`), or None."""
     if isinstance(loss, Mapping):

@@ -78,6 +78,23 @@ def check_float(
         raise ValueError(f"`{name}` must be {allowed}. Received: {name}={value!r}")
 
 
+def check_learning_rate(value: Any, owner: str) -> None:
+    """Raise ValueError for a learning rate given as a number that is negative or not finite.
+
+    Keras's optimizers accept `learning_rate=-1.0` and train uphill. A schedule, a callable
+    or a variable is left to Keras.
+
+    Args:
+        value: The `learning_rate` argument as given.
+        owner: The optimizer's class name, for the message.
+    """
+    if isinstance(value, numbers.Real) and not isinstance(value, bool):
+        try:
+            check_float("learning_rate", value, low=0.0)
+        except ValueError as err:
+            raise ValueError(f"{owner}: {err}") from None
+
+
 def check_int(name: str, value: Any, *, low: int) -> None:
     """Raise ValueError unless `value` is an integer >= `low`."""
     if not isinstance(value, numbers.Integral) or isinstance(value, bool) or value < low:
@@ -185,6 +202,7 @@ class AdaptiveOptimizer(ReplicaClipHook, WeightDecayHook, keras.optimizers.Optim
             cls.__doc__ = insert_docstring_blocks(cls.__doc__)
 
     def _remember(self, learning_rate: Any) -> None:
+        check_learning_rate(learning_rate, type(self).__name__)
         self._given_learning_rate = learning_rate
 
     def apply(self, grads: Any, trainable_variables: Any = None) -> Any:

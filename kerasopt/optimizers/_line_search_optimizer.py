@@ -44,6 +44,7 @@ from keras import ops
 
 from kerasopt._keras_compat import WholeUpdateHook, built_variables, variable_index
 from kerasopt._replicas import sum_over_replicas
+from kerasopt.optimizers._adaptive_base import check_learning_rate
 from kerasopt.optimizers._line_search import ACCEPT, CONTINUE, FALLBACK, SearchState, StrongWolfe
 from kerasopt.optimizers._sparse import densify
 
@@ -68,6 +69,7 @@ class LineSearchOptimizer(WholeUpdateHook, keras.optimizers.Optimizer):
     def __init__(self, learning_rate: Any, max_line_search_steps: int, c1: float, c2: float,
                  tolerance_grad: float, tolerance_change: float, full_batch_check: int,
                  name: str | None, **kwargs: Any) -> None:
+        check_learning_rate(learning_rate, type(self).__name__)
         _check_positive_int("max_line_search_steps", max_line_search_steps, 1)
         _check_positive_int("full_batch_check", full_batch_check, 0)
         if isinstance(c1, bool) or not isinstance(c1, (int, float)) or not 0 < c1 < 1:

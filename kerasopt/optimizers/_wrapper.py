@@ -23,6 +23,7 @@ from kerasopt._keras_compat import (
     own_variables,
     variable_index,
 )
+from kerasopt.optimizers._adaptive_base import check_learning_rate
 
 CLOSURE_HINT = (
     "call kerasopt.training.enable_closure(model) before fit, or in a recipe nothing is needed "
@@ -79,6 +80,10 @@ class OptimizerWrapper(keras.optimizers.Optimizer):
 
     def __init__(self, optimizer: Any, name: str | None = None) -> None:
         inner = resolve_optimizer(optimizer, type(self).__name__)
+        rate = inner.learning_rate  # a variable for a number, else the schedule or callable
+        if isinstance(rate, keras.Variable):
+            check_learning_rate(float(keras.ops.convert_to_numpy(rate)),
+                                f"{type(self).__name__}'s inner {type(inner).__name__}")
         super().__init__(learning_rate=0.0, name=name)
         self.inner_optimizer = inner
 

@@ -10,6 +10,7 @@ from keras import ops
 from kerasopt._backend import require_tensorflow
 from kerasopt._keras_compat import ReplicaClipHook, built_variables, variable_index
 from kerasopt._replicas import sum_over_replicas
+from kerasopt.optimizers._adaptive_base import check_learning_rate
 from kerasopt.optimizers._sparse import densify
 from kerasopt.optimizers._wrapper import closure_required_error
 from kerasopt.registry import register
@@ -121,6 +122,7 @@ class AdaHessian(ReplicaClipHook, keras.optimizers.Optimizer):
             )
         if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)):
             raise ValueError(f"`seed` must be an integer or None. Received: seed={seed!r}")
+        check_learning_rate(learning_rate, "AdaHessian")
         if gradient_accumulation_steps is not None:
             raise ValueError(
                 "AdaHessian does not support gradient accumulation (the Hessian diagonal is "

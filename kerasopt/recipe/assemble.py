@@ -58,6 +58,10 @@ def keras_argument(kind: str, spec: dict[str, Any]) -> Any:
         from kerasopt.compile_names import compile_argument
 
         return compile_argument(kind, name)
+    if kind == "metric" and "name" not in spec:
+        # Named as written, as compile names `metrics=["auc"]`: Keras would number a second
+        # instance in the process (`precision_1`), and metrics.json's keys would follow.
+        spec = {**spec, "name": name}
     return registry.build(kind, spec)
 
 

@@ -53,7 +53,13 @@ def _check(key: tuple[Any, ...], path: str) -> Problem | None:
     except (OSError, ValueError):  # a name too long, a NUL byte...
         found = False
     if not found:
-        return Problem(key, "file does not exist", received=path, allowed=allowed)
+        from kerasopt.recipe.shipped import producer_command
+
+        command = producer_command(path)
+        message = "file does not exist" + (
+            f"; a shipped recipe writes it: run `{command}` first (from this directory)"
+            if command else "")
+        return Problem(key, message, received=path, allowed=allowed)
     return None
 
 

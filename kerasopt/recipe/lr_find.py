@@ -18,6 +18,9 @@ def lr_find(loaded: LoadedRecipe, *, output_dir: str | None = None, **finder_arg
 
     Returns:
         The `LRFinder` after its sweep (`suggestion`, `lrs`, `losses`).
+
+    Raises:
+        RunFailed: When the sweep gives no suggestion (`LRFinder.no_suggestion_reason`).
     """
     from kerasopt.recipe.run_context import Run
 
@@ -32,8 +35,9 @@ def lr_find(loaded: LoadedRecipe, *, output_dir: str | None = None, **finder_arg
         plot = folder / "lr_find.png"
         finder = current.find_learning_rate(str(plot), **finder_args)
     if finder.suggestion is None:
-        print("the LR range test recorded no finite loss: lower `min_lr`, or check the data")
-        return finder
+        from kerasopt.recipe.run_errors import RunFailed
+
+        raise RunFailed(f"{finder.no_suggestion_reason} (plot: {plot})")
     steepest = finder.suggestion_steepest
     print(f"suggested learning_rate: {finder.suggestion:.4g}")
     print(f"  steepest descent: {'none' if steepest is None else format(steepest, '.4g')}   "

@@ -185,7 +185,8 @@ class Run:
             optimizer = registry.build("optimizer", optimizer_spec)
             loss = (assemble.keras_argument("loss", training.loss) if training.loss
                     else self.data.output.keras_loss())
-            metrics = ([assemble.keras_argument("metric", m) for m in training.metrics]
+            metrics = ([self.data.output.head_metric(assemble.keras_argument("metric", m))
+                        for m in training.metrics]
                        if training.metrics is not None else self.data.output.keras_metrics())
             trainee = self.model
             for technique in self.techniques:
@@ -241,7 +242,8 @@ class Run:
             `history`, `steps` and `epochs` (the stage's in all: a stage resumed from a
             backup counts those before the interruption too), `seconds_before` (fit time
             before the interruption), and, when the best epoch's weights were restored,
-            `best_epoch` and `last` (the validation numbers of the final weights), and
+            `best_epoch` (1-based, as Keras prints epochs) and `last` (the validation
+            numbers of the weights the last epoch ended with), and
             `execution` (the :class:`~kerasopt.recipe.execution_plan.ExecutionPlan`, as a dict).
         """
         from kerasopt.recipe import assemble
@@ -259,7 +261,9 @@ class Run:
         for technique in self.techniques:
             callbacks += technique.callbacks(self, stage, callbacks)
         callbacks += self.extra_callbacks
-        callbacks += [keeper] if keeper is not None else []
+        # First, so that its `on_train_end` sees the final weights before a recipe's
+        # EarlyStopping(restore_best_weights=True) puts its best epoch's back.
+        callbacks = ([keeper] if keeper is not None else []) + callbacks
         callbacks += runner_callbacks(self.recipe.runtime.tensorboard, plan, self.run_dir,
                                       stage.name, self.log_dir, offset,
                                       backup_minutes=self.recipe.runtime.backup_minutes,
@@ -294,9 +298,10 @@ class Run:
         if keeper is not None and keeper.improves_on_last:
             from kerasopt.recipe.session import evaluate
 
+            keeper.model.set_weights(keeper.final_weights)
             result["last"] = evaluate(self.model, self.data)
             keeper.restore()
-            result["best_epoch"] = keeper.best_epoch
+            result["best_epoch"] = keeper.best_epoch + 1  # 1-based, as Keras prints epochs
         self._hook("after_fit", stage, optimizer)
         return result
 
@@ -395,6 +400,11 @@ class Run:
         chief = self.run_dir is not None and self.run_dir.is_chief
         plot = self.run_dir.path(f"lr_find_{stage.name}.png") if chief else None
         finder = self.find_learning_rate(str(plot) if plot else None, first_epoch)
+        if finder.suggestion is None:
+            from kerasopt.recipe.run_errors import RunFailed
+
+            raise RunFailed(f"learning_rate: auto (stage {stage.name!r}): {finder.no_suggestion_reason}. "
+                            "Or set the learning rate to a number.")
         optimizer.learning_rate = float(finder.suggestion)
         print(f"kerasopt: LR range test suggests learning_rate={finder.suggestion:.3g} (stage {stage.name!r})")
 

@@ -27,8 +27,8 @@ def summary_lines(metrics: dict[str, Any], root: Path) -> list[str]:
     if names:
         lines.append("")
         if "best_epoch" in evaluation:
-            lines.append(f"  weights of the best epoch ({evaluation['best_epoch'] + 1}) by the monitored "
-                         "validation value (training.restore_best)")
+            lines.append(f"  weights of the best epoch ({evaluation['best_epoch']}) by the monitored "
+                         "validation value (training.restore_best); '(last)': the last epoch's")
         lines.append(f"  {'split':<19}" + "".join(f"{n:>14}" for n in names))
         for split, values in rows.items():
             lines.append(f"  {split:<19}" + "".join(

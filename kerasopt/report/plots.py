@@ -42,6 +42,16 @@ def _legend(ax: Any, count: int) -> None:
 
 def curves(records: Sequence[RunRecord], metric: str) -> bytes | None:
     """Loss and `metric` per epoch of every run (validation solid, training dashed), stages joined."""
+    fig = curves_figure(records, metric)
+    return None if fig is None else _png(fig)
+
+
+def curves_figure(records: Sequence[RunRecord], metric: str) -> Any:
+    """The figure of :func:`curves` (a matplotlib `Figure`), or None when no run has the curves.
+
+    Each run is named once in each plot's legend, on its validation curve, or on its
+    training curve when it has no validation split.
+    """
     plt = _pyplot()
     names = [n for n in dict.fromkeys(["loss", metric]) if n]
     histories = [r.history() for r in records]
@@ -50,19 +60,25 @@ def curves(records: Sequence[RunRecord], metric: str) -> bytes | None:
     fig, axes = plt.subplots(1, len(names), figsize=(5.2 * len(names), 3.6), squeeze=False)
     colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
     for ax, name in zip(axes[0], names, strict=True):
+        drawn = set()
         for index, (record, history) in enumerate(zip(records, histories, strict=True)):
             color = colors[index % len(colors)]
-            for key, style, label in ((f"val_{name}", "-", record.name), (name, "--", None)):
+            label: str | None = record.name
+            for key, style, kind in ((f"val_{name}", "-", "validation (solid)"),
+                                     (name, "--", "training (dashed)")):
                 values = history.get(key)
                 if values:
                     ax.plot(range(1, len(values) + 1), values, style, color=color, label=label)
+                    label = None
+                    drawn.add(kind)
         ax.xaxis.set_major_locator(_integer_ticks())
         ax.set_xlabel("epoch (stages joined)")
         ax.set_ylabel(name)
-        ax.set_title(f"{name}: validation (solid), training (dashed)", fontsize=9)
+        kinds = [k for k in ("validation (solid)", "training (dashed)") if k in drawn]
+        ax.set_title(f"{name}: {', '.join(kinds)}", fontsize=9)
         ax.grid(alpha=0.3)
         _legend(ax, len(records))
-    return _png(fig)
+    return fig
 
 
 def learning_rates(series: Sequence[tuple[str, list[float], list[float]]]) -> bytes | None:

@@ -171,10 +171,10 @@ def test_autoclip_rejects_optimizer_clipnorm_and_missing_probe_raises():
     model = _linear_model()
     model.compile(optimizer=keras.optimizers.SGD(0.1, clipnorm=1.0), loss="mse")
     monitor = GradientMonitor(clip_percentile=10.0)
-    monitor.set_model(model)
     with pytest.raises(ValueError, match="GradientMonitor has no probe batch"):
-        monitor.on_train_begin()
+        monitor.set_model(model)
     monitor.set_probe(X, Y)
+    monitor.set_model(model)
     with pytest.raises(ValueError, match="optimizer with clipnorm=1.0"):
         monitor.on_train_begin()
 
@@ -217,3 +217,20 @@ def test_tensorboard_scalars_and_histograms_are_written(tmp_path):
             "gradients/lin/kernel", "gradients/lin/bias"} <= tags
     steps = [e.step for e in events.Tensors("grad_norm/global")]
     assert steps == [0, 2]  # at train begin, and when batch 2 begins (4 steps, every 2)
+
+
+def test_missing_probe_is_refused_before_any_callback_starts(tmp_path):
+    """Issue 19 item 9: without a probe the monitor failed in its own `on_train_begin`,
+    after a TensorBoard listed before it had opened its writers (left entered, and its
+    log folder written)."""
+    from kerasopt.callbacks import TensorBoard
+
+    model = _linear_model()
+    model.compile(optimizer=keras.optimizers.SGD(0.1), loss="mse")
+    before = [w.copy() for w in model.get_weights()]
+    board = TensorBoard(str(tmp_path / "logs"), update_freq=2, write_graph=False)
+    with pytest.raises(ValueError, match=r"no probe batch.*monitor\.set_probe\(x_train\[:128\]"):
+        model.fit(X, Y, batch_size=32, epochs=1, verbose=0, callbacks=[board, GradientMonitor()])
+    assert not (tmp_path / "logs").exists()
+    assert board._prev_summary_state == []  # no writer left pushed as the default
+    assert all(np.array_equal(a, b) for a, b in zip(before, model.get_weights(), strict=True))

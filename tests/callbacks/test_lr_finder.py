@@ -130,7 +130,45 @@ def test_no_suggestion_before_a_sweep_and_steepest_needs_a_decrease():
     finder.on_train_begin()
     _drive(finder, [1.0 + 0.01 * i for i in range(30)])  # only rises
     assert finder.suggestion_steepest is None
-    assert finder.suggestion_min_div10 == pytest.approx(1e-8)  # min at the first lr, / 10
+    assert finder.suggestion_min_div10 is None  # was 1e-8: the first lr / 10, below min_lr
+    assert "never fell 5% below" in finder.no_suggestion_reason
+
+
+def test_flat_curve_gives_no_suggestion_and_says_why():
+    """Issue 19 item 9: a flat curve suggested 3.5e-8, below min_lr=1e-7, with no warning."""
+    finder = LRFinder(num_steps=200)
+    finder.set_model(_tiny_model())
+    finder.on_train_begin()
+    noise = np.random.default_rng(0).normal(scale=1e-3, size=200)
+    _drive(finder, [float(v) for v in 0.693 + noise])
+    finder.on_train_end()
+    assert finder.done and len(finder.losses) == 200
+    assert finder.suggestion is None and finder.suggestion_steepest is None
+    assert finder.no_suggestion_reason.startswith("the loss curve gave no usable minimum")
+    assert "1e-07 to 10" in finder.no_suggestion_reason
+
+
+def test_minimum_in_the_first_decade_gives_no_suggestion():
+    finder = LRFinder(min_lr=1e-6, max_lr=1.0, num_steps=61, smoothing=0.0, divergence_factor=1e9)
+    finder.set_model(_tiny_model())
+    finder.on_train_begin()
+    log_lr = np.linspace(-6.0, 0.0, 61)
+    _drive(finder, [float(v) for v in 1.0 + (log_lr + 5.5) ** 2])  # minimum at 10**-5.5
+    assert finder.suggestion is None
+    assert "first decade" in finder.no_suggestion_reason and "min_lr=1e-06" in finder.no_suggestion_reason
+
+
+@pytest.mark.parametrize("seed", range(20))
+def test_suggestions_never_leave_the_sweep_range(seed):
+    rng = np.random.default_rng(seed)
+    finder = LRFinder(min_lr=1e-5, max_lr=1.0, num_steps=50, smoothing=float(rng.uniform(0, 0.95)),
+                      divergence_factor=1e9)
+    finder.set_model(_tiny_model())
+    finder.on_train_begin()
+    _drive(finder, [float(v) for v in np.abs(rng.normal(1.0, 0.5, size=50)).cumsum()[::-1]])
+    for value in (finder.suggestion, finder.suggestion_steepest):
+        assert value is None or 1e-5 <= value <= 1.0
+    assert (finder.suggestion is None) is (finder.no_suggestion_reason is not None)
 
 
 def test_state_dict_resume_continues_exactly():

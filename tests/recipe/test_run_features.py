@@ -50,10 +50,24 @@ def test_learning_rate_auto_sweeps_the_same_batches_under_a_strategy(tmp_path, c
 
 
 def test_lr_find_command_prints_a_suggestion_and_writes_the_plot(tmp_path, capsys):
-    finder = lr_find(load_recipe(write_tiny_recipe(tmp_path)), output_dir=str(tmp_path / "lr"), num_steps=40)
+    # From 1e-7 with 40 steps the sweep never learned: the old suggestion was 1e-8, below min_lr.
+    finder = lr_find(load_recipe(write_tiny_recipe(tmp_path)), output_dir=str(tmp_path / "lr"),
+                     min_lr=1e-4, num_steps=40, smoothing=0.9)
     assert (tmp_path / "lr" / "lr_find.png").stat().st_size > 0
     assert f"suggested learning_rate: {finder.suggestion:.4g}" in capsys.readouterr().out
     assert len(finder.lrs) == len(finder.losses) > 10
+    assert 1e-4 <= finder.suggestion <= 10.0
+
+
+def test_lr_find_on_a_flat_curve_fails_saying_so(tmp_path):
+    """Issue 19 item 9: rates too small to move the loss used to give a suggestion below min_lr."""
+    from kerasopt.recipe.run_errors import RunFailed
+
+    with pytest.raises(RunFailed, match=r"no usable minimum: over learning rates 1e-07 to 1e-06 the "
+                                        r"smoothed loss never fell 5% below its first value"):
+        lr_find(load_recipe(write_tiny_recipe(tmp_path)), output_dir=str(tmp_path / "lr"),
+                max_lr=1e-6, num_steps=20)
+    assert (tmp_path / "lr" / "lr_find.png").stat().st_size > 0  # the plot shows the flat curve
 
 
 def test_lsuv_from_a_recipe_gives_unit_variance_pre_activations(tmp_path):
@@ -190,9 +204,28 @@ def test_restore_best_evaluates_the_best_epoch_and_reports_the_last(tmp_path):
     losses = stage["history"]["val_loss"]
     best = min(range(len(losses)), key=losses.__getitem__)
     assert best < len(losses) - 1, f"the set-up must make an earlier epoch best: {losses}"
-    assert stage["best_epoch"] == best == metrics["evaluation"]["best_epoch"]
+    assert stage["best_epoch"] == best + 1 == metrics["evaluation"]["best_epoch"]  # 1-based, as Keras prints
     assert metrics["evaluation"]["validation"]["loss"] == pytest.approx(losses[best], rel=1e-4)
     assert metrics["evaluation"]["last"]["validation"]["loss"] == pytest.approx(losses[-1], rel=1e-4)
+
+
+def test_last_row_holds_the_last_epoch_even_when_early_stopping_restores(tmp_path):
+    """Issue 19 item 11: with EarlyStopping(restore_best_weights=True) (as in quickstart) the
+    "last" numbers were those of the restored best weights, and best_epoch was 0-based."""
+    callbacks = [{"type": "early_stopping", "monitor": "val_loss", "patience": 20,
+                  "restore_best_weights": True}]
+    path = write_tiny_recipe(tmp_path, data={"validation_split": 0.2},
+                             training={"epochs": 7, "callbacks": callbacks,
+                                       "optimizer": {"type": "sgd", "learning_rate": 10.0}})
+    metrics = run(load_recipe(path), output_dir=str(tmp_path / "out"))
+    losses = metrics["stages"][0]["history"]["val_loss"]
+    best = min(range(len(losses)), key=losses.__getitem__)
+    assert best < len(losses) - 1, f"the set-up must make an earlier epoch best: {losses}"
+    evaluation = metrics["evaluation"]
+    assert evaluation["best_epoch"] == best + 1
+    assert evaluation["validation"]["loss"] == pytest.approx(losses[best], rel=1e-4)
+    assert evaluation["last"]["validation"]["loss"] == pytest.approx(losses[-1], rel=1e-4)
+    assert abs(losses[-1] - losses[best]) > 1e-3
 
 
 def test_staged_tensorboard_curves_continue_across_stages(tmp_path):
@@ -228,7 +261,7 @@ def test_lr_find_runs_on_a_schedule_inside_a_wrapper_and_prints_the_right_key(tm
         "type": "radam", "learning_rate": {"type": "cosine_decay", "initial_learning_rate": 0.01,
                                            "decay_steps": 100}}}
     loaded = load_recipe(write_tiny_recipe(tmp_path, training={"optimizer": optimizer}))
-    finder = lr_find(loaded, output_dir=str(tmp_path / "lr"), num_steps=30)
+    finder = lr_find(loaded, output_dir=str(tmp_path / "lr"), min_lr=1e-4, num_steps=40, smoothing=0.9)
     printed = capsys.readouterr().out
     assert finder.suggestion is not None and "CosineDecay" in finder.note
     assert "schedule at `training.optimizer.optimizer.learning_rate` (cosine_decay)" in printed
@@ -253,5 +286,5 @@ def test_summary_shows_best_and_last_weights_numbers(tmp_path):
                               "last": {"validation": {"loss": 0.75}, "test": {"loss": 1.0}},
                               "best_epoch": 3}}
     text = "\n".join(summary_lines(metrics, Path("out")))
-    assert "best epoch (4)" in text
+    assert "best epoch (3)" in text  # metrics.json's best_epoch is already 1-based
     assert "test (last)" in text and "1.0000" in text and "0.2500" in text

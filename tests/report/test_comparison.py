@@ -136,3 +136,31 @@ def test_html_page_renders_in_headless_chromium(runs, tmp_path):
     subprocess.run([*base, f"--screenshot={shot}", "--window-size=1200,1600", page.as_uri()],
                    capture_output=True, timeout=120, check=True)
     assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and shot.stat().st_size > 10_000
+
+
+def _legend_entries(fig) -> list[list[str]]:
+    return [[t.get_text() for t in ax.get_legend().get_texts()] if ax.get_legend() else []
+            for ax in fig.axes]
+
+
+def test_curve_legends_name_every_run_with_and_without_a_validation_split(runs, tmp_path):
+    """Issue 19 item 11: runs without a validation split drew loss/accuracy with an empty legend."""
+    from kerasopt.report.plots import curves_figure
+    from kerasopt.report.run_record import RunRecord
+
+    for folder in runs:  # the same runs, trained without a validation split
+        data = json.loads((folder / "metrics.json").read_text())
+        for stage in data["stages"]:
+            stage["history"] = {k: v for k, v in stage["history"].items() if not k.startswith("val_")}
+        del data["evaluation"]["validation"]
+        (tmp_path / f"{folder.name}_noval").mkdir()
+        (tmp_path / f"{folder.name}_noval" / "metrics.json").write_text(json.dumps(data))
+    without = RunRecord.load_all([tmp_path / f"{f.name}_noval" for f in runs])
+    fig = curves_figure(without, "accuracy")
+    assert _legend_entries(fig) == [["small_noval", "large_noval"]] * 2
+    assert [ax.get_title() for ax in fig.axes] == ["loss: training (dashed)", "accuracy: training (dashed)"]
+    assert [len(ax.get_lines()) for ax in fig.axes] == [2, 2]
+    fig = curves_figure(RunRecord.load_all(runs) + without[:1], "accuracy")
+    assert _legend_entries(fig) == [["small", "large", "small_noval"]] * 2  # each run named once
+    assert [len(ax.get_lines()) for ax in fig.axes] == [5, 5]
+    assert fig.axes[0].get_title() == "loss: validation (solid), training (dashed)"
