@@ -7,11 +7,10 @@ to import every component while the module was half initialized, and
 snippet) failed with a circular-import error.
 
 What is imported, and in which order, is the point, so each import runs in its own
-fresh interpreter. A module importing Keras costs a whole TensorFlow import (about 8 s
-of CPU here), so the check over all ~220 modules is marked slow and runs two
-interpreters at a time: about 12 minutes on two idle cores (222 modules, most of which
-import Keras), and much longer on shared ones (64 modules took 40 minutes beside six other
-test runs). The README's snippet runs in the quick suite.
+fresh interpreter. A fresh interpreter importing Keras costs a whole TensorFlow import
+(about 8 s of CPU here), so the public packages get one each, and every one of the ~220
+modules is imported first and alone in a child forked from an interpreter that has
+imported Keras and nothing of kerasopt (well under a second each).
 """
 
 from __future__ import annotations
@@ -70,7 +69,49 @@ def test_compression_packages_alone_after_import_kerasopt():
     assert _failures(codes) == []
 
 
+# Each child of this interpreter imports one module and exits; Keras (and so TensorFlow) is
+# imported once, in the parent, before any kerasopt module: `kerasopt` then registers its
+# components as soon as it is imported, the other order the quick tests above check.
+_FORKING = """
+import os, sys, traceback
+import keras
+failed = []
+for name in sys.argv[1:]:
+    pid = os.fork()
+    if pid == 0:
+        try:
+            __import__(name)
+            assert keras.saving.get_registered_object('kerasopt>Lookahead') is not None, 'not registered'
+        except BaseException:
+            traceback.print_exc()
+            os._exit(1)
+        os._exit(0)
+    _, status = os.waitpid(pid, 0)
+    if status != 0:
+        failed.append(name)
+print('FAILED', failed, file=sys.stderr)
+sys.exit(1 if failed else 0)
+"""
+
+PACKAGES = ("kerasopt", "kerasopt.callbacks", "kerasopt.compression", "kerasopt.compression.clustering",
+            "kerasopt.compression.distillation", "kerasopt.compression.pruning",
+            "kerasopt.compression.quantization", "kerasopt.data", "kerasopt.distribute", "kerasopt.export",
+            "kerasopt.initializers", "kerasopt.metrics", "kerasopt.models", "kerasopt.optimizers",
+            "kerasopt.recipe", "kerasopt.schedules", "kerasopt.sweep", "kerasopt.training")
+
+
+def test_every_module_imports_first_alone_after_keras():
+    """All ~220 modules, each first and alone in a child forked from an interpreter holding only Keras."""
+    modules = kerasopt_modules()
+    halves = [modules[::2], modules[1::2]]
+    runs = [start_python("-c", _FORKING, *half, env={"TF_CPP_MIN_LOG_LEVEL": "3"}) for half in halves]
+    for run in runs:
+        done = finish(run, timeout=900)
+        assert done.returncode == 0, done.stderr[-3000:]
+
+
 @pytest.mark.slow
-def test_every_module_imports_first_alone():
-    codes = [f"import {name}" for name in kerasopt_modules()]
-    assert _failures(codes) == []
+def test_every_public_package_imports_first_alone_before_keras():
+    """Each public package alone in a fresh interpreter (a whole TensorFlow import each)."""
+    assert set(PACKAGES) <= set(kerasopt_modules())
+    assert _failures([f"import {name}; {REGISTERED}" for name in PACKAGES]) == []
