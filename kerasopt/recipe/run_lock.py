@@ -83,12 +83,7 @@ class RunLock:
             descriptor = os.open(self.folder, os.O_RDONLY | os.O_DIRECTORY)
         except OSError as err:
             raise RunRefused(f"the run directory {self.folder} cannot be opened ({err.strerror}).") from None
-        try:
-            fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError as err:
-            os.close(descriptor)
-            if err.errno in _BUSY:
-                raise RunRefused(_held_message(self.folder, before)) from None
+        if self._flock(descriptor, before) is not None:
             descriptor = self._lock_record_file(before)  # a file system without directory locks
             self._descriptor = descriptor
             self._write_record(descriptor, before)
@@ -123,15 +118,26 @@ class RunLock:
             descriptor = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
         except OSError as err:
             raise RunRefused(f"the run directory {self.folder} cannot be locked ({err.strerror}).") from None
+        err = self._flock(descriptor, before)
+        if err is not None:
+            raise RunRefused(f"the run directory {self.folder} cannot be locked ({err.strerror}); "
+                             "use a folder on a local file system.")
+        return descriptor
+
+    def _flock(self, descriptor: int, before: dict[str, Any] | None) -> OSError | None:
+        """Lock `descriptor` without waiting; on failure close it and return the error.
+
+        Raises:
+            RunRefused: When another process holds the lock.
+        """
         try:
             fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError as err:
             os.close(descriptor)
             if err.errno in _BUSY:
                 raise RunRefused(_held_message(self.folder, before)) from None
-            raise RunRefused(f"the run directory {self.folder} cannot be locked ({err.strerror}); "
-                             "use a folder on a local file system.") from None
-        return descriptor
+            return err
+        return None
 
     def _write_record(self, descriptor: int, before: dict[str, Any] | None) -> None:
         """Write who holds the lock into `.kerasopt.lock` through `descriptor` (in place: it may
