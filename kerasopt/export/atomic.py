@@ -45,6 +45,24 @@ def is_no_space(err: BaseException) -> bool:
     return "No space left on device" in text or "errno = 28" in text
 
 
+def ensure_space(path: str | os.PathLike[str], needed: int) -> None:
+    """Raise :class:`NoSpaceError` naming `path` when its folder's disk has less than `needed` bytes free.
+
+    For writers that cannot be trusted with a full disk: HDF5 (Keras's `.weights.h5`) can
+    crash the whole process when a write fails with ENOSPC, where Python's own writers raise.
+
+    Args:
+        path: The file about to be written (its parent folder must exist).
+        needed: The bytes the write needs, generously estimated.
+
+    Raises:
+        NoSpaceError: When the disk has less room than that.
+    """
+    stats = os.statvfs(Path(path).parent)
+    if stats.f_bavail * stats.f_frsize < needed:
+        raise NoSpaceError(path)
+
+
 FAULT_VARIABLE = "KERASOPT_FAULT"
 
 

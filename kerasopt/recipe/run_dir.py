@@ -31,6 +31,7 @@ from typing import Any
 from kerasopt.export.atomic import (
     NoSpaceError,
     atomic_target,
+    ensure_space,
     fault_point,
     is_no_space,
     leftover_of,
@@ -175,6 +176,7 @@ class RunDirectory:
             target.parent.mkdir(parents=True, exist_ok=True)
             scratch = Path(tempfile.mkdtemp(prefix=".weights.", dir=target.parent))
             try:
+                ensure_space(scratch / target.name, _weights_file_bytes(model))
                 model.save_weights(scratch / target.name)
                 fault_point(target)
                 os.replace(scratch / target.name, target)
@@ -307,3 +309,18 @@ def finite_only(data: Any, where: str = "") -> tuple[Any, list[str]]:
             found += inner
         return items, found
     return data, found
+
+
+def _weights_file_bytes(model: Any) -> int:
+    """A generous estimate of a `.weights.h5` file's size: every model and optimizer variable's
+    bytes, 4 KiB of HDF5 metadata for each, and 64 KiB for the file itself."""
+    optimizer = getattr(model, "optimizer", None)
+    variables = [*model.weights, *(getattr(optimizer, "variables", None) or [])]
+    data = sum(int(math.prod(v.shape)) * _itemsize(v.dtype) for v in variables)
+    return data + 4096 * len(variables) + 65536
+
+
+def _itemsize(dtype: Any) -> int:
+    import numpy as np
+
+    return np.dtype(str(dtype)).itemsize
