@@ -39,7 +39,13 @@ from kerasopt.export.atomic import (
 )
 from kerasopt.recipe.run_errors import RunFailed, RunRefused
 from kerasopt.recipe.run_lock import LOCK_NAME, RunLock
-from kerasopt.recipe.run_manifest import REPLACED_PREFIX, RunManifest, check_use, is_run_name
+from kerasopt.recipe.run_manifest import (
+    REPLACED_PREFIX,
+    RunManifest,
+    check_use,
+    is_own_file,
+    is_run_name,
+)
 
 
 class RunDirectory:
@@ -165,6 +171,21 @@ class RunDirectory:
             clean["non_finite"] = where
         return self.write_text(name, json.dumps(clean, indent=2, allow_nan=False) + "\n")
 
+    def remove_own(self, folder: str) -> None:
+        """Delete the files kerasopt wrote under `folder` (relative), then the folders left empty;
+        a file someone else put there stays, and so do the folders holding it."""
+        base = self.root / folder
+        if not base.is_dir():
+            return
+        for path in sorted(base.rglob("*"), key=lambda p: len(p.parts), reverse=True):
+            if path.is_dir() and not path.is_symlink():
+                with contextlib.suppress(OSError):
+                    path.rmdir()  # only when empty
+            elif is_own_file(path.relative_to(self.root).as_posix()):
+                path.unlink()
+        with contextlib.suppress(OSError):
+            base.rmdir()
+
     def save_weights(self, model: Any, name: str) -> Path:
         """Save a model's weights (`name` ends in `.weights.h5`) atomically; returns the final path.
 
@@ -235,9 +256,13 @@ class RunDirectory:
     def _move_aside(self) -> None:
         """Move the replaced run's entries (only those its manifest lists) into a hidden folder."""
         previous = self.manifest or RunManifest(self.root, self.recipe)
-        moving = [self.root / name for name in self._entries()
-                  if name in previous.entries or leftover_of(name) in previous.entries]
-        self.manifest = RunManifest(self.root, self.recipe)
+        owned = [name for name in self._entries() if name in previous.entries or leftover_of(name) in previous.entries]
+        kept = [name for name in owned if name.startswith(REPLACED_PREFIX)]  # the user was told it is kept
+        moving = [self.root / name for name in owned if name not in kept]
+        self.manifest = RunManifest(self.root, self.recipe, kept)
+        for name in kept:
+            print(f"kerasopt: note: {self.root / name} (a run replaced earlier and kept after its "
+                  "replacement failed) stays; delete it when no longer needed.", file=sys.stderr)
         if not moving:
             return
         stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")

@@ -17,7 +17,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from kerasopt.export.atomic import atomic_target, leftover_of
+from kerasopt.export.atomic import atomic_target, is_temporary, leftover_of
 from kerasopt.recipe.run_errors import RunRefused
 from kerasopt.recipe.run_lock import LOCK_NAME
 
@@ -30,6 +30,39 @@ RUN_ENTRIES = ("recipe.yaml", "metrics.json", "checkpoints", "logs", "workers", 
 """The top-level names a run writes (fnmatch patterns): an entry of another program's under one
 of these names would be replaced by the run, so it is refused up front."""
 SHOWN = 8  # entries named in a message
+
+
+OWN_FILES = ("checkpoints/progress.json", "checkpoints/*.weights.h5", "checkpoints/backup_*/backup*.json",
+             "checkpoints/backup_*/epoch_*", "logs/*events.out.tfevents.*", "workers/*.log",
+             "saved_model/*", f"{REPLACED_PREFIX}*")
+"""The files kerasopt writes inside the folders it lists (fnmatch patterns on paths relative to
+the run directory; `*` crosses folders): a file inside them that matches none (a user's notes
+in `checkpoints/`) is not kerasopt's, and kerasopt neither moves nor deletes it."""
+
+
+def is_own_file(relative: str) -> bool:
+    """Whether a file at `relative` (a path inside a folder a run lists) is one kerasopt writes.
+
+    Example:
+        >>> is_own_file("checkpoints/backup_train/epoch_3.weights.h5"), is_own_file("checkpoints/notes.txt")
+        (True, False)
+        >>> is_own_file("logs/train/events.out.tfevents.1765.vm.12.0.v2")
+        True
+    """
+    parts = relative.split("/")
+    return (any(fnmatch.fnmatchcase(relative, pattern) for pattern in OWN_FILES)
+            or any(is_temporary(part) for part in parts))
+
+
+def foreign_files(root: Path, folders: list[str]) -> list[str]:
+    """The files under `root`'s `folders` (names of entries a run lists) that kerasopt did not write."""
+    found = []
+    for folder in folders:
+        base = root / folder
+        if base.is_dir() and not base.is_symlink():
+            found += [path.relative_to(root).as_posix() for path in sorted(base.rglob("*"))
+                      if not path.is_dir() and not is_own_file(path.relative_to(root).as_posix())]
+    return found
 
 
 def is_run_name(name: str) -> bool:
@@ -180,6 +213,13 @@ def check_use(root: Path, entries: list[str], recipe: str, *, resume: bool,
             f"{'was' if len(clashing) == 1 else 'were'} not written by kerasopt (not listed in its "
             f"{MANIFEST_NAME}) and the run would write there; kerasopt does not replace files it "
             "did not write. Move them out of the folder, or use another --output-dir.")
+    inside = foreign_files(root, sorted(manifest.entries)) if overwrite else []
+    if inside:
+        raise RunRefused(
+            f"{root} is a kerasopt run directory, but {_names(root, inside)} inside its folders "
+            f"{'was' if len(inside) == 1 else 'were'} not written by kerasopt, and --overwrite would "
+            "delete the folders that hold them; kerasopt does not delete files it did not write. "
+            "Move them out of the run directory, then run again.")
     if foreign and overwrite:
         print(f"kerasopt: note: --overwrite replaces only what kerasopt wrote in {root}; "
               f"it keeps {_names(root, foreign)}, which kerasopt did not write.", file=sys.stderr)

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import contextlib
 import shlex
-import shutil
 import signal
 import sys
 import time
@@ -225,7 +224,7 @@ def _train(current: Run, run_dir: RunDirectory,
         state.stage_done(result, seconds, fitted["steps"], seed_states(current.model))
         current.end_stage(stage)
         if run_dir.is_chief:
-            shutil.rmtree(run_dir.checkpoints / backup_folder(stage.name), ignore_errors=True)
+            run_dir.remove_own(f"checkpoints/{backup_folder(stage.name)}")
     return state.results, state.fit_seconds, state.train_steps
 
 

@@ -138,6 +138,49 @@ def test_overwrite_replaces_only_what_kerasopt_wrote_and_says_what_it_kept(tmp_p
     assert json.loads((out / MANIFEST_NAME).read_text())["entries"] == ["checkpoints", "metrics.json", "recipe.yaml"]
 
 
+def test_a_file_of_someone_elses_inside_a_run_folder_stops_overwrite_and_survives_resume(tmp_path, capsys):
+    """`checkpoints/` is kerasopt's, but a note someone put in it is not: never deleted."""
+    recipe, out = write_tiny_recipe(tmp_path, training={"epochs": 1}), tmp_path / "out"
+    assert cli(recipe, "--output-dir", str(out)) == 0
+    note = out / "checkpoints" / "my_notes.txt"
+    note.write_text("mine")
+    before = {p: p.read_bytes() for p in out.rglob("*") if p.is_file()}
+    capsys.readouterr()
+    assert cli(recipe, "--output-dir", str(out), "--overwrite") == 2
+    message = capsys.readouterr().err
+    assert "checkpoints/my_notes.txt inside its folders was not written by kerasopt" in message
+    assert {p: p.read_bytes() for p in out.rglob("*") if p.is_file()} == before
+
+
+def test_finishing_a_stage_deletes_only_kerasopts_files_of_its_backup_folder(tmp_path):
+    run_dir = RunDirectory(tmp_path)
+    backup = tmp_path / "checkpoints" / "backup_train"
+    backup.mkdir(parents=True)
+    for name in ("backup.json", "backup.prev.json", "epoch_2.weights.h5", ".backup.next.json.0a1b2c3d.tmp.json"):
+        (backup / name).write_text("x")
+    (backup / "mine.txt").write_text("mine")
+    run_dir.remove_own("checkpoints/backup_train")
+    assert sorted(p.name for p in backup.iterdir()) == ["mine.txt"]
+    (backup / "mine.txt").unlink()
+    run_dir.remove_own("checkpoints/backup_train")
+    assert not backup.exists()
+
+
+def test_a_second_overwrite_keeps_the_run_a_failed_one_kept(tmp_path, capsys):
+    recipe, out = write_tiny_recipe(tmp_path, training={"epochs": 1}), tmp_path / "out"
+    assert cli(recipe, "--output-dir", str(out)) == 0
+    good = (out / "checkpoints" / "stage_0_train.weights.h5").read_bytes()
+    # Diverges in its first epoch, after writing its recipe: the replaced run is kept aside.
+    assert cli(recipe, "training.optimizer.type=sgd", "training.optimizer.learning_rate=1.0e30",
+               "--output-dir", str(out), "--overwrite") == 1
+    (kept,) = [p for p in out.iterdir() if p.name.startswith(".kerasopt-replaced-")]
+    assert (kept / "checkpoints" / "stage_0_train.weights.h5").read_bytes() == good
+    capsys.readouterr()
+    assert cli(recipe, "--output-dir", str(out), "--overwrite") == 0
+    assert f"{kept} (a run replaced earlier and kept after its replacement failed) stays" in capsys.readouterr().err
+    assert (kept / "checkpoints" / "stage_0_train.weights.h5").read_bytes() == good
+
+
 def test_another_programs_file_under_a_name_the_run_writes_is_refused(tmp_path, capsys):
     recipe, out = write_tiny_recipe(tmp_path, training={"epochs": 1}), tmp_path / "out"
     assert cli(recipe, "--output-dir", str(out)) == 0
