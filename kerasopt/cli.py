@@ -44,7 +44,7 @@ def build_parser() -> argparse.ArgumentParser:
     run = _subcommand(sub, "run", "Run a recipe: data -> model -> fit -> evaluate -> export.",
                       "kerasopt run recipes/quickstart.yaml training.epochs=3 --output-dir /tmp/qs")
     _recipe_arguments(run)
-    run.add_argument("--output-dir", metavar="DIR",
+    run.add_argument("--output-dir", metavar="DIR", type=_folder_name,
                      help="run directory (default: saved_models/<recipe name>/)")
     run.add_argument("--resume", action="store_true",
                      help="continue an interrupted run from its last checkpoint in the run directory")
@@ -90,7 +90,7 @@ def build_parser() -> argparse.ArgumentParser:
                           "print the suggested learning rate and write a plot.",
                           "kerasopt lr-find recipes/mnist1d_cnn.yaml --output-dir /tmp/lr")
     _recipe_arguments(lr_find)
-    lr_find.add_argument("--output-dir", metavar="DIR",
+    lr_find.add_argument("--output-dir", metavar="DIR", type=_folder_name,
                          help="where the plot goes (default: saved_models/<recipe name>/lr_find/)")
     lr_find.add_argument("--debug", action="store_true",
                          help="show TensorFlow's start-up messages and the traceback of a failure")
@@ -123,6 +123,13 @@ def _version() -> str:
     from kerasopt import __version__
 
     return f"kerasopt {__version__}"
+
+
+def _folder_name(text: str) -> str:
+    """`--output-dir`'s value: a path, not an empty word (which would silently mean the default)."""
+    if not text.strip():
+        raise argparse.ArgumentTypeError(f"must name a folder. Received: {text!r}")
+    return text
 
 
 def main(argv: Sequence[str] | None = None) -> int:

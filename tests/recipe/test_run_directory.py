@@ -241,6 +241,16 @@ def test_an_output_dir_naming_a_file_is_a_usage_error(tmp_path, capsys, below):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["recipe.yaml", "results.csv"]
 
 
+@pytest.mark.parametrize("empty", ["", " "])
+def test_an_empty_output_dir_is_a_usage_error_not_the_default_folder(tmp_path, capsys, monkeypatch, empty):
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(SystemExit) as stopped:
+        cli(write_tiny_recipe(tmp_path), "--output-dir", empty)
+    assert stopped.value.code == 2
+    assert f"argument --output-dir: must name a folder. Received: {empty!r}" in capsys.readouterr().err
+    assert not (tmp_path / "saved_models").exists()
+
+
 HOLDER = """
 import sys, time
 from kerasopt.recipe.run_lock import RunLock
