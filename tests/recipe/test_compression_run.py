@@ -85,7 +85,9 @@ def test_prune_then_qat_exports_a_verified_int8_file_that_keeps_the_zeros(tmp_pa
 @pytest.mark.slow
 def test_prune_then_cluster_keeps_the_zeros_and_the_shared_values(tmp_path):
     cluster = {"name": "cluster", "epochs": 1, "compression": {"clustering": {"number_of_clusters": 4}}}
-    metrics, out = _run(tmp_path, cluster)
+    # What is checked is the kernels' form. The gate holds the int8 file against the float model
+    # before pruning; 4 clusters of this tiny model cost 3 of the 75 test samples (4 points) here.
+    metrics, out = _run(tmp_path, cluster, "export.tflite.max_accuracy_drop=0.1")
     kernels = _kernels(out / "model.keras")
     _check_pruned(metrics, kernels)
     for name, kernel in kernels.items():
