@@ -8,9 +8,9 @@ snippet) failed with a circular-import error.
 
 What is imported, and in which order, is the point, so each import runs in its own
 fresh interpreter. A fresh interpreter importing Keras costs a whole TensorFlow import
-(about 8 s of CPU here), so the public packages get one each, and every one of the ~220
-modules is imported first and alone in a child forked from an interpreter that has
-imported Keras and nothing of kerasopt (well under a second each).
+(about 8 s of CPU here), so only the README's snippet and the compression packages get one
+before Keras, and every one of the ~220 modules is imported first and alone in a child forked
+from an interpreter that has imported Keras and nothing of kerasopt (well under a second each).
 """
 
 from __future__ import annotations
@@ -93,11 +93,6 @@ print('FAILED', failed, file=sys.stderr)
 sys.exit(1 if failed else 0)
 """
 
-PACKAGES = ("kerasopt.callbacks", "kerasopt.optimizers", "kerasopt.schedules", "kerasopt.initializers",
-            "kerasopt.compression.distillation", "kerasopt.metrics")
-"""Public packages imported alone before Keras, besides the compression ones above (each costs a
-whole TensorFlow import, so not every package: the forked check covers every module)."""
-
 
 def test_every_module_imports_first_alone_after_keras():
     """All ~220 modules, each first and alone in a child forked from an interpreter holding only Keras."""
@@ -107,10 +102,3 @@ def test_every_module_imports_first_alone_after_keras():
     for run in runs:
         done = finish(run, timeout=900)
         assert done.returncode == 0, done.stderr[-3000:]
-
-
-@pytest.mark.slow
-def test_every_public_package_imports_first_alone_before_keras():
-    """Each public package alone in a fresh interpreter (a whole TensorFlow import each)."""
-    assert set(PACKAGES) <= set(kerasopt_modules())
-    assert _failures([f"import {name}; {REGISTERED}" for name in PACKAGES]) == []
