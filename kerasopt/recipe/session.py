@@ -13,8 +13,6 @@ import numpy as np
 
 from kerasopt.distribute.device import Placement, select_placement
 from kerasopt.distribute.local_predict import predict_locally
-from kerasopt.recipe.export_gate import ExportCheckError as ExportCheckError
-from kerasopt.recipe.export_gate import check_exports as check_exports
 from kerasopt.recipe.run_dir import RunDirectory
 from kerasopt.recipe.schema import Recipe, Runtime
 

@@ -241,8 +241,8 @@ def test_staged_tensorboard_curves_continue_across_stages(tmp_path):
 
 
 def test_a_tflite_export_below_the_allowed_accuracy_fails_the_run_naming_it():
+    from kerasopt.recipe.export_gate import ExportCheckError, check_exports
     from kerasopt.recipe.schema import Recipe
-    from kerasopt.recipe.session import ExportCheckError, check_exports
 
     recipe = Recipe.model_validate({"name": "r", "data": {"source": "digits"},
                                     "model": {"architecture": "mlp"},
