@@ -75,7 +75,8 @@ class _WrappingLoader(importlib.abc.Loader):
         self._wrapped_exec(module)
 
     def _wrapped_exec(self, module: ModuleType) -> None:
-        raise NotImplementedError
+        """Run `self._loader.exec_module(module)` with what the subclass adds around it."""
+        raise NotImplementedError(f"{type(self).__name__} must define `_wrapped_exec`.")
 
 
 class _RegisteringLoader(_WrappingLoader):
