@@ -91,8 +91,8 @@ def plain_fit() -> dict:
 
 
 def kerasopt_run() -> dict:
-    from kerasopt.recipe.loader import load_recipe
-    from kerasopt.recipe.runner import run
+    from kerasopt.recipe.check.loader import load_recipe
+    from kerasopt.recipe.run.runner import run
 
     overrides = [f"training.steps={STEPS}", "runtime.verbose=0", "export.tflite=null", "export.keras=false"]
     if SPE != "default":

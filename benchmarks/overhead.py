@@ -24,8 +24,8 @@ import keras
 import tensorflow as tf
 from mnist1d.data import get_dataset_args, make_dataset
 
-from kerasopt.recipe.loader import load_recipe
-from kerasopt.recipe.runner import run
+from kerasopt.recipe.check.loader import load_recipe
+from kerasopt.recipe.run.runner import run
 
 
 def plain_keras_seconds_per_step(steps: int, log_dir: str) -> float:

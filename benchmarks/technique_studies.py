@@ -176,7 +176,7 @@ def collect_run(run_dir: Path, variant: str, wall_seconds: float | None) -> dict
 
 def run_sweep_study(study: Study, out: Path, overrides: list[str]) -> list[dict[str, Any]]:
     """Run a study's `sweep:` grid in this process; one row per trial, in grid order."""
-    from kerasopt.recipe.loader import load_recipe
+    from kerasopt.recipe.check.loader import load_recipe
     from kerasopt.sweep.search_space import SearchSpace
     from kerasopt.sweep.sweep import Sweep
 
@@ -196,8 +196,8 @@ def run_sweep_study(study: Study, out: Path, overrides: list[str]) -> list[dict[
 
 def run_folder_study(study: Study, out: Path, overrides: list[str]) -> list[dict[str, Any]]:
     """Run a folder study's recipes one after another; writes the folder's compare report."""
-    from kerasopt.recipe.loader import load_recipe
-    from kerasopt.recipe.runner import run
+    from kerasopt.recipe.check.loader import load_recipe
+    from kerasopt.recipe.run.runner import run
     from kerasopt.report.comparison import Comparison
 
     rows = []

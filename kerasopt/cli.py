@@ -168,7 +168,7 @@ def _dispatch(argv: Sequence[str] | None) -> int:
 
 
 def _load(recipe: str, overrides: Sequence[str]):
-    from kerasopt.recipe.loader import load_recipe
+    from kerasopt.recipe.check.loader import load_recipe
 
     return load_recipe(recipe, overrides)
 
@@ -189,7 +189,7 @@ def _validate(args: argparse.Namespace) -> int:
             status = _report_recipe_error(err)
             continue
         except Exception as err:  # noqa: BLE001 - report it and go on to the next file
-            from kerasopt.recipe.failures import describe
+            from kerasopt.recipe.errors import describe
 
             print(f"{recipe}: could not be checked: {describe(err)}", file=sys.stderr)
             status = max(status, EXIT_FAILURE) if status != EXIT_USAGE else status
@@ -211,16 +211,16 @@ def _show(args: argparse.Namespace) -> int:
 
 def _list(args: argparse.Namespace) -> int:
     if args.components:
-        from kerasopt.recipe.listing import print_components
+        from kerasopt.recipe.commands.listing import print_components
 
         return print_components(args.components)
-    from kerasopt.recipe.listing import print_recipes
+    from kerasopt.recipe.commands.listing import print_recipes
 
     return print_recipes()
 
 
 def _schema(args: argparse.Namespace) -> int:
-    from kerasopt.recipe.json_schema import recipe_json_schema
+    from kerasopt.recipe.commands.json_schema import recipe_json_schema
 
     json.dump(recipe_json_schema(), sys.stdout, indent=1)
     sys.stdout.write("\n")
@@ -250,8 +250,7 @@ def _guarded(args: argparse.Namespace, action, claim=None) -> int:
         claim: Called as `claim(loaded)`, a context manager held around TensorFlow's start
             and the action. Defaults to `None`.
     """
-    from kerasopt.recipe.errors import RecipeError
-    from kerasopt.recipe.run_errors import RunRefused
+    from kerasopt.recipe.errors import RecipeError, RunRefused
 
     try:
         loaded = _load(args.recipe, args.overrides)
@@ -264,7 +263,7 @@ def _guarded(args: argparse.Namespace, action, claim=None) -> int:
         with contextlib.ExitStack() as stack:
             claimed = None
             if claim is not None:
-                from kerasopt.recipe.run_errors import interrupt_on_signals
+                from kerasopt.recipe.run.interrupts import interrupt_on_signals
 
                 stack.enter_context(interrupt_on_signals())
                 claimed = stack.enter_context(claim(loaded))
@@ -295,7 +294,7 @@ def _guarded(args: argparse.Namespace, action, claim=None) -> int:
             return EXIT_USAGE
         if args.debug:
             raise
-        from kerasopt.recipe.failures import describe
+        from kerasopt.recipe.errors import describe
 
         print(f"kerasopt: error: {describe(err)}", file=sys.stderr)
         print("(run again with --debug to see the traceback)", file=sys.stderr)
@@ -324,13 +323,13 @@ def _run(args: argparse.Namespace) -> int:
         return _launch_workers(args)
 
     def claim(loaded):
-        from kerasopt.recipe.run_claim import claim_run
+        from kerasopt.recipe.store.run_claim import claim_run
 
         return claim_run(loaded, output_dir=args.output_dir, resume=args.resume,
                          overwrite=args.overwrite, force=args.force)
 
     def action(loaded, claimed) -> int:
-        from kerasopt.recipe.runner import run
+        from kerasopt.recipe.run.runner import run
 
         run(loaded, claimed=claimed)
         return EXIT_OK
@@ -361,7 +360,7 @@ def _launch_workers(args: argparse.Namespace) -> int:
 
 def _lr_find(args: argparse.Namespace) -> int:
     def action(loaded) -> int:
-        from kerasopt.recipe.lr_find import lr_find
+        from kerasopt.recipe.commands.lr_find import lr_find
 
         lr_find(loaded, output_dir=args.output_dir)
         return EXIT_OK

@@ -99,7 +99,7 @@ def test_the_finder_leaves_keras_module_as_it_was() -> None:
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("module", ["kerasopt.recipe.runner", "kerasopt._backend", "kerasopt.optimizers"])
+@pytest.mark.parametrize("module", ["kerasopt.recipe.run.runner", "kerasopt._backend", "kerasopt.optimizers"])
 def test_any_kerasopt_module_imports_first(module: str) -> None:
     """Importing Keras registers kerasopt's components; a module that imports Keras at its top
     while they load would be only half initialized (a circular import)."""

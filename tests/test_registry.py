@@ -15,9 +15,9 @@ import pytest
 
 import kerasopt
 from kerasopt import registry, registry_cache
-from kerasopt.recipe import components
+from kerasopt.recipe.check import components
+from kerasopt.recipe.check.loader import load_recipe
 from kerasopt.recipe.errors import RecipeError
-from kerasopt.recipe.loader import load_recipe
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -67,8 +67,8 @@ def test_another_keras_version_gets_a_cached_table_read_without_keras(tmp_path, 
         import json, sys
         from kerasopt import registry_cache
         registry_cache.installed_keras_version = lambda: "99.0.0"
-        from kerasopt.recipe.components import table
-        from kerasopt.recipe.loader import load_recipe
+        from kerasopt.recipe.check.components import table
+        from kerasopt.recipe.check.loader import load_recipe
         load_recipe("quickstart")
         same = table() == json.loads(open({str(cached)!r}).read())
         print(json.dumps({{"same": same, "keras": "keras" in sys.modules}}))
@@ -101,7 +101,7 @@ def test_matching_version_reads_the_shipped_table_and_writes_no_cache(tmp_path):
         import json, sys
         from kerasopt import registry_cache
         registry_cache.installed_keras_version = lambda: {shipped!r}
-        from kerasopt.recipe.components import table
+        from kerasopt.recipe.check.components import table
         same = table() == registry_cache.shipped_table()
         print(json.dumps({{"same": same, "keras": "keras" in sys.modules}}))
         """, tmp_path)

@@ -1,8 +1,20 @@
-"""Recipe problems: one record per mistake, rendered with file, line, key path and hints."""
+"""Every way a recipe or a run ends badly, and the exit status the command line gives it.
+
+- :class:`RecipeError` (exit 2): the recipe or its data is invalid; one record per mistake,
+  rendered with file, line, key path and hints.
+- :class:`RunRefused` (exit 2): the run cannot start as asked; nothing was written.
+- :class:`RunFailed` (exit 1): a failure while running whose message says what to do.
+- :class:`RunInterrupted` (128 + the signal number): stopped by SIGINT or SIGTERM. A
+  `KeyboardInterrupt`, outside :class:`KerasoptError`, so `except Exception` lets it through.
+
+:func:`describe` turns any other failure while running into one line (exit 1).
+"""
 
 from __future__ import annotations
 
 import dataclasses
+import re
+import signal
 from collections.abc import Sequence
 from typing import Any
 
@@ -80,11 +92,19 @@ class Problem:
         return "\n".join(lines)
 
 
-class RecipeError(Exception):
+class KerasoptError(Exception):
+    """The base of kerasopt's recipe and run errors; :attr:`exit_code` is the command line's status."""
+
+    exit_code = 1
+
+
+class RecipeError(KerasoptError):
     """A recipe could not be loaded or is invalid; holds every problem found.
 
     The command line prints :meth:`render` and exits with status 2.
     """
+
+    exit_code = 2
 
     def __init__(self, problems: Sequence[Problem], source: str = "recipe") -> None:
         self.problems = list(problems)
@@ -95,3 +115,74 @@ class RecipeError(Exception):
         count = len(self.problems)
         head = f"{self.source}: {count} problem{'s' if count != 1 else ''} found"
         return "\n".join([head, *(p.render() for p in self.problems)])
+
+
+class RunRefused(KerasoptError):
+    """The run cannot start in this run directory as asked (exit 2); nothing was written."""
+
+    exit_code = 2
+
+
+class RunFailed(KerasoptError, RuntimeError):
+    """A failure while running whose message already says what to do (exit 1)."""
+
+
+class RunInterrupted(KeyboardInterrupt):
+    """The run was stopped by a signal (SIGINT or SIGTERM).
+
+    A `KeyboardInterrupt`, so `except Exception` blocks in training code let it through.
+
+    Args:
+        signum: The signal's number. Defaults to `signal.SIGINT`.
+        message: What was kept and how to continue. Defaults to `""`.
+    """
+
+    def __init__(self, signum: int = signal.SIGINT, message: str = "") -> None:
+        super().__init__(message)
+        self.signum = int(signum)
+        self.message = message
+
+    @property
+    def exit_code(self) -> int:
+        """The shell convention: 128 plus the signal number."""
+        return 128 + self.signum
+
+    @property
+    def signal_name(self) -> str:
+        return signal.Signals(self.signum).name
+
+
+# TensorFlow's op errors append the op's graph location: "[[{{node ...}}]]", "[Op:...]".
+_TF_NOISE = re.compile(r"\s*\[\[.*?\]\]|\s*\[Op:[^\]]*\]")
+
+
+def describe(err: BaseException) -> str:
+    """A message for a run-time failure.
+
+    kerasopt's own errors, and plain `ValueError`/`OSError` (argument checks, missing
+    files), are shown as they are: their messages are written for the user. Anything
+    else is shown as its type and the first line that says what went wrong; TensorFlow's
+    graph errors carry a Python stack of the failing op in their message, and only the
+    cause, their last line, is kept.
+
+    Example:
+        >>> describe(ValueError("`epochs` must be >= 1. Received: epochs=0"))
+        '`epochs` must be >= 1. Received: epochs=0'
+        >>> describe(RuntimeError("CUDA out of memory\\n  allocator stats..."))
+        'RuntimeError: CUDA out of memory'
+    """
+    message = str(err).strip() or repr(err)
+    module = type(err).__module__
+    if module.startswith("kerasopt") or isinstance(err, (OSError, ValueError)) and module == "builtins":
+        return message
+    return f"{type(err).__name__}: {_cause(message)}"
+
+
+def _cause(message: str) -> str:
+    lines = [line.strip() for line in message.splitlines() if line.strip()]
+    if not lines:
+        return message
+    if lines[0].startswith("Graph execution error"):
+        causes = [c for c in (_TF_NOISE.sub("", line).strip() for line in lines[1:]) if c]
+        return causes[-1] if causes else lines[0]
+    return lines[0]

@@ -10,8 +10,8 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from kerasopt.sweep.distribution import Distribution as Distribution
-    from kerasopt.sweep.schema import SweepSection as SweepSection
+    from kerasopt.recipe.format.schema_sweep import SweepSection as SweepSection
+    from kerasopt.recipe.format.sweep_distribution import Distribution as Distribution
     from kerasopt.sweep.search_space import SearchSpace as SearchSpace
     from kerasopt.sweep.sweep import Sweep as Sweep
 

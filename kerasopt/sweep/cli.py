@@ -8,7 +8,7 @@ import sys
 from collections.abc import Callable
 from typing import Any
 
-from kerasopt.sweep.distribution import SYNTAX
+from kerasopt.recipe.format.sweep_distribution import SYNTAX
 
 EXAMPLE = ("kerasopt sweep recipes/mnist1d_cnn.yaml "
            "--param training.optimizer.learning_rate='loguniform(1e-4,1e-1)' "
@@ -61,9 +61,9 @@ def build_sweep(args: argparse.Namespace) -> Any:
     Raises:
         RecipeError: For an invalid recipe, parameter, value or option.
     """
+    from kerasopt.recipe.check.loader import load_recipe
     from kerasopt.recipe.errors import Problem, RecipeError
-    from kerasopt.recipe.loader import load_recipe
-    from kerasopt.sweep.schema import SweepSection
+    from kerasopt.recipe.format.schema_sweep import SweepSection
     from kerasopt.sweep.search_space import SearchSpace
     from kerasopt.sweep.sweep import Sweep
 
@@ -105,7 +105,7 @@ def run_sweep_command(args: argparse.Namespace) -> int:
     except Exception as err:  # noqa: BLE001 - the command line's last line of defence
         if args.debug:
             raise
-        from kerasopt.recipe.failures import describe
+        from kerasopt.recipe.errors import describe
 
         print(f"kerasopt: error: {describe(err)}", file=sys.stderr)
         print("(run again with --debug to see the traceback)", file=sys.stderr)

@@ -6,9 +6,9 @@ import itertools
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from kerasopt.recipe.check.loader import LoadedRecipe, load_recipe, parse_override
 from kerasopt.recipe.errors import Location, Path, Problem, RecipeError, did_you_mean, format_path
-from kerasopt.recipe.loader import LoadedRecipe, load_recipe, parse_override
-from kerasopt.sweep.distribution import SYNTAX, Distribution, yaml_text
+from kerasopt.recipe.format.sweep_distribution import SYNTAX, Distribution, yaml_text
 
 # Beyond this many combinations of choices, each choice is validated on its own.
 MAX_VALIDATED_POINTS = 256

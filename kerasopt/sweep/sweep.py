@@ -12,9 +12,9 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from kerasopt.recipe.check.loader import load_recipe
 from kerasopt.recipe.errors import Problem, RecipeError
-from kerasopt.recipe.loader import load_recipe
-from kerasopt.sweep.schema import SAMPLERS, resolve_direction
+from kerasopt.recipe.format.schema_sweep import SAMPLERS, resolve_direction
 from kerasopt.sweep.search_space import SearchSpace
 from kerasopt.sweep.trial_objective import TrialFailed, TrialObjective
 

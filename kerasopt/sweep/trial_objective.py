@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from kerasopt.recipe.loader import LoadedRecipe, load_recipe
+from kerasopt.recipe.check.loader import LoadedRecipe, load_recipe
 from kerasopt.sweep.search_space import SearchSpace
 
 
@@ -75,7 +75,7 @@ class TrialObjective:
     def __call__(self, trial: Any) -> float:
         import optuna
 
-        from kerasopt.recipe.runner import run
+        from kerasopt.recipe.run.runner import run
         from kerasopt.sweep.pruning_callback import PruningCallback
 
         values = {key: dist.suggest(trial, key) for key, dist in self.space.params.items()}
@@ -103,7 +103,7 @@ class TrialObjective:
             self._finish(run_dir, record, "interrupted", pruning, started)
             raise
         except Exception as err:
-            from kerasopt.recipe.failures import describe
+            from kerasopt.recipe.errors import describe
 
             self._finish(run_dir, record, "failed", pruning, started, error=describe(err))
             if isinstance(err, ValueError) and "sweep metric" in str(err):

@@ -8,7 +8,7 @@ backends once Keras is imported):
 Besides the cases of `component_cases.py`, it records what importing kerasopt and loading
 every component pulled in (TensorFlow must not be needed for that), and what the recipe
 runner does under JAX: `kerasopt run` on a tiny recipe (exit code, stderr, whether the run
-directory was created) and `kerasopt.recipe.runner.run` called from Python.
+directory was created) and `kerasopt.recipe.run.runner.run` called from Python.
 """
 
 from __future__ import annotations
@@ -25,8 +25,8 @@ from typing import Any
 def runner_under_jax() -> dict[str, Any]:
     """What `kerasopt run` and `runner.run` do with a valid recipe under this backend."""
     from kerasopt import cli
-    from kerasopt.recipe.loader import load_recipe
-    from kerasopt.recipe.runner import run
+    from kerasopt.recipe.check.loader import load_recipe
+    from kerasopt.recipe.run.runner import run
     from tests.tiny_recipe import write_tiny_recipe
 
     with tempfile.TemporaryDirectory() as folder:

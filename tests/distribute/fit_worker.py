@@ -21,7 +21,7 @@ from kerasopt.data.pipeline import make_dataset
 from kerasopt.distribute import keras_fixes
 from kerasopt.distribute.device import Placement, select_placement
 from kerasopt.distribute.lockstep import weights_divergence
-from kerasopt.recipe.run_callbacks import DataEpoch
+from kerasopt.recipe.run.run_callbacks import DataEpoch
 
 
 def fit(placement: Placement) -> dict:

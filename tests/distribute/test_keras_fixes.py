@@ -23,7 +23,7 @@ from kerasopt import _keras_compat as compat
 from kerasopt.data.pipeline import make_dataset
 from kerasopt.distribute import keras_fixes
 from kerasopt.distribute.local_workers import LocalWorkers
-from kerasopt.recipe.run_callbacks import DataEpoch
+from kerasopt.recipe.run.run_callbacks import DataEpoch
 
 WORKER_SCRIPT = Path(__file__).with_name("fit_worker.py")
 

@@ -123,8 +123,8 @@ def test_a_local_workers_resume_command_starts_the_workers_again(tmp_path, monke
     from types import SimpleNamespace
 
     from kerasopt.distribute.launch import LOCAL_WORKERS_ENV, STRATEGY_OVERRIDE
-    from kerasopt.recipe.loader import load_recipe
-    from kerasopt.recipe.runner import resume_command
+    from kerasopt.recipe.check.loader import load_recipe
+    from kerasopt.recipe.run.runner import resume_command
 
     # What a worker of `kerasopt run quickstart training.epochs=2 --workers 3` loads.
     loaded = load_recipe("quickstart", ["training.epochs=2", STRATEGY_OVERRIDE])

@@ -10,8 +10,8 @@ import pytest
 import yaml
 
 from kerasopt.cli import main as cli_main
+from kerasopt.recipe.check.loader import load_recipe
 from kerasopt.recipe.errors import RecipeError, format_path
-from kerasopt.recipe.loader import load_recipe
 from tests.tiny_recipe import TINY, write_tiny_recipe
 
 

@@ -12,7 +12,7 @@ import pytest
 
 from kerasopt.export.tflite import export_tflite
 from kerasopt.export.tflite_verify import verify_tflite
-from kerasopt.recipe.schema import TFLite
+from kerasopt.recipe.format.schema import TFLite
 
 GATE = TFLite.model_fields["max_accuracy_drop"].default  # 0.02, what `kerasopt run` allows by default
 L = keras.layers

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from kerasopt.cli import main
-from kerasopt.recipe.run_lock import LOCK_NAME
+from kerasopt.recipe.store.run_lock import LOCK_NAME
 from tests.faults.cli_process import kerasopt
 from tests.subprocesses import finish, start_python
 from tests.tiny_recipe import write_tiny_recipe

@@ -116,9 +116,9 @@ def test_fit_with_integer_labels_and_saved_model_round_trip(tmp_path):
 def test_recipe_with_auc_f1_and_precision_on_a_three_class_softmax(tmp_path):
     """The issue's recipe: `metrics: [accuracy, {type: auc}]` on a 3-class softmax died in fit
     with InvalidArgumentError (data.shape = [32] does not start with segment_ids.shape = [96])."""
-    from kerasopt.recipe.loader import load_recipe
-    from kerasopt.recipe.runner import run
-    from kerasopt.recipe.session import build_data
+    from kerasopt.recipe.check.loader import load_recipe
+    from kerasopt.recipe.run.runner import run
+    from kerasopt.recipe.run.session import build_data
     from tests.tiny_recipe import write_tiny_recipe
 
     chosen = ["accuracy", {"type": "auc"}, "f1_score", {"type": "precision", "class_id": 1}]

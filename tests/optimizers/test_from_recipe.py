@@ -6,8 +6,8 @@ import math
 
 import pytest
 
-from kerasopt.recipe.loader import load_recipe
-from kerasopt.recipe.runner import run
+from kerasopt.recipe.check.loader import load_recipe
+from kerasopt.recipe.run.runner import run
 from tests.optimizers.test_conformance import REGISTERED, _settings_for
 from tests.tiny_recipe import write_tiny_recipe
 

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
+from kerasopt.recipe.check.loader import load_recipe
 from kerasopt.recipe.errors import RecipeError
-from kerasopt.recipe.loader import load_recipe
 
 MINIMAL = """\
 name: tiny

@@ -232,7 +232,7 @@ def test_values_are_checked_before_anything_runs(problems, text, path, fragments
     "model: {architecture: layers, layers: [{type: Dense, units: 3, activation: null, kernel_initializer: null}]}\n",
 ])
 def test_values_keras_accepts_stay_accepted(write, extra):
-    from kerasopt.recipe.loader import load_recipe
+    from kerasopt.recipe.check.loader import load_recipe
 
     text = MINIMAL + extra if extra.startswith("training") else MINIMAL.split("model:")[0] + extra
     load_recipe(write(text))

@@ -8,7 +8,7 @@ import pytest
 
 from kerasopt import registry
 from kerasopt.compile_names import COMPILE_SHORTHANDS, compile_argument
-from kerasopt.recipe.components import check_component, table
+from kerasopt.recipe.check.components import check_component, table
 
 
 @pytest.mark.parametrize(("kind", "name"), [

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from kerasopt.recipe.errors import format_path
-from kerasopt.recipe.stages import resolve_stages
+from kerasopt.recipe.format.stages import resolve_stages
 from tests.recipe.conftest import MINIMAL
 
 
@@ -32,7 +32,7 @@ def test_two_techniques_in_one_stage_are_refused_with_the_staged_alternative(pro
 
 
 def test_stage_compression_merges_over_the_top_level_and_false_switches_off(write):
-    from kerasopt.recipe.loader import load_recipe
+    from kerasopt.recipe.check.loader import load_recipe
 
     loaded = load_recipe(write(MINIMAL + """\
 compression:
@@ -57,7 +57,7 @@ def test_sparsity_outside_the_unit_interval_is_a_validation_error(problems):
 
 
 def test_a_pruning_schedule_end_may_be_a_duration(write):
-    from kerasopt.recipe.loader import load_recipe
+    from kerasopt.recipe.check.loader import load_recipe
 
     loaded = load_recipe(write(MINIMAL + "compression:\n  pruning:\n    pruning_schedule: "
                                "{type: constant_sparsity, target_sparsity: 0.5, end_step: '0.5dur'}\n"))

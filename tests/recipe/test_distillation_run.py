@@ -7,9 +7,9 @@ import copy
 import numpy as np
 import pytest
 
+from kerasopt.recipe.check.loader import load_recipe
 from kerasopt.recipe.errors import RecipeError
-from kerasopt.recipe.loader import load_recipe
-from kerasopt.recipe.runner import run
+from kerasopt.recipe.run.runner import run
 from tests.tiny_recipe import write_tiny_recipe
 
 STUDENT = {"layers": [{"type": "Dense", "units": 4, "activation": "relu"},

@@ -13,11 +13,11 @@ import pytest
 
 from kerasopt.callbacks.best_weights import BestWeights
 from kerasopt.cli import main
-from kerasopt.recipe.divergence_guard import Diverged, DivergenceGuard, non_finite_variables
-from kerasopt.recipe.loader import load_recipe
-from kerasopt.recipe.run_context import Run
-from kerasopt.recipe.run_errors import RunFailed
-from kerasopt.recipe.runner import run
+from kerasopt.recipe.check.loader import load_recipe
+from kerasopt.recipe.errors import RunFailed
+from kerasopt.recipe.run.divergence_guard import Diverged, DivergenceGuard, non_finite_variables
+from kerasopt.recipe.run.run_context import Run
+from kerasopt.recipe.run.runner import run
 from tests.tiny_recipe import write_tiny_recipe
 
 

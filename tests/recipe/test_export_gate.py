@@ -10,11 +10,11 @@ from typing import Any
 import pytest
 import yaml
 
-from kerasopt.recipe.export_gate import ExportCheckError, check_exports, failure, measure_drops
-from kerasopt.recipe.loader import load_recipe
-from kerasopt.recipe.run_errors import RunFailed
-from kerasopt.recipe.runner import run
-from kerasopt.recipe.schema import Recipe
+from kerasopt.recipe.check.loader import load_recipe
+from kerasopt.recipe.errors import RunFailed
+from kerasopt.recipe.format.schema import Recipe
+from kerasopt.recipe.run.export_gate import ExportCheckError, check_exports, failure, measure_drops
+from kerasopt.recipe.run.runner import run
 
 QAT_STAGE = {"name": "qat", "epochs": 1, "compression": {"qat": True}}
 

@@ -20,19 +20,19 @@ from kerasopt.callbacks import (
     TimeStopping,
 )
 from kerasopt.compression.pruning import UpdatePruning
-from kerasopt.recipe import execution_plan
-from kerasopt.recipe.execution_plan import (
+from kerasopt.recipe.check.loader import load_recipe
+from kerasopt.recipe.run import execution_plan
+from kerasopt.recipe.run.execution_plan import (
     ExecutionPlan,
     WarmUp,
     decide,
     needs_each_step,
     rule_steps_per_execution,
 )
-from kerasopt.recipe.execution_probe import ExecutionProbe
-from kerasopt.recipe.loader import load_recipe
-from kerasopt.recipe.run_callbacks import StepLimit
-from kerasopt.recipe.run_context import _training_passes
-from kerasopt.recipe.runner import run
+from kerasopt.recipe.run.execution_probe import ExecutionProbe
+from kerasopt.recipe.run.run_callbacks import StepLimit
+from kerasopt.recipe.run.run_context import _training_passes
+from kerasopt.recipe.run.runner import run
 from tests.tiny_recipe import TINY, write_tiny_recipe
 
 

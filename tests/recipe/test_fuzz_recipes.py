@@ -30,12 +30,12 @@ import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from kerasopt.recipe.components import table
+from kerasopt.recipe.check.components import table
+from kerasopt.recipe.check.loader import LoadedRecipe, load_recipe
 from kerasopt.recipe.errors import RecipeError, format_path
-from kerasopt.recipe.loader import LoadedRecipe, load_recipe
-from kerasopt.recipe.schema import TOP_LEVEL_KEYS
-from kerasopt.recipe.shipped import recipes_dir
-from kerasopt.recipe.yaml_loader import RecipeDumper, RecipeLoader
+from kerasopt.recipe.format.schema import TOP_LEVEL_KEYS
+from kerasopt.recipe.format.shipped import recipes_dir
+from kerasopt.recipe.format.yaml_loader import RecipeDumper, RecipeLoader
 
 ROOT = recipes_dir()
 RECIPES = sorted(ROOT.rglob("*.yaml"))

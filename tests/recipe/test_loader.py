@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 import yaml
 
+from kerasopt.recipe.check.loader import load_recipe, parse_override
 from kerasopt.recipe.errors import RecipeError, format_path
-from kerasopt.recipe.fields import to_steps
-from kerasopt.recipe.loader import load_recipe, parse_override
+from kerasopt.recipe.format.fields import to_steps
 from tests.recipe.conftest import MINIMAL
 
 
@@ -140,7 +140,7 @@ def test_resolved_yaml_round_trips(write):
 
 
 def test_stages_merge_over_top_level_training(write):
-    from kerasopt.recipe.stages import resolve_stages
+    from kerasopt.recipe.format.stages import resolve_stages
 
     loaded = load_recipe(write(MINIMAL + """\
 training:
@@ -171,7 +171,7 @@ def test_problem_paths_render_like_recipe_keys():
 
 
 def test_hparams_keep_what_users_compare_and_drop_descriptions_and_paths(write, tmp_path):
-    from kerasopt.recipe.tensorboard_logging import run_hparams
+    from kerasopt.recipe.run.tensorboard_logging import run_hparams
 
     table = tmp_path / "train.csv"
     table.write_text("a,b,label\n" + "".join(f"{i},{i % 3},{i % 2}\n" for i in range(20)))
@@ -201,7 +201,7 @@ stages:
 
 @pytest.mark.usefixtures("transfer_source_model")
 def test_every_name_kerasopt_list_prints_loads():
-    from kerasopt.recipe.shipped import shipped_names
+    from kerasopt.recipe.format.shipped import shipped_names
 
     names = shipped_names()
     assert "schedules/warmup_cosine" in names and len(names) > 10

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import pytest
 
-from kerasopt.recipe import session
-from kerasopt.recipe.assemble import plan_stage, resolve_durations
-from kerasopt.recipe.loader import load_recipe
-from kerasopt.recipe.runner import model_params, run
-from kerasopt.recipe.stages import resolve_stages
+from kerasopt.recipe.check.loader import load_recipe
+from kerasopt.recipe.format.stages import resolve_stages
+from kerasopt.recipe.run import session
+from kerasopt.recipe.run.assemble import plan_stage, resolve_durations
+from kerasopt.recipe.run.runner import model_params, run
 
 # recipe -> the most optimizer steps it may take, over all its stages
 BUDGETS = {"mnist1d_cnn_fast": 3000, "mnist1d_cnn_1500": 1500}

@@ -9,9 +9,9 @@ import pytest
 import yaml
 
 from kerasopt.cli import main
+from kerasopt.recipe.check.file_check import output_width
+from kerasopt.recipe.check.loader import load_recipe
 from kerasopt.recipe.errors import RecipeError, format_path
-from kerasopt.recipe.file_check import output_width
-from kerasopt.recipe.loader import load_recipe
 
 
 def _dense_model(path, units: int, tail: str | None = None, functional: bool = False) -> str:

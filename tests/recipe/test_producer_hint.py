@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from kerasopt.recipe.shipped import producer_command, recipes_dir
+from kerasopt.recipe.format.shipped import producer_command, recipes_dir
 from tests.test_cli import kerasopt
 
 STUDY = "studies/transfer_learning"

@@ -16,13 +16,13 @@ import numpy as np
 import pytest
 
 from kerasopt.cli import main
-from kerasopt.recipe.assemble import StagePlan
-from kerasopt.recipe.loader import load_recipe
-from kerasopt.recipe.run_callbacks import StepLimit, runner_callbacks
-from kerasopt.recipe.run_dir import RunDirectory
-from kerasopt.recipe.run_lock import LOCK_NAME
-from kerasopt.recipe.runner import run
-from kerasopt.recipe.stage_backup import StageBackup
+from kerasopt.recipe.check.loader import load_recipe
+from kerasopt.recipe.run.assemble import StagePlan
+from kerasopt.recipe.run.run_callbacks import StepLimit, runner_callbacks
+from kerasopt.recipe.run.runner import run
+from kerasopt.recipe.store.run_dir import RunDirectory
+from kerasopt.recipe.store.run_lock import LOCK_NAME
+from kerasopt.recipe.store.stage_backup import StageBackup
 from tests.subprocesses import finish, start_python
 from tests.tiny_recipe import write_tiny_recipe
 
@@ -208,8 +208,8 @@ def test_resuming_between_stages_or_past_a_corrupt_stage_file_gives_the_same_num
 KILLED_RUN = """
 import os, signal, sys
 import keras
-from kerasopt.recipe.loader import load_recipe
-from kerasopt.recipe.runner import run
+from kerasopt.recipe.check.loader import load_recipe
+from kerasopt.recipe.run.runner import run
 
 class KillInSecondStage(keras.callbacks.Callback):
     fits = 0
@@ -260,8 +260,8 @@ def test_backups_carry_the_state_of_the_recipes_stateful_callbacks(tmp_path):
     import numpy as np
 
     from kerasopt.callbacks.early_stopping import EarlyStopping
-    from kerasopt.recipe.run_dir import RunDirectory
-    from kerasopt.recipe.stage_backup import StageBackup
+    from kerasopt.recipe.store.run_dir import RunDirectory
+    from kerasopt.recipe.store.stage_backup import StageBackup
 
     model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
     model.compile("sgd", "mse")

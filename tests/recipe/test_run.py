@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from kerasopt.recipe.run_manifest import MANIFEST_NAME, is_run_name
+from kerasopt.recipe.store.run_manifest import MANIFEST_NAME, is_run_name
 
 ROOT = Path(__file__).resolve().parents[2]
 

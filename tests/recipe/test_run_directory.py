@@ -15,12 +15,12 @@ import keras
 import pytest
 
 from kerasopt.cli import main
-from kerasopt.recipe.loader import load_recipe
-from kerasopt.recipe.run_dir import RunDirectory, finite_only
-from kerasopt.recipe.run_errors import RunRefused
-from kerasopt.recipe.run_lock import LOCK_NAME, RunLock
-from kerasopt.recipe.run_manifest import MANIFEST_NAME
-from kerasopt.recipe.runner import run
+from kerasopt.recipe.check.loader import load_recipe
+from kerasopt.recipe.errors import RunRefused
+from kerasopt.recipe.run.runner import run
+from kerasopt.recipe.store.run_dir import RunDirectory, finite_only
+from kerasopt.recipe.store.run_lock import LOCK_NAME, RunLock
+from kerasopt.recipe.store.run_manifest import MANIFEST_NAME
 from tests.subprocesses import start_python
 from tests.tiny_recipe import write_tiny_recipe
 
@@ -253,7 +253,7 @@ def test_an_empty_output_dir_is_a_usage_error_not_the_default_folder(tmp_path, c
 
 HOLDER = """
 import sys, time
-from kerasopt.recipe.run_lock import RunLock
+from kerasopt.recipe.store.run_lock import RunLock
 lock = RunLock(sys.argv[1])
 lock.acquire()
 print("held", flush=True)

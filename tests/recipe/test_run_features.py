@@ -16,10 +16,10 @@ import tensorflow as tf
 import yaml
 
 from kerasopt.distribute.device import DeviceError, select_placement
-from kerasopt.recipe.failures import describe
-from kerasopt.recipe.loader import load_recipe
-from kerasopt.recipe.lr_find import lr_find
-from kerasopt.recipe.runner import run
+from kerasopt.recipe.check.loader import load_recipe
+from kerasopt.recipe.commands.lr_find import lr_find
+from kerasopt.recipe.errors import describe
+from kerasopt.recipe.run.runner import run
 from tests.tiny_recipe import TINY, write_tiny_recipe
 
 
@@ -61,7 +61,7 @@ def test_lr_find_command_prints_a_suggestion_and_writes_the_plot(tmp_path, capsy
 
 def test_lr_find_on_a_flat_curve_fails_saying_so(tmp_path):
     """Issue 19 item 9: rates too small to move the loss used to give a suggestion below min_lr."""
-    from kerasopt.recipe.run_errors import RunFailed
+    from kerasopt.recipe.errors import RunFailed
 
     with pytest.raises(RunFailed, match=r"no usable minimum: over learning rates 1e-07 to 1e-06 the "
                                         r"smoothed loss never fell 5% below its first value"):
@@ -241,8 +241,8 @@ def test_staged_tensorboard_curves_continue_across_stages(tmp_path):
 
 
 def test_a_tflite_export_below_the_allowed_accuracy_fails_the_run_naming_it():
-    from kerasopt.recipe.export_gate import ExportCheckError, check_exports
-    from kerasopt.recipe.schema import Recipe
+    from kerasopt.recipe.format.schema import Recipe
+    from kerasopt.recipe.run.export_gate import ExportCheckError, check_exports
 
     recipe = Recipe.model_validate({"name": "r", "data": {"source": "digits"},
                                     "model": {"architecture": "mlp"},
@@ -268,7 +268,7 @@ def test_lr_find_runs_on_a_schedule_inside_a_wrapper_and_prints_the_right_key(tm
 
 
 def test_lr_find_key_for_a_wrapped_float_rate(tmp_path):
-    from kerasopt.recipe.lr_find import learning_rate_key
+    from kerasopt.recipe.commands.lr_find import learning_rate_key
 
     optimizer = {"type": "lookahead", "optimizer": {"type": "radam", "learning_rate": 0.01}}
     loaded = load_recipe(write_tiny_recipe(tmp_path, training={"optimizer": optimizer}))
@@ -278,7 +278,7 @@ def test_lr_find_key_for_a_wrapped_float_rate(tmp_path):
 def test_summary_shows_best_and_last_weights_numbers(tmp_path):
     from pathlib import Path
 
-    from kerasopt.recipe.summary import summary_lines
+    from kerasopt.recipe.run.summary import summary_lines
 
     metrics = {"recipe": "r", "params": 10, "timing": {"fit_seconds": 1.0, "train_steps": 5},
                "runtime": {"device": "cpu", "strategy": "one_device", "replicas": 1}, "exports": {},

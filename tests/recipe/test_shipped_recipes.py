@@ -6,9 +6,9 @@ import jsonschema
 import pytest
 import yaml
 
-from kerasopt.recipe.json_schema import recipe_json_schema
-from kerasopt.recipe.loader import load_recipe
-from kerasopt.recipe.shipped import recipes_dir, shipped_recipes
+from kerasopt.recipe.check.loader import load_recipe
+from kerasopt.recipe.commands.json_schema import recipe_json_schema
+from kerasopt.recipe.format.shipped import recipes_dir, shipped_recipes
 
 RECIPES = sorted(recipes_dir().rglob("*.yaml"))
 

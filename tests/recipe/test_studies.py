@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from kerasopt.recipe.loader import load_recipe
-from kerasopt.sweep.schema import read_sweep_section
+from kerasopt.recipe.check.loader import load_recipe
+from kerasopt.recipe.format.schema_sweep import read_sweep_section
 from kerasopt.sweep.search_space import SearchSpace
 from kerasopt.sweep.sweep import Sweep
 

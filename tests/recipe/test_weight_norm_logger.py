@@ -7,7 +7,7 @@ import numpy as np
 import tensorflow as tf
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-from kerasopt.recipe.run_callbacks import WeightNormLogger
+from kerasopt.recipe.run.run_callbacks import WeightNormLogger
 
 
 class _Snapshot(keras.callbacks.Callback):

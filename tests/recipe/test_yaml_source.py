@@ -7,10 +7,10 @@ import time
 import pytest
 import yaml
 
+from kerasopt.recipe.check.loader import load_recipe
 from kerasopt.recipe.errors import RecipeError, format_path
-from kerasopt.recipe.loader import load_recipe
-from kerasopt.recipe.yaml_loader import MAX_DEPTH, RecipeDumper, RecipeLoader
-from kerasopt.recipe.yaml_source import MAX_VALUES
+from kerasopt.recipe.format.yaml_loader import MAX_DEPTH, RecipeDumper, RecipeLoader
+from kerasopt.recipe.format.yaml_source import MAX_VALUES
 from tests.recipe.conftest import MINIMAL
 
 # 9 levels of 9 aliases: 660 bytes that PyYAML expands to 9**9 (387 million) strings.

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from kerasopt.sweep.distribution import SYNTAX, Distribution, yaml_scalar, yaml_text
+from kerasopt.recipe.format.sweep_distribution import SYNTAX, Distribution, yaml_scalar, yaml_text
 
 
 @pytest.mark.parametrize(("text", "expected"), [

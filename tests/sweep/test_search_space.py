@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 import yaml
 
+from kerasopt.recipe.check.loader import load_recipe
 from kerasopt.recipe.errors import RecipeError
-from kerasopt.recipe.loader import load_recipe
-from kerasopt.sweep.schema import SweepSection, read_sweep_section, resolve_direction
+from kerasopt.recipe.format.schema_sweep import SweepSection, read_sweep_section, resolve_direction
 from kerasopt.sweep.search_space import SearchSpace
 from kerasopt.sweep.sweep import Sweep
 from tests.tiny_recipe import TINY, write_tiny_recipe

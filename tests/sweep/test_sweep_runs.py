@@ -103,7 +103,7 @@ def test_pruned_trial_is_marked_and_its_run_directory_complete(tmp_path):
 def test_ctrl_c_marks_the_trial_and_the_same_sweep_reruns_its_point(tmp_path, monkeypatch, capsys):
     """Ctrl-C inside a trial: the trial is failed and flagged, the study stays usable, and the
     same sweep runs the interrupted grid point again (the runner is replaced by a fast stand-in)."""
-    from kerasopt.recipe import runner
+    from kerasopt.recipe.run import runner
 
     calls = []
 

@@ -1,0 +1,1 @@
+"""Loading and checking a recipe before anything runs: validation, data, files, strategy."""

@@ -1,0 +1,1 @@
+"""Bodies of the commands beside `run`: `list`, `schema`, `lr-find`."""

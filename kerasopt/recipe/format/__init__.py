@@ -1,0 +1,1 @@
+"""The recipe format: schema models, YAML dialect, overrides and stages (no TensorFlow)."""

@@ -1,0 +1,163 @@
+"""The `compression:` section: which techniques run, with their settings.
+
+The same section appears at the top level (in force in every stage) and in a stage
+(deep-merged over the top level). A technique given as `true` takes its defaults;
+`false` or `null` turns off one the top level switched on.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import Field, model_validator
+
+from kerasopt.recipe.format.fields import PositiveInt, StrictModel, component
+
+Fraction = Annotated[float, Field(ge=0.0, lt=1.0)]
+
+
+class _Selection(StrictModel):
+    """Which layers a technique applies to (default: every layer type it supports)."""
+
+    layers: list[str] | None = Field(None, description="layer-name patterns (fnmatch), e.g. ['conv*', 'dense_1']")
+    layer_types: list[str] | None = Field(None, description="layer class names, e.g. ['Dense', 'Conv1D']")
+
+    def selection(self) -> dict[str, Any]:
+        """The selection as keyword arguments of the technique's functional form."""
+        return {"layers": self.layers, "layer_types": self.layer_types}
+
+
+def _default_pruning_schedule() -> dict[str, Any]:
+    return {"type": "polynomial_decay", "initial_sparsity": 0.0, "final_sparsity": 0.5,
+            "begin_step": 0, "end_step": "0.7dur", "frequency": 100}
+
+
+class Pruning(_Selection):
+    """Magnitude pruning (Zhu & Gupta 2017); see `kerasopt/compression/pruning/README.md`."""
+
+    pruning_schedule: component("pruning_schedule") = Field(  # type: ignore[valid-type]
+        default_factory=_default_pruning_schedule,
+        description="constant_sparsity or polynomial_decay; steps may be durations ('0.7dur', '2ep')")
+    structure: Literal["unstructured", "n:m", "block"] = "unstructured"
+    n: PositiveInt = Field(2, description="kept weights per group of m (structure n:m)")
+    m: PositiveInt = Field(4, description="group size (structure n:m)")
+    block_shape: Annotated[list[PositiveInt], Field(min_length=2, max_length=2)] = Field(
+        default_factory=lambda: [1, 4], description="block of weights pruned together (structure block)")
+    scope: Literal["layer", "global"] = Field(
+        "layer", description="one magnitude threshold per layer, or one across all selected layers")
+
+    @model_validator(mode="after")
+    def _n_below_m(self) -> Pruning:
+        if self.structure == "n:m" and self.n >= self.m:
+            raise ValueError(f"n:m pruning keeps n of every m weights, so n must be < m. "
+                             f"Received: n={self.n}, m={self.m}")
+        return self
+
+
+class QAT(_Selection):
+    """Quantization-aware training to a full-int8 TFLite; see `kerasopt/compression/quantization/README.md`."""
+
+    preserve_sparsity: bool = Field(True, description="keep the zeros of pruned kernels exactly")
+    fold_batch_norm: bool = Field(True, description="fold BatchNormalization into the layer before it")
+    ema_decay: Annotated[float, Field(gt=0.0, lt=1.0)] = Field(
+        0.999, description="decay of the moving-average activation ranges")
+
+
+class Clustering(_Selection):
+    """k-means weight sharing (Han et al. 2016); see `kerasopt/compression/clustering/README.md`."""
+
+    number_of_clusters: Annotated[int, Field(ge=2, le=256)] = 16
+    init: Literal["kmeans++", "linear"] = "kmeans++"
+    preserve_sparsity: bool = Field(True, description="zeros stay zero and are not clustered")
+
+
+class Teacher(StrictModel):
+    """Where the teacher comes from: an earlier stage of this recipe, or a `.keras` file."""
+
+    stage: str | None = Field(None, description="an earlier stage; its model as that stage ended")
+    path: str | None = Field(None, description="a .keras file (loaded with safe_mode=True)")
+
+    @model_validator(mode="after")
+    def _one_source(self) -> Teacher:
+        if (self.stage is None) == (self.path is None):
+            raise ValueError(f"give the teacher as exactly one of `stage` (an earlier stage) or `path` "
+                             f"(a .keras file). Received: stage={self.stage!r}, path={self.path!r}")
+        return self
+
+
+class FeaturePair(StrictModel):
+    """One intermediate layer of the student matched to one of the teacher (FitNets hints)."""
+
+    student: str = Field(description="the student layer's name")
+    teacher: str = Field(description="the teacher layer's name")
+    weight: Annotated[float, Field(gt=0.0)] = 1.0
+
+
+class Distillation(StrictModel):
+    """Knowledge distillation (Hinton et al. 2015; FitNets); see `kerasopt/compression/distillation/README.md`.
+
+    The loss is `alpha * (T^2 KL of the softened outputs + sum of feature losses) +
+    (1 - alpha) * label loss`. It combines with pruning or QAT in the same stage: the dense
+    model of an earlier stage teaches its own pruned or quantized copy.
+    """
+
+    teacher: Teacher
+    temperature: Annotated[float, Field(gt=0.0)] | component("schedule") = Field(  # type: ignore[valid-type]
+        4.0, description="softmax temperature T, or a schedule of the step")
+    alpha: Annotated[float, Field(ge=0.0, le=1.0)] | component("schedule") = Field(  # type: ignore[valid-type]
+        0.9, description="weight of the distillation loss (labels get 1 - alpha), or a schedule")
+    features: list[FeaturePair] = Field(default_factory=list)
+
+
+def _shorthand(data: Any) -> Any:
+    """`qat: true` -> `qat: {}`; `qat: false` -> absent."""
+    if not isinstance(data, dict):
+        return data
+    out = {}
+    for key, value in data.items():
+        if value is True:
+            out[key] = {}
+        elif value is False:
+            out[key] = None
+        else:
+            out[key] = value
+    return out
+
+
+class Compression(StrictModel):
+    """Compression techniques in force: pruning, quantization-aware training, clustering, distillation.
+
+    One stage runs at most one of pruning, QAT and clustering (distillation combines with
+    any); a later stage keeps what an earlier one did (the zeros of pruning stay zero
+    through clustering and QAT).
+    """
+
+    # `bool` only for the JSON Schema (editors accept `qat: true`): a mode="before" validator
+    # turns true into the defaults and false into None, so a bool never reaches a field.
+    pruning: Pruning | bool | None = None
+    qat: QAT | bool | None = None
+    clustering: Clustering | bool | None = None
+    distillation: Distillation | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _true_means_defaults(cls, data: Any) -> Any:
+        return _shorthand(data)
+
+    @model_validator(mode="after")
+    def _one_technique(self) -> Compression:
+        active = self.weight_techniques()
+        if len(active) > 1:
+            raise ValueError(
+                f"one compression technique per stage; received {' and '.join(active)} together. "
+                "Run them in consecutive stages instead (e.g. a `prune` stage, then a `qat` "
+                "stage: later techniques keep the zeros of pruning)")
+        return self
+
+    def active(self) -> list[str]:
+        """The names of the techniques switched on."""
+        return [name for name in type(self).model_fields if getattr(self, name) is not None]
+
+    def weight_techniques(self) -> list[str]:
+        """The techniques switched on that change the weights' form (all but distillation)."""
+        return [name for name in self.active() if name != "distillation"]

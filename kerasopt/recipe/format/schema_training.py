@@ -1,0 +1,73 @@
+"""The `training:` section, and `stages:` that override it stage by stage."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import Field, model_validator
+
+from kerasopt.recipe.format.fields import PositiveInt, StrictModel, component
+from kerasopt.recipe.format.schema_compression import Compression
+from kerasopt.recipe.format.schema_model import Model
+
+
+class Training(StrictModel):
+    """How to compile and fit: loss, metrics, optimizer (with its schedule), callbacks, length."""
+
+    epochs: PositiveInt | None = Field(None, description="passes over the training data (default 10)")
+    steps: PositiveInt | None = Field(
+        None, description="total optimizer steps instead of epochs (training stops exactly there)")
+    loss: component("loss") | None = Field(  # type: ignore[valid-type]
+        None, description="default: sparse categorical crossentropy (classification) or MSE (regression)")
+    metrics: list[component("metric")] | None = Field(  # type: ignore[valid-type]
+        None, description="default: accuracy (classification) or mae (regression)")
+    optimizer: component("optimizer") = Field(  # type: ignore[valid-type]
+        default_factory=lambda: {"type": "adam"},
+        description="any registered optimizer; learning_rate may be a schedule or 'auto' (LR range test)")
+    callbacks: list[component("callback")] = Field(default_factory=list)  # type: ignore[valid-type]
+    class_weight: Literal["balanced"] | dict[int, Annotated[float, Field(ge=0)]] | None = None
+    steps_per_execution: PositiveInt | Literal["auto"] = Field(
+        "auto", description="optimizer steps per tf.function call; 'auto': 1 with callbacks that need "
+        "every step, else up to 32 (see kerasopt.recipe.run.execution_plan)")
+    jit_compile: bool | Literal["auto"] = Field(
+        "auto", description="XLA; 'auto': on when XLA compiles the model (timed against no XLA on "
+        "long stages), off with op determinism or a layer without XLA support")
+    validation_freq: PositiveInt = 1
+    restore_best: bool = Field(
+        True, description="end the stage with the weights of its best epoch by the monitored validation "
+        "value (the first recipe callback's `monitor`, else val_loss); needs a validation split")
+
+    @model_validator(mode="after")
+    def _one_length(self) -> Training:
+        if self.epochs is not None and self.steps is not None:
+            raise ValueError(
+                f"give either `epochs` or `steps`, not both (received epochs={self.epochs}, "
+                f"steps={self.steps})")
+        return self
+
+    def length(self) -> tuple[str, int]:
+        """`("epochs", n)` or `("steps", n)`, applying the default of 10 epochs."""
+        if self.steps is not None:
+            return "steps", self.steps
+        return "epochs", self.epochs if self.epochs is not None else 10
+
+
+class Stage(StrictModel):
+    """One stage of multi-stage training; continues from the previous stage's weights.
+
+    A stage with its own `model:` starts a new model instead (built from the same data), for
+    example the student of a distillation stage; later stages continue from it.
+
+    `training` and `compression` hold only what changes: they are deep-merged over the
+    recipe's top-level sections (lists are replaced, not appended).
+    """
+
+    name: str
+    epochs: PositiveInt | None = None
+    steps: PositiveInt | None = None
+    training: dict[str, Any] = Field(default_factory=dict)
+    compression: Compression = Field(default_factory=Compression)
+    model: Model | None = Field(
+        None, description="a new model for this stage (e.g. a distillation student), built at its start")
+    freeze: list[str] = Field(default_factory=list, description="layer-name patterns to freeze")
+    unfreeze: list[str] = Field(default_factory=list, description="layer-name patterns to unfreeze")

@@ -1,0 +1,1 @@
+"""Running a validated recipe: the run, its stages, techniques, callbacks and export gate."""

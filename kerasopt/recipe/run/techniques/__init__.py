@@ -1,0 +1,39 @@
+"""Techniques that plug into a run through the hooks of :class:`Technique`.
+
+The run creates one instance of every class in :data:`TECHNIQUES` and calls each hook on
+all of them in this order; a technique that has nothing to do at a hook does nothing.
+"""
+
+from __future__ import annotations
+
+from kerasopt.recipe.run.techniques.callback_context import ProbeBatch as ProbeBatch
+from kerasopt.recipe.run.techniques.closure import ClosureTrainStep as ClosureTrainStep
+from kerasopt.recipe.run.techniques.clustering import WeightClustering as WeightClustering
+from kerasopt.recipe.run.techniques.distillation import (
+    KnowledgeDistillation as KnowledgeDistillation,
+)
+from kerasopt.recipe.run.techniques.lsuv import LSUVInitialization as LSUVInitialization
+from kerasopt.recipe.run.techniques.pruning import Pruning as Pruning
+from kerasopt.recipe.run.techniques.quantization import (
+    QuantizationAwareTraining as QuantizationAwareTraining,
+)
+from kerasopt.recipe.run.techniques.technique import Technique as Technique
+from kerasopt.recipe.run.techniques.weight_averaging import WeightAveraging as WeightAveraging
+
+TECHNIQUES: tuple[type[Technique], ...] = (
+    LSUVInitialization,
+    # Compression, in the order its stages compose: pruning's wrappers are stripped (zeros
+    # kept) before clustering or QAT wrap the same layers.
+    Pruning,
+    WeightClustering,
+    QuantizationAwareTraining,
+    KnowledgeDistillation,  # after the others: it wraps the model they have prepared
+    ClosureTrainStep,
+    ProbeBatch,
+    WeightAveraging,
+)
+"""Every technique a run consults, in hook order."""
+
+__all__ = ["TECHNIQUES", "ClosureTrainStep", "KnowledgeDistillation", "LSUVInitialization",
+           "ProbeBatch", "Pruning",
+           "QuantizationAwareTraining", "Technique", "WeightAveraging", "WeightClustering"]

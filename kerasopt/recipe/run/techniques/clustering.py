@@ -1,0 +1,49 @@
+"""`compression: {clustering: ...}`: k-means weight sharing, stripped for export."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from kerasopt.recipe.run.techniques.technique import Technique
+
+
+class WeightClustering(Technique):
+    """Cluster kernels at the start of a clustering stage; strip the wrappers before export.
+
+    :func:`~kerasopt.compression.clustering.cluster_weights` replaces each selected
+    kernel's values by `number_of_clusters` shared values (zeros of pruned kernels stay
+    zero); fine-tuning moves the shared values. The wrappers stay through later stages and
+    are stripped before evaluation and export, leaving plain layers whose kernels hold only
+    the shared values.
+    """
+
+    name = "clustering"
+
+    def __init__(self) -> None:
+        self.wrapped = False
+        self.summary: dict[str, Any] | None = None
+
+    def stage_start(self, run: Any, stage: Any) -> None:
+        settings = stage.compression.clustering
+        if settings is None or self.wrapped:
+            return
+        from kerasopt.compression.clustering import cluster_weights
+
+        with run.placement.strategy.scope():
+            run.model = cluster_weights(
+                run.model, settings.number_of_clusters, init=settings.init,
+                preserve_sparsity=settings.preserve_sparsity, seed=run.recipe.seed,
+                **settings.selection())
+        self.wrapped = True
+
+    def before_export(self, run: Any) -> None:
+        if not self.wrapped:
+            return
+        from kerasopt.compression.clustering import clustering_summary, strip_clustering
+
+        self.summary = clustering_summary(run.model)
+        run.model = strip_clustering(run.model)
+        self.wrapped = False
+
+    def report(self, run: Any) -> dict[str, Any]:
+        return {"clustering": self.summary} if self.summary is not None else {}

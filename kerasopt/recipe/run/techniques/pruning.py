@@ -1,0 +1,97 @@
+"""`compression: {pruning: ...}`: magnitude pruning during a stage, its zeros kept afterwards."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from kerasopt.recipe.run.techniques.technique import Technique
+
+
+class Pruning(Technique):
+    """Wrap layers for pruning at the start of a pruning stage; strip the wrappers after it.
+
+    In a stage with `pruning`, the model's selected layers are wrapped
+    (:func:`~kerasopt.compression.pruning.prune_low_magnitude`) with the stage's schedule,
+    whose durations (`'0.7dur'`, `'2ep'`) are counted in that stage's steps, and
+    `UpdatePruning` applies the schedule. The stage ends with its last weights, not its best
+    epoch's (the target sparsity is reached at the schedule's end). When a later stage
+    starts, the wrappers are stripped and the zeros stay zero: masks from the zero pattern
+    are attached to the kernels, and the next technique (QAT, clustering) keeps them too.
+
+    Masks change only on steps `begin_step + k * frequency`, so an `end_step` between two of
+    them (as a duration like `'0.7dur'` usually gives) is moved down to the last one before
+    it: the final sparsity is then reached, at most `frequency - 1` steps early.
+    """
+
+    name = "pruning"
+
+    def __init__(self) -> None:
+        self.wrapped = False
+
+    def stage_start(self, run: Any, stage: Any) -> None:
+        from kerasopt.compression import pruning
+
+        settings = stage.compression.pruning
+        if self.wrapped:
+            self._freeze(run)
+        if settings is None:
+            return
+        from kerasopt import registry
+        from kerasopt.recipe.run.assemble import plan_stage, resolve_durations
+
+        plan = plan_stage(stage.training, run.data.steps_per_epoch)
+        spec = _align_end(resolve_durations(settings.pruning_schedule, plan))
+        schedule = registry.build("pruning_schedule", spec)
+        with run.placement.strategy.scope():
+            run.model = pruning.prune_low_magnitude(
+                run.model, schedule, structure=settings.structure, n=settings.n, m=settings.m,
+                block_shape=tuple(settings.block_shape), scope=settings.scope, **settings.selection())
+        self.wrapped = True
+
+    def _freeze(self, run: Any) -> None:
+        """Strip the wrappers; keep every zero of the pruned kernels with a mask."""
+        import keras
+
+        from kerasopt.compression import pruning
+        from kerasopt.compression.masking import attach_mask
+        from kerasopt.compression.pruning.summary import prunable_kernels
+
+        with run.placement.strategy.scope():
+            run.model = pruning.strip_pruning(run.model)
+            for _, kernel in prunable_kernels(run.model):
+                values = keras.ops.convert_to_numpy(kernel)
+                attach_mask(kernel, keras.Variable((values != 0).astype("float32"), trainable=False))
+        self.wrapped = False
+
+    def callbacks(self, run: Any, stage: Any, callbacks: list[Any]) -> list[Any]:
+        if stage.compression.pruning is None:
+            return []
+        from kerasopt.compression.pruning import UpdatePruning
+
+        return [UpdatePruning(log_dir=run.log_dir)]
+
+    def keeps_last_weights(self, run: Any, stage: Any) -> bool:
+        return stage.compression.pruning is not None
+
+    def before_export(self, run: Any) -> None:
+        if self.wrapped:
+            from kerasopt.compression import pruning
+
+            run.model = pruning.strip_pruning(run.model)
+            self.wrapped = False
+
+    def report(self, run: Any) -> dict[str, Any]:
+        from kerasopt.compression.pruning import pruning_summary
+
+        summary = pruning_summary(run.model)
+        return {"sparsity": summary["sparsity"], "sparsity_per_layer": summary["layers"]}
+
+
+def _align_end(spec: dict[str, Any]) -> dict[str, Any]:
+    """Move `end_step` down onto the schedule's last pruning step, so the final sparsity is reached."""
+    begin, end = spec.get("begin_step", 0), spec.get("end_step")
+    frequency = spec.get("frequency", 100)
+    if not isinstance(end, int) or end < 0 or not isinstance(begin, int) or not isinstance(frequency, int):
+        return spec
+    aligned = begin + (end - begin) // frequency * frequency
+    return {**spec, "end_step": max(aligned, begin + frequency) if end > begin else end}

@@ -1,0 +1,38 @@
+"""`compression: {qat: ...}`: quantization-aware training, exported as a full-int8 TFLite file."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from kerasopt.recipe.run.techniques.technique import Technique
+
+
+class QuantizationAwareTraining(Technique):
+    """Wrap layers in fake quantization at the start of a QAT stage; keep them to export.
+
+    The model's selected layers (Dense, Conv1D, Conv2D, DepthwiseConv2D) are wrapped by
+    :func:`~kerasopt.compression.quantization.quantize_model`, with batch norms folded and
+    the zeros of pruned kernels kept (`preserve_sparsity`). The wrappers stay through later
+    stages and into the export: their trained ranges are what the int8 TFLite file uses
+    (the recipe's `export.tflite.quantization` must be `int8`).
+    """
+
+    name = "qat"
+
+    def __init__(self) -> None:
+        self.wrapped = False
+
+    def stage_start(self, run: Any, stage: Any) -> None:
+        settings = stage.compression.qat
+        if settings is None or self.wrapped:
+            return
+        from kerasopt.compression.quantization import calibrate_ranges, quantize_model
+
+        with run.placement.strategy.scope():
+            run.model = quantize_model(
+                run.model, preserve_sparsity=settings.preserve_sparsity,
+                fold_batch_norm=settings.fold_batch_norm, ema_decay=settings.ema_decay,
+                **settings.selection())
+        # Ranges from real activations before the first step, instead of the [-6, 6] start.
+        calibrate_ranges(run.model, run.data.x_train[:512])
+        self.wrapped = True
