@@ -15,8 +15,7 @@ import importlib
 from typing import Any
 
 from kerasopt import _keras_registration
-
-__version__ = "0.1.0"
+from kerasopt._version import __version__
 
 _SUBPACKAGES = (
     "callbacks", "compression", "data", "distribute", "export", "initializers", "metrics", "models",

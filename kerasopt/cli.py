@@ -120,7 +120,7 @@ def _recipe_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _version() -> str:
-    from kerasopt import __version__
+    from kerasopt._version import __version__
 
     return f"kerasopt {__version__}"
 

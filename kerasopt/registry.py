@@ -15,10 +15,7 @@ Names are matched case-insensitively and ignoring ``_`` and ``-``, so ``RAdam``,
 ``radam`` and ``r_adam`` are the same name.
 
 The recipe validator must not import Keras (``kerasopt validate`` stays fast), so it
-reads a signature table generated from this registry: ``kerasopt/registry_table.json``.
-Regenerate it after adding a component with ``python -m kerasopt.registry``; a test
-fails while the committed table differs from the live registry. :mod:`kerasopt.registry_cache`
-generates and caches the table of another installed Keras version.
+reads a signature table generated from this registry by :mod:`kerasopt.registry_table`.
 """
 
 from __future__ import annotations
@@ -26,12 +23,12 @@ from __future__ import annotations
 import dataclasses
 import importlib
 import inspect
-import json
 import pkgutil
 import re
 from collections.abc import Callable, Iterable
-from pathlib import Path
 from typing import Any, TypeVar
+
+from kerasopt.compile_names import KERAS_SHORT_NAMES, keras_get
 
 
 @dataclasses.dataclass(frozen=True)
@@ -114,7 +111,6 @@ COMPONENT_PACKAGES: tuple[str, ...] = (
     "kerasopt.metrics",
 )
 
-TABLE_PATH = Path(__file__).with_name("registry_table.json")
 
 T = TypeVar("T")
 
@@ -272,10 +268,8 @@ def _keras_lookup(kind: str, name: str) -> Any:
                       if not k.startswith("_") and inspect.isfunction(getattr(module, k))})
     found = table.get(canonical(name))
     if found is None and kind in ("loss", "metric"):
-        from kerasopt.compile_names import keras_get
-
-        entry = load_table()["kinds"][kind].get(canonical(name))  # short names: `mse`, `bce`...
-        target = keras_get(kind, entry["name"]) if entry is not None else None
+        short = {canonical(s): s for s in KERAS_SHORT_NAMES}.get(canonical(name))  # `mse`, `bce`...
+        target = keras_get(kind, short) if short is not None else None
         if target is not None:
             found = target if inspect.isfunction(target) else type(target)
     if found is None:
@@ -342,157 +336,3 @@ def _build_nested(argument: str, value: Any) -> Any:
     if isinstance(value, list):
         return [_build_nested(argument, v) for v in value]
     return value
-
-
-# ---------------------------------------------------------------------------
-# Signature table (what the Keras-free validator reads)
-# ---------------------------------------------------------------------------
-
-@dataclasses.dataclass(frozen=True)
-class Param:
-    """One constructor argument as the validator sees it."""
-
-    name: str
-    required: bool
-    default: Any = None
-
-
-_JSONABLE = (str, int, float, bool, type(None))
-
-# Arguments that `**kwargs` of a Keras base class accepts beyond its signature.
-_BASE_EXTRAS = {"layer": ("input_shape", "input_dim", "batch_size", "batch_input_shape")}
-
-
-def _jsonable_default(value: Any) -> Any:
-    if value is inspect.Parameter.empty:
-        return None
-    if isinstance(value, _JSONABLE):
-        if isinstance(value, float) and (value != value or value in (float("inf"), float("-inf"))):
-            return repr(value)
-        return value
-    if isinstance(value, (list, tuple)) and all(isinstance(v, _JSONABLE) for v in value):
-        return list(value)
-    return f"<{type(value).__name__}>"
-
-
-_SIMPLE_TYPES = {"int": "int", "float": "float", "bool": "bool", "str": "str", "None": "null"}
-
-
-def _simple_type(annotation: Any) -> list[str] | None:
-    """`["float", "null"]` for an annotation such as `float | None`; None unless every part is simple.
-
-    The validator checks a recipe's argument values against it without importing the class.
-    """
-    if annotation is inspect.Parameter.empty:
-        return None
-    text = annotation.__name__ if isinstance(annotation, type) else str(annotation)
-    parts = [part.strip() for part in text.split("|")]
-    if not all(part in _SIMPLE_TYPES for part in parts):
-        return None
-    return sorted({_SIMPLE_TYPES[part] for part in parts})
-
-
-def signature_params(target: Any, kind: str) -> tuple[list[dict[str, Any]], bool]:
-    """Collect constructor parameters, following `**kwargs` up the class hierarchy.
-
-    Returns:
-        The parameters, and whether arbitrary extra keywords are accepted.
-    """
-    params: dict[str, dict[str, Any]] = {}
-    if inspect.isfunction(target):
-        return [], False
-    open_kwargs = True
-    own = True  # only the class's own signature can make an argument required
-    for klass in inspect.getmro(target):
-        if "__init__" not in vars(klass) or klass is object:
-            continue
-        try:
-            sig = inspect.signature(vars(klass)["__init__"])
-        except (TypeError, ValueError):
-            continue
-        has_var_kw = False
-        for p in list(sig.parameters.values())[1:]:
-            if p.kind is p.VAR_KEYWORD:
-                has_var_kw = True
-            elif p.kind is p.VAR_POSITIONAL:
-                continue
-            elif p.name not in params:
-                params[p.name] = {
-                    "name": p.name,
-                    "required": own and p.default is inspect.Parameter.empty,
-                    "default": _jsonable_default(p.default),
-                }
-                simple = _simple_type(p.annotation)
-                if simple:
-                    params[p.name]["type"] = simple
-        own = False
-        if not has_var_kw:
-            open_kwargs = False
-            break
-    for extra in _BASE_EXTRAS.get(kind, ()):
-        params.setdefault(extra, {"name": extra, "required": False, "default": None})
-    # A class whose whole chain ends in **kwargs (Keras's backend Optimizer shim) is
-    # validated against the parameters found; only plain-Python **kwargs sinks stay open.
-    return list(params.values()), open_kwargs and not params
-
-
-def summary_line(target: Any) -> str:
-    """The first line of an object's docstring (the table's and `kerasopt list`'s summary)."""
-    doc = inspect.getdoc(target) or ""
-    return doc.strip().splitlines()[0] if doc.strip() else ""
-
-
-def build_table() -> dict[str, Any]:
-    """Build the signature table of every component (imports Keras)."""
-    import keras
-
-    load_components()
-    table: dict[str, Any] = {"keras_version": keras.__version__, "kinds": {}}
-    for kind in KINDS:
-        entries: dict[str, Any] = {}
-        for key, obj in sorted(keras_components(kind).items()):
-            params, open_kwargs = signature_params(obj, kind)
-            entries[canonical(key)] = {
-                "name": key, "source": "keras", "params": params,
-                "open_kwargs": open_kwargs, "summary": summary_line(obj),
-            }
-        if kind in ("loss", "metric"):
-            from kerasopt.compile_names import add_keras_names
-
-            add_keras_names(kind, entries)
-        for key, cls in sorted(_REGISTRY[kind].items()):
-            params, open_kwargs = signature_params(cls, kind)
-            shadowed = entries.get(key)
-            if shadowed is not None and shadowed["source"] == "keras":
-                entries["keras." + key] = dict(shadowed, name="keras." + shadowed["name"])
-            entries[key] = {
-                "name": _DISPLAY[kind][key], "source": "kerasopt",
-                "class": f"{cls.__module__}.{cls.__qualname__}",
-                "params": params, "open_kwargs": open_kwargs, "summary": summary_line(cls),
-            }
-        table["kinds"][kind] = dict(sorted(entries.items()))
-    return table
-
-
-def write_table(path: Path = TABLE_PATH) -> Path:
-    """Regenerate the committed signature table, atomically."""
-    from kerasopt.registry_cache import write_json_atomically
-
-    return write_json_atomically(path, build_table())
-
-
-def load_table(path: Path | None = None) -> dict[str, Any]:
-    """The table file at `path`, or the installed Keras's (no Keras import once generated and cached)."""
-    if path is not None:
-        return json.loads(path.read_text(encoding="utf-8"))
-    from kerasopt.registry_cache import current_table
-
-    return current_table()
-
-
-if __name__ == "__main__":
-    # Run as `python -m kerasopt.registry`: this module is then `__main__`, while components
-    # register into the importable `kerasopt.registry`, so write through that one.
-    from kerasopt import registry as _registry
-
-    print(f"wrote {_registry.write_table()}")

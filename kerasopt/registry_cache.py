@@ -23,15 +23,16 @@ import importlib.metadata
 import importlib.util
 import json
 import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
-from kerasopt import __version__
-from kerasopt.registry import COMPONENT_PACKAGES, TABLE_PATH, build_table
+from kerasopt._version import __version__
+from kerasopt.atomic import write_json
+from kerasopt.registry import COMPONENT_PACKAGES
+from kerasopt.registry_table import TABLE_PATH, build_table
 
 # Modules outside the component packages whose code decides the table's content.
-TABLE_MODULES: tuple[str, ...] = ("kerasopt.registry", "kerasopt.compile_names")
+TABLE_MODULES: tuple[str, ...] = ("kerasopt.registry", "kerasopt.registry_table", "kerasopt.compile_names")
 
 
 def installed_keras_version() -> str | None:
@@ -114,29 +115,14 @@ def current_table() -> dict[str, Any]:
         pass  # not generated yet, or unreadable: build it again
     table = build_table()
     try:
-        write_json_atomically(path, table)
+        write_json(path, table)
     except OSError:
         pass  # a read-only home: use the table built now, without caching it
     return table
 
 
-def write_json_atomically(path: Path, data: Any) -> Path:
-    """Write `data` as JSON to `path` through a temporary file in the same folder, then a rename.
-
-    Args:
-        path: The final file; its folder is created.
-        data: JSON-serializable data.
-
-    Returns:
-        `path`.
-    """
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(handle, "w", encoding="utf-8") as stream:
-            stream.write(json.dumps(data, indent=1, sort_keys=True) + "\n")
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-    return path
+def load_table(path: Path | None = None) -> dict[str, Any]:
+    """The table file at `path`, or the installed Keras's (:func:`current_table`)."""
+    if path is not None:
+        return json.loads(path.read_text(encoding="utf-8"))
+    return current_table()

@@ -14,7 +14,7 @@ import keras
 import pytest
 
 import kerasopt
-from kerasopt import registry, registry_cache
+from kerasopt import atomic, registry, registry_cache, registry_table
 from kerasopt.recipe.check import components
 from kerasopt.recipe.check.loader import load_recipe
 from kerasopt.recipe.errors import RecipeError
@@ -33,18 +33,18 @@ def write_recipe(tmp_path):
 
 
 def test_committed_table_matches_the_live_registry(tmp_path, monkeypatch):
-    # Regenerate with `python -m kerasopt.registry` after adding or changing a component.
-    shipped = registry.load_table(registry.TABLE_PATH)
+    # Regenerate with `python -m kerasopt.registry_table` after adding or changing a component.
+    shipped = registry_cache.load_table(registry_table.TABLE_PATH)
     installed = registry_cache.installed_keras_version()
     if installed == shipped["keras_version"]:
-        assert shipped == registry.build_table()
-        assert registry.load_table() == shipped
+        assert shipped == registry_table.build_table()
+        assert registry_cache.load_table() == shipped
     else:  # a newer Keras: the table in force is generated for it and cached
         monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
-        table = registry.load_table()
+        table = registry_cache.load_table()
         cached = registry_cache.cached_table_path(installed)
         assert cached.is_relative_to(tmp_path / "kerasopt")
-        assert json.loads(cached.read_text()) == table == registry.build_table()
+        assert json.loads(cached.read_text()) == table == registry_table.build_table()
 
 
 def _run_python(code: str, cache: Path) -> dict:
@@ -60,7 +60,7 @@ def test_another_keras_version_gets_a_cached_table_read_without_keras(tmp_path, 
     cached = registry_cache.cached_table_path("99.0.0")
     assert not cached.exists()
     table = registry_cache.current_table()  # generated from the live registry, then written
-    assert json.loads(cached.read_text()) == table == registry.build_table()
+    assert json.loads(cached.read_text()) == table == registry_table.build_table()
     assert [p.name for p in cached.parent.iterdir()] == [cached.name]  # no temporary file left
     # A second process reads the cached file for both the table and validation, without Keras.
     found = _run_python(f"""
@@ -79,9 +79,9 @@ def test_another_keras_version_gets_a_cached_table_read_without_keras(tmp_path, 
 def test_validation_follows_the_cached_table_of_the_installed_version(tmp_path, monkeypatch, write_recipe):
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
     monkeypatch.setattr(registry_cache, "installed_keras_version", lambda: "99.0.0")
-    newer = registry.load_table(registry.TABLE_PATH)
+    newer = registry_cache.load_table(registry_table.TABLE_PATH)
     newer["kinds"]["optimizer"]["futureadam"] = dict(newer["kinds"]["optimizer"]["adam"], name="FutureAdam")
-    registry_cache.write_json_atomically(registry_cache.cached_table_path("99.0.0"), newer)
+    atomic.write_json(registry_cache.cached_table_path("99.0.0"), newer)
     recipe = write_recipe("training: {optimizer: {type: future_adam, learning_rate: 0.1}}\n")
     components.table.cache_clear()
     try:
@@ -96,7 +96,7 @@ def test_validation_follows_the_cached_table_of_the_installed_version(tmp_path, 
 
 
 def test_matching_version_reads_the_shipped_table_and_writes_no_cache(tmp_path):
-    shipped = registry.load_table(registry.TABLE_PATH)["keras_version"]
+    shipped = registry_cache.load_table(registry_table.TABLE_PATH)["keras_version"]
     found = _run_python(f"""
         import json, sys
         from kerasopt import registry_cache
@@ -147,7 +147,7 @@ def test_an_unwritable_cache_still_gives_the_generated_table(tmp_path, monkeypat
     blocker.write_text("")
     monkeypatch.setenv("XDG_CACHE_HOME", str(blocker))
     monkeypatch.setattr(registry_cache, "installed_keras_version", lambda: "99.0.0")
-    assert registry_cache.current_table() == registry.build_table()
+    assert registry_cache.current_table() == registry_table.build_table()
 
 
 def test_lamb_is_reachable_unlike_keras_get():
@@ -164,7 +164,7 @@ def test_names_ignore_case_and_underscores(name):
 
 
 def test_every_keras_optimizer_is_in_the_table():
-    table = registry.load_table()["kinds"]["optimizer"]
+    table = registry_cache.load_table()["kinds"]["optimizer"]
     for name in ("adam", "adamw", "sgd", "rmsprop", "adagrad", "adadelta", "adamax", "nadam",
                  "ftrl", "lamb", "lion", "muon", "adafactor", "schedulefreeadamw"):
         assert name in table, name
@@ -208,7 +208,7 @@ def test_register_rejects_unknown_kind():
 
 
 def test_kerasopt_components_resolve_by_their_table_name_and_keras_serialization():
-    table = registry.load_table()["kinds"]
+    table = registry_cache.load_table()["kinds"]
     own = [(kind, key, entry) for kind, entries in table.items() for key, entry in entries.items()
            if entry["source"] == "kerasopt"]
     for kind, key, entry in own:
@@ -222,7 +222,7 @@ def test_kerasopt_components_resolve_by_their_table_name_and_keras_serialization
 
 
 def test_signature_table_follows_kwargs_to_the_base_class():
-    params, open_kwargs = registry.signature_params(keras.layers.Conv1D, "layer")
+    params, open_kwargs = registry_table.signature_params(keras.layers.Conv1D, "layer")
     names = {p["name"]: p for p in params}
     assert names["filters"]["required"] and not names["rank"]["required"]
     assert "name" in names and "dtype" in names and not open_kwargs

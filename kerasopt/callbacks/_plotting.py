@@ -5,6 +5,8 @@ from __future__ import annotations
 import os
 from collections.abc import Sequence
 
+from kerasopt.atomic import atomic_target
+
 
 def plot_lr_sweep(
     path: str | os.PathLike[str],
@@ -45,6 +47,5 @@ def plot_lr_sweep(
     axes.set_title("LR range test")
     axes.legend(loc="best")
     figure.tight_layout()
-    tmp = path + ".tmp.png"
-    figure.savefig(tmp, format="png", dpi=100)
-    os.replace(tmp, path)
+    with atomic_target(path) as tmp:
+        figure.savefig(tmp, format="png", dpi=100)

@@ -1,7 +1,7 @@
 """Exports: .keras, SavedModel and TFLite (verified with the LiteRT interpreter).
 
-Names load on first use, so that `kerasopt.export.atomic` (the atomic writer the run
-directory uses before TensorFlow starts) imports neither TensorFlow nor Keras.
+Names load on first use: importing the package imports neither TensorFlow nor Keras.
+Every file is written through :func:`kerasopt.atomic.atomic_target`.
 """
 
 from __future__ import annotations

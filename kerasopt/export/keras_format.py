@@ -9,7 +9,7 @@ from typing import Any
 
 import keras
 
-from kerasopt.export.atomic import atomic_target, path_bytes
+from kerasopt.atomic import atomic_target, path_bytes
 from kerasopt.export.errors import ExportError
 
 NUMPY_COPY_WARNING = "__array__ implementation doesn't accept a copy keyword"

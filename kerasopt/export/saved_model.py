@@ -7,7 +7,7 @@ from typing import Any
 
 import keras
 
-from kerasopt.export.atomic import atomic_target, path_bytes
+from kerasopt.atomic import atomic_target, path_bytes
 
 
 def export_saved_model(model: keras.Model, path: str | os.PathLike[str]) -> dict[str, Any]:

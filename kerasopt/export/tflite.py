@@ -11,7 +11,7 @@ from typing import Any
 import keras
 import numpy as np
 
-from kerasopt.export.atomic import atomic_target
+from kerasopt.atomic import atomic_target
 from kerasopt.export.errors import ExportError, describe_conversion_failure
 from kerasopt.export.native_stderr import CONVERTER_NOTICE, dropped_stderr_lines
 from kerasopt.models.layer_walk import leaf_layers

@@ -142,7 +142,7 @@ class Comparison:
         Raises:
             ValueError: For any other suffix.
         """
-        from kerasopt.export.atomic import atomic_target
+        from kerasopt.atomic import atomic_target
 
         path = Path(path)
         if path.suffix not in (".html", ".htm", ".md"):

@@ -40,7 +40,7 @@ def metric_value(metrics: dict[str, Any], metric: str) -> float:
 
 def write_trial_file(run_dir: Path, record: dict[str, Any]) -> None:
     """Write `trial.json` (number, state, params, value, ...) into a trial's run directory, atomically."""
-    from kerasopt.export.atomic import atomic_target
+    from kerasopt.atomic import atomic_target
 
     run_dir.mkdir(parents=True, exist_ok=True)
     with atomic_target(run_dir / "trial.json") as tmp:

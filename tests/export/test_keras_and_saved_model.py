@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from kerasopt.export.atomic import atomic_target, path_bytes
+from kerasopt.atomic import atomic_target, path_bytes
 from kerasopt.export.errors import ExportError
 from kerasopt.export.keras_format import export_keras
 from kerasopt.export.saved_model import export_saved_model

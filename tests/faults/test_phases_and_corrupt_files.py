@@ -7,7 +7,7 @@ complete and loadable, a temporary never has a final name), and that `--resume` 
 the run with exit 0 and the whole run's artifacts.
 
 A phase is hit exactly with `KERASOPT_FAULT=<SIGNAL>:<file name>[:<n>]`
-(:func:`kerasopt.export.atomic.fault_point`): the process signals itself when that file
+(:func:`kerasopt.atomic.fault_point`): the process signals itself when that file
 is complete under its temporary name, just before the rename. A kill during `fit` is
 sent from here, once the run directory shows the first backup.
 """
@@ -330,7 +330,7 @@ def test_a_full_disk_exits_1_naming_the_file_and_the_run_resumes_once_freed(smal
 
 
 def test_only_the_atomic_writers_temporaries_are_removed(tmp_path):
-    from kerasopt.export.atomic import remove_temporaries
+    from kerasopt.atomic import remove_temporaries
 
     ours = [".metrics.json.3441eaf5.tmp.json", "checkpoints/.weights.jspf2gd9/stage_0_a.weights.h5",
             "checkpoints/backup_b/.backup.next.json.0a1b2c3d.tmp.json", ".saved_model.0a1b2c3d.old/x.pb"]
@@ -348,7 +348,7 @@ def test_only_the_atomic_writers_temporaries_are_removed(tmp_path):
 
 def test_temporaries_are_removed_only_inside_the_entries_a_run_owns(tmp_path):
     """A name that looks like a temporary inside someone else's folder is theirs: left alone."""
-    from kerasopt.export.atomic import remove_temporaries
+    from kerasopt.atomic import remove_temporaries
 
     ours = [".metrics.json.3441eaf5.tmp.json", "checkpoints/.progress.json.0a1b2c3d.tmp.json"]
     theirs = [".notes.txt.0a1b2c3d.tmp.txt", "analysis/.plot.png.0a1b2c3d.tmp.png"]

@@ -7,8 +7,9 @@ import numpy as np
 import pytest
 
 from kerasopt import registry
-from kerasopt.compile_names import COMPILE_SHORTHANDS, compile_argument
+from kerasopt.compile_names import COMPILE_SHORTHANDS
 from kerasopt.recipe.check.components import check_component, table
+from kerasopt.recipe.run.assemble import compile_argument
 
 
 @pytest.mark.parametrize(("kind", "name"), [

@@ -8,7 +8,8 @@ import yaml
 
 from kerasopt.recipe.format.shipped import recipes_dir, shipped_names
 from kerasopt.recipe.format.yaml_loader import RecipeLoader
-from kerasopt.registry import KINDS, load_table
+from kerasopt.registry import KINDS
+from kerasopt.registry_cache import load_table
 
 
 def print_recipes() -> int:

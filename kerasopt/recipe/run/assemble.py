@@ -8,8 +8,10 @@ import math
 from typing import Any
 
 from kerasopt import registry
+from kerasopt.compile_names import COMPILE_SHORTHANDS, keras_get
 from kerasopt.recipe.format.fields import is_duration, to_steps
 from kerasopt.recipe.format.schema_training import Training
+from kerasopt.registry_cache import load_table
 
 
 @dataclasses.dataclass(frozen=True)
@@ -55,8 +57,6 @@ def keras_argument(kind: str, spec: dict[str, Any]) -> Any:
     """
     name = spec["type"]
     if len(spec) == 1 and not registry.is_registered(kind, name):
-        from kerasopt.compile_names import compile_argument
-
         return compile_argument(kind, name)
     if kind == "metric" and "name" not in spec:
         # Named as written, as compile names `metrics=["auc"]`: Keras would number a second
@@ -99,3 +99,27 @@ def balanced_class_weight(y: Any, num_classes: int) -> dict[int, float]:
     counts = np.bincount(np.asarray(y).astype(int).ravel(), minlength=num_classes)
     total = counts.sum()
     return {c: float(total / (num_classes * n)) if n else 0.0 for c, n in enumerate(counts)}
+
+
+def compile_argument(kind: str, name: str) -> Any:
+    """What to pass to `model.compile` for a Keras loss or metric named in a recipe.
+
+    Recipes match names ignoring case, `_` and `-` (`Mse`, `mean-squared-error`); Keras
+    matches exactly. A name Keras accepts as written is returned unchanged (it names the
+    metric in logs, and `accuracy`/`crossentropy` keep compile's choice by label shape);
+    another spelling becomes the one in the signature table; a class Keras's lookup does
+    not list (`CategoricalGeneralizedCrossEntropy`) is built here.
+
+    Args:
+        kind: `"loss"` or `"metric"`.
+        name: The name as the recipe writes it.
+
+    Returns:
+        A name that `model.compile` resolves, or the built loss or metric.
+    """
+    if name.lower() in COMPILE_SHORTHANDS[kind] or keras_get(kind, name) is not None:
+        return name
+    found = load_table()["kinds"][kind].get(registry.canonical(name))
+    if found is not None and keras_get(kind, found["name"]) is not None:
+        return found["name"]
+    return registry.build(kind, name)

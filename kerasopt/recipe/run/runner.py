@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 
 from kerasopt._backend import RECIPE_RUNNER, require_tensorflow
-from kerasopt.export.atomic import NoSpaceError
+from kerasopt.atomic import NoSpaceError
 from kerasopt.recipe.check.loader import LoadedRecipe
 from kerasopt.recipe.errors import RunFailed, RunInterrupted
 from kerasopt.recipe.run.run_callbacks import backup_folder

@@ -28,12 +28,9 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from kerasopt.export.atomic import (
-    NoSpaceError,
+from kerasopt.atomic import (
     atomic_target,
     ensure_space,
-    fault_point,
-    is_no_space,
     leftover_of,
     remove_temporaries,
 )
@@ -194,19 +191,9 @@ class RunDirectory:
         """
         target = self.path(name)
         if self.is_chief:
-            target.parent.mkdir(parents=True, exist_ok=True)
-            scratch = Path(tempfile.mkdtemp(prefix=".weights.", dir=target.parent))
-            try:
-                ensure_space(scratch / target.name, _weights_file_bytes(model))
-                model.save_weights(scratch / target.name)
-                fault_point(target)
-                os.replace(scratch / target.name, target)
-            except Exception as err:
-                if is_no_space(err) and not isinstance(err, NoSpaceError):
-                    raise NoSpaceError(target) from err
-                raise
-            finally:
-                shutil.rmtree(scratch, ignore_errors=True)
+            with atomic_target(target, suffix=".weights.h5") as tmp:
+                ensure_space(target, _weights_file_bytes(model))
+                model.save_weights(tmp)
         return target
 
     def read_json(self, name: str) -> Any:

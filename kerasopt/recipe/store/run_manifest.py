@@ -17,7 +17,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from kerasopt.export.atomic import atomic_target, is_temporary, leftover_of
+from kerasopt.atomic import atomic_target, is_temporary, leftover_of
 from kerasopt.recipe.errors import RunRefused
 from kerasopt.recipe.store.run_lock import LOCK_NAME
 
@@ -150,7 +150,7 @@ class RunManifest:
 
     def save(self) -> None:
         """Write `.kerasopt-run.json` atomically."""
-        from kerasopt import __version__
+        from kerasopt._version import __version__
 
         content: dict[str, Any] = {
             "kerasopt": __version__, "format": FORMAT, "recipe": self.recipe, "created": self.created,

@@ -27,7 +27,7 @@ from typing import Any
 import keras
 import numpy as np
 
-from kerasopt.export.atomic import atomic_target
+from kerasopt.atomic import atomic_target
 from kerasopt.recipe.errors import RunFailed
 
 CURRENT, PREVIOUS, NEXT = "backup.json", "backup.prev.json", "backup.next.json"

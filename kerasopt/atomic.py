@@ -1,4 +1,5 @@
-"""Atomic writes for exports: build under a temporary name in the same directory, then rename.
+"""Atomic writes, kerasopt's one way to write a file: build under a temporary name in the same
+directory, then rename.
 
 Fault injection (for kerasopt's own fault tests, never needed otherwise): when the
 environment variable `KERASOPT_FAULT` is `<SIGNAL>:<file name>[:<n>]`, the process sends
@@ -13,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import json
 import os
 import re
 import shutil
@@ -20,6 +22,7 @@ import signal
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 
 class NoSpaceError(OSError):
@@ -97,7 +100,7 @@ def _remove(path: Path) -> None:
 
 
 @contextlib.contextmanager
-def atomic_target(path: str | os.PathLike[str]) -> Iterator[Path]:
+def atomic_target(path: str | os.PathLike[str], *, suffix: str | None = None) -> Iterator[Path]:
     """Yield a temporary path beside `path`; on success move it to `path`, on error delete it.
 
     The temporary name is hidden (`.<name>.<token>.tmp<suffix>`) and keeps the final
@@ -110,6 +113,9 @@ def atomic_target(path: str | os.PathLike[str]) -> Iterator[Path]:
 
     Args:
         path: The final file or directory path. Its parent directory is created.
+        suffix: The temporary name's ending, for writers that check more than the last
+            suffix (Keras's `save_weights` wants `.weights.h5`). Defaults to the final
+            name's suffix.
 
     Yields:
         The temporary path to write to.
@@ -126,7 +132,7 @@ def atomic_target(path: str | os.PathLike[str]) -> Iterator[Path]:
     final = Path(path)
     final.parent.mkdir(parents=True, exist_ok=True)
     token = uuid.uuid4().hex[:8]
-    tmp = final.with_name(f".{final.name}.{token}.tmp{final.suffix}")
+    tmp = final.with_name(f".{final.name}.{token}.tmp{final.suffix if suffix is None else suffix}")
     try:
         yield tmp
         if not tmp.exists():
@@ -210,3 +216,19 @@ def path_bytes(path: str | os.PathLike[str]) -> int:
     if target.is_dir():
         return sum(f.stat().st_size for f in target.rglob("*") if f.is_file())
     return target.stat().st_size
+
+
+def write_json(path: str | os.PathLike[str], data: Any, *, indent: int = 1) -> Path:
+    """Write `data` as JSON (sorted keys, a final newline) to `path` through :func:`atomic_target`.
+
+    Args:
+        path: The final file; its folder is created.
+        data: JSON-serializable data.
+        indent: The JSON indentation. Defaults to `1`.
+
+    Returns:
+        `path`, as a `Path`.
+    """
+    with atomic_target(path) as tmp:
+        tmp.write_text(json.dumps(data, indent=indent, sort_keys=True) + "\n", encoding="utf-8")
+    return Path(path)
