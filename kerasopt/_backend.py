@@ -8,8 +8,8 @@ back to the variables only when `fit` returns). Each of those calls :func:`requi
 with its name in its constructor, so the error comes first, names the component, the backend
 and the reason, instead of a traceback from inside a compiled train step.
 
-:data:`TENSORFLOW_ONLY` is the one list of them; the README's list and the JAX conformance
-test read it.
+:data:`TENSORFLOW_ONLY` is the one list of them; the JAX conformance test reads it, and
+`tests/test_docs_examples.py` checks that `docs/devices.md` names each.
 """
 
 from __future__ import annotations

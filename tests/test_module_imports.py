@@ -3,12 +3,12 @@
 Importing Keras registers every kerasopt component (`kerasopt._keras_registration`);
 when the first `import keras` came from inside a kerasopt module, that registration used
 to import every component while the module was half initialized, and
-`from kerasopt.compression import clustering, pruning, quantization` (the README's
-snippet) failed with a circular-import error.
+`from kerasopt.compression import clustering, pruning, quantization` (the snippet of
+docs/compression.md) failed with a circular-import error.
 
 What is imported, and in which order, is the point, so each import runs in its own
 fresh interpreter. A fresh interpreter importing Keras costs a whole TensorFlow import
-(about 8 s of CPU here), so only the README's snippet and the compression packages get one
+(about 8 s of CPU here), so only that snippet and the compression packages get one
 before Keras, and every one of the ~220 modules is imported first and alone in a child forked
 from an interpreter that has imported Keras and nothing of kerasopt (well under a second each).
 """
@@ -57,7 +57,7 @@ def test_module_list_is_complete():
 
 
 def test_readme_compression_import_before_keras():
-    """The README's snippet, before `import keras`; every component still registers."""
+    """The snippet of docs/compression.md, before `import keras`; every component still registers."""
     code = f"from kerasopt.compression import clustering, pruning, quantization; {REGISTERED}"
     assert _failures([code]) == []
 
