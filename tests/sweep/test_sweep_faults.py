@@ -9,7 +9,6 @@ import json
 import os
 import re
 import signal
-import subprocess
 import threading
 import time
 from pathlib import Path
@@ -18,8 +17,8 @@ import pytest
 
 optuna = pytest.importorskip("optuna")
 
-from tests.sweep.postgres_cluster import postgres_cluster  # noqa: E402
 from tests.subprocesses import finish, start_python  # noqa: E402
+from tests.sweep.postgres_cluster import postgres_cluster  # noqa: E402
 from tests.tiny_recipe import write_tiny_recipe  # noqa: E402
 
 EPOCHS = 12  # backed up after every epoch (a stage is backed up about ten times)
@@ -117,7 +116,7 @@ def test_a_killed_trial_is_failed_and_run_again_from_its_backup_by_the_next_swee
     code, stdout, stderr = Sweeper(*args).wait()
     assert code == 0, stderr
     _check_rerun(optuna.load_study(study_name="tiny", storage=storage), out, killed, epoch, complete=1)
-    assert f"trial 1: training.optimizer.learning_rate=0.01 (trial 0 again, its process died: resuming" in stdout
+    assert "trial 1: training.optimizer.learning_rate=0.01 (trial 0 again, its process died: resuming" in stdout
     assert "study 'tiny': 2 trials (1 complete, 1 fail); complete trials count towards --trials 1" in stdout
     assert "  trial 0 failed: its process stopped (no heartbeat: killed, or its machine lost); run again as trial 1" in stdout
     assert NOISE.search(stderr) is None, stderr  # as quiet as `kerasopt run`
