@@ -12,6 +12,7 @@ directory and resumes from its backup.
 
 from __future__ import annotations
 
+import time
 import warnings
 from typing import Any
 
@@ -21,6 +22,8 @@ GRACE_BEATS = 3
 """Missed heartbeats after which a running trial counts as dead."""
 MAX_RETRIES = 2
 """How many times a trial whose process died is run again (its own process may be the cause)."""
+SCHEMA_ATTEMPTS = 5
+"""Tries at opening a fresh database that other processes are creating Optuna's tables in."""
 
 
 def grace_period(heartbeat: int) -> int:
@@ -36,6 +39,10 @@ def grace_period(heartbeat: int) -> int:
 def open_storage(url: str, heartbeat: int = HEARTBEAT_SECONDS) -> Any:
     """An `optuna.storages.RDBStorage` of `url` with heartbeats and retries of dead trials.
 
+    Sweeps started at the same instant against a new database all create Optuna's tables;
+    on a server, all but one fail with a duplicate type or table (SQLite serializes them).
+    Those try again, and find the tables made.
+
     Args:
         url: An SQLAlchemy URL (`sqlite:///...`, `postgresql://...`, `mysql://...`).
         heartbeat: Seconds between a running trial's heartbeats (a whole number >= 1).
@@ -50,11 +57,20 @@ def open_storage(url: str, heartbeat: int = HEARTBEAT_SECONDS) -> Any:
     keyword = "heartbeat_stale_trial_callback"
     if retry is None:
         retry, keyword = optuna.storages.RetryFailedTrialCallback, "failed_trial_callback"
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)  # heartbeats are "experimental"
-        return optuna.storages.RDBStorage(url, engine_kwargs=engine, heartbeat_interval=heartbeat,
-                                          grace_period=grace_period(heartbeat),
-                                          **{keyword: retry(max_retry=MAX_RETRIES)})
+    import sqlalchemy.exc
+
+    for attempt in range(1, SCHEMA_ATTEMPTS + 1):
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)  # heartbeats are "experimental"
+                return optuna.storages.RDBStorage(url, engine_kwargs=engine, heartbeat_interval=heartbeat,
+                                                  grace_period=grace_period(heartbeat),
+                                                  **{keyword: retry(max_retry=MAX_RETRIES)})
+        except (sqlalchemy.exc.IntegrityError, sqlalchemy.exc.ProgrammingError):
+            if attempt == SCHEMA_ATTEMPTS:
+                raise
+            time.sleep(0.5 * attempt)  # another process is creating the tables
+    raise AssertionError("unreachable")
 
 
 def fail_dead_trials(study: Any) -> None:

@@ -26,6 +26,8 @@ from kerasopt.sweep.study_storage import (
 from kerasopt.sweep.trial_objective import TrialFailed, TrialObjective
 
 DEFAULT_TRIALS = 20
+MIN_FAILED_TO_STOP = 3
+"""A sweep (not a grid) stops once max(trials, this) trials failed with an error."""
 SPEC_ATTR = "kerasopt_sweep"
 
 
@@ -45,7 +47,7 @@ class Sweep:
     new trial in the same run directory, resuming from its backup (see
     :mod:`kerasopt.sweep.study_storage`). A grid sweep ends when each point has been tried
     once (a point that failed with an error is not tried again); any other sweep stops with
-    an error once `trials` trials failed with an error.
+    an error once `max(trials, 3)` trials failed with an error.
 
     Args:
         recipe: A recipe file or shipped recipe name.
@@ -169,8 +171,8 @@ class Sweep:
         grace period and run again here); queued trials (retries) are run first.
 
         Raises:
-            RuntimeError: When `trials` trials failed with an error (not for a grid sweep,
-                which tries each point once).
+            RuntimeError: When `max(trials, 3)` trials failed with an error (not for a grid
+                sweep, which tries each point once).
         """
         objective = TrialObjective(self.loaded, self.space, overrides=self.overrides,
                                    sweep_dir=self.output_dir, metric=self.metric, log=log)
@@ -185,7 +187,7 @@ class Sweep:
                                         or (self.grid_size is not None and not missing))
             if idle and not now.running:
                 break  # a grid whose every point was tried
-            if self.grid_size is None and now.errors >= self.trials:
+            if self.grid_size is None and now.errors >= max(self.trials, MIN_FAILED_TO_STOP):
                 raise RuntimeError(f"{now.errors} trials failed (see the summary above); the sweep "
                                    f"stops with {now.complete} of {self.trials} complete trials")
             if idle:
@@ -212,7 +214,7 @@ class Sweep:
 
         Raises:
             KeyboardInterrupt: After marking the interrupted trial and printing how to continue.
-            RuntimeError: When `trials` trials failed with an error (after the report).
+            RuntimeError: When `max(trials, 3)` trials failed with an error (after the report).
         """
         if workers < 1:
             raise ValueError(f"`workers` must be >= 1. Received: workers={workers}")

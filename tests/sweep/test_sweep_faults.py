@@ -68,8 +68,8 @@ def _wait_for(condition, what: str, timeout: float = 600) -> None:
 def _kill_at_first_backup(victim: Sweeper, out: Path, alive: Sweeper | None = None) -> tuple[int, int]:
     """SIGKILL `victim` as soon as one of its trials has a backup; returns (trial number, backup epoch)."""
     def backed_up() -> list[int]:
-        assert victim.process.poll() is None, f"the sweep ended before it was killed: {victim.lines}"
-        assert alive is None or alive.process.poll() is None, f"the other sweep ended: {alive.lines}"
+        for sweeper in (victim, alive) if alive is not None else (victim,):
+            assert sweeper.process.poll() is None, f"a sweep ended before the kill: {sweeper.wait()}"
         return [n for n in victim.started() if (out / f"trial_{n}" / BACKUP).exists()]
 
     _wait_for(backed_up, "a trial's first backup")
