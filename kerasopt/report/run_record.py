@@ -122,6 +122,9 @@ class RunRecord:
         train_logs = self.path / "logs" / "train"
         if not train_logs.is_dir():
             return [], []
+        from kerasopt.tf_startup import start_tensorflow_quietly
+
+        start_tensorflow_quietly()  # TensorBoard's reader loads TensorFlow: without its CUDA lines
         from tensorboard.backend.event_processing import event_accumulator
         from tensorboard.util import tensor_util
 

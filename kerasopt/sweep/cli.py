@@ -33,8 +33,9 @@ def add_sweep_command(subparsers: Any, subcommand: Callable[..., argparse.Argume
     parser.add_argument("--param", action="append", default=[], metavar="KEY=DIST",
                         help=f"a recipe key to vary; DIST is {SYNTAX} (default: the recipe's sweep.params)")
     parser.add_argument("--trials", type=_positive, metavar="N",
-                        help="finished trials the study should hold; the same command continues a "
-                             "sweep up to N (default: the grid's size for grid, else 20)")
+                        help="complete trials the study should hold (failed and pruned ones do not "
+                             "count); the same command continues a sweep up to N (default: the "
+                             "grid's size for grid, else 20)")
     parser.add_argument("--sampler", choices=("tpe", "random", "grid"), help="default: tpe")
     parser.add_argument("--metric", metavar="NAME",
                         help="val_<metric> or test_<metric> from metrics.json (default: val_loss)")
@@ -50,7 +51,11 @@ def add_sweep_command(subparsers: Any, subcommand: Callable[..., argparse.Argume
     parser.add_argument("--study", metavar="NAME", help="study name (default: the recipe's name)")
     parser.add_argument("--workers", type=_positive, default=1, metavar="N",
                         help="local worker processes sharing the study (default: 1)")
-    parser.add_argument("--worker-trials", type=_positive, help=argparse.SUPPRESS)
+    parser.add_argument("--heartbeat", type=_positive, metavar="SECONDS",
+                        help="how often a running trial records that its process is alive; a trial "
+                             "silent for 3x that (its process was killed) is marked failed and run "
+                             "again, resuming from its backup (default: 10)")
+    parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--debug", action="store_true", help="show the traceback of a failure")
     parser.set_defaults(handler=run_sweep_command)
 
@@ -79,7 +84,8 @@ def build_sweep(args: argparse.Namespace) -> Any:
     return Sweep(args.recipe, space, overrides=args.overrides, trials=args.trials or section.trials,
                  sampler=args.sampler or section.sampler, metric=args.metric or section.metric,
                  direction=args.direction or section.direction, output_dir=args.output_dir,
-                 storage=args.storage, study_name=args.study, prune=args.prune)
+                 storage=args.storage, study_name=args.study, prune=args.prune,
+                 **({"heartbeat": args.heartbeat} if args.heartbeat else {}))
 
 
 def run_sweep_command(args: argparse.Namespace) -> int:
@@ -89,6 +95,10 @@ def run_sweep_command(args: argparse.Namespace) -> int:
 
     try:
         sweep = build_sweep(args)
+        # As `kerasopt run`: TensorFlow starts without its C++ start-up lines (CUDA on a CPU machine).
+        from kerasopt.tf_startup import start_tensorflow_quietly
+
+        start_tensorflow_quietly(show=args.debug)
         from kerasopt._backend import RECIPE_RUNNER, UnsupportedBackendError, require_tensorflow
 
         try:
@@ -96,7 +106,7 @@ def run_sweep_command(args: argparse.Namespace) -> int:
         except UnsupportedBackendError as err:  # before any trial: nothing was written
             print(f"kerasopt: error: {err}", file=sys.stderr)
             return 2
-        sweep.run(workers=args.workers, worker_trials=args.worker_trials)
+        sweep.run(workers=args.workers, worker=args.worker)
     except RecipeError as err:
         print(err.render(), file=sys.stderr)
         return 2

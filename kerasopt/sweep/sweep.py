@@ -7,7 +7,7 @@ import shlex
 import signal
 import subprocess
 import sys
-import warnings
+import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -16,25 +16,44 @@ from kerasopt.recipe.check.loader import load_recipe
 from kerasopt.recipe.errors import Problem, RecipeError
 from kerasopt.recipe.format.schema_sweep import SAMPLERS, resolve_direction
 from kerasopt.sweep.search_space import SearchSpace
+from kerasopt.sweep.study_states import summary_lines, tally
+from kerasopt.sweep.study_storage import (
+    HEARTBEAT_SECONDS,
+    fail_dead_trials,
+    grace_period,
+    open_storage,
+)
 from kerasopt.sweep.trial_objective import TrialFailed, TrialObjective
 
 DEFAULT_TRIALS = 20
+MIN_FAILED_TO_STOP = 3
+"""A sweep (not a grid) stops once max(trials, this) trials failed with an error."""
 SPEC_ATTR = "kerasopt_sweep"
 
 
 class Sweep:
     """A hyperparameter sweep of a recipe on Optuna, resumable and shareable through its storage.
 
-    `trials` is the number of finished trials the study should hold: running the same
-    command again continues an interrupted sweep up to it (raise it to add trials), and the
-    same command on several machines against one RDB storage shares the work. Trials that
-    failed with an error count; trials interrupted with Ctrl-C do not.
+    `trials` is the number of complete trials the study should hold: failed and pruned
+    trials do not count. Running the same command again continues an interrupted sweep up
+    to it (raise it to add trials), and the same command in several processes or on several
+    machines against one RDB storage shares the work: each process starts a trial only
+    while the complete and running trials are fewer than `trials`, then waits for the
+    trials running elsewhere, so the study ends with `trials` complete ones (one more per
+    extra process at most, when several start their last trial at the same instant).
+
+    A trial whose process died (SIGKILL, a lost machine) stops beating its heartbeat; after
+    `3 * heartbeat` seconds the next process to look marks it failed and runs it again as a
+    new trial in the same run directory, resuming from its backup (see
+    :mod:`kerasopt.sweep.study_storage`). A grid sweep ends when each point has been tried
+    once (a point that failed with an error is not tried again); any other sweep stops with
+    an error once `max(trials, 3)` trials failed with an error.
 
     Args:
         recipe: A recipe file or shipped recipe name.
         space: What to vary.
         overrides: Fixed `KEY=VALUE` overrides of every trial. Defaults to `()`.
-        trials: Finished trials the study should hold. Defaults to `None` (the grid's size
+        trials: Complete trials the study should hold. Defaults to `None` (the grid's size
             for `sampler="grid"`, else 20).
         sampler: `"tpe"`, `"random"` or `"grid"`. Defaults to `"tpe"`.
         metric: `val_<name>` or `test_<name>` from metrics.json's evaluation. Defaults to `"val_loss"`.
@@ -45,6 +64,8 @@ class Sweep:
         prune: Stop unpromising trials early with Optuna's MedianPruner. Defaults to `False`.
         pruner: An Optuna pruner to use instead (implies pruning). Defaults to `None`.
         seed: Seed of the sampler. Defaults to `None` (each process samples differently).
+        heartbeat: Seconds between a running trial's heartbeats (a whole number >= 1).
+            Defaults to `HEARTBEAT_SECONDS` (10).
 
     Raises:
         RecipeError: When the recipe, a key or a value at a corner of the space is invalid,
@@ -55,7 +76,7 @@ class Sweep:
                  trials: int | None = None, sampler: str = "tpe", metric: str = "val_loss",
                  direction: str = "auto", output_dir: str | None = None, storage: str | None = None,
                  study_name: str | None = None, prune: bool = False, pruner: Any = None,
-                 seed: int | None = None) -> None:
+                 seed: int | None = None, heartbeat: int = HEARTBEAT_SECONDS) -> None:
         problems = []
         if sampler not in SAMPLERS:
             problems.append(Problem(("sampler",), "unknown sampler", sampler, list(SAMPLERS)))
@@ -70,6 +91,8 @@ class Sweep:
                                     ["minimize", "maximize", "auto"]))
         if trials is not None and (isinstance(trials, bool) or not isinstance(trials, int) or trials < 1):
             problems.append(Problem(("trials",), "must be a whole number >= 1", trials))
+        if isinstance(heartbeat, bool) or not isinstance(heartbeat, int) or heartbeat < 1:
+            problems.append(Problem(("heartbeat",), "must be a whole number of seconds >= 1", heartbeat))
         if problems:
             raise RecipeError(problems, "kerasopt sweep")
         self.overrides = list(overrides)
@@ -90,13 +113,14 @@ class Sweep:
         self.study_name = study_name or self.loaded.recipe.name
         self.prune = prune or pruner is not None
         self.pruner = pruner
+        self.heartbeat = heartbeat
 
     def spec(self) -> dict[str, Any]:
         """What a study's trials must share; kept in the study to refuse a different sweep."""
         return {"params": {k: str(d) for k, d in self.space.params.items()}, "metric": self.metric,
                 "direction": self.direction, "overrides": self.overrides}
 
-    def command(self, worker_trials: int | None = None) -> list[str]:
+    def command(self, worker: bool = False) -> list[str]:
         """The `kerasopt sweep` command line of this sweep (what continues it after an interruption)."""
         args = ["kerasopt", "sweep", self.recipe, *self.overrides]
         for key, dist in self.space.params.items():
@@ -105,7 +129,8 @@ class Sweep:
                  "--direction", self.direction, "--output-dir", str(self.output_dir),
                  "--storage", self.storage, "--study", self.study_name]
         args += ["--prune"] if self.prune else []
-        args += ["--worker-trials", str(worker_trials)] if worker_trials is not None else []
+        args += ["--heartbeat", str(self.heartbeat)] if self.heartbeat != HEARTBEAT_SECONDS else []
+        args += ["--worker"] if worker else []
         return args
 
     def open_study(self) -> Any:
@@ -114,14 +139,8 @@ class Sweep:
 
         optuna.logging.set_verbosity(optuna.logging.WARNING)
         self.output_dir.mkdir(parents=True, exist_ok=True)
-        sqlite = self.storage.startswith("sqlite")
-        engine = {"connect_args": {"timeout": 120}} if sqlite else {"pool_pre_ping": True}
-        with warnings.catch_warnings():
-            # The heartbeat (experimental in Optuna) fails trials of processes that died.
-            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-            storage = optuna.storages.RDBStorage(self.storage, engine_kwargs=engine,
-                                                 heartbeat_interval=60, grace_period=180)
-        study = optuna.create_study(storage=storage, study_name=self.study_name, sampler=self._sampler(),
+        study = optuna.create_study(storage=open_storage(self.storage, self.heartbeat),
+                                    study_name=self.study_name, sampler=self._sampler(),
                                     pruner=self._pruner(), direction=self.direction, load_if_exists=True)
         held = study.user_attrs.get(SPEC_ATTR)
         if held is None:
@@ -132,13 +151,6 @@ class Sweep:
                                        received=self.spec(), allowed=f"the same sweep: {held}")],
                               "kerasopt sweep")
         return study
-
-    def counted(self, study: Any) -> int:
-        """Trials that count towards `trials`: all but those interrupted (and so to be redone)."""
-        from optuna.trial import TrialState
-
-        return sum(1 for t in study.get_trials(deepcopy=False)
-                   if t.state != TrialState.WAITING and not t.user_attrs.get("interrupted"))
 
     def missing_grid_points(self, study: Any) -> list[dict[str, Any]]:
         """The grid points no trial has taken (interrupted trials' points are missing again).
@@ -152,51 +164,75 @@ class Sweep:
         points = [dict(zip(grid, values, strict=True)) for values in itertools.product(*grid.values())]
         return [p for p in points if not any(_same_point(p, t) for t in taken)]
 
-    def optimize(self, study: Any, worker_trials: int | None = None, log: Any = print) -> int:
-        """Run trials in this process until the study holds `trials` (or `worker_trials` ran)."""
-        import optuna
+    def optimize(self, study: Any, log: Any = print) -> int:
+        """Run trials in this process until the study holds `trials` complete ones; returns how many ran.
 
+        Trials running in other processes are waited for (a dead one is failed after the
+        grace period and run again here); queued trials (retries) are run first.
+
+        Raises:
+            RuntimeError: When `max(trials, 3)` trials failed with an error (not for a grid
+                sweep, which tries each point once).
+        """
         objective = TrialObjective(self.loaded, self.space, overrides=self.overrides,
                                    sweep_dir=self.output_dir, metric=self.metric, log=log)
-        ran = 0
-        while (ran < worker_trials) if worker_trials is not None else (self.counted(study) < self.trials):
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-                optuna.storages.fail_stale_trials(study)
-            if self.grid_size is not None:
-                missing = self.missing_grid_points(study)
-                if not missing:
-                    break
+        ran, waited_for = 0, None
+        while True:
+            fail_dead_trials(study)  # queues a retry of each trial whose process died
+            now = tally(study.get_trials(deepcopy=False))
+            if now.complete >= self.trials:
+                break
+            missing = self.missing_grid_points(study) if self.grid_size is not None and not now.waiting else []
+            idle = not now.waiting and (now.complete + len(now.running) >= self.trials
+                                        or (self.grid_size is not None and not missing))
+            if idle and not now.running:
+                break  # a grid whose every point was tried
+            if self.grid_size is None and now.errors >= max(self.trials, MIN_FAILED_TO_STOP):
+                raise RuntimeError(f"{now.errors} trials failed (see the summary above); the sweep "
+                                   f"stops with {now.complete} of {self.trials} complete trials")
+            if idle:
+                if now.running != waited_for:
+                    waited_for = now.running
+                    log(f"waiting for trial{'s' * (len(now.running) > 1)} "
+                        f"{', '.join(map(str, now.running))} (running elsewhere; one whose process died is "
+                        f"run again here {grace_period(self.heartbeat)} s after its last heartbeat)")
+                time.sleep(self.heartbeat)
+                continue
+            if missing:
                 study.enqueue_trial(missing[0])
             study.optimize(objective, n_trials=1, catch=(TrialFailed,), gc_after_trial=True)
             ran += 1
         return ran
 
-    def run(self, workers: int = 1, worker_trials: int | None = None, log: Any = print) -> dict[str, Any]:
+    def run(self, workers: int = 1, worker: bool = False, log: Any = print) -> dict[str, Any]:
         """Run the sweep (with `workers` local processes), write its report, return the best trial.
 
         Returns:
             `best` (number, value, params, run_dir), `states` (trials per state) and `report`
-            (the Markdown report's path; None when no trial finished). A worker
-            (`worker_trials` given) returns only `ran`.
+            (the Markdown report's path; None when no trial finished). A worker (`worker`
+            true: one of the processes of `workers`) returns only `ran`.
 
         Raises:
             KeyboardInterrupt: After marking the interrupted trial and printing how to continue.
+            RuntimeError: When `max(trials, 3)` trials failed with an error (after the report).
         """
         if workers < 1:
             raise ValueError(f"`workers` must be >= 1. Received: workers={workers}")
         study = self.open_study()
         try:
-            if worker_trials is not None:
-                return {"ran": self.optimize(study, worker_trials, log)}
+            if worker:
+                return {"ran": self.optimize(study, log)}
             if workers > 1:
-                self._run_workers(study, workers)
+                self._run_workers(workers)
             else:
                 self.optimize(study, log=log)
         except KeyboardInterrupt:
             log(f"kerasopt: sweep interrupted; the interrupted trial is marked failed and will be "
                 f"run again. The study is intact in {self.storage}.\nContinue with:\n  "
                 + shlex.join(self.command()))
+            raise
+        except RuntimeError:
+            self.finish(study, log)
             raise
         return self.finish(study, log)
 
@@ -218,7 +254,10 @@ class Sweep:
             result["report"] = comparison.write(self.output_dir / "report.md")
             comparison.write(self.output_dir / "report.html")
         summary = ", ".join(f"{n} {s}" for s, n in states.items())
-        log(f"study {self.study_name!r}: {len(trials)} trials ({summary})")
+        log(f"study {self.study_name!r}: {len(trials)} trials ({summary}); complete trials count "
+            f"towards --trials {self.trials}")
+        for line in summary_lines(trials):
+            log(f"  {line}")
         if done:
             best = study.best_trial
             run_dir = self.output_dir / best.user_attrs.get("run_dir", f"trial_{best.number}")
@@ -231,11 +270,9 @@ class Sweep:
             log(f"report: {result['report']} and {self.output_dir / 'report.html'}")
         return result
 
-    def _run_workers(self, study: Any, workers: int) -> None:
-        remaining = max(0, self.trials - self.counted(study))
-        shares = [remaining // workers + (i < remaining % workers) for i in range(workers)]
-        procs = [subprocess.Popen([sys.executable, "-m", "kerasopt.cli", *self.command(n)[1:]])
-                 for n in shares if n]
+    def _run_workers(self, workers: int) -> None:
+        procs = [subprocess.Popen([sys.executable, "-m", "kerasopt.cli", *self.command(worker=True)[1:]])
+                 for _ in range(workers)]
         try:
             codes = [p.wait() for p in procs]
         except KeyboardInterrupt:

@@ -11,6 +11,7 @@ from typing import Any
 
 from kerasopt.recipe.check.loader import LoadedRecipe, load_recipe
 from kerasopt.sweep.search_space import SearchSpace
+from kerasopt.sweep.study_storage import retry_of
 
 
 class TrialFailed(Exception):
@@ -52,7 +53,11 @@ class TrialObjective:
 
     The trial's params become `KEY=VALUE` overrides after the sweep's own, and the recipe's
     name becomes `<name>-trial_<number>` (each trial is its own session in TensorBoard's
-    HParams dashboard). Each trial writes `trial.json` next to the runner's files.
+    HParams dashboard). Each trial writes `trial.json` next to the runner's files. A trial
+    that runs again a trial whose process died (Optuna's retry of a heartbeat-stale trial)
+    continues that trial's run directory, name and all, resuming from its backup.
+    A failed trial keeps its one-line reason in `user_attrs["error"]`, a pruned one its
+    epoch in `user_attrs["pruned_at_epoch"]`.
 
     Args:
         loaded: The base recipe, loaded with the sweep's overrides.
@@ -79,23 +84,31 @@ class TrialObjective:
         from kerasopt.sweep.pruning_callback import PruningCallback
 
         values = {key: dist.suggest(trial, key) for key, dist in self.space.params.items()}
-        run_dir = self.sweep_dir / f"trial_{trial.number}"
+        first = retry_of(trial)
+        number = trial.number if first is None else first
+        run_dir = self.sweep_dir / f"trial_{number}"
+        resume = first is not None and run_dir.is_dir()
         trial.set_user_attr("run_dir", run_dir.name)
         record: dict[str, Any] = {"number": trial.number, "params": values, "metric": self.metric,
                                   "state": "running", "value": None}
+        if first is not None:
+            record["runs_again"] = first
         # trial.json is written when the trial ends: the run directory must be empty to start.
         settings = " ".join(f"{k}={v!r}" for k, v in values.items())
-        self.log(f"trial {trial.number}: {settings}")
-        name = f"{self.loaded.recipe.name}-trial_{trial.number}"[:100]
+        again = f" (trial {first} again, its process died: resuming {run_dir})" if resume else (
+            f" (trial {first} again, its process died)" if first is not None else "")
+        self.log(f"trial {trial.number}: {settings}{again}")
+        name = f"{self.loaded.recipe.name}-trial_{number}"[:100]
         overrides = [*self.overrides, *self.space.overrides(self.loaded, values), f"name={name}"]
         monitor = "val_" + self.metric.partition("_")[2]
         pruning = PruningCallback(trial, monitor)
         started = time.perf_counter()
         try:
             trial_recipe = load_recipe(str(self.loaded.path), overrides)
-            metrics = run(trial_recipe, output_dir=str(run_dir), callbacks=[pruning])
+            metrics = run(trial_recipe, output_dir=str(run_dir), resume=resume, callbacks=[pruning])
             value = metric_value(metrics, self.metric)
         except optuna.TrialPruned:
+            trial.set_user_attr("pruned_at_epoch", pruning.pruned_at)
             self._finish(run_dir, record, "pruned", pruning, started)
             raise
         except KeyboardInterrupt:
@@ -105,12 +118,15 @@ class TrialObjective:
         except Exception as err:
             from kerasopt.recipe.errors import describe
 
-            self._finish(run_dir, record, "failed", pruning, started, error=describe(err))
+            reason = describe(err)
+            trial.set_user_attr("error", reason.strip().splitlines()[0] if reason.strip() else reason)
+            self._finish(run_dir, record, "failed", pruning, started, error=reason)
             if isinstance(err, ValueError) and "sweep metric" in str(err):
                 raise  # a wrong metric fails every trial alike: stop the sweep
             raise TrialFailed(describe(err)) from err
         if pruning.pruned:
             record["value"] = value
+            trial.set_user_attr("pruned_at_epoch", pruning.pruned_at)
             self._finish(run_dir, record, "pruned", pruning, started)
             raise optuna.TrialPruned(f"pruned after epoch {pruning.pruned_at}")
         record["value"] = value

@@ -74,22 +74,24 @@ def test_grid_sweep_resumes_and_writes_trials_study_and_report(tmp_path):
         assert steps == [11.0, 22.0]  # 180 training examples / 16 per batch = 11 steps per epoch
 
 
-class AlwaysPrune(optuna.pruners.BasePruner):
-    """Prunes every trial at its first report (deterministic pruning for the test)."""
+class PruneTrialZero(optuna.pruners.BasePruner):
+    """Prunes trial 0 at its first report (deterministic pruning for the test)."""
 
     def prune(self, study, trial) -> bool:
-        return True
+        return trial.number == 0
 
 
 @pytest.mark.slow
-def test_pruned_trial_is_marked_and_its_run_directory_complete(tmp_path):
+def test_pruned_trial_is_marked_its_run_directory_complete_and_it_does_not_count(tmp_path):
     out = tmp_path / "sweep"
     sweep = Sweep(tiny(tmp_path), SearchSpace.parse(["training.optimizer.learning_rate=loguniform(1e-3,1e-1)"]),
-                  trials=1, sampler="random", metric="val_accuracy", output_dir=str(out), pruner=AlwaysPrune())
-    result = sweep.run(log=quiet)
-    (trial,) = load(out).trials
-    assert trial.state == optuna.trial.TrialState.PRUNED and result["states"] == {"pruned": 1}
-    assert result["best"] is None
+                  trials=1, sampler="random", metric="val_accuracy", output_dir=str(out), pruner=PruneTrialZero())
+    printed: list[str] = []
+    result = sweep.run(log=printed.append)
+    trial, complete = load(out).trials  # one complete trial asked for: the pruned one does not count
+    assert trial.state == optuna.trial.TrialState.PRUNED and complete.state == optuna.trial.TrialState.COMPLETE
+    assert result["states"] == {"complete": 1, "pruned": 1} and result["best"]["number"] == 1
+    assert "  trial 0 pruned after epoch 0" in printed
     record = json.loads((out / "trial_0" / "trial.json").read_text())
     assert record["state"] == "pruned" and record["pruned_at_epoch"] == 0 and len(record["intermediate"]) == 1
     metrics = json.loads((out / "trial_0" / "metrics.json").read_text())
@@ -107,7 +109,7 @@ def test_ctrl_c_marks_the_trial_and_the_same_sweep_reruns_its_point(tmp_path, mo
 
     calls = []
 
-    def fake_run(loaded, *, output_dir, callbacks=()):
+    def fake_run(loaded, *, output_dir, resume=False, callbacks=()):
         calls.append(output_dir)
         if len(calls) == 1:
             raise KeyboardInterrupt
