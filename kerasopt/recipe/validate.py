@@ -20,9 +20,9 @@ from typing import Any
 
 from pydantic import BaseModel, Discriminator, Tag, ValidationError
 
-from kerasopt.recipe.components import check_component
+from kerasopt.recipe.components import check_component, check_layer_type
 from kerasopt.recipe.errors import Location, Path, Problem, did_you_mean
-from kerasopt.recipe.fields import MISSING_TYPE, ComponentKind
+from kerasopt.recipe.fields import MISSING_TYPE, ComponentKind, LayerTypeName
 from kerasopt.recipe.schema import Recipe
 from kerasopt.recipe.schema_compression import Compression
 from kerasopt.recipe.schema_data import DATA_CLASSES
@@ -179,6 +179,8 @@ def _descend(value: Any, annotation: Any, path: Path) -> list[Problem]:
         for meta in metadata:
             if isinstance(meta, ComponentKind):
                 return check_component(meta.kind, value, path)
+            if isinstance(meta, LayerTypeName):
+                return check_layer_type(value, path)
             if isinstance(meta, Discriminator):
                 return _descend_tagged(value, inner, meta, path)
         return _descend(value, inner, path)
