@@ -16,11 +16,12 @@ with `/` (`"backbone/conv1d_2"`); a top-level layer's qualified name is its name
 - `layer_types`: layer class names (`"Conv1D"`; Keras aliases such as `"Convolution1D"`
   name the same class) or classes, matched by exact class, not subclass.
 - Given both, a layer must match both. Given neither, every layer the technique supports.
-- A pattern that matches no layer, or a type that is no Keras or registered kerasopt
-  layer class, is an error naming it (with a did-you-mean) and the model's layers.
-- A layer the technique cannot compress is skipped when a wildcard pattern or a type
-  selects it, but a pattern that selects *only* such layers is an error, and so is an
-  exact name (a pattern without wildcards) naming one.
+- A pattern that matches no layer is an error naming it, the model's layers and the close
+  ones (did-you-mean); so is a type that is no Keras or registered layer class, or one the
+  technique cannot compress.
+- A layer the technique cannot compress is skipped when a wildcard pattern selects it
+  (`"*"` leaves `Flatten` alone), but a pattern that selects *only* such layers is an
+  error, and so is an exact name (a pattern without wildcards) naming one.
 
 **Support** (:func:`is_supported`): a layer is supported when
 
