@@ -7,10 +7,12 @@ of its stage ("names layers that model 'sequential' does not have: ['conv1d*']")
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 from kerasopt.cli import main
 
 
+@pytest.mark.slow  # the acceptance run on the shipped recipe: ~30 s of CPU, 7 training steps
 def test_a_layers_pattern_clusters_the_matching_convolutions_of_mnist1d_compress(tmp_path):
     import keras
 
