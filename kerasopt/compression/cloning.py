@@ -1,4 +1,10 @@
-"""Rebuild a Sequential/Functional model layer by layer: the one clone pruning, clustering and QAT use.
+"""Copy a model with its weights, layer by layer: the one clone every compression step uses.
+
+:func:`clone_with_weights` rebuilds a Sequential/Functional model (nested ones included)
+with each layer copied with its weights, or replaced by what a technique makes of it
+(a pruning, clustering or QAT wrapper around the copy, the stripped layer, a folded
+batch norm). :func:`copy_model` is the plain copy (a distillation teacher, the float
+model kept before compression).
 
 `keras.models.clone_model` almost does it, but a Functional clone gets input layers named
 after the input *tensors* (`keras_tensor`, `keras_tensor_3`...) instead of the original
@@ -66,7 +72,7 @@ def _input_like(tensor: Any) -> Any:
 
 
 def clone_graph_model(model: Any, clone_layer: Callable[[Any], Any], *,
-                      compile: bool = True) -> keras.Model:
+                      compile: bool = True, call_function: Callable[..., Any] | None = None) -> keras.Model:
     """Clone a Sequential/Functional model, nested ones included, keeping input layer names.
 
     Args:
@@ -76,6 +82,9 @@ def clone_graph_model(model: Any, clone_layer: Callable[[Any], Any], *,
         compile: Whether the clone of a compiled model is compiled from its compile config,
             as `keras.models.clone_model` does (a fresh optimizer). With False the clone
             is left uncompiled. Defaults to `True`.
+        call_function: `fn(layer, *args, **kwargs)`, called instead of each cloned layer's
+            call in Functional models (`keras.models.clone_model`'s; Sequential models
+            list their layers and have none). Defaults to `None`.
 
     Returns:
         The new model, of the same structure and names.
@@ -88,10 +97,11 @@ def clone_graph_model(model: Any, clone_layer: Callable[[Any], Any], *,
         return cache[id(layer)]
 
     def clone(graph: Any) -> Any:
-        inputs = None
-        if not isinstance(graph, keras.Sequential):
-            inputs = tree.map_structure(_input_like, graph.input)
-        return keras.models.clone_model(graph, clone_function=clone_function, input_tensors=inputs)
+        if isinstance(graph, keras.Sequential):
+            return keras.models.clone_model(graph, clone_function=clone_function)
+        inputs = tree.map_structure(_input_like, graph.input)
+        return keras.models.clone_model(graph, clone_function=clone_function, input_tensors=inputs,
+                                        call_function=call_function)
 
     if compile or not model.compiled:
         return clone(model)
@@ -101,3 +111,81 @@ def clone_graph_model(model: Any, clone_layer: Callable[[Any], Any], *,
         return clone(model)
     finally:
         model.compiled = True
+
+
+def copy_layer(layer: Any) -> Any:
+    """A new layer of the same class and config, built as `layer` was and holding its weights.
+
+    Preprocessing layers (an adapted `Normalization`) compute what `call` uses from their
+    variables in `finalize_state`, which `set_weights` alone does not run; it runs here.
+    """
+    new = layer.__class__.from_config(layer.get_config())
+    if not isinstance(layer, keras.layers.Layer):  # an operation a Functional graph records (`not_equal`)
+        return new
+    build_config = layer.get_build_config() if layer.built else None
+    if build_config is not None and not new.built:
+        new.build_from_config(build_config)
+    if layer.weights:
+        if not new.built:
+            raise ValueError(f"Layer {layer.name!r} ({type(layer).__module__}.{type(layer).__qualname__}) "
+                             "holds weights but cannot be rebuilt from its build config, so its weights "
+                             "cannot be copied.")
+        new.set_weights(layer.get_weights())
+        finalize = getattr(new, "finalize_state", None)
+        if callable(finalize):
+            finalize()
+    return new
+
+
+def clone_with_weights(model: Any, replace: Callable[[Any], Any] | None = None, *,
+                       function_name: str = "clone_with_weights", hint: str = "",
+                       compile: bool = True, call_function: Callable[..., Any] | None = None) -> keras.Model:
+    """Copy `model`, nested models included, each layer with its weights or replaced.
+
+    Args:
+        model: A Sequential or Functional model (at any depth).
+        replace: `fn(layer) -> new layer or None`, called once per layer that is not a
+            model (a shared layer once); None keeps :func:`copy_layer` of it. A new layer
+            comes with its weights (made with :func:`copy_layer` and wrapped, say).
+            Defaults to `None` (copy every layer).
+        function_name: Named in the error for a subclassed model. Defaults to
+            `"clone_with_weights"`.
+        hint: What to do instead, in the error for a subclassed model. Defaults to `""`.
+        compile: Whether the copy of a compiled model is compiled from its compile config
+            (a fresh optimizer). Defaults to `True`.
+        call_function: See :func:`clone_graph_model`. Defaults to `None`.
+
+    Returns:
+        The new model, with the original's layer and input layer names.
+
+    Raises:
+        ValueError: If `model` or a model nested in it is subclassed.
+
+    Example:
+        >>> model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1, name="d")])
+        >>> copy = clone_with_weights(model)
+        >>> bool((copy.get_layer("d").get_weights()[0] == model.get_layer("d").get_weights()[0]).all())
+        True
+    """
+    check_graph_model(model, function_name, hint)
+
+    def clone_layer(layer: Any) -> Any:
+        new = replace(layer) if replace is not None else None
+        return copy_layer(layer) if new is None else new
+
+    return clone_graph_model(model, clone_layer, compile=compile, call_function=call_function)
+
+
+def copy_model(model: Any) -> keras.Model:
+    """An independent copy of `model` with the same weights.
+
+    Sequential and Functional models go through :func:`clone_with_weights`; a subclassed
+    model through `keras.models.clone_model` (its `from_config`) and `set_weights`. Either
+    copy of a compiled model is compiled from its compile config (a fresh optimizer), as
+    `keras.models.clone_model` does.
+    """
+    if all(is_graph_model(m) for m in [model, *nested_models(model)]):
+        return clone_with_weights(model)
+    copy = keras.models.clone_model(model)
+    copy.set_weights(model.get_weights())
+    return copy

@@ -12,9 +12,9 @@ import keras
 import numpy as np
 
 from kerasopt.atomic import atomic_target
+from kerasopt.compression.layers import walk
 from kerasopt.export.errors import ExportError, describe_conversion_failure
 from kerasopt.export.native_stderr import CONVERTER_NOTICE, dropped_stderr_lines
-from kerasopt.models.layer_walk import leaf_layers
 
 QUANTIZATIONS = ("none", "dynamic", "float16", "int8", "int16x8")
 """The quantization modes of :func:`export_tflite`."""
@@ -114,6 +114,7 @@ def _int8_plan(model: keras.Model, quantization: str, representative_data: np.nd
                num_representative: int) -> tuple[keras.Model, dict[str, Any], str | None]:
     """The model to convert, its converter options, and where its int8 ranges come from."""
     from kerasopt.compression import quantization as qat
+    from kerasopt.compression.quantization.quantize_model import SUPPORT as QAT_SUPPORT
 
     wrappers = qat.quantize_wrappers(model)
     if wrappers:
@@ -132,7 +133,7 @@ def _int8_plan(model: keras.Model, quantization: str, representative_data: np.nd
         return model, converter_options(quantization, representative_data, num_representative), None
     options = converter_options("int8", representative_data, num_representative)  # validates the arguments
     rewritable = isinstance(model, keras.Sequential) or type(model).__name__ == "Functional"
-    if not rewritable or not any(type(layer) in qat.SUPPORTED_LAYERS for layer in leaf_layers(model)):
+    if not rewritable or not any(QAT_SUPPORT.supports(layer) for _, layer in walk(model)):
         return model, options, "converter"
     calibrated = qat.quantize_model(model, preserve_sparsity=False)
     qat.calibrate_ranges(calibrated, _draw(representative_data, num_representative))
@@ -204,7 +205,7 @@ def export_tflite(model: keras.Model, path: str | os.PathLike[str], *, quantizat
             with dropped_stderr_lines(CONVERTER_NOTICE):
                 converted.export(str(tmp), format="litert", verbose=False, **options)
         except ConverterError as err:
-            layers = [(layer.name, type(layer).__name__) for layer in leaf_layers(model)]
+            layers = [(name, type(layer).__name__) for name, layer in walk(model)]
             raise ExportError(describe_conversion_failure(str(err), quantization, layers)) from err
     data = Path(path).read_bytes()
     info = {"path": str(path), "bytes": len(data),

@@ -1,4 +1,10 @@
-"""Walk a model's layers, nested models included."""
+"""Every layer object of a model, nested models and input layers included.
+
+For setting flags on layers (`trainable`, `synchronized`) and finding layers of a type
+anywhere in a model. To walk the layers that compute (qualified names, input layers and
+the models themselves left out), as compression and export do, use
+:func:`kerasopt.compression.layers.walk`.
+"""
 
 from __future__ import annotations
 
@@ -13,17 +19,3 @@ def all_layers(model: Any) -> list[Any]:
         if hasattr(layer, "layers"):
             layers.extend(all_layers(layer))
     return layers
-
-
-def leaf_layers(model: Any) -> list[Any]:
-    """The layers of `model` that are not models themselves, nested models walked into, in order.
-
-    Example:
-        >>> import keras
-        >>> inner = keras.Sequential([keras.Input((3,)), keras.layers.Dense(2, name="inner_dense")])
-        >>> outer = keras.Sequential([keras.Input((3,)), inner, keras.layers.Dense(1, name="head")])
-        >>> [layer.name for layer in leaf_layers(outer)]
-        ['inner_dense', 'head']
-    """
-    return [leaf for layer in getattr(model, "layers", [])
-            for leaf in (leaf_layers(layer) if hasattr(layer, "layers") else [layer])]

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import fnmatch
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +13,7 @@ from kerasopt import registry
 from kerasopt.models import spec_checks
 from kerasopt.models.errors import ModelError
 from kerasopt.models.layer_factory import LayerFactory, check_activation
+from kerasopt.models.layer_walk import all_layers
 
 OPTIONS: dict[str, Any] = {"path": None, "freeze": [], "unfreeze": [], "replace_head": False}
 """The options of `architecture: file` (`path` is required)."""
@@ -46,14 +47,6 @@ def load_model_file(path: str | Path) -> keras.Model:
                          f"Received: path={str(path)!r}") from err
 
 
-def iter_layers(model: keras.Model) -> Iterator[keras.layers.Layer]:
-    """Yield every layer of `model`, parents before the layers of nested models."""
-    for layer in model.layers:
-        yield layer
-        if isinstance(layer, keras.Model):
-            yield from iter_layers(layer)
-
-
 def set_trainable(model: keras.Model, freeze: Sequence[str] | None = None,
                   unfreeze: Sequence[str] | None = None) -> keras.Model:
     """Freeze, then unfreeze, the layers whose names match fnmatch patterns.
@@ -84,7 +77,7 @@ def set_trainable(model: keras.Model, freeze: Sequence[str] | None = None,
         set_trainable(model, freeze=["*"], unfreeze=["head"])  # train the head only
         ```
     """
-    layers = list(iter_layers(model))
+    layers = all_layers(model)
     for key, patterns, flag in (("freeze", freeze, False), ("unfreeze", unfreeze, True)):
         for pattern in spec_checks.string_list(key, patterns or []):
             matched = [layer for layer in layers if fnmatch.fnmatchcase(layer.name, pattern)]

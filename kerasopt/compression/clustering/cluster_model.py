@@ -2,19 +2,18 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import keras
 import numpy as np
 
-from kerasopt.compression import cloning
+from kerasopt.compression import cloning, layers
 from kerasopt.compression.clustering.clustered_layer import (
     SUPPORTED_LAYER_TYPES,
     ClusteredLayer,
     check_clusterable,
     clustered_variable,
-    is_clusterable,
     supported_type_names,
 )
 from kerasopt.compression.clustering.kmeans import check_clustering_args
@@ -30,80 +29,31 @@ def _check_model(model: Any, function: str) -> None:
                          "Give it an Input (keras.Input(shape=...)) or call it on a batch first.")
 
 
-def _walk(model: keras.Model) -> Iterator[keras.layers.Layer]:
-    """Every layer of a graph model, descending into nested Sequential/Functional models."""
-    for layer in model.layers:
-        if cloning.is_graph_model(layer):
-            yield from _walk(layer)
-        else:
-            yield layer
+def _describe(layer: Any) -> str:
+    try:
+        check_clusterable(layer)
+    except ValueError as err:
+        return str(err)
+    return f"Layer {layer.name!r} cannot be clustered."
 
 
-def _copy_layer(layer: keras.layers.Layer) -> keras.layers.Layer:
-    """A new layer from the config of `layer`, built the same way and holding its weights."""
-    new = layer.__class__.from_config(layer.get_config())
-    build_config = layer.get_build_config()
-    if build_config is not None and not new.built:
-        new.build_from_config(build_config)
-    if layer.weights:
-        new.set_weights(layer.get_weights())
-    return new
+SUPPORT = layers.Support("clustered", SUPPORTED_LAYER_TYPES, layers.CLUSTERING_OPT_IN, _describe)
+"""What clustering compresses (see :mod:`kerasopt.compression.layers`)."""
 
 
-def _clone(model: keras.Model, replace: Callable[[keras.layers.Layer], Any]) -> keras.Model:
-    """Clone with weights; `replace(layer)` returns a substitute layer or None to copy it."""
-
-    def clone_function(layer: keras.layers.Layer) -> keras.layers.Layer:
-        substitute = replace(layer)
-        return _copy_layer(layer) if substitute is None else substitute
-
-    return cloning.clone_graph_model(model, clone_function)
-
-
-def _type_names(layer_types: Sequence[Any]) -> set[str]:
-    names = set()
-    supported = {t.__name__ for t in SUPPORTED_LAYER_TYPES}
-    for item in layer_types:
-        name = item.__name__ if isinstance(item, type) else item
-        if name not in supported:
-            raise ValueError(f"`layer_types` may only name supported layer types: "
-                             f"{supported_type_names()}. Received: layer_types={list(layer_types)!r}")
-        names.add(name)
-    return names
-
-
-def _select(model: keras.Model, layers: Sequence[str] | None,
+def _select(model: keras.Model, patterns: Sequence[str] | None,
             layer_types: Sequence[Any] | None) -> set[int]:
     """The ids of the layers to cluster, after checking every name and type asked for."""
-    if layers is not None and layer_types is not None:
-        raise ValueError("Pass `layers` (names) or `layer_types` (types), not both. "
-                         f"Received: layers={layers!r}, layer_types={layer_types!r}")
-    found = list(_walk(model))
-    clustered = [layer.name for layer in found if isinstance(layer, ClusteredLayer)]
+    clustered = [q for q, layer in layers.walk(model) if isinstance(layer, ClusteredLayer)]
     if clustered:
         raise ValueError(f"Model {model.name!r} is already clustered (layers {clustered}); call "
                          "strip_clustering(model) first to cluster it again.")
-    if layers is not None:
-        if isinstance(layers, str) or not all(isinstance(n, str) for n in layers):
-            raise ValueError(f"`layers` must be a list of layer names. Received: layers={layers!r}")
-        by_name = {layer.name: layer for layer in found}
-        missing = [name for name in layers if name not in by_name]
-        if missing:
-            raise ValueError(f"`layers` names layers that model {model.name!r} does not have: "
-                             f"{missing}. Its layers: {sorted(by_name)}.")
-        chosen = [by_name[name] for name in layers]
-    else:
-        if layer_types is not None and (isinstance(layer_types, str) or not layer_types):
-            raise ValueError("`layer_types` must be a non-empty list of layer types. "
-                             f"Received: layer_types={layer_types!r}")
-        allowed = _type_names(layer_types) if layer_types is not None else None
-        chosen = [layer for layer in found if is_clusterable(layer)
-                  and (allowed is None or type(layer).__name__ in allowed)]
+    chosen = [layer for _, layer in layers.select(model, patterns, layer_types, SUPPORT)]
     for layer in chosen:
         check_clusterable(layer)
     if not chosen:
-        raise ValueError(f"Model {model.name!r} has no layer to cluster. Supported layer types: "
-                         f"{supported_type_names()}.")
+        raise ValueError(f"Model {model.name!r} has no layer to cluster (layers={patterns!r}, "
+                         f"layer_types={layer_types!r}). Supported layer types: {supported_type_names()}.")
     return {id(layer) for layer in chosen}
 
 
@@ -131,12 +81,13 @@ def cluster_weights(
         number_of_clusters: k, shared values per kernel (at least 2). Defaults to `16`.
         init: `"kmeans++"` (seeded k-means++ draws) or `"linear"` (evenly spaced between
             the smallest and largest value). Defaults to `"kmeans++"`.
-        layers: Names of the layers to cluster; each must be supported. Defaults to `None`
-            (every supported layer: a supported type exactly, not a subclass, or a layer
-            with a `get_clusterable_weights()` method; see
-            :mod:`kerasopt.compression.selection`).
+        layers: fnmatch patterns of the names (or `outer/inner` qualified names) of the
+            layers to cluster. Defaults to `None` (every supported layer: a supported type
+            exactly, not a subclass, or a layer with a `get_clusterable_weights()` method).
         layer_types: Supported types to cluster, as classes or class names (`"Dense"`);
-            not together with `layers`. Defaults to `None` (every supported type).
+            with `layers`, a layer must match both. Defaults to `None` (every supported
+            type). The rule of :func:`kerasopt.compression.layers.select`, shared by every
+            technique.
         preserve_sparsity: Whether kernel entries that are exactly zero (from pruning)
             stay zero and out of the clusters. Defaults to `True`.
         seed: Seed of the k-means++ draws. Defaults to `0`.
@@ -146,8 +97,8 @@ def cluster_weights(
 
     Raises:
         ValueError: For an invalid argument, a subclassed or unbuilt model, a model that
-            is already clustered, a named layer that is missing or of an unsupported type,
-            or a model without any layer to cluster.
+            is already clustered, a pattern that matches no layer or only unsupported ones,
+            an unsupported type, or nothing to cluster.
         UnsupportedBackendError: (a ValueError) Under a Keras backend other than TensorFlow;
             see `kerasopt._backend.TENSORFLOW_ONLY`.
 
@@ -168,11 +119,11 @@ def cluster_weights(
     def replace(layer: keras.layers.Layer) -> ClusteredLayer | None:
         if id(layer) not in chosen:
             return None
-        return ClusteredLayer(_copy_layer(layer), number_of_clusters, init=init,
+        return ClusteredLayer(cloning.copy_layer(layer), number_of_clusters, init=init,
                               preserve_sparsity=preserve_sparsity, seed=seed,
                               name=f"cluster_{layer.name}")
 
-    return _clone(model, replace)
+    return cloning.clone_with_weights(model, replace, function_name="`cluster_weights`", hint=_HINT)
 
 
 def strip_clustering(model: keras.Model) -> keras.Model:
@@ -198,7 +149,7 @@ def strip_clustering(model: keras.Model) -> keras.Model:
     def replace(layer: keras.layers.Layer) -> keras.layers.Layer | None:
         if not isinstance(layer, ClusteredLayer):
             return None
-        plain = _copy_layer(layer.layer)
+        plain = cloning.copy_layer(layer.layer)
         target = clustered_variable(layer.layer)
         kernel = next(i for i, w in enumerate(layer.layer.weights) if w is target)
         weights = plain.get_weights()
@@ -206,7 +157,7 @@ def strip_clustering(model: keras.Model) -> keras.Model:
         plain.set_weights(weights)
         return plain
 
-    return _clone(model, replace)
+    return cloning.clone_with_weights(model, replace, function_name="`strip_clustering`", hint=_HINT)
 
 
 def clustering_summary(model: keras.Model) -> dict[str, Any]:
@@ -227,7 +178,7 @@ def clustering_summary(model: keras.Model) -> dict[str, Any]:
     """
     _check_model(model, "clustering_summary")
     summary: dict[str, Any] = {}
-    for layer in _walk(model):
+    for _, layer in layers.walk(model):
         if isinstance(layer, ClusteredLayer):
             kernel = keras.ops.convert_to_numpy(clustered_variable(layer.layer))
             summary[layer.layer.name] = {"clusters": layer.number_of_clusters,

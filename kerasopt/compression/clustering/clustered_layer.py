@@ -8,7 +8,7 @@ import keras
 import numpy as np
 
 from kerasopt._backend import require_tensorflow
-from kerasopt.compression import selection
+from kerasopt.compression import layers as selection
 from kerasopt.compression.clustering.cluster_mean_constraint import ClusterMeanConstraint
 from kerasopt.compression.clustering.kmeans import check_clustering_args, kmeans_1d
 from kerasopt.compression.masking import MaskConstraint, attach_mask
@@ -23,7 +23,7 @@ SUPPORTED_LAYER_TYPES: tuple[type, ...] = (
 """Layers whose `kernel` can be clustered: each uses its one kernel variable in `call`.
 
 Matched by exact type: a subclass may compute with its kernel differently. A custom layer
-opts in with a `get_clusterable_weights()` method (see :mod:`kerasopt.compression.selection`).
+opts in with a `get_clusterable_weights()` method (see :mod:`kerasopt.compression.layers`).
 """
 
 

@@ -13,6 +13,7 @@ from typing import Any
 import keras
 from keras import ops
 
+from kerasopt.compression.layers import walk
 from kerasopt.schedules._common import check_number
 from kerasopt.suggestions import did_you_mean
 
@@ -77,21 +78,29 @@ def _suggest(value: str, choices: Iterable[str]) -> str:
 def find_layer(model: keras.Model, name: str, role: str) -> keras.layers.Layer:
     """The top-level layer of `model` called `name`, or the wrapper of a layer called `name`.
 
-    A pruned or quantization-aware copy of a model renames wrapped layers
-    (`prune_low_magnitude_dense`, `quantize_dense`), so the original name finds the wrapper.
+    Layers are found by :func:`kerasopt.compression.layers.walk`, by name or qualified
+    name (`backbone/conv`). A pruned or quantization-aware copy of a model renames wrapped
+    layers (`prune_low_magnitude_dense`, `quantize_dense`), so the original name finds the
+    wrapper. A feature is a layer output the model's own graph computes, so a layer inside
+    a nested model is refused (name the nested model's output layer, or the nested model).
 
     Raises:
         ValueError: Naming the model and role, with close matches and the layer names.
     """
-    layers = [layer for layer in model.layers if not isinstance(layer, keras.layers.InputLayer)]
-    for layer in layers:
-        if layer.name == name:
+    top = {id(layer) for layer in model.layers}
+    walked = walk(model)
+    for qualified, layer in walked:
+        inner = layer.layer if isinstance(layer, keras.layers.Wrapper) else None
+        if name in (layer.name, qualified) or getattr(inner, "name", None) == name:
+            if id(layer) not in top:
+                raise ValueError(f"`{role}_layer`={name!r} is {qualified!r}, inside a model nested in the "
+                                 f"{role} model {model.name!r}; feature distillation reads outputs of its "
+                                 "top-level layers (name the nested model itself to read its output).")
             return layer
-    for layer in layers:
-        inner = getattr(layer, "layer", None)
-        if isinstance(layer, keras.layers.Wrapper) and getattr(inner, "name", None) == name:
+    for layer in model.layers:  # a nested model named as a whole
+        if layer.name == name and not isinstance(layer, keras.layers.InputLayer):
             return layer
-    names = [layer.name for layer in layers]
-    names += [layer.layer.name for layer in layers if isinstance(layer, keras.layers.Wrapper)]
+    names = [qualified for qualified, _ in walked]
+    names += [layer.layer.name for _, layer in walked if isinstance(layer, keras.layers.Wrapper)]
     raise ValueError(f"`{role}_layer`={name!r} is not a layer of the {role} model "
                      f"{model.name!r}.{_suggest(name, names)} Its layers: {', '.join(names)}.")

@@ -1,18 +1,17 @@
-"""Which Keras layers can be pruned, which weight is pruned, and how to walk a model.
+"""Which Keras layers can be pruned and which weight is pruned.
 
 Private to `kerasopt.compression.pruning`: the wrapper, the functional forms, the summary
-and the callback read the one table here.
+and the callback read the one table here; walking and selecting layers is
+:mod:`kerasopt.compression.layers`.
 """
 
 from __future__ import annotations
 
-import fnmatch
-from collections.abc import Iterator, Sequence
 from typing import Any
 
 import keras
 
-from kerasopt.compression import selection
+from kerasopt.compression import layers as selection
 
 # Layer class -> name of the weight that is pruned. Separable convolutions prune their
 # pointwise kernel (most of their weights and multiply-adds); depthwise convolutions
@@ -34,10 +33,13 @@ SUPPORTED_TYPES: tuple[str, ...] = tuple(cls.__name__ for cls, _ in _PRUNED_WEIG
 
 _WEIGHT_BY_TYPE = dict(_PRUNED_WEIGHT)
 
+PRUNABLE_TYPES: tuple[type, ...] = tuple(_WEIGHT_BY_TYPE)
+"""The built-in layer classes kerasopt can prune (matched by exact type)."""
+
 
 def is_prunable(layer: Any) -> bool:
     """Whether `layer` can be pruned: a built-in type exactly, or it opts in with
-    `get_prunable_weights()` (the rule of :mod:`kerasopt.compression.selection`)."""
+    `get_prunable_weights()` (the rule of :mod:`kerasopt.compression.layers`)."""
     return selection.is_supported(layer, tuple(_WEIGHT_BY_TYPE), selection.PRUNING_OPT_IN)
 
 
@@ -84,29 +86,3 @@ def input_channel_axis(layer: Any, rank: int) -> int | None:
         contracted = [i for i, c in enumerate(kernel) if c in source and c not in output]
         return contracted[-1] if contracted else None
     return rank - 2
-
-
-def is_nested_model(layer: Any) -> bool:
-    """Whether `layer` is a model inside a model (walked into, not treated as one layer)."""
-    return isinstance(layer, keras.Model)
-
-
-def iter_layers(model: Any, prefix: str = "") -> Iterator[tuple[str, Any]]:
-    """Yield `(qualified name, layer)` for every layer of `model`, walking into nested models.
-
-    Qualified names join the names of the enclosing nested models with `/`
-    (`"encoder/dense"`); input layers are skipped.
-    """
-    for layer in model.layers:
-        if isinstance(layer, keras.layers.InputLayer):
-            continue
-        if is_nested_model(layer):
-            yield from iter_layers(layer, f"{prefix}{layer.name}/")
-        else:
-            yield f"{prefix}{layer.name}", layer
-
-
-def matches(qualified_name: str, layer: Any, patterns: Sequence[str]) -> bool:
-    """Whether a layer's own or qualified name matches one of the fnmatch `patterns`."""
-    return any(fnmatch.fnmatchcase(layer.name, p) or fnmatch.fnmatchcase(qualified_name, p)
-               for p in patterns)

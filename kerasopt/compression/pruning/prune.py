@@ -7,7 +7,8 @@ from typing import Any
 
 import keras
 
-from kerasopt.compression.pruning import _cloning, _layers
+from kerasopt.compression import cloning, layers
+from kerasopt.compression.pruning import _layers
 from kerasopt.compression.pruning.pruning_schedule import PruningSchedule
 from kerasopt.compression.pruning.pruning_wrapper import (
     PruneLowMagnitude,
@@ -15,37 +16,25 @@ from kerasopt.compression.pruning.pruning_wrapper import (
     check_structure,
 )
 
-
-def _check_names(name: str, value: Any) -> None:
-    if value is None:
-        return
-    if isinstance(value, str) or not isinstance(value, Sequence) or not value or not all(
-            isinstance(v, str) and v for v in value):
-        raise ValueError(f"`{name}` must be None or a non-empty list of non-empty strings. "
-                         f"Received: {name}={value!r}")
+_HINT = ("Wrap its layers in kerasopt.compression.pruning.PruneLowMagnitude inside its code "
+         "instead.")
 
 
-def _select(model: Any, structure: str, m: int, layers: Sequence[str] | None,
+def _unsupported(layer: Any) -> str:
+    if isinstance(layer, PruneLowMagnitude):
+        return f"Layer {layer.name!r} is already wrapped for pruning."
+    return _layers.unsupported_message(layer)
+
+
+SUPPORT = layers.Support("pruned", _layers.PRUNABLE_TYPES, layers.PRUNING_OPT_IN, _unsupported)
+"""What pruning compresses (see :mod:`kerasopt.compression.layers`)."""
+
+
+def _select(model: Any, structure: str, m: int, patterns: Sequence[str] | None,
             layer_types: Sequence[str] | None) -> set[int]:
-    candidates = list(_layers.iter_layers(model))
-    for pattern in layers or ():
-        if not any(_layers.matches(q, layer, [pattern]) for q, layer in candidates):
-            raise ValueError(f"`layers` pattern {pattern!r} matches no layer. The model's "
-                             f"layers: {', '.join(q for q, _ in candidates)}.")
     selected = set()
-    for qualified, layer in candidates:
-        named = layers is not None and _layers.matches(qualified, layer, layers)
-        if (layers is not None and not named) or (
-                layer_types is not None and type(layer).__name__ not in layer_types):
-            continue
-        if isinstance(layer, PruneLowMagnitude):
-            if named:
-                raise ValueError(f"Layer {qualified!r} is already wrapped for pruning.")
-            continue
-        if not _layers.is_prunable(layer):
-            if named:
-                raise ValueError(_layers.unsupported_message(layer))
-            continue
+    for qualified, layer in layers.select(model, patterns, layer_types, SUPPORT):
+        named = patterns is not None and layers.matches(qualified, layer, patterns)
         if layer.built:
             shape = tuple(_layers.pruned_weight(layer).shape)
             try:
@@ -57,7 +46,7 @@ def _select(model: Any, structure: str, m: int, layers: Sequence[str] | None,
         selected.add(id(layer))
     if not selected:
         raise ValueError(
-            f"No layer of model {model.name!r} was selected for pruning (layers={layers!r}, "
+            f"No layer of model {model.name!r} was selected for pruning (layers={patterns!r}, "
             f"layer_types={layer_types!r}, structure={structure!r}). Supported layer types: "
             f"{', '.join(_layers.SUPPORTED_TYPES)}.")
     return selected
@@ -87,11 +76,12 @@ def prune_low_magnitude(
     Selection: by default every layer of a supported type (Dense, EinsumDense,
     Conv1D/2D/3D, DepthwiseConv1D/2D, SeparableConv1D/2D; the exact type, not a subclass)
     and every layer with a `get_prunable_weights()` method (tfmot's opt-in; see
-    :mod:`kerasopt.compression.selection`) is wrapped, and other layers are left alone. `layers` restricts to names matching fnmatch patterns (a layer's own name
-    or its `outer/inner` path in nested models) and `layer_types` to class names; with both,
-    a layer must match both. A layer named in `layers` that cannot be pruned raises, and so
-    does a pattern that matches nothing. With `"n:m"`, a layer whose input-channel count is
-    not a multiple of `m` is left dense unless named.
+    :mod:`kerasopt.compression.layers`) is wrapped, and other layers are left alone. `layers`
+    restricts to names matching fnmatch patterns (a layer's own name or its `outer/inner`
+    path in nested models) and `layer_types` to class names; with both, a layer must match
+    both (the rule of :func:`kerasopt.compression.layers.select`, shared by every
+    technique). With `"n:m"`, a layer whose input-channel count is not a multiple of `m` is
+    left dense unless a pattern selects it.
 
     Args:
         model: A Sequential or Functional Keras model.
@@ -109,8 +99,8 @@ def prune_low_magnitude(
             Defaults to `"layer"`.
         layers: fnmatch patterns of layer names to prune, or None for all. Defaults to
             `None`.
-        layer_types: Layer class names to prune (`["Dense", "Conv2D"]`), or None for all
-            supported types. Defaults to `None`.
+        layer_types: Layer class names (or classes) to prune (`["Dense", "Conv2D"]`), or
+            None for all supported types. Defaults to `None`.
 
     Returns:
         The new model.
@@ -134,21 +124,13 @@ def prune_low_magnitude(
         raise ValueError("`pruning_schedule` must be a PruningSchedule or None. Received: "
                          f"pruning_schedule={pruning_schedule!r}")
     check_structure(structure, n, m, block_shape, scope)
-    _check_names("layers", layers)
-    _check_names("layer_types", layer_types)
-    for name in layer_types or ():
-        if name not in _layers.SUPPORTED_TYPES:
-            raise ValueError(f"`layer_types` holds {name!r}, which cannot be pruned. "
-                             f"Supported layer types: {', '.join(_layers.SUPPORTED_TYPES)}.")
-    _cloning.check_graph_model(model, "prune_low_magnitude")
+    cloning.check_graph_model(model, "prune_low_magnitude", _HINT)
     selected = _select(model, structure, m, layers, layer_types)
 
-    def clone_layer(layer: Any) -> tuple[Any, Any]:
-        new = _cloning.fresh_copy(layer)
-        copier = _cloning.copy_weights(layer, new)
-        if id(layer) in selected:
-            new = PruneLowMagnitude(new, pruning_schedule, structure=structure, n=n, m=m,
-                                    block_shape=block_shape, scope=scope)
-        return new, copier
+    def replace(layer: Any) -> Any:
+        if id(layer) not in selected:
+            return None
+        return PruneLowMagnitude(cloning.copy_layer(layer), pruning_schedule, structure=structure, n=n,
+                                 m=m, block_shape=block_shape, scope=scope)
 
-    return _cloning.clone_with_weights(model, clone_layer, "prune_low_magnitude")
+    return cloning.clone_with_weights(model, replace, function_name="prune_low_magnitude", hint=_HINT)

@@ -88,7 +88,7 @@ class PruneLowMagnitude(keras.layers.Wrapper):
     kernel) and SeparableConv1D/2D (the pointwise kernel), matched by exact type (not
     their subclasses), and any layer with a `get_prunable_weights()` method returning the
     one weight to prune (tfmot's `PrunableLayer` protocol); see
-    :mod:`kerasopt.compression.selection`.
+    :mod:`kerasopt.compression.layers`.
 
     Args:
         layer: The layer to prune.

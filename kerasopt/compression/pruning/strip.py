@@ -6,7 +6,8 @@ from typing import Any
 
 import keras
 
-from kerasopt.compression.pruning import _cloning
+from kerasopt.compression import cloning
+from kerasopt.compression.pruning.prune import _HINT
 from kerasopt.compression.pruning.pruning_wrapper import PruneLowMagnitude
 
 
@@ -39,9 +40,7 @@ def strip_pruning(model: keras.Model) -> keras.Model:
         ['d']
     """
 
-    def clone_layer(layer: Any) -> tuple[Any, Any]:
-        source = layer.layer if isinstance(layer, PruneLowMagnitude) else layer
-        new = _cloning.fresh_copy(source)
-        return new, _cloning.copy_weights(source, new)
+    def replace(layer: Any) -> Any:
+        return cloning.copy_layer(layer.layer) if isinstance(layer, PruneLowMagnitude) else None
 
-    return _cloning.clone_with_weights(model, clone_layer, "strip_pruning")
+    return cloning.clone_with_weights(model, replace, function_name="strip_pruning", hint=_HINT)

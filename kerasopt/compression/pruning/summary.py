@@ -8,6 +8,7 @@ import keras
 import numpy as np
 from keras import ops
 
+from kerasopt.compression.layers import walk
 from kerasopt.compression.pruning import _layers
 from kerasopt.compression.pruning.pruning_wrapper import PruneLowMagnitude
 
@@ -19,7 +20,7 @@ def prunable_kernels(model: Any) -> list[tuple[str, Any]]:
     qualified name, so a compressed model and its stripped copy list the same names.
     """
     found = []
-    for qualified, layer in _layers.iter_layers(model):
+    for qualified, layer in walk(model):
         if isinstance(layer, PruneLowMagnitude):
             prefix = qualified[: len(qualified) - len(layer.name)]
             if layer.layer.built:

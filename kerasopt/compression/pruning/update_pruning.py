@@ -11,7 +11,8 @@ import keras
 from keras import ops
 
 from kerasopt.callbacks._arg_checks import check_optional_str
-from kerasopt.compression.pruning import _layers, _masks
+from kerasopt.compression import layers
+from kerasopt.compression.pruning import _masks
 from kerasopt.compression.pruning.pruning_wrapper import PruneLowMagnitude
 from kerasopt.compression.pruning.summary import pruning_summary
 from kerasopt.registry import register
@@ -124,7 +125,7 @@ class UpdatePruning(keras.callbacks.Callback):
         self._writer: Any = None
 
     def _find_wrappers(self) -> list[tuple[str, PruneLowMagnitude]]:
-        found = [(q, layer) for q, layer in _layers.iter_layers(self.model)
+        found = [(q, layer) for q, layer in layers.walk(self.model)
                  if isinstance(layer, PruneLowMagnitude)]
         if not found:
             raise ValueError(
@@ -204,8 +205,8 @@ class UpdatePruning(keras.callbacks.Callback):
         wrappers = {id(w) for plan in self._plans for w in plan.wrappers()}
         scope = self.model
         while True:
-            inner = [layer for layer in scope.layers if _layers.is_nested_model(layer) and wrappers <= {
-                id(found) for _, found in _layers.iter_layers(layer)}]
+            inner = [layer for layer in scope.layers if isinstance(layer, keras.Model) and wrappers <= {
+                id(found) for _, found in layers.walk(layer)}]
             if not inner:
                 return scope
             scope = inner[0]

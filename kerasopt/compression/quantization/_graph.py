@@ -74,19 +74,3 @@ def nested_models(model: Any) -> list[Any]:
         if isinstance(layer, keras.Model):
             found.extend(nested_models(layer))
     return found
-
-
-def copy_weights(source: Any, target: Any) -> None:
-    """Copy every weight of `source` into its clone `target`, then let `target` derive its state.
-
-    Preprocessing layers (an adapted `Normalization`) compute what `call` uses from their
-    variables in `finalize_state`, which `set_weights` alone does not run. An operation
-    that is not a layer (the `not_equal` an `Embedding(mask_zero=True)` records in a
-    Functional graph) has no weights and is skipped.
-    """
-    if not isinstance(source, keras.layers.Layer):
-        return
-    target.set_weights(source.get_weights())
-    finalize = getattr(target, "finalize_state", None)
-    if callable(finalize):
-        finalize()

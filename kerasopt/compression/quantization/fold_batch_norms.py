@@ -7,6 +7,7 @@ from typing import Any
 import keras
 import numpy as np
 
+from kerasopt.compression import cloning
 from kerasopt.compression.quantization import _graph
 
 FOLDABLE_LAYERS: tuple[type, ...] = (keras.layers.Dense, keras.layers.Conv1D, keras.layers.Conv2D,
@@ -93,21 +94,18 @@ def fold_batch_norms(model: keras.Model) -> keras.Model:
             if target is not None:
                 into[id(target)] = layer
                 batch_norms.add(id(layer))
-    pairs: list[tuple[Any, Any]] = []
     stand_ins: set[int] = set()  # id() of each Identity standing for a folded batch norm
 
-    def clone(layer: Any) -> Any:
-        if isinstance(layer, keras.Model):
-            return rebuild(layer)
+    def replace(layer: Any) -> Any:
         if id(layer) in batch_norms:
             new = keras.layers.Identity(name=layer.name)
             stand_ins.add(id(new))
-        else:
-            config = layer.get_config()
-            if id(layer) in into:
-                config["use_bias"] = True
-            new = layer.__class__.from_config(config)
-        pairs.append((layer, new))
+            return new
+        if id(layer) not in into:
+            return None
+        new = layer.__class__.from_config({**layer.get_config(), "use_bias": True})
+        new.build_from_config(layer.get_build_config())
+        new.set_weights(_folded_weights(layer, into[id(layer)]))
         return new
 
     def call(layer: Any, *args: Any, **kwargs: Any) -> Any:
@@ -120,17 +118,4 @@ def fold_batch_norms(model: keras.Model) -> keras.Model:
             return layer(args[0] if args else kwargs["inputs"])
         return layer(*args, **kwargs)
 
-    def rebuild(sub: Any) -> Any:
-        # Each nested model is rebuilt here rather than by clone_model(recursive=True),
-        # which does not hand `call_function` on to the models inside a Sequential.
-        if isinstance(sub, keras.Sequential):  # its layers are listed, not called: no call_function
-            return keras.models.clone_model(sub, clone_function=clone)
-        return keras.models.clone_model(sub, clone_function=clone, call_function=call)
-
-    folded = rebuild(model)
-    for old, new in pairs:
-        if id(old) in into:
-            new.set_weights(_folded_weights(old, into[id(old)]))
-        elif id(old) not in batch_norms:
-            _graph.copy_weights(old, new)
-    return folded
+    return cloning.clone_with_weights(model, replace, function_name="fold_batch_norms", call_function=call)

@@ -6,12 +6,13 @@ from collections.abc import Iterable
 from typing import Any
 
 import keras
+import numpy as np
 
-from kerasopt.compression import cloning, selection
+from kerasopt.compression import cloning
+from kerasopt.compression.layers import QUANTIZATION_OPT_IN, Support, select, walk
 from kerasopt.compression.quantization import _graph
 from kerasopt.compression.quantization.fold_batch_norms import fold_batch_norms
 from kerasopt.compression.quantization.quantize_wrapper import SUPPORTED_LAYERS, QuantizeWrapper
-from kerasopt.models.layer_walk import leaf_layers
 
 PASS_THROUGH_LAYERS: tuple[type, ...] = (
     keras.layers.Flatten, keras.layers.Reshape, keras.layers.Dropout, keras.layers.SpatialDropout1D,
@@ -19,41 +20,35 @@ PASS_THROUGH_LAYERS: tuple[type, ...] = (
 """Layers that keep their input's int8 scale: a wrapper behind one needs no input range."""
 
 
-def _names(value: Iterable[Any] | None, arg: str) -> list[str] | None:
-    if value is None:
-        return None
-    if isinstance(value, (str, type)) or not isinstance(value, Iterable):
-        raise ValueError(f"`{arg}` must be a list (or None). Received: {arg}={value!r}")
-    names = [v.__name__ if isinstance(v, type) else v for v in value]
-    if not all(isinstance(n, str) for n in names):
-        raise ValueError(f"`{arg}` must hold names (strings){' or classes' if arg == 'layer_types' else ''}. "
-                         f"Received: {arg}={value!r}")
-    return names
+def _describe(layer: Any) -> str:
+    listing = ", ".join(sorted(cls.__name__ for cls in SUPPORTED_LAYERS))
+    return (f"Layer {layer.name!r} is a {type(layer).__name__}, which QAT cannot quantize. Supported layer "
+            f"types: {listing}, or a layer with a `quantizable_as()` method (see QuantizeWrapper).")
 
 
-def _select(model: Any, layers: list[str] | None, layer_types: list[str] | None) -> set[int]:
-    supported = {cls.__name__ for cls in SUPPORTED_LAYERS}
-    listing = ", ".join(sorted(supported))
-    everything = leaf_layers(model)
-    if layers is None and layer_types is None:
-        return {id(layer) for layer in everything if selection.is_supported(layer, SUPPORTED_LAYERS)}
-    chosen: set[int] = set()
-    for kind in layer_types or []:
-        if kind not in supported:
-            raise ValueError(f"`layer_types` may only name the layer types QAT supports: {listing}. "
-                             f"Received: {kind!r}")
-        chosen.update(id(layer) for layer in everything if type(layer).__name__ == kind)
-    by_name = {layer.name: layer for layer in everything}
-    for name in layers or []:
-        if name not in by_name:
-            raise ValueError(f"`layers` names {name!r}, which is not a layer of model {model.name!r}. "
-                             f"Its layers: {', '.join(by_name)}")
-        layer = by_name[name]
-        if not selection.is_supported(layer, SUPPORTED_LAYERS):
-            raise ValueError(f"Layer {name!r} is a {type(layer).__name__}, which QAT cannot quantize. "
-                             f"Supported layer types: {listing}.")
-        chosen.add(id(layer))
-    return chosen
+SUPPORT = Support("quantized", SUPPORTED_LAYERS, QUANTIZATION_OPT_IN, _describe)
+"""What QAT compresses (see :mod:`kerasopt.compression.layers`)."""
+
+
+def _check_opt_in(wrapper: QuantizeWrapper) -> None:
+    """Refuse an opted-in layer whose own `call` differs from the computation it declared."""
+    layer = wrapper.layer
+    build_config = layer.get_build_config() or {}
+    shape = build_config.get("input_shape")
+    if not isinstance(shape, (list, tuple)) or not all(d is None or isinstance(d, int) for d in shape):
+        raise ValueError(f"Layer {layer.name!r} opts in to QAT with `quantizable_as()`, but it was not built "
+                         f"on one input, so its computation cannot be checked. Received: build config "
+                         f"{build_config!r}")
+    probe = np.random.default_rng(0).normal(size=[2 if d is None else d for d in shape]).astype("float32")
+    own = keras.ops.convert_to_numpy(layer(probe))
+    simulated = keras.ops.convert_to_numpy(wrapper.float_call(probe))
+    if own.shape != simulated.shape or not np.allclose(own, simulated, rtol=1e-4, atol=1e-4):
+        difference = float(np.max(np.abs(own - simulated))) if own.shape == simulated.shape else "shape"
+        raise ValueError(
+            f"Layer {layer.name!r} ({type(layer).__module__}.{type(layer).__name__}) opts in to QAT as "
+            f"{wrapper.computation.__name__} with `quantizable_as()`, but its `call` computes something else "
+            f"(max difference {difference} on a probe batch), so the int8 simulation would be wrong. Keep it "
+            "float (leave it out of `layers`) or make its `call` that computation.")
 
 
 def _fed_by_quantized(layer: Any, chosen: set[int]) -> bool:
@@ -95,13 +90,13 @@ def quantize_model(model: keras.Model, *, layers: Iterable[str] | None = None,
 
     Args:
         model: A built Functional or Sequential model (a subclassed one is refused).
-        layers: Names of the layers to quantize (each must be of a supported type exactly,
-            not a subclass: the rule of :mod:`kerasopt.compression.selection`, without an
-            opt-in).
-            Defaults to `None`: all supported layers, unless `layer_types` is given.
+        layers: fnmatch patterns of the names (or `outer/inner` qualified names) of the
+            layers to quantize. Defaults to `None` (every supported layer: of a supported
+            type exactly, not a subclass, or opting in with `quantizable_as()`).
         layer_types: Layer class names (or classes) to quantize, from `Dense`, `Conv1D`,
-            `Conv2D`, `DepthwiseConv2D`; combined with `layers` as a union. Defaults to
-            `None`.
+            `Conv2D`, `DepthwiseConv2D`; with `layers`, a layer must match both (the rule
+            of :func:`kerasopt.compression.layers.select`, shared by every technique).
+            Defaults to `None`.
         preserve_sparsity: Keep the zeros the kernels have (a pruned model's) exactly
             through QAT fine-tuning. Defaults to `True`.
         fold_batch_norm: Fold batch norms into the layer before them first (see
@@ -114,8 +109,9 @@ def quantize_model(model: keras.Model, *, layers: Iterable[str] | None = None,
 
     Raises:
         ValueError: For a subclassed or unbuilt model, a model that is already
-            quantization-aware, an unknown layer name, or a layer or type QAT does not
-            support (the message lists the supported types).
+            quantization-aware, a pattern that matches no layer, a layer or type QAT does
+            not support (the message lists the supported types), or a layer opting in
+            with `quantizable_as()` whose `call` computes something else.
         UnsupportedBackendError: (a ValueError) With `preserve_sparsity=True` under a Keras
             backend other than TensorFlow; see `kerasopt._backend.TENSORFLOW_ONLY`.
 
@@ -126,36 +122,28 @@ def quantize_model(model: keras.Model, *, layers: Iterable[str] | None = None,
         >>> [(type(layer).__name__, layer.quantize_inputs) for layer in qat.layers]
         [('QuantizeWrapper', True), ('QuantizeWrapper', False)]
     """
-    layers, layer_types = _names(layers, "layers"), _names(layer_types, "layer_types")
     for arg, value in (("preserve_sparsity", preserve_sparsity), ("fold_batch_norm", fold_batch_norm)):
         if not isinstance(value, bool):
             raise ValueError(f"`{arg}` must be True or False. Received: {arg}={value!r}")
     if isinstance(ema_decay, bool) or not isinstance(ema_decay, (int, float)) or not 0 < ema_decay < 1:
         raise ValueError(f"`ema_decay` must be in (0, 1). Received: ema_decay={ema_decay!r}")
     _graph.check_graph_model(model, "quantize_model")
-    wrapped = [layer.name for layer in leaf_layers(model) if isinstance(layer, QuantizeWrapper)]
+    wrapped = [name for name, layer in walk(model) if isinstance(layer, QuantizeWrapper)]
     if wrapped:
         raise ValueError(f"Model {model.name!r} is already quantization-aware (QuantizeWrapper layers: "
                          f"{', '.join(wrapped)}); quantize the float model once.")
     if fold_batch_norm:
         model = fold_batch_norms(model)
-    chosen = _select(model, layers, layer_types)
-    pairs: list[tuple[Any, Any]] = []
+    chosen = {id(layer) for _, layer in select(model, layers, layer_types, SUPPORT)}
 
-    def clone(layer: Any) -> Any:
-        new = layer.__class__.from_config(layer.get_config())
-        if id(layer) in chosen:
-            new = QuantizeWrapper(new, quantize_inputs=not _fed_by_quantized(layer, chosen), ema_decay=ema_decay,
-                                  preserve_sparsity=preserve_sparsity)
-        pairs.append((layer, new))
-        return new
+    def replace(layer: Any) -> Any:
+        if id(layer) not in chosen:
+            return None
+        return QuantizeWrapper(cloning.copy_layer(layer), quantize_inputs=not _fed_by_quantized(layer, chosen),
+                               ema_decay=ema_decay, preserve_sparsity=preserve_sparsity)
 
-    quantized = cloning.clone_graph_model(model, clone, compile=False)
-    for old, new in pairs:
-        if isinstance(new, QuantizeWrapper):
-            _graph.copy_weights(old, new.layer)
-            if preserve_sparsity:
-                new.update_sparsity_mask()
-        else:
-            _graph.copy_weights(old, new)
+    quantized = cloning.clone_with_weights(model, replace, function_name="quantize_model", compile=False)
+    for _, wrapper in walk(quantized):
+        if isinstance(wrapper, QuantizeWrapper) and type(wrapper.layer) not in SUPPORTED_LAYERS:
+            _check_opt_in(wrapper)
     return quantized

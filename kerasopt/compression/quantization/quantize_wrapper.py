@@ -27,6 +27,39 @@ def _supported_names() -> str:
     return ", ".join(cls.__name__ for cls in SUPPORTED_LAYERS)
 
 
+def computation(layer: Any) -> type:
+    """The built-in class whose computation quantizes `layer`: its own type, or what it opts in as.
+
+    A custom layer opts in to QAT with a `quantizable_as()` method returning one of
+    :data:`SUPPORTED_LAYERS`, of which it must be an instance: a promise that its `call`
+    computes exactly what that class computes from its `kernel`, `bias`, `activation`
+    and convolution settings (a subclass that adds a regularizer, an initializer or a
+    constraint, say). :func:`quantize_model` checks the promise on a probe batch.
+
+    Raises:
+        ValueError: Naming the layer, unless it is of a supported type exactly or opts in
+            with a supported class it is an instance of.
+    """
+    if type(layer) in SUPPORTED_LAYERS:
+        return type(layer)
+    opted = getattr(layer, "quantizable_as", None)
+    declared = opted() if callable(opted) else None
+    if declared in SUPPORTED_LAYERS and isinstance(layer, declared):
+        return declared
+    if callable(opted):
+        raise ValueError(f"Layer {getattr(layer, 'name', layer)!r} of type {type(layer).__module__}."
+                         f"{type(layer).__name__} opts in to QAT with `quantizable_as()`, which must return "
+                         f"one of {_supported_names()} that the layer is an instance of. Received: {declared!r}")
+    subclass = ""
+    if isinstance(layer, SUPPORTED_LAYERS):
+        subclass = (" It subclasses a supported type, but layers are matched by exact type (a subclass may "
+                    "compute differently); if its `call` computes exactly what its base class computes, give "
+                    "it a `quantizable_as()` method returning that class to opt in.")
+    raise ValueError(f"QuantizeWrapper cannot quantize layer {getattr(layer, 'name', layer)!r} of type "
+                     f"{type(layer).__module__}.{type(layer).__name__}. Supported layer types: "
+                     f"{_supported_names()}, or a layer with a `quantizable_as()` method.{subclass}")
+
+
 @register("layer")
 class QuantizeWrapper(keras.layers.Wrapper):
     """Simulate int8 inference of a layer during training (quantization-aware training).
@@ -58,9 +91,17 @@ class QuantizeWrapper(keras.layers.Wrapper):
     are kept exactly through training, by a mask (see
     :func:`kerasopt.compression.masking.attach_mask`); the mask is saved with the layer.
 
+    A custom layer opts in with a `quantizable_as()` method returning the supported class
+    whose computation its `call` performs (see :func:`computation`): the wrapper then
+    computes that class's int8 simulation from the layer's kernel, bias and settings, not
+    the layer's own `call`. This is all QAT can do right for a custom layer: the int8
+    TFLite file holds the ops of a supported computation, so a layer that computes anything
+    else cannot be quantized this way (keep it float: leave it out of `layers`).
+
     Args:
-        layer: A `Dense`, `Conv1D`, `Conv2D` or `DepthwiseConv2D` layer, channels-last,
-            not quantized by `Model.quantize` and without LoRA.
+        layer: A `Dense`, `Conv1D`, `Conv2D` or `DepthwiseConv2D` layer (or a layer that
+            opts in as one), channels-last, not quantized by `Model.quantize` and
+            without LoRA.
         quantize_inputs: Whether to learn a range for the layer's input. Defaults to `True`.
         ema_decay: The decay of the moving averages of the ranges, in (0, 1). Defaults to
             `0.999`.
@@ -83,10 +124,7 @@ class QuantizeWrapper(keras.layers.Wrapper):
 
     def __init__(self, layer: keras.layers.Layer, quantize_inputs: bool = True, ema_decay: float = 0.999,
                  preserve_sparsity: bool = True, **kwargs: Any) -> None:
-        if type(layer) not in SUPPORTED_LAYERS:
-            raise ValueError(f"QuantizeWrapper cannot quantize layer {getattr(layer, 'name', layer)!r} of type "
-                             f"{type(layer).__module__}.{type(layer).__name__}. Supported layer types: "
-                             f"{_supported_names()}.")
+        kind = computation(layer)
         if getattr(layer, "data_format", "channels_last") != "channels_last":
             raise ValueError(f"QuantizeWrapper needs channels_last layers (TFLite's layout). Received: layer "
                              f"{layer.name!r} with data_format={layer.data_format!r}")
@@ -111,6 +149,7 @@ class QuantizeWrapper(keras.layers.Wrapper):
         self.preserve_sparsity = preserve_sparsity
         self.fused_activation = keras.activations.serialize(layer.activation) in FUSED_ACTIVATIONS
         self.calibrating = False
+        self.computation = kind
 
     def build(self, input_shape: Any) -> None:
         """Build the wrapped layer, the range variables and the sparsity mask."""
@@ -162,29 +201,44 @@ class QuantizeWrapper(keras.layers.Wrapper):
             self.observations.assign(self.observations + 1.0)
         return y
 
-    def _linear(self, x: Any) -> Any:
+    def float_call(self, inputs: Any) -> Any:
+        """What the wrapper computes without any quantization: the supported computation in float.
+
+        Equal to `self.layer(inputs)` (to float rounding) for a supported layer; for a layer
+        that opts in with `quantizable_as()`, :func:`quantize_model` compares the two.
+        """
+        y = self._linear(inputs, quantize=False)
+        if self.layer.use_bias:
+            y = ops.add(y, self.layer.bias)
+        return self.layer.activation(y)
+
+    def _linear(self, x: Any, quantize: bool = True) -> Any:
         layer, kernel = self.layer, self.layer.kernel
-        if isinstance(layer, keras.layers.Dense):  # as a 1x1 convolution, see the class docstring
+
+        def quantized(weights: Any, axis: int) -> Any:
+            return _fake_quant.quantize_weights(weights, axis) if quantize else weights
+
+        if self.computation is keras.layers.Dense:  # as a 1x1 convolution, see the class docstring
             units = kernel.shape[-1]
-            weights = _fake_quant.quantize_weights(ops.reshape(kernel, (1, 1, *kernel.shape)), -1)
+            weights = quantized(ops.reshape(kernel, (1, 1, *kernel.shape)), -1)
             y = ops.conv(ops.reshape(x, (-1, 1, 1, kernel.shape[0])), weights)
             return ops.reshape(y, (-1, *x.shape[1:-1], units))
-        if isinstance(layer, keras.layers.DepthwiseConv2D):
+        if self.computation is keras.layers.DepthwiseConv2D:
             h, w, channels, multiplier = kernel.shape
-            flat = _fake_quant.quantize_weights(ops.reshape(kernel, (h, w, 1, channels * multiplier)), -1)
+            flat = quantized(ops.reshape(kernel, (h, w, 1, channels * multiplier)), -1)
             return ops.depthwise_conv(x, ops.reshape(flat, kernel.shape), strides=layer.strides,
                                       padding=layer.padding, data_format="channels_last",
                                       dilation_rate=layer.dilation_rate)
-        if isinstance(layer, keras.layers.Conv1D):  # as a 2D convolution over a height of 1
+        if self.computation is keras.layers.Conv1D:  # as a 2D convolution over a height of 1
             padding = layer.padding
             if padding == "causal":
                 x = ops.pad(x, [[0, 0], [layer.dilation_rate[0] * (layer.kernel_size[0] - 1), 0], [0, 0]])
                 padding = "valid"
-            weights = _fake_quant.quantize_weights(ops.reshape(kernel, (1, *kernel.shape)), -1)
+            weights = quantized(ops.reshape(kernel, (1, *kernel.shape)), -1)
             y = ops.conv(ops.expand_dims(x, 1), weights, strides=(1, layer.strides[0]), padding=padding,
                          data_format="channels_last", dilation_rate=(1, layer.dilation_rate[0]))
             return ops.squeeze(y, 1)
-        return ops.conv(x, _fake_quant.quantize_weights(kernel, -1), strides=layer.strides, padding=layer.padding,
+        return ops.conv(x, quantized(kernel, -1), strides=layer.strides, padding=layer.padding,
                         data_format="channels_last", dilation_rate=layer.dilation_rate)
 
     def compute_output_shape(self, input_shape: Any) -> Any:

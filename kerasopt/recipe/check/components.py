@@ -106,3 +106,20 @@ def _holds_only_components(param: dict[str, Any]) -> bool:
     """Whether an argument takes nothing but a component: no annotated type, default null or a name."""
     default = param.get("default")
     return not param.get("type") and (default is None or isinstance(default, str))
+
+
+def check_layer_type(name: Any, path: Path) -> list[Problem]:
+    """A problem unless `name` is a Keras layer class name or a registered kerasopt layer's.
+
+    Matched exactly (compression selects layers by class name): `conv1d` is refused with
+    `Conv1D` suggested.
+    """
+    if not isinstance(name, str):
+        return []  # the schema reports the type error
+    names = display_names("layer")
+    if name in names:
+        return []
+    return [Problem(path, "unknown layer type", received=name,
+                    allowed="a Keras layer class name or a registered kerasopt layer "
+                            "(`kerasopt list --components layer`), spelled as the class is",
+                    suggestions=did_you_mean(name, names))]

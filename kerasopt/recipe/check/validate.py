@@ -19,9 +19,9 @@ from typing import Any
 
 from pydantic import BaseModel, Discriminator, Tag, ValidationError
 
-from kerasopt.recipe.check.components import check_component
+from kerasopt.recipe.check.components import check_component, check_layer_type
 from kerasopt.recipe.errors import Location, Path, Problem, did_you_mean
-from kerasopt.recipe.format.fields import MISSING_TYPE, ComponentKind
+from kerasopt.recipe.format.fields import MISSING_TYPE, ComponentKind, LayerTypeName
 from kerasopt.recipe.format.merge_rules import merged_stage_compression, merged_stage_training
 from kerasopt.recipe.format.schema import Recipe
 from kerasopt.recipe.format.schema_compression import Compression
@@ -143,6 +143,8 @@ def _descend(value: Any, annotation: Any, path: Path) -> list[Problem]:
         for meta in metadata:
             if isinstance(meta, ComponentKind):
                 return check_component(meta.kind, value, path)
+            if isinstance(meta, LayerTypeName):
+                return check_layer_type(value, path)
             if isinstance(meta, Discriminator):
                 return _descend_tagged(value, inner, meta, path)
         return _descend(value, inner, path)

@@ -24,6 +24,11 @@ class ComponentKind:
     kind: str
 
 
+@dataclasses.dataclass(frozen=True)
+class LayerTypeName:
+    """Marks a field that holds a layer class name (`layer_types:`), checked against the registry's table."""
+
+
 MISSING_TYPE = "a component needs a `type` key naming it"
 """The start of the message for a component spec without `type` (validation adds a did-you-mean)."""
 

@@ -11,16 +11,25 @@ from typing import Annotated, Any, Literal
 
 from pydantic import Field, model_validator
 
-from kerasopt.recipe.format.fields import PositiveInt, StrictModel, component
+from kerasopt.recipe.format.fields import LayerTypeName, PositiveInt, StrictModel, component
 
 Fraction = Annotated[float, Field(ge=0.0, lt=1.0)]
 
 
 class _Selection(StrictModel):
-    """Which layers a technique applies to (default: every layer type it supports)."""
+    """Which layers a technique applies to (default: every layer type it supports).
 
-    layers: list[str] | None = Field(None, description="layer-name patterns (fnmatch), e.g. ['conv*', 'dense_1']")
-    layer_types: list[str] | None = Field(None, description="layer class names, e.g. ['Dense', 'Conv1D']")
+    One rule for every technique (:func:`kerasopt.compression.layers.select`): `layers`
+    are fnmatch patterns matched against each layer's name and its qualified name
+    (`backbone/conv1d_2` in a nested model); `layer_types` are layer class names; given
+    both, a layer must match both.
+    """
+
+    layers: list[str] | None = Field(
+        None, description="layer-name patterns (fnmatch), matched against the name and the "
+                          "`outer/inner` qualified name, e.g. ['conv1d*', 'backbone/*']")
+    layer_types: list[Annotated[str, LayerTypeName()]] | None = Field(
+        None, description="layer class names, e.g. ['Dense', 'Conv1D']; with `layers`, both must match")
 
     def selection(self) -> dict[str, Any]:
         """The selection as keyword arguments of the technique's functional form."""

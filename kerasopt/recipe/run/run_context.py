@@ -167,7 +167,9 @@ class Run:
             with self.placement.strategy.scope():
                 self.model = self._synchronized(session.build_model(self.recipe, self.data, stage.model))
         if stage.compression.weight_techniques() and self.uncompressed_model is None:
-            self.uncompressed_model = _copy_model(self.model)
+            from kerasopt.compression.cloning import copy_model
+
+            self.uncompressed_model = copy_model(self.model)
         self._hook("stage_start", stage)
 
     def compile(self, stage: StageSettings) -> tuple[Any, bool]:
@@ -449,15 +451,6 @@ def _add_guard(callbacks: list[Any], stage: StageSettings, staged: Any, backup: 
     key = format_path(("stages", stage.index, "training") if staged else ("training",))
     position = callbacks.index(recoveries[-1]) + 1 if recoveries else 0
     callbacks.insert(position, DivergenceGuard(stage.name, key, recoveries, backup))
-
-
-def _copy_model(model: Any) -> Any:
-    """An independent copy of a model with the same weights."""
-    import keras
-
-    copy = keras.models.clone_model(model)
-    copy.set_weights(model.get_weights())
-    return copy
 
 
 def _training_passes(data: Any, steps_per_execution: int) -> tuple[Any, int | None]:

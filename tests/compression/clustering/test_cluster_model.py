@@ -154,6 +154,10 @@ def test_layers_and_layer_types_choose_what_is_clustered():
     assert sorted(kernels(cluster_weights(cnn(), 3, layers=["inner", "conv1d"]))) == ["conv1d", "inner"]
     assert sorted(kernels(cluster_weights(cnn(), 3, layer_types=["Conv2D", keras.layers.Dense]))) == [
         "conv", "inner"]
+    # Issue 21: patterns (on the name and the qualified name), and both must match when both are given.
+    assert sorted(kernels(cluster_weights(cnn(), 3, layers=["conv*"]))) == ["conv", "conv1d"]
+    assert sorted(kernels(cluster_weights(cnn(), 3, layers=["head/*"]))) == ["inner"]
+    assert sorted(kernels(cluster_weights(cnn(), 3, layers=["*"], layer_types=["Conv1D"]))) == ["conv1d"]
 
 
 def test_keras_file_round_trip_keeps_the_clustering(trained, tmp_path):
@@ -234,12 +238,13 @@ class Subclassed(keras.Model):
     (mlp, {"number_of_clusters": 1}, r"`number_of_clusters` must be an integer >= 2\. Received: number_of_clusters=1"),
     (mlp, {"init": "random"}, r"`init` must be one of 'linear', 'kmeans\+\+'\. Received: init='random'"),
     (mlp, {"preserve_sparsity": 1}, "Received: preserve_sparsity=1"),
-    (mlp, {"layers": ["hidden", "nope"]}, r"does not have: \['nope'\]\. Its layers: \['hidden', 'norm', 'out'\]"),
+    (mlp, {"layers": ["hidden", "nope"]}, r"`layers` pattern 'nope' matches no layer\. The model's layers: hidden, norm, out\."),
     (mlp, {"layers": ["norm"]},
      r"Layer 'norm' \(.*BatchNormalization\) cannot be clustered\. Supported layer types: Dense"),
-    (mlp, {"layers": "hidden"}, "must be a list of layer names"),
-    (mlp, {"layer_types": ["Embedding"]}, r"may only name supported layer types: Dense.*Received: layer_types=\['Embedding'\]"),
-    (mlp, {"layers": ["hidden"], "layer_types": ["Dense"]}, "not both"),
+    (mlp, {"layers": "hidden"}, "`layers` must be None or a non-empty list of non-empty strings"),
+    (mlp, {"layer_types": ["Embedding"]},
+     r"`layer_types` holds 'Embedding', which cannot be clustered\. Supported layer types: Dense.*Received: layer_types=\['Embedding'\]"),
+    (mlp, {"layer_types": ["Conv9D"]}, r"'Conv9D', which is not a Keras or registered layer class\. Did you mean .*'Conv1D'"),
     (lambda: keras.Sequential([keras.Input((3,)), keras.layers.Flatten()]), {}, "has no layer to cluster"),
     (lambda: keras.Sequential([keras.layers.Dense(2)]), {}, "needs a built model"),
     (lambda: cluster_weights(mlp()), {}, r"already clustered \(layers \['cluster_hidden', 'cluster_out'\]\)"),

@@ -23,6 +23,12 @@ class WeightClustering(Technique):
         self.wrapped = False
         self.summary: dict[str, Any] | None = None
 
+    def model_built(self, run: Any) -> None:
+        from kerasopt.compression.clustering.cluster_model import SUPPORT
+        from kerasopt.recipe.run.techniques.selection_check import check_selection
+
+        check_selection(run, "clustering", SUPPORT)
+
     def stage_start(self, run: Any, stage: Any) -> None:
         settings = stage.compression.clustering
         if settings is None or self.wrapped:

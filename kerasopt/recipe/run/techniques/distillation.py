@@ -55,7 +55,9 @@ class KnowledgeDistillation(Technique):
             model = run.model
             if any(isinstance(layer, PruneLowMagnitude) for layer in flatten_layers(model)):
                 model = strip_pruning(model)
-            self.teachers[stage.name] = _copy(model)
+            from kerasopt.compression.cloning import copy_model
+
+            self.teachers[stage.name] = copy_model(model)
 
     def fit_model(self, run: Any, stage: Any, model: Any) -> Any:
         settings = stage.compression.distillation
@@ -94,14 +96,6 @@ def _model_of(run: Any, stage_name: str) -> Any:
         if stage.name == stage_name:
             break
     return session.build_model(run.recipe, run.data, section)
-
-
-def _copy(model: Any) -> Any:
-    import keras
-
-    copy = keras.models.clone_model(model)
-    copy.set_weights(model.get_weights())
-    return copy
 
 
 def _load_teacher(path: str) -> Any:

@@ -28,6 +28,12 @@ class Pruning(Technique):
     def __init__(self) -> None:
         self.wrapped = False
 
+    def model_built(self, run: Any) -> None:
+        from kerasopt.compression.pruning.prune import SUPPORT
+        from kerasopt.recipe.run.techniques.selection_check import check_selection
+
+        check_selection(run, "pruning", SUPPORT)
+
     def stage_start(self, run: Any, stage: Any) -> None:
         from kerasopt.compression import pruning
 

@@ -22,6 +22,12 @@ class QuantizationAwareTraining(Technique):
     def __init__(self) -> None:
         self.wrapped = False
 
+    def model_built(self, run: Any) -> None:
+        from kerasopt.compression.quantization.quantize_model import SUPPORT
+        from kerasopt.recipe.run.techniques.selection_check import check_selection
+
+        check_selection(run, "qat", SUPPORT)
+
     def stage_start(self, run: Any, stage: Any) -> None:
         settings = stage.compression.qat
         if settings is None or self.wrapped:
