@@ -122,27 +122,38 @@ class Run:
         searching = self.recipe.data.batch_size == "auto"
         with self._as_recipe_error():
             self.data = session.build_data(self.recipe, loss=self.stages[0].training.loss)
-        if not searching:  # refused before anything is built or written
+        # Refused before anything is built or written (under `batch_size: auto`, the search's
+        # optimizer now, the stages' once the search has found the batch size).
+        probe = self._search_optimizer() if searching else None
+        if not searching:
             self._plan_stages(replica_lr_factor(self.recipe, self.placement.replicas))
         with self.placement.strategy.scope(), self._as_recipe_error():
             self.model = self._synchronized(session.build_model(self.recipe, self.data))
         self._hook("model_built")
-        if searching:
-            self._plan_stages(self._search_batch_size())
+        if probe is not None:
+            self._plan_stages(self._search_batch_size(*probe))
 
-    def _search_batch_size(self) -> float:
-        """`batch_size: auto`: search, rebuild the data with the batch found; return the LR factor.
-
-        The search trains a few trial steps (then puts every variable back) with an
-        optimizer of its own, built from the first stage's settings for the provisional
-        batch size; the stages' optimizers are built afterwards, for the batch found.
-        """
-        from kerasopt.recipe.run import assemble, session
+    def _search_optimizer(self) -> tuple[dict[str, Any], Any]:
+        """The batch-size search's own optimizer (spec and optimizer): the first stage's, for
+        the provisional batch size, unscaled; checked against the strategy."""
+        from kerasopt.recipe.run import assemble
 
         first = self.stages[0]
         spec, _ = self._optimizer_spec(first, assemble.plan_stage(first.training, self.data.steps_per_epoch), 1.0)
         probe = self._build_optimizer(spec)
-        self._check_strategy({first.index: probe}, 1.0)  # before the search trains with it
+        self._check_strategy({first.index: probe}, 1.0)
+        return spec, probe
+
+    def _search_batch_size(self, spec: dict[str, Any], probe: Any) -> float:
+        """`batch_size: auto`: search, rebuild the data with the batch found; return the LR factor.
+
+        The search trains a few trial steps (then puts every variable back) with an
+        optimizer of its own (:meth:`_search_optimizer`); the stages' optimizers are built
+        afterwards, for the batch found.
+        """
+        from kerasopt.recipe.run import session
+
+        first = self.stages[0]
         self._compile(first, spec, probe)
         self.batch_size_search = session.search_batch_size(self.recipe, probe, self.model, self.data)
         self.data = session.build_data(self.recipe, batch_size=self.batch_size_search["batch_size"],
@@ -252,18 +263,26 @@ class Run:
             self.uncompressed_model = _copy_model(self.model)
         self._hook("stage_start", stage)
 
-    def compile(self, stage: StageSettings) -> tuple[Any, bool]:
+    def compile(self, stage: StageSettings, *, for_fit: bool = True) -> tuple[Any, bool]:
         """Compile the model with the stage's optimizer (built once, by :meth:`build`), loss and metrics.
+
+        Args:
+            stage: The stage.
+            for_fit: Whether the stage trains (or sweeps the learning rate): the techniques'
+                `fit_model` and `compiled` hooks run. False for a stage skipped on
+                `--resume`: the model alone is compiled, to load its weights and optimizer
+                slots and to evaluate it. Defaults to `True`.
 
         Returns:
             The optimizer, and whether its learning rate is to come from the LR range test.
         """
         spec, lr_auto, optimizer = self._optimizers[stage.index]
-        self._compile(stage, spec, optimizer)
+        self._compile(stage, spec, optimizer, hooks=for_fit)
         return optimizer, lr_auto
 
-    def _compile(self, stage: StageSettings, spec: dict[str, Any], optimizer: Any) -> None:
-        """Compile the trainee (the model, or a technique's wrapper around it) with `optimizer`."""
+    def _compile(self, stage: StageSettings, spec: dict[str, Any], optimizer: Any, hooks: bool = True) -> None:
+        """Compile the trainee (the model, or a technique's wrapper around it) with `optimizer`;
+        without `hooks`, the model itself, no technique consulted."""
         from kerasopt.recipe.run import assemble
 
         training = stage.training
@@ -274,7 +293,7 @@ class Run:
                         for m in training.metrics]
                        if training.metrics is not None else self.data.output.keras_metrics())
             trainee = self.model
-            for technique in self.techniques:
+            for technique in self.techniques if hooks else ():
                 trainee = technique.fit_model(self.state, stage, trainee)
             if trainee is not self.model:  # the run's model is evaluated and exported: compile it too
                 own = self._build_optimizer(spec)  # its own: the trainee's also trains the wrapper's variables
@@ -286,7 +305,8 @@ class Run:
                             steps_per_execution=1 if spe == "auto" else spe,
                             jit_compile=False if training.jit_compile == "auto" else training.jit_compile)
             self.trainee = trainee
-            self._hook("compiled", stage, optimizer)
+            if hooks:
+                self._hook("compiled", stage, optimizer)
 
     def _optimizer_spec(self, stage: StageSettings, plan: Any, lr_factor: float) -> tuple[dict[str, Any], bool]:
         """The stage's optimizer spec as built: durations in steps of `plan`, a numeric rate times `lr_factor`.
@@ -436,7 +456,7 @@ class Run:
         """
         if not stage.training.restore_best or self.data.validation is None:
             return None
-        if any(t.keeps_last_weights(self.state, stage) for t in self.techniques):
+        if any([t.keeps_last_weights(self.state, stage) for t in self.techniques]):  # each is asked
             return None
         from kerasopt.callbacks.best_weights import BestWeights
 
