@@ -22,6 +22,7 @@ class QuantizationAwareTraining(Technique):
     """
 
     name = "qat"
+    exports_wrappers = True  # the int8 TFLite file is converted from the trained fake-quant ranges
 
     def __init__(self) -> None:
         self.wrapped = False
