@@ -23,13 +23,13 @@ given as a schedule cannot be scaled this way and is refused too.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from kerasopt.recipe.errors import Path, Problem, RecipeError
 
 if TYPE_CHECKING:
     from kerasopt.recipe.format.schema import Recipe
-    from kerasopt.recipe.run.run_context import Run
 
 _CLIPPING = ("clipnorm", "clipvalue", "global_clipnorm")
 
@@ -57,45 +57,48 @@ def replica_lr_factor(recipe: Recipe, replicas: int) -> float:
     return float(recipe.data.batch_size / base)
 
 
-def check_strategy(run: Run) -> None:
-    """Raise a `RecipeError` listing every optimizer the run's strategy or precision refuses.
+def check_strategy(optimizers: Sequence[tuple[Path, Any, Any]], *, replicas: int, strategy: str,
+                   device: str, mixed_precision: str, lr_factor: float, source: str) -> None:
+    """Raise a `RecipeError` listing every optimizer setting the strategy or precision refuses.
 
-    Each stage's optimizer is built (in the strategy's scope, as the run will) and looked
-    at, wrappers and their inner optimizers alike.
+    Each stage's optimizer, as the run built it (in the strategy's scope), is looked at,
+    wrappers and their inner optimizers alike; stages sharing one optimizer section are
+    looked at once.
+
+    Args:
+        optimizers: For each stage, `(key path of its optimizer section, the optimizer as
+            built for it, its learning rate as the recipe gives it)`.
+        replicas: Replicas of the run's strategy.
+        strategy: The strategy's class name, for the messages.
+        device: The device (`cpu`, `gpu`, `tpu`), for the messages.
+        mixed_precision: The recipe's `runtime.mixed_precision` (`auto` is named when it
+            chose `mixed_float16`).
+        lr_factor: The factor on numeric learning rates; a schedule cannot take one.
+        source: The recipe file, for the error.
 
     Raises:
         RecipeError: With one problem per refused optimizer setting.
     """
     import keras
 
-    placement = run.placement
-    strategy = type(placement.strategy).__name__
     loss_scaling = keras.mixed_precision.global_policy().name == "mixed_float16"
     problems: list[Problem] = []
     seen: set[Path] = set()
-    for stage in run.stages:
-        path = _optimizer_path(run, stage.index)
+    for path, optimizer, rate in optimizers:
         if path in seen:
             continue
         seen.add(path)
-        spec, _ = run.optimizer_spec(stage)
-        if run.lr_factor != 1.0 and not _numeric(stage.training.optimizer.get("learning_rate", 0.0)):
+        if lr_factor != 1.0 and not _numeric(rate):
             problems.append(Problem(
                 (*path, "learning_rate"), "runtime.scale_learning_rate: linear multiplies numeric "
                 "learning rates; scale the rates of this schedule by hand (factor "
-                f"{run.lr_factor:g}) or set runtime.scale_learning_rate: none",
-                received=stage.training.optimizer.get("learning_rate")))
-        from kerasopt import registry
-
-        with placement.strategy.scope():
-            optimizer = registry.build("optimizer", spec)
-        for where, message, received in refusals(optimizer, placement.replicas, strategy,
-                                                 loss_scaling):
-            if "mixed_float16" in message and run.recipe.runtime.mixed_precision == "auto":
-                message += f" (runtime.mixed_precision: auto chose mixed_float16 on the {placement.device.upper()})"
+                f"{lr_factor:g}) or set runtime.scale_learning_rate: none", received=rate))
+        for where, message, received in refusals(optimizer, replicas, strategy, loss_scaling):
+            if "mixed_float16" in message and mixed_precision == "auto":
+                message += f" (runtime.mixed_precision: auto chose mixed_float16 on the {device.upper()})"
             problems.append(Problem((*path, *where), message, received=received))
     if problems:
-        raise RecipeError(problems, str(run.loaded.path))
+        raise RecipeError(problems, source)
 
 
 def refusals(optimizer: Any, replicas: int, strategy: str,
@@ -152,8 +155,9 @@ def refusals(optimizer: Any, replicas: int, strategy: str,
     return found
 
 
-def _optimizer_path(run: Run, index: int) -> Path:
-    stages = run.loaded.raw.get("stages") or []
+def optimizer_path(raw: dict[str, Any], index: int) -> Path:
+    """The key path of stage `index`'s optimizer section: its own, or the top-level one."""
+    stages = raw.get("stages") or []
     if index < len(stages):
         own = stages[index].get("training") if isinstance(stages[index], dict) else None
         if isinstance(own, dict) and "optimizer" in own:

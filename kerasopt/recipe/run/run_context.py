@@ -16,6 +16,7 @@ from typing import Any
 
 from kerasopt.recipe.check.loader import LoadedRecipe
 from kerasopt.recipe.format.stages import StageSettings, resolve_stages
+from kerasopt.recipe.run.techniques.state import TechniqueState
 from kerasopt.recipe.store.run_dir import RunDirectory
 
 
@@ -32,13 +33,16 @@ class Run:
         recipe: The validated recipe.
         stages: Every stage with the settings in force in it.
         techniques: One instance of every technique, consulted at each hook.
+        state: What the techniques' hooks receive (:class:`TechniqueState`): the model,
+            the data, the strategy's scope, each stage's plan...
         placement: Device and strategy (after :meth:`open`).
-        data: The data bundle (after :meth:`build`).
-        model: The model being trained, evaluated and exported; techniques may replace it.
+        data: The data bundle (after :meth:`build`), held by `state`.
+        model: The model being trained, evaluated and exported, held by `state`;
+            techniques may replace it.
         trainee: The model `fit` trains in the current stage: `model`, or a technique's
             wrapper around it (a distiller).
         lr_factor: Multiplies numeric learning rates (`runtime.scale_learning_rate`, or
-            `batch_size: auto` with LR scaling).
+            `batch_size: auto` with LR scaling); set once, by :meth:`build`.
         batch_size_search: The batch-size search's result, or None.
         uncompressed_model: A copy of the model as it was when the first stage with a
             compression technique started (the float baseline of exports), or None.
@@ -56,10 +60,12 @@ class Run:
         self.extra_callbacks = list(callbacks)
         self.stages: list[StageSettings] = resolve_stages(loaded.recipe, loaded.raw)
         self.techniques = [cls() for cls in TECHNIQUES]
+        self.state = TechniqueState(
+            self.recipe, str(loaded.path), self.stages, log_dir=self.log_dir,
+            build_model=self._fresh_model, strippers=[t.strip for t in self.techniques])
         self.placement: Any = None
-        self.data: Any = None
-        self.model: Any = None
         self.lr_factor = 1.0
+        self._optimizers: dict[int, tuple[dict[str, Any], bool, Any]] = {}
         self.batch_size_search: dict[str, Any] | None = None
         self.uncompressed_model: Any = None
         self.trainee: Any = None
@@ -72,11 +78,28 @@ class Run:
         from kerasopt.recipe.run import session
 
         self.placement = session.start(self.recipe.runtime, self.recipe.seed)
+        self.state.scope = self.placement.strategy.scope
         try:
             with self.placement.keras_fixes():  # only for strategies Keras's `fit` mishandles
                 yield self
         finally:
             session.finish()
+
+    @property
+    def model(self) -> Any:
+        return self.state.model
+
+    @model.setter
+    def model(self, model: Any) -> None:
+        self.state.model = model
+
+    @property
+    def data(self) -> Any:
+        return self.state.data
+
+    @data.setter
+    def data(self, data: Any) -> None:
+        self.state.data = data
 
     @property
     def log_dir(self) -> str | None:
@@ -86,30 +109,100 @@ class Run:
         return str(self.run_dir.logs)
 
     def build(self) -> None:
-        """Build data and model, run the techniques' `model_built` hooks and any batch-size search.
+        """Build data and model, run the techniques' `model_built` hooks and any batch-size search;
+        then plan every stage and build its optimizer, once (:meth:`_plan_stages`).
 
         Raises:
             RecipeError: A component cannot give the one-device numbers under the run's
                 strategy or precision (:mod:`kerasopt.recipe.check.strategy_check`).
         """
-        from kerasopt.recipe.check.strategy_check import check_strategy, replica_lr_factor
+        from kerasopt.recipe.check.strategy_check import replica_lr_factor
         from kerasopt.recipe.run import session
 
-        first_loss = self.stages[0].training.loss
+        searching = self.recipe.data.batch_size == "auto"
         with self._as_recipe_error():
-            self.data = session.build_data(self.recipe, loss=first_loss)
-        self.lr_factor = replica_lr_factor(self.recipe, self.placement.replicas)
-        check_strategy(self)  # before anything is built or written
+            self.data = session.build_data(self.recipe, loss=self.stages[0].training.loss)
+        # Refused before anything is built or written (under `batch_size: auto`, the search's
+        # optimizer now, the stages' once the search has found the batch size).
+        probe = self._search_optimizer() if searching else None
+        if not searching:
+            self._plan_stages(replica_lr_factor(self.recipe, self.placement.replicas))
         with self.placement.strategy.scope(), self._as_recipe_error():
             self.model = self._synchronized(session.build_model(self.recipe, self.data))
         self._hook("model_built")
-        if self.recipe.data.batch_size == "auto":
-            optimizer, _ = self.compile(self.stages[0])
-            self.batch_size_search = session.search_batch_size(
-                self.recipe, optimizer, self.model, self.data)
-            self.lr_factor = self.batch_size_search["lr_factor"]
-            self.data = session.build_data(self.recipe, batch_size=self.batch_size_search["batch_size"],
-                                           loss=first_loss)
+        if probe is not None:
+            self._plan_stages(self._search_batch_size(*probe))
+
+    def _search_optimizer(self) -> tuple[dict[str, Any], Any]:
+        """The batch-size search's own optimizer (spec and optimizer): the first stage's, for
+        the provisional batch size, unscaled; checked against the strategy."""
+        from kerasopt.recipe.run import assemble
+
+        first = self.stages[0]
+        spec, _ = self._optimizer_spec(first, assemble.plan_stage(first.training, self.data.steps_per_epoch), 1.0)
+        probe = self._build_optimizer(spec)
+        self._check_strategy({first.index: probe}, 1.0)
+        return spec, probe
+
+    def _search_batch_size(self, spec: dict[str, Any], probe: Any) -> float:
+        """`batch_size: auto`: search, rebuild the data with the batch found; return the LR factor.
+
+        The search trains a few trial steps (then puts every variable back) with an
+        optimizer of its own (:meth:`_search_optimizer`); the stages' optimizers are built
+        afterwards, for the batch found.
+        """
+        from kerasopt.recipe.run import session
+
+        first = self.stages[0]
+        self._compile(first, spec, probe)
+        self.batch_size_search = session.search_batch_size(self.recipe, probe, self.model, self.data)
+        self.data = session.build_data(self.recipe, batch_size=self.batch_size_search["batch_size"],
+                                       loss=first.training.loss)
+        return self.batch_size_search["lr_factor"]
+
+    def _plan_stages(self, lr_factor: float) -> None:
+        """Set the learning-rate factor; plan every stage and build its optimizer, once each;
+        refuse what the strategy or precision cannot run.
+
+        The one place that writes `lr_factor`, `state.plans` and the stages' optimizers: the
+        data is final here, so `fit`, the techniques (pruning's schedule) and the optimizer
+        read the same plan and the same learning rate.
+        """
+        from kerasopt.recipe.run import assemble
+
+        self.lr_factor = lr_factor
+        self.state.plans = {stage.index: assemble.plan_stage(stage.training, self.data.steps_per_epoch)
+                            for stage in self.stages}
+        for stage in self.stages:
+            spec, lr_auto = self._optimizer_spec(stage, self.state.plans[stage.index], lr_factor)
+            self._optimizers[stage.index] = (spec, lr_auto, self._build_optimizer(spec))
+        self._check_strategy({index: built for index, (_, _, built) in self._optimizers.items()}, lr_factor)
+
+    def _build_optimizer(self, spec: dict[str, Any]) -> Any:
+        """The optimizer of a spec, built in the strategy's scope."""
+        from kerasopt import registry
+
+        with self.placement.strategy.scope():
+            return registry.build("optimizer", spec)
+
+    def _check_strategy(self, optimizers: dict[int, Any], lr_factor: float) -> None:
+        """:func:`~kerasopt.recipe.check.strategy_check.check_strategy` on the stages' built optimizers."""
+        from kerasopt.recipe.check.strategy_check import check_strategy, optimizer_path
+
+        stages = {stage.index: stage for stage in self.stages}
+        check_strategy(
+            [(optimizer_path(self.loaded.raw, index), optimizer,
+              stages[index].training.optimizer.get("learning_rate", 0.0))
+             for index, optimizer in optimizers.items()],
+            replicas=self.placement.replicas, strategy=type(self.placement.strategy).__name__,
+            device=self.placement.device, mixed_precision=self.recipe.runtime.mixed_precision,
+            lr_factor=lr_factor, source=str(self.loaded.path))
+
+    def _fresh_model(self, section: Any = None) -> Any:
+        """A fresh, untrained build of a `model:` section (None: the recipe's), for techniques."""
+        from kerasopt.recipe.run import session
+
+        return session.build_model(self.recipe, self.data, section)
 
     @contextlib.contextmanager
     def _as_recipe_error(self) -> Iterator[None]:
@@ -172,29 +265,40 @@ class Run:
             self.uncompressed_model = copy_model(self.model)
         self._hook("stage_start", stage)
 
-    def compile(self, stage: StageSettings) -> tuple[Any, bool]:
-        """Compile the model with the stage's optimizer, loss and metrics.
+    def compile(self, stage: StageSettings, *, for_fit: bool = True) -> tuple[Any, bool]:
+        """Compile the model with the stage's optimizer (built once, by :meth:`build`), loss and metrics.
+
+        Args:
+            stage: The stage.
+            for_fit: Whether the stage trains (or sweeps the learning rate): the techniques'
+                `fit_model` and `compiled` hooks run. False for a stage skipped on
+                `--resume`: the model alone is compiled, to load its weights and optimizer
+                slots and to evaluate it. Defaults to `True`.
 
         Returns:
             The optimizer, and whether its learning rate is to come from the LR range test.
         """
-        from kerasopt import registry
+        spec, lr_auto, optimizer = self._optimizers[stage.index]
+        self._compile(stage, spec, optimizer, hooks=for_fit)
+        return optimizer, lr_auto
+
+    def _compile(self, stage: StageSettings, spec: dict[str, Any], optimizer: Any, hooks: bool = True) -> None:
+        """Compile the trainee (the model, or a technique's wrapper around it) with `optimizer`;
+        without `hooks`, the model itself, no technique consulted."""
         from kerasopt.recipe.run import assemble
 
         training = stage.training
-        optimizer_spec, lr_auto = self.optimizer_spec(stage)
         with self.placement.strategy.scope():
-            optimizer = registry.build("optimizer", optimizer_spec)
             loss = (assemble.keras_argument("loss", training.loss) if training.loss
                     else self.data.output.keras_loss())
             metrics = ([self.data.output.head_metric(assemble.keras_argument("metric", m))
                         for m in training.metrics]
                        if training.metrics is not None else self.data.output.keras_metrics())
             trainee = self.model
-            for technique in self.techniques:
-                trainee = technique.fit_model(self, stage, trainee)
+            for technique in self.techniques if hooks else ():
+                trainee = technique.fit_model(self.state, stage, trainee)
             if trainee is not self.model:  # the run's model is evaluated and exported: compile it too
-                own = registry.build("optimizer", optimizer_spec)
+                own = self._build_optimizer(spec)  # its own: the trainee's also trains the wrapper's variables
                 own.build(self.model.trainable_variables)  # so a saved .keras file holds matching slots
                 self.model.compile(optimizer=own, loss=loss, metrics=metrics)
             # `auto` settings start from Keras's CPU defaults; `fit` decides (`_plan_execution`).
@@ -203,11 +307,11 @@ class Run:
                             steps_per_execution=1 if spe == "auto" else spe,
                             jit_compile=False if training.jit_compile == "auto" else training.jit_compile)
             self.trainee = trainee
-            self._hook("compiled", stage, optimizer)
-        return optimizer, lr_auto
+            if hooks:
+                self._hook("compiled", stage, optimizer)
 
-    def optimizer_spec(self, stage: StageSettings) -> tuple[dict[str, Any], bool]:
-        """The stage's optimizer spec as built: durations in steps, a numeric rate times `lr_factor`.
+    def _optimizer_spec(self, stage: StageSettings, plan: Any, lr_factor: float) -> tuple[dict[str, Any], bool]:
+        """The stage's optimizer spec as built: durations in steps of `plan`, a numeric rate times `lr_factor`.
 
         Returns:
             The spec, and whether its learning rate is to come from the LR range test
@@ -215,11 +319,10 @@ class Run:
         """
         from kerasopt.recipe.run import assemble
 
-        plan = assemble.plan_stage(stage.training, self.data.steps_per_epoch)
         optimizer_spec = assemble.resolve_durations(stage.training.optimizer, plan)
         rate = optimizer_spec.get("learning_rate")
-        if self.lr_factor != 1.0 and isinstance(rate, (int, float)) and not isinstance(rate, bool):
-            optimizer_spec = {**optimizer_spec, "learning_rate": rate * self.lr_factor}
+        if lr_factor != 1.0 and isinstance(rate, (int, float)) and not isinstance(rate, bool):
+            optimizer_spec = {**optimizer_spec, "learning_rate": rate * lr_factor}
         lr_auto = optimizer_spec.get("learning_rate") == "auto"
         if lr_auto:
             optimizer_spec = {**optimizer_spec, "learning_rate": 1e-3}
@@ -253,7 +356,7 @@ class Run:
         from kerasopt.recipe.store.stage_backup import StageBackup
 
         training = stage.training
-        plan = assemble.plan_stage(training, self.data.steps_per_epoch)
+        plan = self.state.plans[stage.index]
         optimizer, lr_auto = self.compile(stage)
         if lr_auto:
             self._apply_lr_finder(optimizer, stage, offset[0])
@@ -261,7 +364,7 @@ class Run:
         recipe_callbacks = list(callbacks)
         keeper = self._best_weights(stage, callbacks)
         for technique in self.techniques:
-            callbacks += technique.callbacks(self, stage, callbacks)
+            callbacks += technique.callbacks(self.state, stage, callbacks)
         callbacks += self.extra_callbacks
         # First, so that its `on_train_end` sees the final weights before a recipe's
         # EarlyStopping(restore_best_weights=True) puts its best epoch's back.
@@ -355,7 +458,7 @@ class Run:
         """
         if not stage.training.restore_best or self.data.validation is None:
             return None
-        if any(t.keeps_last_weights(self, stage) for t in self.techniques):
+        if any([t.keeps_last_weights(self.state, stage) for t in self.techniques]):  # each is asked
             return None
         from kerasopt.callbacks.best_weights import BestWeights
 
@@ -391,12 +494,12 @@ class Run:
         """What the techniques add to `metrics.json`."""
         merged: dict[str, Any] = {}
         for technique in self.techniques:
-            merged.update(technique.report(self))
+            merged.update(technique.report(self.state))
         return merged
 
     def _hook(self, name: str, *args: Any) -> None:
         for technique in self.techniques:
-            getattr(technique, name)(self, *args)
+            getattr(technique, name)(self.state, *args)
 
     def _apply_lr_finder(self, optimizer: Any, stage: StageSettings, first_epoch: int) -> None:
         chief = self.run_dir is not None and self.run_dir.is_chief

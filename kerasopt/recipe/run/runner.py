@@ -204,7 +204,7 @@ def _train(current: Run, run_dir: RunDirectory,
         weights_file = run_dir.checkpoints / f"stage_{stage.index}_{stage.name}.weights.h5"
         current.start_stage(stage)
         if stage.name in state.completed:
-            current.compile(stage)  # for evaluation
+            current.compile(stage, for_fit=False)  # to load its weights and evaluate
             if _load_stage(current.model, weights_file, stage.name):
                 set_seed_states(current.model, state.seeds.get(stage.name, seed_states(current.model)))
                 current.end_stage(stage)

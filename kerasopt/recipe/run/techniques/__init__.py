@@ -1,7 +1,8 @@
 """Techniques that plug into a run through the hooks of :class:`Technique`.
 
 The run creates one instance of every class in :data:`TECHNIQUES` and calls each hook on
-all of them in this order; a technique that has nothing to do at a hook does nothing.
+all of them in this order, with the run's :class:`TechniqueState`; a technique that has
+nothing to do at a hook does nothing.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from kerasopt.recipe.run.techniques.pruning import Pruning as Pruning
 from kerasopt.recipe.run.techniques.quantization import (
     QuantizationAwareTraining as QuantizationAwareTraining,
 )
+from kerasopt.recipe.run.techniques.state import TechniqueState as TechniqueState
 from kerasopt.recipe.run.techniques.technique import Technique as Technique
 from kerasopt.recipe.run.techniques.weight_averaging import WeightAveraging as WeightAveraging
 
@@ -36,4 +38,4 @@ TECHNIQUES: tuple[type[Technique], ...] = (
 
 __all__ = ["TECHNIQUES", "ClosureTrainStep", "KnowledgeDistillation", "LSUVInitialization",
            "ProbeBatch", "Pruning",
-           "QuantizationAwareTraining", "Technique", "WeightAveraging", "WeightClustering"]
+           "QuantizationAwareTraining", "Technique", "TechniqueState", "WeightAveraging", "WeightClustering"]

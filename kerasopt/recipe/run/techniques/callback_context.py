@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from kerasopt.recipe.run.techniques.technique import Technique
+
+if TYPE_CHECKING:
+    from kerasopt.recipe.format.stages import StageSettings
+    from kerasopt.recipe.run.techniques.state import TechniqueState
 
 
 class ProbeBatch(Technique):
@@ -12,10 +16,10 @@ class ProbeBatch(Technique):
 
     name = "probe_batch"
 
-    def callbacks(self, run: Any, stage: Any, callbacks: list[Any]) -> list[Any]:
+    def callbacks(self, state: TechniqueState, stage: StageSettings, callbacks: list[Any]) -> list[Any]:
         wanting = [c for c in callbacks if callable(getattr(c, "set_probe", None))]
         if wanting:
-            x, y = next(iter(run.data.train.take(1)))[:2]
+            x, y = next(iter(state.data.train.take(1)))[:2]
             for callback in wanting:
                 callback.set_probe(x, y)
         return []

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from kerasopt.recipe.run.techniques.technique import Technique
+
+if TYPE_CHECKING:
+    from kerasopt.recipe.format.stages import StageSettings
+    from kerasopt.recipe.run.techniques.state import TechniqueState
 
 
 class ClosureTrainStep(Technique):
@@ -12,8 +16,8 @@ class ClosureTrainStep(Technique):
 
     name = "closure"
 
-    def compiled(self, run: Any, stage: Any, optimizer: Any) -> None:
+    def compiled(self, state: TechniqueState, stage: StageSettings, optimizer: Any) -> None:
         if getattr(optimizer, "requires_closure", False):
             from kerasopt.training.closure import enable_closure
 
-            enable_closure(run.model)
+            enable_closure(state.model)

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from kerasopt.recipe.run.techniques.technique import Technique
+
+if TYPE_CHECKING:
+    from kerasopt.recipe.format.stages import StageSettings
+    from kerasopt.recipe.run.techniques.state import TechniqueState
 
 
 class WeightClustering(Technique):
@@ -23,33 +27,33 @@ class WeightClustering(Technique):
         self.wrapped = False
         self.summary: dict[str, Any] | None = None
 
-    def model_built(self, run: Any) -> None:
+    def model_built(self, state: TechniqueState) -> None:
         from kerasopt.compression.clustering.cluster_model import SUPPORT
         from kerasopt.recipe.run.techniques.selection_check import check_selection
 
-        check_selection(run, "clustering", SUPPORT)
+        check_selection(state, "clustering", SUPPORT)
 
-    def stage_start(self, run: Any, stage: Any) -> None:
+    def stage_start(self, state: TechniqueState, stage: StageSettings) -> None:
         settings = stage.compression.clustering
         if settings is None or self.wrapped:
             return
         from kerasopt.compression.clustering import cluster_weights
 
-        with run.placement.strategy.scope():
-            run.model = cluster_weights(
-                run.model, settings.number_of_clusters, init=settings.init,
-                preserve_sparsity=settings.preserve_sparsity, seed=run.recipe.seed,
+        with state.scope():
+            state.model = cluster_weights(
+                state.model, settings.number_of_clusters, init=settings.init,
+                preserve_sparsity=settings.preserve_sparsity, seed=state.recipe.seed,
                 **settings.selection())
         self.wrapped = True
 
-    def before_export(self, run: Any) -> None:
+    def before_export(self, state: TechniqueState) -> None:
         if not self.wrapped:
             return
         from kerasopt.compression.clustering import clustering_summary, strip_clustering
 
-        self.summary = clustering_summary(run.model)
-        run.model = strip_clustering(run.model)
+        self.summary = clustering_summary(state.model)
+        state.model = strip_clustering(state.model)
         self.wrapped = False
 
-    def report(self, run: Any) -> dict[str, Any]:
+    def report(self, state: TechniqueState) -> dict[str, Any]:
         return {"clustering": self.summary} if self.summary is not None else {}

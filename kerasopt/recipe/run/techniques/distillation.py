@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from kerasopt.recipe.run.techniques.technique import Technique
+
+if TYPE_CHECKING:
+    from kerasopt.recipe.format.stages import StageSettings
+    from kerasopt.recipe.run.techniques.state import TechniqueState
 
 
 class KnowledgeDistillation(Technique):
@@ -23,14 +27,14 @@ class KnowledgeDistillation(Technique):
     def __init__(self) -> None:
         self.teachers: dict[str, Any] = {}
 
-    def model_built(self, run: Any) -> None:
-        self._wanted = {s.compression.distillation.teacher.stage for s in run.stages
+    def model_built(self, state: TechniqueState) -> None:
+        self._wanted = {s.compression.distillation.teacher.stage for s in state.stages
                         if s.compression.distillation is not None} - {None}
-        for stage in run.stages:
+        for stage in state.stages:
             if stage.compression.distillation is not None:
-                self._check(run, stage)
+                self._check(state, stage)
 
-    def _check(self, run: Any, stage: Any) -> None:
+    def _check(self, state: TechniqueState, stage: StageSettings) -> None:
         """Build the stage's student and teacher once, untrained, so that a teacher whose
         outputs cannot be matched or a feature layer that does not exist stops the run
         before anything trains or is written (a recipe error, exit 2)."""
@@ -39,27 +43,20 @@ class KnowledgeDistillation(Technique):
         settings = stage.compression.distillation
         where = ("stages", stage.index, "compression", "distillation")
         try:
-            teacher = (_model_of(run, settings.teacher.stage) if settings.teacher.stage is not None
+            teacher = (_model_of(state, settings.teacher.stage) if settings.teacher.stage is not None
                        else _load_teacher(settings.teacher.path))
-            self._distiller(settings, _model_of(run, stage.name), teacher)
+            self._distiller(settings, _model_of(state, stage.name), teacher)
         except ValueError as err:
             raise RecipeError([Problem(where, str(err), received=settings.model_dump(mode="json"))],
-                              str(run.loaded.path)) from None
+                              state.source) from None
 
-    def stage_end(self, run: Any, stage: Any) -> None:
+    def stage_end(self, state: TechniqueState, stage: StageSettings) -> None:
         if stage.name in getattr(self, "_wanted", ()):
-            from kerasopt._keras_compat import flatten_layers
-            from kerasopt.compression.pruning import strip_pruning
-            from kerasopt.compression.pruning.pruning_wrapper import PruneLowMagnitude
-
-            model = run.model
-            if any(isinstance(layer, PruneLowMagnitude) for layer in flatten_layers(model)):
-                model = strip_pruning(model)
             from kerasopt.compression.cloning import copy_model
 
-            self.teachers[stage.name] = copy_model(model)
+            self.teachers[stage.name] = copy_model(state.unwrapped_model())
 
-    def fit_model(self, run: Any, stage: Any, model: Any) -> Any:
+    def fit_model(self, state: TechniqueState, stage: StageSettings, model: Any) -> Any:
         settings = stage.compression.distillation
         if settings is None:
             return model
@@ -86,16 +83,14 @@ class KnowledgeDistillation(Technique):
         return Distiller(student, teacher, strategies, alpha=scheduled(settings.alpha))
 
 
-def _model_of(run: Any, stage_name: str) -> Any:
+def _model_of(state: TechniqueState, stage_name: str) -> Any:
     """A fresh, untrained build of the model a stage trains (its own `model:` or an earlier one's)."""
-    from kerasopt.recipe.run import session
-
     section = None
-    for stage in run.stages:
+    for stage in state.stages:
         section = stage.model if stage.model is not None else section
         if stage.name == stage_name:
             break
-    return session.build_model(run.recipe, run.data, section)
+    return state.build_model(section)
 
 
 def _load_teacher(path: str) -> Any:

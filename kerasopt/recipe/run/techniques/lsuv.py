@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING
 
 from kerasopt.recipe.run.techniques.technique import Technique
+
+if TYPE_CHECKING:
+    from kerasopt.recipe.run.techniques.state import TechniqueState
 
 
 class LSUVInitialization(Technique):
@@ -17,18 +20,18 @@ class LSUVInitialization(Technique):
 
     name = "lsuv"
 
-    def model_built(self, run: Any) -> None:
+    def model_built(self, state: TechniqueState) -> None:
         from kerasopt import registry
         from kerasopt.initializers.lsuv import LSUV, lsuv_initialize
         from kerasopt.models.layer_walk import all_layers
 
-        markers = [layer.kernel_initializer for layer in all_layers(run.model)
+        markers = [layer.kernel_initializer for layer in all_layers(state.model)
                    if isinstance(getattr(layer, "kernel_initializer", None), LSUV)]
         # The model-level `kernel_initializer: lsuv` builds with "orthogonal"; its options are here.
-        spec = run.recipe.model.model_dump().get("kernel_initializer")
+        spec = state.recipe.model.model_dump().get("kernel_initializer")
         if isinstance(spec, dict) and registry.get("initializer", spec["type"]) is LSUV:
             markers.insert(0, registry.build("initializer", spec))
         if markers:
             options = markers[0].get_config()
-            x = run.data.x_train[: min(len(run.data.x_train), 512)]
-            lsuv_initialize(run.model, x, tol_var=options["tol_var"], max_iter=options["max_iter"])
+            x = state.data.x_train[: min(len(state.data.x_train), 512)]
+            lsuv_initialize(state.model, x, tol_var=options["tol_var"], max_iter=options["max_iter"])

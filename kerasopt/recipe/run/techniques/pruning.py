@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from kerasopt.recipe.run.techniques.technique import Technique
+
+if TYPE_CHECKING:
+    from kerasopt.recipe.format.stages import StageSettings
+    from kerasopt.recipe.run.techniques.state import TechniqueState
 
 
 class Pruning(Technique):
@@ -28,33 +32,32 @@ class Pruning(Technique):
     def __init__(self) -> None:
         self.wrapped = False
 
-    def model_built(self, run: Any) -> None:
+    def model_built(self, state: TechniqueState) -> None:
         from kerasopt.compression.pruning.prune import SUPPORT
         from kerasopt.recipe.run.techniques.selection_check import check_selection
 
-        check_selection(run, "pruning", SUPPORT)
+        check_selection(state, "pruning", SUPPORT)
 
-    def stage_start(self, run: Any, stage: Any) -> None:
+    def stage_start(self, state: TechniqueState, stage: StageSettings) -> None:
         from kerasopt.compression import pruning
 
         settings = stage.compression.pruning
         if self.wrapped:
-            self._freeze(run)
+            self._freeze(state)
         if settings is None:
             return
         from kerasopt import registry
-        from kerasopt.recipe.run.assemble import plan_stage, resolve_durations
+        from kerasopt.recipe.run.assemble import resolve_durations
 
-        plan = plan_stage(stage.training, run.data.steps_per_epoch)
-        spec = _align_end(resolve_durations(settings.pruning_schedule, plan))
+        spec = _align_end(resolve_durations(settings.pruning_schedule, state.plans[stage.index]))
         schedule = registry.build("pruning_schedule", spec)
-        with run.placement.strategy.scope():
-            run.model = pruning.prune_low_magnitude(
-                run.model, schedule, structure=settings.structure, n=settings.n, m=settings.m,
+        with state.scope():
+            state.model = pruning.prune_low_magnitude(
+                state.model, schedule, structure=settings.structure, n=settings.n, m=settings.m,
                 block_shape=tuple(settings.block_shape), scope=settings.scope, **settings.selection())
         self.wrapped = True
 
-    def _freeze(self, run: Any) -> None:
+    def _freeze(self, state: TechniqueState) -> None:
         """Strip the wrappers; keep every zero of the pruned kernels with a mask."""
         import keras
 
@@ -62,34 +65,41 @@ class Pruning(Technique):
         from kerasopt.compression.masking import attach_mask
         from kerasopt.compression.pruning.summary import prunable_kernels
 
-        with run.placement.strategy.scope():
-            run.model = pruning.strip_pruning(run.model)
-            for _, kernel in prunable_kernels(run.model):
+        with state.scope():
+            state.model = pruning.strip_pruning(state.model)
+            for _, kernel in prunable_kernels(state.model):
                 values = keras.ops.convert_to_numpy(kernel)
                 attach_mask(kernel, keras.Variable((values != 0).astype("float32"), trainable=False))
         self.wrapped = False
 
-    def callbacks(self, run: Any, stage: Any, callbacks: list[Any]) -> list[Any]:
+    def callbacks(self, state: TechniqueState, stage: StageSettings, callbacks: list[Any]) -> list[Any]:
         if stage.compression.pruning is None:
             return []
         from kerasopt.compression.pruning import UpdatePruning
 
-        return [UpdatePruning(log_dir=run.log_dir)]
+        return [UpdatePruning(log_dir=state.log_dir)]
 
-    def keeps_last_weights(self, run: Any, stage: Any) -> bool:
+    def keeps_last_weights(self, state: TechniqueState, stage: StageSettings) -> bool:
         return stage.compression.pruning is not None
 
-    def before_export(self, run: Any) -> None:
+    def strip(self, model: Any) -> Any:
+        if not self.wrapped:
+            return model
+        from kerasopt.compression import pruning
+
+        return pruning.strip_pruning(model)
+
+    def before_export(self, state: TechniqueState) -> None:
         if self.wrapped:
             from kerasopt.compression import pruning
 
-            run.model = pruning.strip_pruning(run.model)
+            state.model = pruning.strip_pruning(state.model)
             self.wrapped = False
 
-    def report(self, run: Any) -> dict[str, Any]:
+    def report(self, state: TechniqueState) -> dict[str, Any]:
         from kerasopt.compression.pruning import pruning_summary
 
-        summary = pruning_summary(run.model)
+        summary = pruning_summary(state.model)
         return {"sparsity": summary["sparsity"], "sparsity_per_layer": summary["layers"]}
 
 

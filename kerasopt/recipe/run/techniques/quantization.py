@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING
 
 from kerasopt.recipe.run.techniques.technique import Technique
+
+if TYPE_CHECKING:
+    from kerasopt.recipe.format.stages import StageSettings
+    from kerasopt.recipe.run.techniques.state import TechniqueState
 
 
 class QuantizationAwareTraining(Technique):
@@ -18,27 +22,28 @@ class QuantizationAwareTraining(Technique):
     """
 
     name = "qat"
+    exports_wrappers = True  # the int8 TFLite file is converted from the trained fake-quant ranges
 
     def __init__(self) -> None:
         self.wrapped = False
 
-    def model_built(self, run: Any) -> None:
+    def model_built(self, state: TechniqueState) -> None:
         from kerasopt.compression.quantization.quantize_model import SUPPORT
         from kerasopt.recipe.run.techniques.selection_check import check_selection
 
-        check_selection(run, "qat", SUPPORT)
+        check_selection(state, "qat", SUPPORT)
 
-    def stage_start(self, run: Any, stage: Any) -> None:
+    def stage_start(self, state: TechniqueState, stage: StageSettings) -> None:
         settings = stage.compression.qat
         if settings is None or self.wrapped:
             return
         from kerasopt.compression.quantization import calibrate_ranges, quantize_model
 
-        with run.placement.strategy.scope():
-            run.model = quantize_model(
-                run.model, preserve_sparsity=settings.preserve_sparsity,
+        with state.scope():
+            state.model = quantize_model(
+                state.model, preserve_sparsity=settings.preserve_sparsity,
                 fold_batch_norm=settings.fold_batch_norm, ema_decay=settings.ema_decay,
                 **settings.selection())
         # Ranges from real activations before the first step, instead of the [-6, 6] start.
-        calibrate_ranges(run.model, run.data.x_train[:512])
+        calibrate_ranges(state.model, state.data.x_train[:512])
         self.wrapped = True

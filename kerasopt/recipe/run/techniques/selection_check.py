@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from kerasopt.recipe.run.techniques.state import TechniqueState
 
-def check_selection(run: Any, technique: str, support: Any) -> None:
+
+def check_selection(state: TechniqueState, technique: str, support: Any) -> None:
     """Raise a recipe error (exit 2) when a stage's selection cannot select from the run's model.
 
     The check runs on the model as built, for the stages that train it (up to the first
@@ -15,26 +17,26 @@ def check_selection(run: Any, technique: str, support: Any) -> None:
     with nothing to compress is left to the technique, as before.)
 
     Args:
-        run: The run (its `model`, `stages` and `loaded` recipe).
+        state: The run's technique state (its `model`, `stages`, `recipe` and `source`).
         technique: The compression key (`pruning`, `clustering`, `qat`).
         support: The technique's :class:`kerasopt.compression.layers.Support`.
     """
     from kerasopt.compression.layers import select
     from kerasopt.recipe.errors import Problem, RecipeError
 
-    for stage in run.stages:
+    for stage in state.stages:
         if stage.model is not None and stage.index > 0:
             return
         settings = getattr(stage.compression, technique)
         if settings is None:
             continue
-        staged = bool(getattr(run.recipe, "stages", None))
+        staged = bool(getattr(state.recipe, "stages", None))
         where = ("stages", stage.index, "compression", technique) if staged else ("compression", technique)
         try:
-            chosen = select(run.model, settings.layers, settings.layer_types, support)
+            chosen = select(state.model, settings.layers, settings.layer_types, support)
             if not chosen and (settings.layers is not None or settings.layer_types is not None):
-                raise ValueError(f"selects no layer of model {run.model.name!r} that can be {support.verb} "
+                raise ValueError(f"selects no layer of model {state.model.name!r} that can be {support.verb} "
                                  f"(supported layer types: {support.listing()})")
         except ValueError as err:
             raise RecipeError([Problem(where, str(err), received=settings.selection())],
-                              str(run.loaded.path)) from None
+                              state.source) from None

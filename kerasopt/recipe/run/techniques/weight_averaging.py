@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from kerasopt.recipe.run.techniques.technique import Technique
+
+if TYPE_CHECKING:
+    from kerasopt.recipe.format.stages import StageSettings
+    from kerasopt.recipe.run.techniques.state import TechniqueState
 
 
 class WeightAveraging(Technique):
@@ -16,11 +20,11 @@ class WeightAveraging(Technique):
 
     name = "weight_averaging"
 
-    def after_fit(self, run: Any, stage: Any, optimizer: Any) -> None:
+    def after_fit(self, state: TechniqueState, stage: StageSettings, optimizer: Any) -> None:
         assign = getattr(optimizer, "assign_average_vars", None)
         if not callable(assign):
             return
         from kerasopt.training.batch_norm import recompute_batch_norm_statistics
 
-        assign(run.model.trainable_variables)
-        recompute_batch_norm_statistics(run.model, run.data.x_train, batch_size=run.data.batch_size)
+        assign(state.model.trainable_variables)
+        recompute_batch_norm_statistics(state.model, state.data.x_train, batch_size=state.data.batch_size)
