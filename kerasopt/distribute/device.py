@@ -68,6 +68,15 @@ class Placement:
 
             barrier(self.strategy)
 
+    def fit_callbacks(self) -> list[Any]:
+        """Callbacks every worker's `fit` needs under this placement: multi-worker runs stop
+        all workers at one step on SIGINT or SIGTERM (:class:`~kerasopt.distribute.agreed_stop.AgreedStop`)."""
+        if self.role is None:
+            return []
+        from kerasopt.distribute.agreed_stop import AgreedStop
+
+        return [AgreedStop(self.strategy)]
+
     def keras_fixes(self) -> contextlib.AbstractContextManager[Any]:
         """The corrections Keras's `fit` needs under this strategy, as a context manager."""
         if self.strategy_name != "multi_worker":

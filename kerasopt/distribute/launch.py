@@ -14,7 +14,9 @@ This module imports neither TensorFlow nor Keras: the launching process only wai
 from __future__ import annotations
 
 import os
+import shlex
 import shutil
+import signal
 import sys
 import tempfile
 from collections.abc import Mapping, Sequence
@@ -28,6 +30,8 @@ WORKER_LOGS = "workers"
 LOCAL_WORKERS_ENV = "KERASOPT_LOCAL_WORKERS"
 STRATEGY_OVERRIDE = "runtime.strategy=multi_worker"
 EXIT_USAGE = 2
+INTERRUPTED = (128 + signal.SIGINT, 128 + signal.SIGTERM)
+"""Exit codes of a worker that stopped on a signal and printed the resume command itself."""
 
 
 class LaunchError(ValueError):
@@ -105,7 +109,36 @@ def launch_run(recipe: str, overrides: Sequence[str], *, workers: int, output_di
               f"shows its output here, the others log to {logs}/worker-<i>.log", file=sys.stderr)
     status = local.run()
     _keep_logs(local, run_dir, chief_status=local.exit_codes[0])
+    killed = [i for i, code in enumerate(local.exit_codes)
+              if code is not None and code > 128 and (local.signal is not None or i not in local.stopped)]
+    if killed and local.signal is None:
+        status = 1  # a worker ended by a signal this process did not send: a failure while running
+    if killed and (run_dir / "recipe.yaml").exists() and local.exit_codes[0] not in INTERRUPTED:
+        # The chief, which prints the resume command when it stops by itself, did not.
+        names = ", ".join(f"worker {i} by {_signal_name(local.exit_codes[i])}" for i in killed)
+        print(f"kerasopt: ended: {names}. The run stopped; its backups are kept. Continue with:\n"
+              f"  {resume_command(recipe, overrides, workers, run_dir, flags)}", file=sys.stderr)
     return status
+
+
+def resume_command(recipe: str, overrides: Sequence[str], workers: int, run_dir: Path,
+                   flags: Sequence[str] = ()) -> str:
+    """The command that resumes a `--workers` run in `run_dir` (with `--force` when it was given).
+
+    Example:
+        >>> resume_command("r.yaml", ["seed=1"], 2, Path("/tmp/out"), ["--overwrite"])
+        'kerasopt run r.yaml seed=1 --workers 2 --output-dir /tmp/out --resume'
+    """
+    words = ["kerasopt", "run", recipe, *overrides, "--workers", str(workers), "--output-dir", str(run_dir),
+             "--resume", *(["--force"] if "--force" in flags else [])]
+    return " ".join(shlex.quote(word) for word in words)
+
+
+def _signal_name(code: int) -> str:
+    try:
+        return signal.Signals(code - 128).name
+    except ValueError:
+        return f"signal {code - 128}"
 
 
 def _keep_logs(local: LocalWorkers, run_dir: Path, chief_status: int | None) -> None:

@@ -260,7 +260,7 @@ class Run:
         keeper = self._best_weights(stage, callbacks)
         for technique in self.techniques:
             callbacks += technique.callbacks(self, stage, callbacks)
-        callbacks += self.extra_callbacks
+        callbacks += self.extra_callbacks + self.placement.fit_callbacks()
         # First, so that its `on_train_end` sees the final weights before a recipe's
         # EarlyStopping(restore_best_weights=True) puts its best epoch's back.
         callbacks = ([keeper] if keeper is not None else []) + callbacks
