@@ -88,6 +88,8 @@ def test_the_callback_scenarios_did_what_they_test(results: dict[str, Any]) -> N
     assert finder["learning_rate"] == pytest.approx(0.1 * 16 / 8)  # linear rule, base batch 8
     assert results["callback:LRFinder"]["one_device"]["restored"] == 0.0
     assert results["callback:GradientMonitor"]["one_device"]["global_clipnorm"] > 0  # AutoClip set it
+    for name in ("LBFGS", "ConjugateGradient"):
+        assert results[f"synchronized batch norm:{name}"]["one_device"]["trained"] == 1.0
 
 
 def test_the_runner_refuses_keras_clipping_and_accumulation_under_mirrored(results: dict[str, Any]) -> None:
