@@ -109,14 +109,17 @@ def launch_run(recipe: str, overrides: Sequence[str], *, workers: int, output_di
               f"shows its output here, the others log to {logs}/worker-<i>.log", file=sys.stderr)
     status = local.run()
     _keep_logs(local, run_dir, chief_status=local.exit_codes[0])
+    # Workers ended by a signal this process did not send (SIGKILL by the kernel or a user).
     killed = [i for i, code in enumerate(local.exit_codes)
-              if code is not None and code > 128 and (local.signal is not None or i not in local.stopped)]
+              if code is not None and code > 128 and local.sent.get(i) != code - 128]
     if killed and local.signal is None:
-        status = 1  # a worker ended by a signal this process did not send: a failure while running
-    if killed and (run_dir / "recipe.yaml").exists() and local.exit_codes[0] not in INTERRUPTED:
-        # The chief, which prints the resume command when it stops by itself, did not.
-        names = ", ".join(f"worker {i} by {_signal_name(local.exit_codes[i])}" for i in killed)
-        print(f"kerasopt: ended: {names}. The run stopped; its backups are kept. Continue with:\n"
+        status = 1  # a failure while running
+    # The chief prints the resume command when it stops on a signal; when it could not, this process does.
+    if (killed or local.signal is not None) and local.exit_codes[0] not in INTERRUPTED \
+            and (run_dir / "recipe.yaml").exists():
+        what = ", ".join(f"worker {i} by {_signal_name(local.exit_codes[i])}" for i in killed) or \
+            f"the workers, killed {grace_seconds:g} s after the {_signal_name(128 + local.signal)}"
+        print(f"kerasopt: ended: {what}. The run stopped; its backups are kept. Continue with:\n"
               f"  {resume_command(recipe, overrides, workers, run_dir, flags)}", file=sys.stderr)
     return status
 

@@ -65,6 +65,7 @@ class LocalWorkers:
         self.environ = dict(environ or {})
         self.exit_codes: list[int | None] = [None] * num_workers
         self.stopped: set[int] = set()
+        self.sent: dict[int, int] = {}
         self._signal: int | None = None
 
     def log_path(self, index: int) -> Path:
@@ -123,19 +124,25 @@ class LocalWorkers:
             if self._signal is not None and not forwarded:
                 forwarded = True
                 for index in running:
-                    _send(processes[index], self._signal)
+                    self._send(processes, index, self._signal)
                 deadline = time.monotonic() + self.grace_seconds
             failed = any(code not in (None, 0) for code in self.exit_codes)
             if failed and deadline is None:
                 self.stopped.update(running)
                 for index in running:
-                    _send(processes[index], signal.SIGTERM)
+                    self._send(processes, index, signal.SIGTERM)
                 deadline = time.monotonic() + self.grace_seconds
             if deadline is not None and time.monotonic() > deadline:
                 for index in running:
-                    _send(processes[index], signal.SIGKILL)
+                    self._send(processes, index, signal.SIGKILL)
                 deadline = float("inf")
             time.sleep(0.05)
+
+
+    def _send(self, processes: list[subprocess.Popen[bytes]], index: int, signum: int) -> None:
+        self.sent[index] = int(signum)
+        with contextlib.suppress(ProcessLookupError):
+            processes[index].send_signal(signum)
 
 
 def free_ports(count: int) -> list[int]:
@@ -172,11 +179,6 @@ def dies_with_parent() -> Callable[[], None] | None:
             os.kill(os.getpid(), signal.SIGTERM)
 
     return set_parent_death_signal
-
-
-def _send(process: subprocess.Popen[bytes], signum: int) -> None:
-    with contextlib.suppress(ProcessLookupError):
-        process.send_signal(signum)
 
 
 @contextlib.contextmanager

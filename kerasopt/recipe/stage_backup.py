@@ -216,10 +216,9 @@ class StageBackup(keras.callbacks.Callback):
             return
         print(f"kerasopt: note: this stage was backed up on {before} replica(s) and resumes on {now}. "
               "The global batch (data.batch_size) and the data order stay the same, so training "
-              "continues as it would have; each replica now takes 1/{now} of every batch, so sums "
-              "across replicas round differently (float rounding, ~1e-6), and a learning rate scaled "
-              "with the replica count (runtime.scale_learning_rate) follows the new count.".replace(
-                  "{now}", str(now)), file=sys.stderr)
+              f"continues as it would have; every batch is now split {now} ways, so the sums across "
+              "replicas round differently (float rounding, ~1e-6), and a learning rate scaled with "
+              "the replica count (runtime.scale_learning_rate) follows the new count.", file=sys.stderr)
 
     def _callback_state(self, index: int, callback: Any, stem: str) -> dict[str, Any]:
         """One callback's state as JSON, its best weights (if any) in an `.npz` beside it."""
