@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import os
+from collections.abc import Iterator
 from typing import Any
 
 from kerasopt.distribute.cluster import WorkerRole, worker_role
@@ -77,13 +78,22 @@ class Placement:
 
         return [AgreedStop(self.strategy)]
 
-    def keras_fixes(self) -> contextlib.AbstractContextManager[Any]:
-        """The corrections Keras's `fit` needs under this strategy, as a context manager."""
-        if self.strategy_name != "multi_worker":
-            return contextlib.nullcontext()
-        from kerasopt.distribute.keras_fixes import multi_worker_fit_fixes
+    @contextlib.contextmanager
+    def keras_fixes(self) -> Iterator[None]:
+        """The corrections Keras's `fit` needs under this strategy, as a context manager: under
+        several replicas, the global batch's mean loss (partial batches included,
+        :mod:`~kerasopt.distribute.global_batch_loss`); under multi-worker strategies, the
+        :mod:`~kerasopt.distribute.keras_fixes`."""
+        with contextlib.ExitStack() as stack:
+            if self.replicas > 1:
+                from kerasopt.distribute.global_batch_loss import global_batch_mean_loss
 
-        return multi_worker_fit_fixes()
+                stack.enter_context(global_batch_mean_loss())
+            if self.strategy_name == "multi_worker":
+                from kerasopt.distribute.keras_fixes import multi_worker_fit_fixes
+
+                stack.enter_context(multi_worker_fit_fixes())
+            yield
 
 
 _PLACEMENTS: dict[tuple[str, str, WorkerRole | None], Placement] = {}

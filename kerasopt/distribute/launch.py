@@ -86,7 +86,10 @@ def launch_run(recipe: str, overrides: Sequence[str], *, workers: int, output_di
             worker's failure before they are killed. Defaults to `30.0`.
 
     Returns:
-        The worst exit code of the workers (see :meth:`LocalWorkers.run`).
+        The worst exit code of the workers (see :meth:`LocalWorkers.run`): 130 or 143 after
+        SIGINT or SIGTERM reached this process, and 1 when a worker was ended by a signal
+        this process did not send (SIGKILL, say). Whenever the chief could not print the
+        command that resumes the run, this process prints it (with `--workers N`).
 
     Raises:
         LaunchError: When `TF_CONFIG` is already set (this process would be one worker of

@@ -30,7 +30,9 @@ class LocalWorkers:
     only, and :meth:`run` passes SIGINT or SIGTERM on to every worker once; workers still
     running `grace_seconds` later are killed. When a worker fails (non-zero exit) while
     others still run, the others would wait for it forever inside a collective operation,
-    so they are stopped the same way.
+    so they are stopped the same way. On Linux, a worker gets SIGTERM from the kernel when
+    this process ends, even by SIGKILL (:func:`dies_with_parent`): workers never train
+    unattended. `sent` records the last signal sent to each worker.
 
     Args:
         command: The command every worker runs (e.g. `python -m kerasopt.cli run ...`).
