@@ -114,6 +114,14 @@ def test_the_runner_splits_the_global_batch_and_scales_the_rate(results: dict[st
         assert scaled["history"][0][key] == pytest.approx(values, rel=1e-5, abs=1e-6), key
 
 
+def test_the_runner_trains_lbfgs_through_synchronized_batch_norm(results: dict[str, Any]) -> None:
+    runs = results["runner"]["line_search"]
+    assert runs["exit"] == [0, 0], runs["stderr"]
+    mirrored, alone = runs["loss"]
+    assert alone[-1] < alone[0]  # it trained
+    assert mirrored == pytest.approx(alone, rel=1e-5)
+
+
 def alone_history(scaled: dict[str, Any]) -> dict[str, list[float]]:
     history = scaled["history"][1]
     assert history["loss"][-1] < history["loss"][0]  # it trained
