@@ -79,6 +79,21 @@ def test_quickstart_runs_on_two_workers(tmp_path):
     assert (out / "model.tflite").exists() and (out / "workers" / "worker-1.log").exists()
 
 
+@pytest.mark.slow
+def test_batch_size_search_and_lr_range_test_run_on_two_workers(tmp_path):
+    # Both train on purpose before `fit` and then put the optimizer back: its slots must be
+    # built in the strategy's scope ("Need to be inside `with strategy.scope()`" before).
+    recipe = write_tiny_recipe(tmp_path, data={"batch_size": "auto"}, training={
+        "epochs": 1, "optimizer": {"type": "adam", "learning_rate": "auto"}})
+    out = tmp_path / "auto"
+    result = kerasopt("run", recipe, "--workers", "2", "--output-dir", str(out))
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "LR range test suggests learning_rate=" in result.stdout + result.stderr
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["runtime"]["replicas"] == 2 and metrics["runtime"]["weights_divergence"] == 0.0
+    assert metrics["batch_size_search"]["batch_size"] >= 8 and metrics["timing"]["train_steps"] > 0
+
+
 @pytest.fixture
 def no_cluster(monkeypatch):
     for name in ("TF_CONFIG", "SLURM_PROCID", "SLURM_NTASKS", "SLURM_STEP_NUM_TASKS"):
