@@ -79,21 +79,26 @@ class Placement:
         return [AgreedStop(self.strategy)]
 
     @contextlib.contextmanager
-    def keras_fixes(self) -> Iterator[None]:
+    def keras_fixes(self) -> Iterator[bool]:
         """The corrections Keras's `fit` needs under this strategy, as a context manager: under
         several replicas, the global batch's mean loss (partial batches included,
         :mod:`~kerasopt.distribute.global_batch_loss`); under multi-worker strategies, the
-        :mod:`~kerasopt.distribute.keras_fixes`."""
+        :mod:`~kerasopt.distribute.keras_fixes`.
+
+        Yields:
+            Whether the multi-worker corrections were applied.
+        """
         with contextlib.ExitStack() as stack:
             if self.replicas > 1:
                 from kerasopt.distribute.global_batch_loss import global_batch_mean_loss
 
                 stack.enter_context(global_batch_mean_loss())
+            applied = False
             if self.strategy_name == "multi_worker":
                 from kerasopt.distribute.keras_fixes import multi_worker_fit_fixes
 
-                stack.enter_context(multi_worker_fit_fixes())
-            yield
+                applied = stack.enter_context(multi_worker_fit_fixes())
+            yield applied
 
 
 _PLACEMENTS: dict[tuple[str, str, WorkerRole | None], Placement] = {}
