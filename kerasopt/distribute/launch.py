@@ -117,11 +117,12 @@ def launch_run(recipe: str, overrides: Sequence[str], *, workers: int, output_di
               if code is not None and code > 128 and local.sent.get(i) != code - 128]
     if killed and local.signal is None:
         status = 1  # a failure while running
-    # The chief prints the resume command when it stops on a signal; when it could not, this process does.
-    if (killed or local.signal is not None) and local.exit_codes[0] not in INTERRUPTED \
+    # The chief prints the resume command when it stops on a signal; when it could not (or
+    # the run failed otherwise), this process does.
+    if status not in (0, EXIT_USAGE) and local.exit_codes[0] not in INTERRUPTED \
             and (run_dir / "recipe.yaml").exists():
         what = ", ".join(f"worker {i} by {_signal_name(local.exit_codes[i])}" for i in killed) or \
-            f"the workers, killed {grace_seconds:g} s after the {_signal_name(128 + local.signal)}"
+            f"the workers with exit codes {local.exit_codes}"
         print(f"kerasopt: ended: {what}. The run stopped; its backups are kept. Continue with:\n"
               f"  {resume_command(recipe, overrides, workers, run_dir, flags)}", file=sys.stderr)
     return status
