@@ -7,6 +7,7 @@ put every weight and every optimizer variable (iterations, learning rate, moment
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 
 import keras
@@ -49,7 +50,9 @@ def snapshot(model: keras.Model) -> TrainingState:
     """Copy the model's weights and its (built) optimizer's variables to host memory."""
     optimizer = require_compiled(model, "Snapshotting the training state")
     if not optimizer.built:
-        optimizer.build(model.trainable_variables)
+        strategy = getattr(model, "distribute_strategy", None)  # slots are created in its scope
+        with strategy.scope() if strategy is not None else contextlib.nullcontext():
+            optimizer.build(model.trainable_variables)
     return TrainingState(
         weights=[np.array(v.numpy(), copy=True) for v in model.weights],
         optimizer_variables=[

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import os
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from kerasopt.distribute.cluster import WorkerRole, worker_role
@@ -68,13 +69,37 @@ class Placement:
 
             barrier(self.strategy)
 
-    def keras_fixes(self) -> contextlib.AbstractContextManager[Any]:
-        """The corrections Keras's `fit` needs under this strategy, as a context manager."""
-        if self.strategy_name != "multi_worker":
-            return contextlib.nullcontext()
-        from kerasopt.distribute.keras_fixes import multi_worker_fit_fixes
+    def fit_callbacks(self, interruption: Callable[[int], BaseException] | None = None) -> list[Any]:
+        """Callbacks every worker's `fit` needs under this placement: multi-worker runs stop
+        all workers at one step on SIGINT or SIGTERM (:class:`~kerasopt.distribute.agreed_stop.AgreedStop`),
+        raising `interruption(signal number)`."""
+        if self.role is None:
+            return []
+        from kerasopt.distribute.agreed_stop import AgreedStop
 
-        return multi_worker_fit_fixes()
+        return [AgreedStop(self.strategy, interruption)]
+
+    @contextlib.contextmanager
+    def keras_fixes(self) -> Iterator[bool]:
+        """The corrections Keras's `fit` needs under this strategy, as a context manager: under
+        several replicas, the global batch's mean loss (partial batches included,
+        :mod:`~kerasopt.distribute.global_batch_loss`); under multi-worker strategies, the
+        :mod:`~kerasopt.distribute.keras_fixes`.
+
+        Yields:
+            Whether the multi-worker corrections were applied.
+        """
+        with contextlib.ExitStack() as stack:
+            if self.replicas > 1:
+                from kerasopt.distribute.global_batch_loss import global_batch_mean_loss
+
+                stack.enter_context(global_batch_mean_loss())
+            applied = False
+            if self.strategy_name == "multi_worker":
+                from kerasopt.distribute.keras_fixes import multi_worker_fit_fixes
+
+                applied = stack.enter_context(multi_worker_fit_fixes())
+            yield applied
 
 
 _PLACEMENTS: dict[tuple[str, str, WorkerRole | None], Placement] = {}

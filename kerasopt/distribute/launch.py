@@ -14,7 +14,9 @@ This module imports neither TensorFlow nor Keras: the launching process only wai
 from __future__ import annotations
 
 import os
+import shlex
 import shutil
+import signal
 import sys
 import tempfile
 from collections.abc import Mapping, Sequence
@@ -28,6 +30,8 @@ WORKER_LOGS = "workers"
 LOCAL_WORKERS_ENV = "KERASOPT_LOCAL_WORKERS"
 STRATEGY_OVERRIDE = "runtime.strategy=multi_worker"
 EXIT_USAGE = 2
+INTERRUPTED = (128 + signal.SIGINT, 128 + signal.SIGTERM)
+"""Exit codes of a worker that stopped on a signal and printed the resume command itself."""
 
 
 class LaunchError(ValueError):
@@ -82,7 +86,10 @@ def launch_run(recipe: str, overrides: Sequence[str], *, workers: int, output_di
             worker's failure before they are killed. Defaults to `30.0`.
 
     Returns:
-        The worst exit code of the workers (see :meth:`LocalWorkers.run`).
+        The worst exit code of the workers (see :meth:`LocalWorkers.run`): 130 or 143 after
+        SIGINT or SIGTERM reached this process, and 1 when a worker was ended by a signal
+        this process did not send (SIGKILL, say). Whenever the chief could not print the
+        command that resumes the run, this process prints it (with `--workers N`).
 
     Raises:
         LaunchError: When `TF_CONFIG` is already set (this process would be one worker of
@@ -105,7 +112,40 @@ def launch_run(recipe: str, overrides: Sequence[str], *, workers: int, output_di
               f"shows its output here, the others log to {logs}/worker-<i>.log", file=sys.stderr)
     status = local.run()
     _keep_logs(local, run_dir, chief_status=local.exit_codes[0])
+    # Workers ended by a signal this process did not send (SIGKILL by the kernel or a user).
+    killed = [i for i, code in enumerate(local.exit_codes)
+              if code is not None and code > 128 and local.sent.get(i) != code - 128]
+    if killed and local.signal is None:
+        status = 1  # a failure while running
+    # The chief prints the resume command when it stops on a signal; when it could not (or
+    # the run failed otherwise), this process does.
+    if status not in (0, EXIT_USAGE) and local.exit_codes[0] not in INTERRUPTED \
+            and (run_dir / "recipe.yaml").exists():
+        what = ", ".join(f"worker {i} by {_signal_name(local.exit_codes[i])}" for i in killed) or \
+            f"the workers with exit codes {local.exit_codes}"
+        print(f"kerasopt: ended: {what}. The run stopped; its backups are kept. Continue with:\n"
+              f"  {resume_command(recipe, overrides, workers, run_dir, flags)}", file=sys.stderr)
     return status
+
+
+def resume_command(recipe: str, overrides: Sequence[str], workers: int, run_dir: Path,
+                   flags: Sequence[str] = ()) -> str:
+    """The command that resumes a `--workers` run in `run_dir` (with `--force` when it was given).
+
+    Example:
+        >>> resume_command("r.yaml", ["seed=1"], 2, Path("/tmp/out"), ["--overwrite"])
+        'kerasopt run r.yaml seed=1 --workers 2 --output-dir /tmp/out --resume'
+    """
+    words = ["kerasopt", "run", recipe, *overrides, "--workers", str(workers), "--output-dir", str(run_dir),
+             "--resume", *(["--force"] if "--force" in flags else [])]
+    return " ".join(shlex.quote(word) for word in words)
+
+
+def _signal_name(code: int) -> str:
+    try:
+        return signal.Signals(code - 128).name
+    except ValueError:
+        return f"signal {code - 128}"
 
 
 def _keep_logs(local: LocalWorkers, run_dir: Path, chief_status: int | None) -> None:

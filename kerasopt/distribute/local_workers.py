@@ -10,7 +10,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -30,7 +30,9 @@ class LocalWorkers:
     only, and :meth:`run` passes SIGINT or SIGTERM on to every worker once; workers still
     running `grace_seconds` later are killed. When a worker fails (non-zero exit) while
     others still run, the others would wait for it forever inside a collective operation,
-    so they are stopped the same way.
+    so they are stopped the same way. On Linux, a worker gets SIGTERM from the kernel when
+    this process ends, even by SIGKILL (:func:`dies_with_parent`): workers never train
+    unattended. `sent` records the last signal sent to each worker.
 
     Args:
         command: The command every worker runs (e.g. `python -m kerasopt.cli run ...`).
@@ -65,6 +67,7 @@ class LocalWorkers:
         self.environ = dict(environ or {})
         self.exit_codes: list[int | None] = [None] * num_workers
         self.stopped: set[int] = set()
+        self.sent: dict[int, int] = {}
         self._signal: int | None = None
 
     def log_path(self, index: int) -> Path:
@@ -79,10 +82,11 @@ class LocalWorkers:
     def run(self) -> int:
         """Start the workers, wait for all of them, and return the worst exit code.
 
-        The worst exit code is the largest among the workers that ended by themselves or
-        by the signal this process passed on (a worker killed by signal `n` counts as
-        `128 + n`); workers stopped because another one failed are left out, so the code
-        is the failure's own.
+        After SIGINT or SIGTERM reached this process (and was passed on), the code is
+        `128 + signal`, however the workers ended. Otherwise the worst exit code is the
+        largest among the workers that ended by themselves (a worker killed by signal `n`
+        counts as `128 + n`); workers stopped because another one failed are left out, so
+        the code is the failure's own.
         """
         self.log_folder.mkdir(parents=True, exist_ok=True)
         ports = free_ports(self.num_workers)
@@ -95,11 +99,18 @@ class LocalWorkers:
                     output = files.enter_context(open(self.log_path(index), "wb"))
                 processes.append(subprocess.Popen(
                     self.command, env=env, stdout=output, stderr=subprocess.STDOUT if output else None,
-                    start_new_session=True))
+                    start_new_session=True, preexec_fn=dies_with_parent()))
             self._wait(processes)
+        if self._signal is not None:
+            return 128 + self._signal
         own = [code for index, code in enumerate(self.exit_codes)
                if index not in self.stopped and code is not None]
         return max(own) if own else 1
+
+    @property
+    def signal(self) -> int | None:
+        """The SIGINT or SIGTERM this process received and passed on, or None."""
+        return self._signal
 
     def _wait(self, processes: list[subprocess.Popen[bytes]]) -> None:
         forwarded = False
@@ -115,19 +126,25 @@ class LocalWorkers:
             if self._signal is not None and not forwarded:
                 forwarded = True
                 for index in running:
-                    _send(processes[index], self._signal)
+                    self._send(processes, index, self._signal)
                 deadline = time.monotonic() + self.grace_seconds
             failed = any(code not in (None, 0) for code in self.exit_codes)
             if failed and deadline is None:
                 self.stopped.update(running)
                 for index in running:
-                    _send(processes[index], signal.SIGTERM)
+                    self._send(processes, index, signal.SIGTERM)
                 deadline = time.monotonic() + self.grace_seconds
             if deadline is not None and time.monotonic() > deadline:
                 for index in running:
-                    _send(processes[index], signal.SIGKILL)
+                    self._send(processes, index, signal.SIGKILL)
                 deadline = float("inf")
             time.sleep(0.05)
+
+
+    def _send(self, processes: list[subprocess.Popen[bytes]], index: int, signum: int) -> None:
+        self.sent[index] = int(signum)
+        with contextlib.suppress(ProcessLookupError):
+            processes[index].send_signal(signum)
 
 
 def free_ports(count: int) -> list[int]:
@@ -139,9 +156,31 @@ def free_ports(count: int) -> list[int]:
         return [sock.getsockname()[1] for sock in sockets]
 
 
-def _send(process: subprocess.Popen[bytes], signum: int) -> None:
-    with contextlib.suppress(ProcessLookupError):
-        process.send_signal(signum)
+PR_SET_PDEATHSIG = 1
+"""`prctl` option (linux/prctl.h): the signal a process gets when its parent ends."""
+
+
+def dies_with_parent() -> Callable[[], None] | None:
+    """A `preexec_fn` that makes the child get SIGTERM when this process ends, however it ends.
+
+    Linux's `prctl(PR_SET_PDEATHSIG)`: a launcher that is SIGKILLed cannot pass a signal
+    on, but the kernel sends one to its workers, which then stop as after a SIGTERM. A
+    child whose parent ended before the setting took effect signals itself. None (no
+    `preexec_fn`) on other systems.
+    """
+    if not sys.platform.startswith("linux"):
+        return None
+    import ctypes
+
+    libc = ctypes.CDLL(None, use_errno=True)  # loaded here: the child only calls it
+    parent = os.getpid()
+
+    def set_parent_death_signal() -> None:
+        libc.prctl(PR_SET_PDEATHSIG, int(signal.SIGTERM), 0, 0, 0)
+        if os.getppid() != parent:
+            os.kill(os.getpid(), signal.SIGTERM)
+
+    return set_parent_death_signal
 
 
 @contextlib.contextmanager

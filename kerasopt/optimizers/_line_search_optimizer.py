@@ -36,6 +36,7 @@ best accepted point.
 from __future__ import annotations
 
 import math
+import threading
 import warnings
 from typing import Any
 
@@ -94,7 +95,7 @@ class LineSearchOptimizer(WholeUpdateHook, keras.optimizers.Optimizer):
         self.full_batch_check = full_batch_check
         self._search = StrongWolfe(c1, c2, max_line_search_steps, tolerance_change)
         self._reported_mismatches = 0
-        self._pending_loss: Any = None
+        self._pending_losses: dict[int, Any] = {}
 
     # ------------------------------------------------------------------ state
     def build(self, variables: list[Any]) -> None:
@@ -162,9 +163,12 @@ class LineSearchOptimizer(WholeUpdateHook, keras.optimizers.Optimizer):
         """Remember the loss (Keras's train step calls this every step), then scale it.
 
         The loss tensor is kept for the update of the same step (same graph), so no
-        variable is needed and a step that skipped this call fails at tracing time.
+        variable is needed and a step that skipped this call fails at tracing time. It is
+        kept per thread: `MirroredStrategy` runs each replica's step in its own thread, and
+        a layer that synchronizes replicas in the forward pass (`BatchNormalization(
+        synchronized=True)`) lets every replica's loss be computed before any update.
         """
-        self._pending_loss = loss
+        self._pending_losses[threading.get_ident()] = loss
         return super().scale_loss(loss)
 
     # ----------------------------------------------------------------- update
@@ -185,7 +189,8 @@ class LineSearchOptimizer(WholeUpdateHook, keras.optimizers.Optimizer):
         for grad, var in zip(grads, trainable_variables, strict=False):
             full[variable_index(self, var)] = densify(grad)
         w = self._flatten(built)
-        if self._pending_loss is None:
+        pending_loss = self._pending_losses.pop(threading.get_ident(), None)
+        if pending_loss is None:
             raise ValueError(
                 f"{type(self).__name__} needs the loss of every step: call "
                 "`loss = optimizer.scale_loss(loss)` inside the gradient tape before "
@@ -197,8 +202,7 @@ class LineSearchOptimizer(WholeUpdateHook, keras.optimizers.Optimizer):
         # Under a distribution strategy each replica holds its share of the global batch's
         # loss and gradient (Keras divides the loss by the replica count): sum both, so
         # every replica runs the same search on the global batch and writes the same weights.
-        g, f = sum_over_replicas([self._flatten(full), ops.cast(self._pending_loss, self._dtype)])
-        self._pending_loss = None
+        g, f = sum_over_replicas([self._flatten(full), ops.cast(pending_loss, self._dtype)])
         dt = self._dtype
         lr = ops.cast(learning_rate, dt)
         phase = ops.convert_to_tensor(self._phase)

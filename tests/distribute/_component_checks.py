@@ -172,7 +172,29 @@ def check_distillation(strategy: Any) -> dict[str, Any]:
     return {**weights(student), "replica_spread": replica_spread(all_variables(distiller))}
 
 
+def _check_line_search_with_synchronized_batch_norm(name: str) -> Callable[[Any], dict[str, Any]]:
+    """A line-search optimizer on the full batch through synchronized batch norm (which the
+    README tells plain-Keras users to set): it used to fail on the first step under two replicas."""
+
+    def check(strategy: Any) -> dict[str, Any]:
+        from kerasopt import optimizers
+
+        x, y = data()
+        with strategy.scope():
+            model = mlp(batch_norm=True)
+            model.compile(optimizer=getattr(optimizers, name)(), loss="mse")
+        history = model.fit(x, y, batch_size=len(x), epochs=3, shuffle=False, verbose=0)
+        return {**weights(model), "loss": np.asarray(history.history["loss"]),
+                "trained": float(history.history["loss"][-1] < history.history["loss"][0]),
+                "replica_spread": replica_spread(all_variables(model))}
+
+    return check
+
+
 OTHER_CHECKS: dict[str, Callable[[Any], dict[str, Any]]] = {
+    "synchronized batch norm:LBFGS": _check_line_search_with_synchronized_batch_norm("LBFGS"),
+    "synchronized batch norm:ConjugateGradient": _check_line_search_with_synchronized_batch_norm(
+        "ConjugateGradient"),
     "callback:EarlyStopping": check_early_stopping,
     "callback:DivergenceRecovery": check_divergence_recovery,
     "callback:SWA weight averaging": check_weight_averaging,

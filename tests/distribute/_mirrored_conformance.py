@@ -99,12 +99,26 @@ def runner_checks(folder: Path) -> dict[str, Any]:
     alone = _cli_run(folder, "one_device", model=model, training={
         "epochs": 2, "optimizer": {"type": "sgd", "learning_rate": 0.1}},
         runtime={**runtime, "strategy": "one_device"})
-    return {"refusal": {key: refused[key] for key in ("exit", "stderr", "wrote")},
+    return {"line_search": line_search_runs(folder),
+            "refusal": {key: refused[key] for key in ("exit", "stderr", "wrote")},
             "scaled": {"exit": [mirrored["exit"], alone["exit"]],
                        "stderr": mirrored["stderr"] + alone["stderr"],
                        "runtime": [(m or {}).get("runtime") for m in (mirrored["metrics"], alone["metrics"])],
                        "history": [(m or {}).get("stages", [{}])[0].get("history")
                                    for m in (mirrored["metrics"], alone["metrics"])]}}
+
+
+def line_search_runs(folder: Path) -> dict[str, Any]:
+    """LBFGS on the whole training set (162 samples) through batch norm, which the runner
+    synchronizes under two replicas: exit codes and the loss curves, mirrored then one device."""
+    runtime = {"verbose": 0, "tensorboard": {"enabled": False}, "device": "cpu"}
+    model = {"architecture": "mlp", "units": [8], "normalization": "batch"}
+    runs = [_cli_run(folder, f"lbfgs_{strategy}", model=model, data={"batch_size": 162},
+                     training={"epochs": 3, "optimizer": {"type": "lbfgs"}},
+                     runtime={**runtime, "strategy": strategy})
+            for strategy in ("mirrored", "one_device")]
+    return {"exit": [r["exit"] for r in runs], "stderr": "".join(r["stderr"] for r in runs)[-3000:],
+            "loss": [(r["metrics"] or {}).get("stages", [{}])[0].get("history", {}).get("loss") for r in runs]}
 
 
 # ----------------------------------------------------------------------------- comparison

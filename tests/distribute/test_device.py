@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import os
 
 import keras
@@ -39,9 +38,8 @@ def test_only_multi_worker_placements_patch_keras():
     before = compat.fit_internals()
     plain = Placement("cpu", "one_device", tf.distribute.get_strategy())
     assert plain.is_chief
-    assert isinstance(plain.keras_fixes(), contextlib.nullcontext)
-    with plain.keras_fixes():
-        assert compat.fit_internals() == before
+    with plain.keras_fixes() as applied:
+        assert applied is False and compat.fit_internals() == before
     multi = Placement("cpu", "multi_worker", tf.distribute.get_strategy(), WorkerRole("slurm", 0, 2))
     with multi.keras_fixes() as applied:
         assert applied is True and compat.fit_internals() != before

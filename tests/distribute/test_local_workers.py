@@ -94,6 +94,50 @@ def test_a_signal_to_the_launcher_reaches_every_worker(tmp_path, signum):
     assert f"{signal.Signals(signum).name}: stopping all workers" in message
 
 
+def test_a_sigkilled_launchers_workers_get_sigterm_from_the_kernel(tmp_path):
+    script = textwrap.dedent(f"""
+        import json, sys
+        from kerasopt.distribute.local_workers import LocalWorkers
+        LocalWorkers([sys.executable, "-c", {WORKER!r}, json.dumps(["wait", "wait"]),
+                      {str(tmp_path)!r}], 2, {str(tmp_path / "logs")!r}).run()
+    """)
+    with subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE,
+                          env={**os.environ, "PYTHONPATH": os.getcwd()}) as launcher:
+        assert launcher.stdout.readline() == b"worker 0 up\n"
+        while not (tmp_path / "logs" / "worker-1.log").read_text():
+            time.sleep(0.05)
+        launcher.kill()  # no handler runs: only PR_SET_PDEATHSIG tells the workers
+        deadline = time.monotonic() + 20
+        while len(list(tmp_path.glob("got-*"))) < 2 and time.monotonic() < deadline:
+            time.sleep(0.05)
+    assert sorted(p.name for p in tmp_path.glob("got-*")) == [f"got-0-{int(signal.SIGTERM)}",
+                                                              f"got-1-{int(signal.SIGTERM)}"]
+
+
+def test_a_worker_killed_by_a_signal_is_a_failure_with_the_resume_command(tmp_path, monkeypatch, capsys):
+    # The chief starts the run, then waits in a collective (here: sleeps) until stopped;
+    # worker 1 is SIGKILLed (by itself) once the run directory exists.
+    script = textwrap.dedent("""
+        import json, os, pathlib, signal, sys, time
+        run = pathlib.Path(sys.argv[1])
+        if json.loads(os.environ["TF_CONFIG"])["task"]["index"] == 0:
+            signal.signal(signal.SIGTERM, lambda *_: sys.exit(1))  # as a chief whose peer died
+            run.mkdir()
+            (run / "recipe.yaml").write_text("name: x")
+            time.sleep(60)
+        while not (run / "recipe.yaml").exists():
+            time.sleep(0.02)
+        os.kill(os.getpid(), signal.SIGKILL)
+    """)
+    monkeypatch.setattr(launch, "worker_command",
+                        lambda recipe, overrides, output_dir, flags: [sys.executable, "-c", script, str(output_dir)])
+    run_dir = tmp_path / "runs" / "x"
+    assert launch.launch_run("r.yaml", ["seed=1"], workers=2, output_dir=run_dir, flags=["--overwrite"]) == 1
+    error = capsys.readouterr().err
+    assert "kerasopt: ended: worker 1 by SIGKILL. The run stopped; its backups are kept." in error
+    assert f"kerasopt run r.yaml seed=1 --workers 2 --output-dir {run_dir} --resume\n" in error
+
+
 def test_free_ports_are_distinct():
     ports = free_ports(4)
     assert len(set(ports)) == 4 and all(1024 <= p < 65536 for p in ports)

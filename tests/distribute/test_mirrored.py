@@ -88,6 +88,8 @@ def test_the_callback_scenarios_did_what_they_test(results: dict[str, Any]) -> N
     assert finder["learning_rate"] == pytest.approx(0.1 * 16 / 8)  # linear rule, base batch 8
     assert results["callback:LRFinder"]["one_device"]["restored"] == 0.0
     assert results["callback:GradientMonitor"]["one_device"]["global_clipnorm"] > 0  # AutoClip set it
+    for name in ("LBFGS", "ConjugateGradient"):
+        assert results[f"synchronized batch norm:{name}"]["one_device"]["trained"] == 1.0
 
 
 def test_the_runner_refuses_keras_clipping_and_accumulation_under_mirrored(results: dict[str, Any]) -> None:
@@ -110,6 +112,14 @@ def test_the_runner_splits_the_global_batch_and_scales_the_rate(results: dict[st
     # lr 0.05 x 2 replicas over the global batch 16 = lr 0.1 on one device, step for step.
     for key, values in alone_history(scaled).items():
         assert scaled["history"][0][key] == pytest.approx(values, rel=1e-5, abs=1e-6), key
+
+
+def test_the_runner_trains_lbfgs_through_synchronized_batch_norm(results: dict[str, Any]) -> None:
+    runs = results["runner"]["line_search"]
+    assert runs["exit"] == [0, 0], runs["stderr"]
+    mirrored, alone = runs["loss"]
+    assert alone[-1] < alone[0]  # it trained
+    assert mirrored == pytest.approx(alone, rel=1e-5)
 
 
 def alone_history(scaled: dict[str, Any]) -> dict[str, list[float]]:

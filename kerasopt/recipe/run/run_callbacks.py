@@ -153,9 +153,10 @@ def runner_callbacks(board: Any, plan: Any, run_dir: Any, stage: str, log_dir: s
     if plan.total_steps < plan.epochs * plan.steps_per_epoch:
         limit = StepLimit(plan.total_steps)
         callbacks.append(limit)
-    if run_dir is not None and run_dir.is_chief:
+    if run_dir is not None:
         # About ten backups per stage, and one at least every `backup_minutes`: resuming
-        # repeats at most a tenth of the stage or that much time.
+        # repeats at most a tenth of the stage or that much time. Every worker of a
+        # multi-worker run resumes from the backups; the chief alone writes them.
         callbacks.append(StageBackup(run_dir, f"checkpoints/{backup_folder(stage)}",
                                      every_epochs=max(1, plan.epochs // 10),
                                      every_seconds=60.0 * backup_minutes, step_limit=limit))

@@ -15,6 +15,7 @@ from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 from kerasopt.recipe.check.loader import LoadedRecipe
+from kerasopt.recipe.errors import RunInterrupted
 from kerasopt.recipe.format.stages import StageSettings, resolve_stages
 from kerasopt.recipe.run.techniques.state import TechniqueState
 from kerasopt.recipe.store.run_dir import RunDirectory
@@ -365,7 +366,7 @@ class Run:
         keeper = self._best_weights(stage, callbacks)
         for technique in self.techniques:
             callbacks += technique.callbacks(self.state, stage, callbacks)
-        callbacks += self.extra_callbacks
+        callbacks += self.extra_callbacks + self.placement.fit_callbacks(RunInterrupted)
         # First, so that its `on_train_end` sees the final weights before a recipe's
         # EarlyStopping(restore_best_weights=True) puts its best epoch's back.
         callbacks = ([keeper] if keeper is not None else []) + callbacks

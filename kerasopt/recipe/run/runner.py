@@ -27,7 +27,7 @@ from kerasopt.recipe.run.run_context import Run
 from kerasopt.recipe.store.resume_state import ResumeState
 from kerasopt.recipe.store.run_claim import ClaimedRun, claim_run
 from kerasopt.recipe.store.run_dir import RunDirectory
-from kerasopt.recipe.store.stage_backup import seed_states, set_seed_states
+from kerasopt.recipe.store.stage_backup import seed_states, set_seed_states, strategy_scope
 
 
 def run(loaded: LoadedRecipe, *, output_dir: str | None = None, resume: bool = False,
@@ -230,13 +230,14 @@ def _train(current: Run, run_dir: RunDirectory,
 
 def _load_stage(model: Any, weights_file: Path, stage: str) -> bool:
     """Load a completed stage's weights; on a missing or corrupt file, say so and return False."""
-    if model.optimizer is not None and not model.optimizer.built:
-        model.optimizer.build(model.trainable_variables)  # the file holds the optimizer's slots too
-    try:
-        model.load_weights(weights_file)
-    except Exception as err:  # noqa: BLE001 - h5py and Keras raise several types for a bad file
-        problem = "is missing" if not weights_file.exists() else f"is corrupt ({type(err).__name__}: {err})"
-        print(f"kerasopt: note: {weights_file} {problem}; stage {stage!r} and the stages after it "
-              "are trained again.", file=sys.stderr)
-        return False
+    with strategy_scope(model):  # new optimizer slots belong to the model's strategy
+        if model.optimizer is not None and not model.optimizer.built:
+            model.optimizer.build(model.trainable_variables)  # the file holds the optimizer's slots too
+        try:
+            model.load_weights(weights_file)
+        except Exception as err:  # noqa: BLE001 - h5py and Keras raise several types for a bad file
+            problem = "is missing" if not weights_file.exists() else f"is corrupt ({type(err).__name__}: {err})"
+            print(f"kerasopt: note: {weights_file} {problem}; stage {stage!r} and the stages after it "
+                  "are trained again.", file=sys.stderr)
+            return False
     return True

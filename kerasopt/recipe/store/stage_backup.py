@@ -16,6 +16,7 @@ previous: an unreadable backup is never rotated over a readable one.
 
 from __future__ import annotations
 
+import contextlib
 import datetime
 import math
 import os
@@ -136,16 +137,20 @@ class StageBackup(keras.callbacks.Callback):
     def save(self, epoch: int) -> None:
         """Write a backup of the state after `epoch` epochs of the stage, keeping the previous one.
 
+        Only the chief of a multi-worker run writes (the other workers read the backups on resume).
+
         Raises:
             NoSpaceError: When the disk fills up; the backups written before are kept.
         """
+        if not self.run_dir.is_chief:
+            return
         stem = f"epoch_{epoch}"
         self.run_dir.save_weights(self.model, f"{self.folder}/{stem}.weights.h5")
         meta: dict[str, Any] = {
             "epoch": epoch, "weights": f"{stem}.weights.h5",
             "steps": int(self.model.optimizer.iterations.numpy()) - self._first_iteration,
             "seconds": self.seconds, "history": self.history,
-            "seed_generators": seed_states(self.model),
+            "seed_generators": seed_states(self.model), "replicas": _replicas(self.model),
             "saved": datetime.datetime.now().astimezone().isoformat(timespec="seconds"),
         }
         if self.keeper is not None:
@@ -172,18 +177,20 @@ class StageBackup(keras.callbacks.Callback):
             raise CorruptBackup(str(err)) from None
         if not isinstance(meta, dict) or not isinstance(meta.get("epoch"), int):
             raise CorruptBackup(f"{self.directory / name} is corrupt (it holds no backup record)")
-        optimizer = self.model.optimizer
-        if not optimizer.built:
-            optimizer.build(self.model.trainable_variables)
         weights = self.directory / str(meta.get("weights"))
-        try:
-            self.model.load_weights(weights)
-        except Exception as err:  # noqa: BLE001 - h5py and Keras raise several types for a bad file
-            raise CorruptBackup(f"{weights} is corrupt ({_brief(err)})") from None
-        try:
-            set_seed_states(self.model, meta.get("seed_generators", []))
-        except ValueError as err:
-            raise CorruptBackup(f"{self.directory / name}: {err}") from None
+        with strategy_scope(self.model):  # the optimizer's slots are mirrored like its variables
+            optimizer = self.model.optimizer
+            if not optimizer.built:
+                optimizer.build(self.model.trainable_variables)
+            try:
+                self.model.load_weights(weights)
+            except Exception as err:  # noqa: BLE001 - h5py and Keras raise several types for a bad file
+                raise CorruptBackup(f"{weights} is corrupt ({_brief(err)})") from None
+            try:
+                set_seed_states(self.model, meta.get("seed_generators", []))
+            except ValueError as err:
+                raise CorruptBackup(f"{self.directory / name}: {err}") from None
+        self._note_replicas(meta.get("replicas"))
         self._keeper_state = None
         keeper = meta.get("keeper")
         if self.keeper is not None and keeper is not None:
@@ -201,6 +208,17 @@ class StageBackup(keras.callbacks.Callback):
         if self.step_limit is not None:
             self.step_limit.done_before = int(meta.get("steps", 0))
         return meta
+
+    def _note_replicas(self, before: Any) -> None:
+        """Say what changes when a stage resumes on another number of replicas (workers, devices)."""
+        now = _replicas(self.model)
+        if not isinstance(before, int) or before == now:
+            return
+        print(f"kerasopt: note: this stage was backed up on {before} replica(s) and resumes on {now}. "
+              "The global batch (data.batch_size) and the data order stay the same, so training "
+              f"continues as it would have; every batch is now split {now} ways, so the sums across "
+              "replicas round differently (float rounding, ~1e-6), and a learning rate scaled with "
+              "the replica count (runtime.scale_learning_rate) follows the new count.", file=sys.stderr)
 
     def _callback_state(self, index: int, callback: Any, stem: str) -> dict[str, Any]:
         """One callback's state as JSON, its best weights (if any) in an `.npz` beside it."""
@@ -271,6 +289,18 @@ def set_seed_states(model: Any, stored: list[list[Any]]) -> None:
         raise ValueError(f"{len(stored)} seed generator states are stored; the model has {len(variables)}")
     for variable, (_, value) in zip(variables, stored, strict=True):
         variable.assign(np.asarray(value, dtype=variable.dtype).reshape(variable.shape))
+
+
+def strategy_scope(model: Any) -> Any:
+    """The scope of the `tf.distribute` strategy `model` was built under (new optimizer slots
+    must be created in it: "Need to be inside `with strategy.scope()`" otherwise)."""
+    strategy = getattr(model, "distribute_strategy", None)
+    return strategy.scope() if strategy is not None else contextlib.nullcontext()
+
+
+def _replicas(model: Any) -> int:
+    strategy = getattr(model, "distribute_strategy", None)
+    return int(getattr(strategy, "num_replicas_in_sync", 1) or 1)
 
 
 def _brief(err: BaseException) -> str:
