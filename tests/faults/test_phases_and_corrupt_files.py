@@ -42,6 +42,24 @@ def _start(args: list[str], fault: str | None = None) -> subprocess.Popen[str]:
     return start_python("-m", "kerasopt.cli", *args, env=env, drop=("KERASOPT_FAULT",))
 
 
+def _run(args: list[str], fault: str | None, signum: int, monkeypatch, capsys) -> subprocess.CompletedProcess[str]:
+    """`kerasopt ARGS` with `KERASOPT_FAULT=fault`, the run signalling itself at that point.
+
+    SIGKILL needs a process of its own. A SIGTERM the run sends itself is handled the same
+    in this process (as the corrupt-file tests below do), which saves a TensorFlow import.
+    """
+    if signum == signal.SIGKILL:
+        return finish(_start(args, fault))
+    if fault:
+        monkeypatch.setenv("KERASOPT_FAULT", fault)
+    else:
+        monkeypatch.delenv("KERASOPT_FAULT", raising=False)
+    capsys.readouterr()
+    code = main(args)
+    out, err = capsys.readouterr()
+    return subprocess.CompletedProcess(["kerasopt", *args], code, out, err)
+
+
 def _kill_when(process: subprocess.Popen[str], path: Path, signum: int) -> None:
     """Send `signum` to `process` as soon as `path` exists (the run is then inside `fit`)."""
     deadline = time.monotonic() + 600
@@ -109,8 +127,12 @@ def _stopped(result: subprocess.CompletedProcess[str], signum: int, resume: list
 
 @pytest.mark.slow
 @pytest.mark.parametrize("signum", [signal.SIGKILL, signal.SIGTERM], ids=["SIGKILL", "SIGTERM"])
-def test_a_run_stopped_at_every_phase_resumes_to_a_complete_run(tmp_path, signum):
-    """One run directory through five faults in a row, each followed by `--resume`."""
+def test_a_run_stopped_at_every_phase_resumes_to_a_complete_run(tmp_path, signum, monkeypatch, capsys):
+    """One run directory through five faults in a row, each followed by `--resume`.
+
+    The first fault (a signal sent from outside during `fit`) always hits a `kerasopt`
+    process; under SIGTERM the faults the run sends itself, and the last `--resume`, run in
+    this process (`_run`)."""
     path = write_tiny_recipe(tmp_path, training={}, stages=STAGES, export=EXPORT)
     out = tmp_path / "out"
     resume = ["run", path, "--output-dir", str(out), "--resume"]
@@ -127,14 +149,14 @@ def test_a_run_stopped_at_every_phase_resumes_to_a_complete_run(tmp_path, signum
     assert "metrics.json" not in finals
 
     # 2. Between stages: stage a's weights are complete but not yet in place.
-    _stopped(finish(_start(resume, f"{name}:stage_0_a.weights.h5")), signum, resume)
+    _stopped(_run(resume, f"{name}:stage_0_a.weights.h5", signum, monkeypatch, capsys), signum, resume)
     finals = _check_disk(out, temporaries_allowed=killed)
     assert "checkpoints/stage_0_a.weights.h5" not in finals
     assert _json(out / "checkpoints" / "progress.json")["completed"] == []
     assert _json(out / "checkpoints" / "backup_a" / "backup.json")["epoch"] == 40
 
     # 3. While a backup is written: stage b's third backup record, about to replace the second.
-    _stopped(finish(_start(resume, f"{name}:backup.next.json:3")), signum, resume)
+    _stopped(_run(resume, f"{name}:backup.next.json:3", signum, monkeypatch, capsys), signum, resume)
     finals = _check_disk(out, temporaries_allowed=killed)
     assert _json(out / "checkpoints" / "progress.json")["completed"] == ["a"]
     assert not (out / "checkpoints" / "backup_a").exists()
@@ -143,21 +165,21 @@ def test_a_run_stopped_at_every_phase_resumes_to_a_complete_run(tmp_path, signum
     assert {p.name for p in backups.glob("epoch_*")} >= {"epoch_1.weights.h5", "epoch_2.weights.h5"}
 
     # 4. During export: model.tflite is complete under its temporary name.
-    _stopped(finish(_start(resume, f"{name}:model.tflite")), signum, resume)
+    _stopped(_run(resume, f"{name}:model.tflite", signum, monkeypatch, capsys), signum, resume)
     finals = _check_disk(out, temporaries_allowed=killed)
     assert "model.tflite" not in finals
     assert _json(out / "checkpoints" / "progress.json")["completed"] == ["a", "b"]
     assert _json(out / "metrics.json")["exports"] == {}  # written before the exports
 
     # 5. While the final metrics.json is written (after the exports).
-    _stopped(finish(_start(resume, f"{name}:metrics.json:2")), signum, resume)
+    _stopped(_run(resume, f"{name}:metrics.json:2", signum, monkeypatch, capsys), signum, resume)
     finals = _check_disk(out, temporaries_allowed=killed)
     assert {"model.tflite", "model.keras"} <= finals
     assert _json(out / "metrics.json")["exports"] == {}
     assert killed or not (out / ".kerasopt.lock").exists()
 
     # The printed (SIGTERM) or obvious (SIGKILL) command finishes the run.
-    result = finish(_start(resume))
+    result = _run(resume, None, signum, monkeypatch, capsys)
     assert result.returncode == 0, result.stderr
     if killed:
         assert "taking over the stale lock" in result.stderr
@@ -302,7 +324,7 @@ def small_disk(tmp_path):
         subprocess.run(["umount", "-l", str(disk)], check=False)
 
 
-def test_a_full_disk_exits_1_naming_the_file_and_the_run_resumes_once_freed(small_disk, tmp_path):
+def test_a_full_disk_exits_1_naming_the_file_and_the_run_resumes_once_freed(small_disk, tmp_path, capsys):
     path = write_tiny_recipe(tmp_path, training={}, stages=[{"name": "a", "epochs": 2}, {"name": "b", "epochs": 6}],
                              export=EXPORT)
     out = small_disk / "out"
@@ -322,8 +344,9 @@ def test_a_full_disk_exits_1_naming_the_file_and_the_run_resumes_once_freed(smal
     assert {"recipe.yaml", "checkpoints/progress.json"} <= finals
     command = shlex.split(line.split("; free space and resume with: ")[1])
     filler.unlink()
-    resumed = finish(_start(command[1:]))
-    assert resumed.returncode == 0, resumed.stderr
+    # The printed command, run in this process (the full disk is over; a TensorFlow import less).
+    assert command[0] == "kerasopt"
+    assert main(command[1:]) == 0, capsys.readouterr().err
     metrics = _json(out / "metrics.json")
     assert metrics["timing"]["train_steps"] == 8 * STEPS_PER_EPOCH
     _check_disk(out, temporaries_allowed=False)
