@@ -17,11 +17,19 @@ runner decides, stage by stage:
   been timed.
 - `jit_compile`: off where XLA cannot help or is not allowed (op determinism, a layer that
   does not support XLA, a distributed strategy: Keras's own rules; a stage of fewer than
-  :data:`MIN_XLA_STEPS` steps, too short to win back the compile time); otherwise XLA is
-  compiled on the real model before `fit` (one execution, whose result is discarded). A
-  model XLA cannot compile falls back to no XLA, and the run says so once. When the stage
-  is long enough for a timed comparison to cost under :data:`PROBE_BUDGET` of it, XLA and
-  no XLA are timed on the real model and data, interleaved, and the faster one is kept.
+  :data:`MIN_XLA_STEPS` steps). Otherwise by predicted total time: the train step without
+  XLA is traced and timed first (that trace is the one `fit` runs, so it costs nothing
+  when XLA is not chosen); XLA's compile cost is predicted as :data:`XLA_COMPILE_FACTOR`
+  times that first execution and its step time as :data:`XLA_STEP_FACTOR` times the
+  plain one. XLA is compiled (one execution on the real model, whose result is
+  discarded) only when compile + steps x XLA step is predicted under steps x plain step:
+  a short stage pays no compile and no probe. A model XLA cannot compile falls back to no
+  XLA, and the run says so once. When the stage is long enough for a timed comparison to
+  cost under :data:`PROBE_BUDGET` of its steps, XLA and no XLA are timed on the real model
+  and data, interleaved, and the faster one is kept. What was measured is kept for the
+  process by model signature (:data:`MEASURED`): a sweep's later trials, and later
+  stages, of the same model, batch and device measure nothing again and decide on their
+  own step budgets with the measured compile cost and step times.
 
 This module holds the decision (no TensorFlow); :mod:`kerasopt.recipe.execution_probe`
 times the settings on the model.
