@@ -37,18 +37,24 @@ from tests.tiny_recipe import TINY, write_tiny_recipe
 
 
 class FakeProbe:
-    """Scripted warm-up and comparison results; records what was asked."""
+    """Scripted warm-ups (by `jit`) and comparison results; records what was asked."""
 
-    def __init__(self, warm: WarmUp, times: dict[bool, float] | None = None) -> None:
+    def __init__(self, warm: dict[bool, WarmUp], times: dict[bool, float] | None = None) -> None:
         self.warm, self.times, self.calls = warm, times, []
 
-    def warm_up(self, steps_per_execution):
-        self.calls.append(("warm_up", steps_per_execution))
-        return self.warm
+    def warm_up(self, steps_per_execution, jit=True):
+        self.calls.append(("warm_up", steps_per_execution, jit))
+        return self.warm[jit]
 
     def compare(self, steps_per_execution, rounds, executions):
         self.calls.append(("compare", steps_per_execution, rounds, executions))
         return self.times
+
+
+# The MNIST-1D CNN on a quiet 2-core CPU: the first plain execution (tracing) 0.5 s, then
+# 3 ms per step; XLA compiles in 1.5 s (first execution) and steps in 2 ms.
+PLAIN = WarmUp(None, 0.5, 0.003)
+XLA = WarmUp(None, 1.5, 0.002)
 
 
 def _decide(probe, spe="auto", jit="auto", **kwargs):
@@ -75,40 +81,83 @@ def test_rule_prefers_divisors_of_the_epoch_and_the_last_partial_epoch(per_epoch
     assert rule_steps_per_execution(per_epoch, total) == expected
 
 
-def test_a_short_stage_keeps_xla_without_a_timed_comparison():
-    # Comparison cost: 1.0 s + 2*3*2*12 steps * 3 ms = 1.432 s > 5% of 6000 steps * 3 ms (0.9 s).
-    probe = FakeProbe(WarmUp(None, 1.0, 0.003))
+def test_a_short_stage_gets_no_xla_when_compiling_costs_more_than_it_saves():
+    # 1080 steps (30 epochs of 36): predicted with XLA 3 * 0.5 s + 1080 * 0.7 * 3 ms = 3.77 s,
+    # without 1080 * 3 ms = 3.24 s. Only the plain step (traced anyway for fit) is run.
+    probe = FakeProbe({False: PLAIN, True: XLA})
+    plan, note = _decide(probe, total_steps=1080)
+    assert probe.calls == [("warm_up", 18, False)]
+    assert (plan.steps_per_execution, plan.jit_compile, plan.chosen_by) == (18, False, "estimate")
+    assert plan.probe["predicted_seconds"] == pytest.approx({"xla": 3.768, "no_xla": 3.24})
+    assert note is None and "3.8 s with XLA (compiling included), 3.2 s without" in plan.reason
+
+
+def test_a_long_stage_keeps_xla_without_a_timed_comparison():
+    # 6000 steps: predicted 1.5 s + 6000 * 2.1 ms = 14.1 s with XLA against 18 s: XLA is compiled.
+    # The comparison's 2 * 3 * 2 * 12 = 144 steps are over 2% of 6000 (120): not timed.
+    probe = FakeProbe({False: PLAIN, True: XLA})
     plan, note = _decide(probe)
-    assert (plan.steps_per_execution, plan.jit_compile, plan.chosen_by) == (12, True, "rule")
-    assert note is None and probe.calls == [("warm_up", 12)]
+    assert probe.calls == [("warm_up", 12, False), ("warm_up", 12, True)]
+    assert (plan.steps_per_execution, plan.jit_compile, plan.chosen_by) == (12, True, "estimate")
+    assert plan.probe == pytest.approx({"xla": 2.0, "no_xla": 3.0}) and note is None
 
 
 @pytest.mark.parametrize(("xla", "no_xla", "expected"), [(0.002, 0.004, True), (0.005, 0.003, False)])
-def test_a_long_stage_keeps_the_faster_setting(xla, no_xla, expected):
-    # 60000 steps: 5% of 60000 * 3 ms = 9 s >= 1.864 s, so both settings are timed.
-    probe = FakeProbe(WarmUp(None, 1.0, 0.003), {True: xla, False: no_xla})
+def test_a_very_long_stage_keeps_the_faster_setting(xla, no_xla, expected):
+    # 60000 steps: 144 comparison steps are under 2% (1200), so both settings are timed.
+    probe = FakeProbe({False: PLAIN, True: XLA}, {True: xla, False: no_xla})
     plan, note = _decide(probe, total_steps=60000)
-    assert probe.calls == [("warm_up", 12), ("compare", 12, 3, 2)]  # 60000 % 36 = 24, gcd(36, 24) = 12
+    assert probe.calls == [("warm_up", 12, False), ("warm_up", 12, True), ("compare", 12, 3, 2)]
     assert plan.jit_compile is expected and plan.chosen_by == "probe" and note is None
     assert plan.probe == pytest.approx({"xla": 1e3 * xla, "no_xla": 1e3 * no_xla})
 
 
-def test_an_xla_failure_falls_back_with_one_note():
-    probe = FakeProbe(WarmUp("InvalidArgumentError: Detected unsupported operations", 2.0, None))
-    plan, note = _decide(probe)
+def test_trials_of_one_signature_reuse_the_measurements():
+    # A sweep: the first trial (6000 steps) measures both settings; later trials of the same
+    # model, batch and device measure nothing and decide on their own step budgets with the
+    # measured compile cost: 1080 steps, 1.5 + 2.16 = 3.66 s > 3.24 s: no XLA; 2000 steps,
+    # 1.5 + 4 = 5.5 s < 6 s: XLA.
+    signature = "trials-of-one-signature"
+    execution_plan.MEASURED.pop(signature, None)
+    first = FakeProbe({False: PLAIN, True: XLA})
+    assert _decide(first, signature=signature)[0].jit_compile is True
+    assert len(first.calls) == 2
+    later = FakeProbe({})
+    short = _decide(later, total_steps=1080, signature=signature)[0]
+    longer = _decide(later, total_steps=2000, signature=signature)[0]
+    assert later.calls == []
+    assert (short.jit_compile, short.chosen_by, longer.jit_compile) == (False, "estimate", True)
+    assert short.probe["predicted_seconds"] == pytest.approx({"xla": 3.66, "no_xla": 3.24})
+    other = FakeProbe({False: PLAIN, True: XLA})
+    _decide(other, total_steps=1080, signature="another-signature")
+    assert other.calls == [("warm_up", 18, False)]
+    execution_plan.MEASURED.pop(signature, None)
+    execution_plan.MEASURED.pop("another-signature", None)
+
+
+def test_an_xla_failure_falls_back_with_one_note_and_is_remembered():
+    signature = "xla-failure"
+    execution_plan.MEASURED.pop(signature, None)
+    failing = WarmUp("InvalidArgumentError: Detected unsupported operations", 2.0, None)
+    probe = FakeProbe({False: PLAIN, True: failing})
+    plan, note = _decide(probe, signature=signature)
     assert not plan.jit_compile and plan.steps_per_execution == 12
     assert note.startswith("XLA cannot compile the model (InvalidArgumentError") and note in plan.reason
+    again = FakeProbe({})
+    assert _decide(again, signature=signature) == (plan, note) and again.calls == []
+    execution_plan.MEASURED.pop(signature, None)
 
 
 def test_per_step_callbacks_force_one_step_per_execution():
-    probe = FakeProbe(WarmUp(None, 1.0, 0.003))
+    probe = FakeProbe({False: PLAIN, True: XLA}, {True: 0.002, False: 0.003})
     plan, _ = _decide(probe, per_step=["GradientMonitor"])
     assert plan.steps_per_execution == 1 and "GradientMonitor" in plan.reason
-    assert probe.calls == [("warm_up", 1)]  # XLA is still decided
+    # XLA is still decided; 2 * 3 * 2 * 1 = 12 comparison steps are under 2% of 6000.
+    assert probe.calls == [("warm_up", 1, False), ("warm_up", 1, True), ("compare", 1, 3, 2)]
 
 
 def test_recipe_values_blockers_and_short_stages_need_no_probe():
-    probe = FakeProbe(WarmUp(None, 0.1, 0.003))
+    probe = FakeProbe({})
     plan, _ = _decide(probe, spe=7, jit=False)
     assert (plan.steps_per_execution, plan.jit_compile, plan.chosen_by) == (7, False, "recipe")
     assert _decide(probe, jit_blocker="op determinism is on")[0].jit_compile is False
@@ -121,7 +170,7 @@ def test_recipe_values_blockers_and_short_stages_need_no_probe():
 def test_slow_steps_get_shorter_executions():
     # XLA at 0.1 s per step: at most floor(0.5 / 0.1) = 5 steps per execution, and 4 divides
     # both the epoch (36) and the 24 steps of the last epoch (6000 % 36).
-    plan, _ = _decide(FakeProbe(WarmUp(None, 1.0, 0.1), {True: 0.1, False: 0.2}))
+    plan, _ = _decide(FakeProbe({False: WarmUp(None, 1.0, 0.2), True: WarmUp(None, 3.0, 0.1)}))
     assert (plan.steps_per_execution, plan.jit_compile) == (4, True)
 
 
@@ -167,7 +216,7 @@ def test_the_probe_falls_back_on_a_model_xla_cannot_compile_and_leaves_no_trace(
     probe = ExecutionProbe(model, data, data_epoch=epoch)
     warm = probe.warm_up(4)
     assert warm.error is not None and warm.error.startswith(("InvalidArgumentError", "UnimplementedError"))
-    plan, note = _decide(FakeProbe(warm))
+    plan, note = _decide(FakeProbe({False: PLAIN, True: warm}))
     probe.finish(plan)
     assert note is not None and model.jit_compile is False and model.steps_per_execution == 12
     for saved, weight in zip(before, model.weights, strict=True):

@@ -17,11 +17,19 @@ runner decides, stage by stage:
   been timed.
 - `jit_compile`: off where XLA cannot help or is not allowed (op determinism, a layer that
   does not support XLA, a distributed strategy: Keras's own rules; a stage of fewer than
-  :data:`MIN_XLA_STEPS` steps, too short to win back the compile time); otherwise XLA is
-  compiled on the real model before `fit` (one execution, whose result is discarded). A
-  model XLA cannot compile falls back to no XLA, and the run says so once. When the stage
-  is long enough for a timed comparison to cost under :data:`PROBE_BUDGET` of it, XLA and
-  no XLA are timed on the real model and data, interleaved, and the faster one is kept.
+  :data:`MIN_XLA_STEPS` steps). Otherwise by predicted total time: the train step without
+  XLA is traced and timed first (that trace is the one `fit` runs, so it costs nothing
+  when XLA is not chosen); XLA's compile cost is predicted as :data:`XLA_COMPILE_FACTOR`
+  times that first execution and its step time as :data:`XLA_STEP_FACTOR` times the
+  plain one. XLA is compiled (one execution on the real model, whose result is
+  discarded) only when compile + steps x XLA step is predicted under steps x plain step:
+  a short stage pays no compile and no probe. A model XLA cannot compile falls back to no
+  XLA, and the run says so once. When the stage is long enough for a timed comparison to
+  cost under :data:`PROBE_BUDGET` of its steps, XLA and no XLA are timed on the real model
+  and data, interleaved, and the faster one is kept. What was measured is kept for the
+  process by model signature (:data:`MEASURED`): a sweep's later trials, and later
+  stages, of the same model, batch and device measure nothing again and decide on their
+  own step budgets with the measured compile cost and step times.
 
 This module holds the decision (no TensorFlow); :mod:`kerasopt.recipe.run.execution_probe`
 times the settings on the model.
@@ -42,11 +50,19 @@ execution with fewer steps than this."""
 MAX_EXECUTION_SECONDS = 0.5
 """Callbacks, the progress bar and Ctrl-C act between executions: keep one this short."""
 MIN_XLA_STEPS = 1000
-"""Shorter stages skip XLA: compiling costs 1-5 s on a 2-core CPU, and XLA saves about 2 ms
-per step on the MNIST-1D CNN, so it pays off only after some 500-2500 steps."""
-PROBE_BUDGET = 0.05
-"""A timed comparison of XLA against no XLA runs only when it costs at most this fraction
-of the stage's estimated training time."""
+"""Shorter stages skip XLA without measuring anything: compiling costs 1-5 s on a 2-core
+CPU (tens of seconds on a busy one), and XLA saves about 1 ms per step on the MNIST-1D CNN,
+so it pays off only after some 1000-5000 steps."""
+XLA_COMPILE_FACTOR = 3.0
+"""Predicted XLA compile cost, as a multiple of the first execution without XLA (tracing
+it): both are CPU-bound graph work and scale alike with the model and the host's load. On
+the MNIST-1D CNN (2-core CPU) the first XLA execution took 2.5-3.5x the first plain one."""
+XLA_STEP_FACTOR = 0.7
+"""Predicted XLA step time, as a fraction of the measured step time without XLA: on the
+MNIST-1D CNN (2-core CPU, 18 steps per execution) 0.6-0.8."""
+PROBE_BUDGET = 0.02
+"""A timed comparison of XLA against no XLA (once XLA is predicted to pay off and compiled)
+runs only when its steps are at most this fraction of the stage's."""
 COMPARISON_ROUNDS = 3
 """Interleaved rounds of the comparison (medians are compared; the host may be shared)."""
 COMPARISON_EXECUTIONS = 2
@@ -61,10 +77,12 @@ class ExecutionPlan:
         steps_per_execution: Optimizer steps per `tf.function` call.
         jit_compile: Whether the train step is compiled with XLA.
         chosen_by: `"recipe"` (both set explicitly), `"rule"` (the automatic rules
-            above without a timed comparison) or `"probe"` (a timed comparison decided XLA).
+            above without a timing), `"estimate"` (predicted total times decided XLA) or
+            `"probe"` (a timed comparison decided XLA).
         reason: One sentence on why.
-        probe: The timed comparison's milliseconds per step by setting (`"xla"`,
-            `"no_xla"`) and its `seconds`, or None.
+        probe: What was timed and predicted: milliseconds per step by setting (`"xla"`,
+            `"no_xla"`, measured or predicted) and, for `"estimate"`, the predicted
+            seconds of the rest of the stage by setting (`"predicted_seconds"`); or None.
     """
 
     steps_per_execution: int
@@ -86,12 +104,12 @@ class ExecutionPlan:
 
 @dataclasses.dataclass(frozen=True)
 class WarmUp:
-    """The first XLA execution on the real model.
+    """The first executions of a train step (XLA or not) on the real model.
 
     Attributes:
         error: Why XLA failed to compile the model (`"Type: message"`), or None.
         seconds: Wall time of the first execution (tracing and compiling included).
-        step_seconds: Seconds per step of a later execution, or None when XLA failed.
+        step_seconds: Seconds per step of later executions, or None when XLA failed.
     """
 
     error: str | None
@@ -99,11 +117,58 @@ class WarmUp:
     step_seconds: float | None
 
 
-class Probe(Protocol):
-    """What :func:`decide` needs from a model: an XLA warm-up and timed comparisons."""
+@dataclasses.dataclass
+class Measured:
+    """What was measured on one kind of model, batch and device, reused within the process.
 
-    def warm_up(self, steps_per_execution: int) -> WarmUp:
-        """Compile the train step with XLA and run it; see :class:`WarmUp`."""
+    A sweep's trials (and a run's later stages) with the same :attr:`signature` skip the
+    measurements: only the predicted totals are compared again for their own step budgets.
+
+    Attributes:
+        plain: The first executions without XLA, or None.
+        xla: The first executions with XLA (or its compile error), or None.
+        compared: Seconds per step by `jit_compile` from a timed comparison, or None.
+    """
+
+    plain: WarmUp | None = None
+    xla: WarmUp | None = None
+    compared: dict[bool, float] | None = None
+
+    def step_seconds(self, jit: bool) -> float:
+        """Seconds per step with or without XLA: compared, else measured, else predicted."""
+        if self.compared is not None:
+            return self.compared[jit]
+        warm = self.xla if jit else self.plain
+        if warm is not None and warm.step_seconds:
+            return warm.step_seconds
+        plain = self.plain.step_seconds if self.plain is not None else None
+        return XLA_STEP_FACTOR * (plain or 0.0) if jit else (plain or 0.0)
+
+    def compile_seconds(self) -> float:
+        """XLA's one-time cost on a new model: as measured here, else predicted from the plain
+        first execution (:data:`XLA_COMPILE_FACTOR`)."""
+        if self.xla is not None:
+            return self.xla.seconds
+        return XLA_COMPILE_FACTOR * (self.plain.seconds if self.plain is not None else 0.0)
+
+    def predicted_seconds(self, steps: int, *, compile_paid: bool = False) -> dict[str, float]:
+        """Predicted seconds of `steps` steps by setting (`"xla"`, `"no_xla"`), XLA's compile
+        included unless it is already paid on this model."""
+        compile_cost = 0.0 if compile_paid else self.compile_seconds()
+        return {"xla": compile_cost + steps * self.step_seconds(True),
+                "no_xla": steps * self.step_seconds(False)}
+
+
+MEASURED: dict[str, Measured] = {}
+"""Measurements by model signature (:func:`kerasopt.recipe.run.execution_probe.signature`),
+for this process: trials of a sweep and stages of a run reuse them."""
+
+
+class Probe(Protocol):
+    """What :func:`decide` needs from a model: warm-ups and timed comparisons."""
+
+    def warm_up(self, steps_per_execution: int, jit: bool = True) -> WarmUp:
+        """Trace (and with `jit`, compile with XLA) the train step and run it; see :class:`WarmUp`."""
 
     def compare(self, steps_per_execution: int, rounds: int, executions: int) -> dict[bool, float]:
         """Seconds per step with XLA (`True`) and without (`False`), medians of interleaved rounds."""
@@ -181,7 +246,7 @@ def rule_steps_per_execution(steps_per_epoch: int, total_steps: int, cap: int = 
 
 def decide(steps_per_execution: int | str, jit_compile: bool | str, *, steps_per_epoch: int,
            total_steps: int, per_step: list[str], distributed: bool, jit_blocker: str | None,
-           probe: Probe) -> tuple[ExecutionPlan, str | None]:
+           probe: Probe, signature: str | None = None) -> tuple[ExecutionPlan, str | None]:
     """Choose a stage's `steps_per_execution` and `jit_compile`.
 
     Args:
@@ -193,6 +258,10 @@ def decide(steps_per_execution: int | str, jit_compile: bool | str, *, steps_per
         distributed: Whether the strategy has more than one replica or worker.
         jit_blocker: Why XLA is not an option (determinism, a layer), or None.
         probe: Warms up and times settings on the model.
+        signature: The model's kind, batch and device
+            (:func:`kerasopt.recipe.run.execution_probe.signature`): what was measured on an
+            earlier model of that signature in this process (:data:`MEASURED`) is reused
+            instead of measured again. None measures afresh. Defaults to `None`.
 
     Returns:
         The plan, and a note for the output when XLA failed to compile the model (else None).
@@ -213,19 +282,35 @@ def decide(steps_per_execution: int | str, jit_compile: bool | str, *, steps_per
         jit_blocker = f"the stage is shorter than {MIN_XLA_STEPS} steps, too short to win back compiling"
     if distributed or jit_blocker:
         return ExecutionPlan(spe, False, "rule", f"{why}; no XLA: {jit_blocker or 'a distributed strategy'}"), None
-    first = probe.warm_up(spe)
-    if first.error is not None:
-        note = f"XLA cannot compile the model ({first.error}); training without jit_compile."
+    known = MEASURED.setdefault(signature, Measured()) if signature else Measured()
+    if known.plain is None:
+        known.plain = probe.warm_up(spe, False)
+    if known.xla is not None and known.xla.error is not None:
+        note = f"XLA cannot compile the model ({known.xla.error}); training without jit_compile."
         return ExecutionPlan(spe, False, "rule", f"{why}; {note}"), note
-    step = first.step_seconds or 0.0
-    comparison_steps = 2 * COMPARISON_ROUNDS * COMPARISON_EXECUTIONS * spe
-    cost = first.seconds + comparison_steps * step  # tracing the other setting, and the timed steps
-    if cost > PROBE_BUDGET * total_steps * step:
+    predicted = known.predicted_seconds(total_steps)
+    jit = predicted["xla"] < predicted["no_xla"]
+    if not jit or known.xla is not None:  # decided by the prediction, or measured before
+        reason = (f"{why}; {'XLA' if jit else 'no XLA'}: {total_steps} steps predicted to take "
+                  f"{predicted['xla']:.1f} s with XLA (compiling included), "
+                  f"{predicted['no_xla']:.1f} s without")
+        timing = {"xla": 1e3 * known.step_seconds(True), "no_xla": 1e3 * known.step_seconds(False),
+                  "predicted_seconds": predicted}
+        step = known.step_seconds(jit)
+        return ExecutionPlan(_time_capped(spe, steps_per_execution, steps_per_epoch, total_steps, step),
+                             jit, "estimate", reason, timing), None
+    known.xla = probe.warm_up(spe, True)
+    if known.xla.error is not None:
+        note = f"XLA cannot compile the model ({known.xla.error}); training without jit_compile."
+        return ExecutionPlan(spe, False, "rule", f"{why}; {note}"), note
+    step = known.step_seconds(True)
+    if 2 * COMPARISON_ROUNDS * COMPARISON_EXECUTIONS * spe > PROBE_BUDGET * total_steps:
+        timing = {"xla": 1e3 * step, "no_xla": 1e3 * known.step_seconds(False)}
         plan = ExecutionPlan(_time_capped(spe, steps_per_execution, steps_per_epoch, total_steps, step),
-                             True, "rule", f"{why}; XLA compiles the model (the stage is too short "
-                             "for a timed comparison to pay off)")
+                             True, "estimate", f"{why}; XLA compiles the model (predicted to pay off; "
+                             "the stage is too short for a timed comparison to)", timing)
         return plan, None
-    times = probe.compare(spe, COMPARISON_ROUNDS, COMPARISON_EXECUTIONS)
+    known.compared = times = probe.compare(spe, COMPARISON_ROUNDS, COMPARISON_EXECUTIONS)
     jit = times[True] <= times[False]
     step = times[jit]
     timing = {"xla": 1e3 * times[True], "no_xla": 1e3 * times[False]}

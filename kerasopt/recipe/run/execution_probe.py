@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
+import math
 import statistics
 import time
 from collections.abc import Callable
@@ -10,6 +13,35 @@ from typing import Any
 import keras
 
 from kerasopt.recipe.run.execution_plan import ExecutionPlan, WarmUp
+
+TIMED_STEPS = 24
+"""A warm-up times at least this many steps after its first execution (several executions
+when there are fewer steps per execution)."""
+
+
+def signature(model: keras.Model, dataset: Any) -> str:
+    """What makes measurements on `model` valid for another model in this process.
+
+    The layers' types and weight shapes, the optimizer's type, the
+    batches' shapes and types, and the strategy's devices: the trials of a sweep that
+    change only rates, seeds or regularization share one signature; a change of width,
+    depth or batch size does not.
+    """
+    from kerasopt._keras_compat import flatten_layers
+
+    layers = [(type(layer).__name__, [tuple(weight.shape) for weight in layer.weights])
+              for layer in flatten_layers(model, include_self=False)]
+    strategy = model.distribute_strategy
+    try:
+        devices = list(strategy.extended.worker_devices)
+    except RuntimeError:  # the default strategy has none: the process's devices
+        import tensorflow as tf
+
+        devices = [device.name for device in tf.config.list_logical_devices()]
+    parts = {"layers": layers, "optimizer": type(model.optimizer).__name__,
+             "data": str(dataset.element_spec), "strategy": type(strategy).__name__,
+             "devices": devices}
+    return hashlib.sha256(json.dumps(parts, default=str).encode()).hexdigest()[:16]
 
 
 class ExecutionProbe:
@@ -96,20 +128,24 @@ class ExecutionProbe:
         self._functions[(steps_per_execution, jit)] = function
         return [b - a for a, b in zip(ends, ends[1:], strict=False)]
 
-    def warm_up(self, steps_per_execution: int) -> WarmUp:
-        """Compile the train step with XLA and run two executions.
+    def warm_up(self, steps_per_execution: int, jit: bool = True) -> WarmUp:
+        """Trace (with `jit`, compile with XLA) the train step and run it: the first
+        execution, then at least :data:`TIMED_STEPS` steps timed.
 
         Returns:
-            The first execution's seconds (compilation included) and the second's seconds
-            per step; or, when XLA cannot compile the model, the error (`"Type: message"`,
-            first line), and the model is back to no XLA.
+            The first execution's seconds (tracing and compiling included) and the fastest
+            later one's seconds per step; or, when XLA cannot compile the model, the error
+            (`"Type: message"`, first line), and the model is back to no XLA.
         """
         import tensorflow as tf
 
+        timed = max(1, math.ceil(TIMED_STEPS / steps_per_execution))
         started = self.clock()
         try:
-            durations = self._run(steps_per_execution, True, 2)
+            durations = self._run(steps_per_execution, jit, 1 + timed)
         except tf.errors.OpError as err:
+            if not jit:
+                raise
             self._restore()
             self.model.jit_compile = False
             self.model.train_function = None
@@ -117,7 +153,8 @@ class ExecutionProbe:
             first_line = (str(err.message).strip().splitlines() or [""])[0]
             return WarmUp(f"{type(err).__name__}: {first_line[:200]}", self.clock() - started, None)
         first = durations[0] if durations else self.clock() - started
-        later = durations[1] / steps_per_execution if len(durations) > 1 else None
+        # The fastest timed execution: a shared host's load only ever adds time.
+        later = min(durations[1:]) / steps_per_execution if len(durations) > 1 else None
         return WarmUp(None, first, later)
 
     def compare(self, steps_per_execution: int, rounds: int, executions: int) -> dict[bool, float]:
@@ -135,12 +172,21 @@ class ExecutionProbe:
         return {jit: statistics.median(values) for jit, values in samples.items()}
 
     def finish(self, plan: ExecutionPlan) -> None:
-        """Put the model back as it was, set to the plan (its train function kept when traced)."""
+        """Put the model back as it was, set to the plan (its train function kept when traced).
+
+        The test step (validation, evaluation) is not compiled with XLA even when the plan
+        compiles the train step: a second XLA compile would cost more than it saves.
+        """
         self._restore()
         model = self.model
         model.steps_per_execution = plan.steps_per_execution
         model.jit_compile = plan.jit_compile
         model.train_function = self._functions.get((plan.steps_per_execution, plan.jit_compile))
         model.test_function = model.predict_function = None
+        if plan.jit_compile:  # validation (a few batches an epoch) does not win back an XLA compile
+            model.jit_compile = False
+            model.make_test_function()
+            model.make_predict_function()
+            model.jit_compile = True
         self._functions.clear()
         self._saved = None

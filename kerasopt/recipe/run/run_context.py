@@ -416,7 +416,7 @@ class Run:
         """Choose and apply the stage's `steps_per_execution` and `jit_compile`
         (:mod:`kerasopt.recipe.run.execution_plan`); print a note once if XLA fails on the model."""
         from kerasopt.recipe.run.execution_plan import ExecutionPlan, decide, needs_each_step
-        from kerasopt.recipe.run.execution_probe import ExecutionProbe
+        from kerasopt.recipe.run.execution_probe import ExecutionProbe, signature
 
         training = stage.training
         probe = ExecutionProbe(self.trainee, self.data.train, data_epoch=getattr(self.data, "epoch", None))
@@ -429,7 +429,8 @@ class Run:
                 training.steps_per_execution, training.jit_compile,
                 steps_per_epoch=plan.steps_per_epoch, total_steps=plan.total_steps,
                 per_step=list(dict.fromkeys(per_step)), distributed=distributed,
-                jit_blocker=self._xla_blocker(), probe=probe)
+                jit_blocker=self._xla_blocker(), probe=probe,
+                signature=signature(self.trainee, self.data.train))
         if note is not None:
             self.xla_failure = note
             print(f"kerasopt: note: {note}", file=sys.stderr)
