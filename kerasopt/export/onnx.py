@@ -104,16 +104,19 @@ def unsupported_nodes(proto: Any) -> list[tuple[str, str]]:
 
 
 def _describe(nodes: list[tuple[str, str]], model: keras.Model) -> str:
-    """One line naming the TensorFlow ops tf2onnx could not convert and the layers they belong to."""
-    layers = dict((name, type(layer).__name__) for name, layer in walk(model))
-    parts = []
+    """One line naming the TensorFlow ops tf2onnx could not convert, grouped by the layer using them."""
+    layers = {name: type(layer).__name__ for name, layer in walk(model)}
+    by_layer: dict[str, list[str]] = {}
     for node, op in nodes:
-        segments = node.split("/")[:-1]
-        names = [s for s in segments if s in layers] or [
-            re.sub(r"_\d+$", "", s) for s in segments if re.sub(r"_\d+$", "", s) in layers]
-        parts.append(f"{op} in layer {names[-1]} ({layers[names[-1]]})" if names else f"{op} (node {node})")
-    return (f"ONNX export failed: tf2onnx cannot convert {'; '.join(dict.fromkeys(parts))}; replace that "
-            "layer, or export a SavedModel or TFLite file instead.")
+        segments = [re.sub(r"_\d+$", "", s) if s not in layers else s for s in node.split("/")[:-1]]
+        names = [s for s in segments if s in layers]
+        where = f"layer {names[-1]} ({layers[names[-1]]})" if names else f"node {node}"
+        ops = by_layer.setdefault(where, [])
+        if op not in ops:
+            ops.append(op)
+    found = "; ".join(f"{', '.join(ops)} in {where}" for where, ops in by_layer.items())
+    return (f"ONNX export failed: tf2onnx cannot convert the TensorFlow ops {found}; replace that layer, "
+            "or export a SavedModel or TFLite file instead.")
 
 
 def export_onnx(model: keras.Model, path: str | os.PathLike[str], *, opset: int | None = None) -> dict[str, Any]:

@@ -3,11 +3,13 @@
 import json
 import signal
 import sys
+from pathlib import Path
 
 import keras
 import numpy as np
 import pytest
 import tensorflow as tf
+import yaml
 
 from kerasopt.cli import main
 from kerasopt.export import ExportError, export_onnx, verify_onnx
@@ -95,3 +97,21 @@ def test_a_killed_onnx_write_leaves_no_file_and_resume_writes_the_verified_file(
     assert info["path"] == "model.onnx" and info["bytes"] == (out / "model.onnx").stat().st_size
     assert info["max_abs_diff"] < 1e-5 and info["samples"] == 60  # 240 samples, test_split 0.25
     assert info["accuracy"] == pytest.approx(info["keras_accuracy"])
+
+
+def test_a_run_whose_model_does_not_convert_exits_1_with_one_line(tmp_path, capsys):
+    """MelSpectrogram's RFFT has no ONNX conversion in tf2onnx: exit 1, the layer named, no model.onnx."""
+    layers = [{"type": "MelSpectrogram", "fft_length": 16, "sequence_stride": 8, "num_mel_bins": 4,
+               "sampling_rate": 100}, {"type": "Flatten"},
+              {"type": "Dense", "units": 3, "activation": "softmax"}]
+    path = write_tiny_recipe(tmp_path, data={"input_shape": [64], "normalization": "none"},
+                             training={"epochs": 1}, export={"keras": False, "onnx": True})
+    recipe = yaml.safe_load(Path(path).read_text())
+    Path(path).write_text(yaml.safe_dump({**recipe, "model": {"layers": layers}}))
+    out = tmp_path / "run"
+    assert main(["run", path, "--output-dir", str(out)]) == 1
+    err = capsys.readouterr().err
+    assert "RFFT" in err and "layer mel_spectrogram (MelSpectrogram)" in err and "Traceback" not in err
+    assert [line for line in err.splitlines() if line.startswith("kerasopt: error:")] == [
+        next(line for line in err.splitlines() if "RFFT" in line)]
+    assert not list(out.glob("*model.onnx*"))
