@@ -1,4 +1,4 @@
-"""Exports: .keras, SavedModel and TFLite (verified with the LiteRT interpreter).
+"""Exports: .keras, SavedModel, TFLite (verified with the LiteRT interpreter) and ONNX (onnxruntime).
 
 Names load on first use: importing the package imports neither TensorFlow nor Keras.
 Every file is written through :func:`kerasopt.atomic.atomic_target`.
@@ -12,6 +12,8 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from kerasopt.export.errors import ExportError as ExportError
     from kerasopt.export.keras_format import export_keras as export_keras
+    from kerasopt.export.onnx import export_onnx as export_onnx
+    from kerasopt.export.onnx_verify import verify_onnx as verify_onnx
     from kerasopt.export.saved_model import export_saved_model as export_saved_model
     from kerasopt.export.tflite import export_tflite as export_tflite
     from kerasopt.export.tflite_verify import verify_tflite as verify_tflite
@@ -19,6 +21,7 @@ if TYPE_CHECKING:
 _WHERE = {
     "ExportError": "errors", "export_keras": "keras_format", "export_saved_model": "saved_model",
     "export_tflite": "tflite", "verify_tflite": "tflite_verify",
+    "export_onnx": "onnx", "verify_onnx": "onnx_verify",
 }
 __all__ = sorted(_WHERE)
 

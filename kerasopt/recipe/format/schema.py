@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from typing import Annotated, Any, Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from kerasopt.recipe.format.fields import PositiveInt, StrictModel
 from kerasopt.recipe.format.schema_compression import Compression
@@ -45,6 +45,18 @@ class Export(StrictModel):
     keras: bool = True
     saved_model: bool = False
     tflite: TFLite | None = None
+    onnx: bool = Field(False, description="write model.onnx (Keras's ONNX export, tf2onnx) and verify it with "
+                       "onnxruntime on the test split; needs pip install 'kerasopt[onnx]'")
+
+    @field_validator("onnx")
+    @classmethod
+    def _onnx_installed(cls, value: bool) -> bool:
+        from kerasopt.export.onnx_packages import INSTALL_HINT, missing_packages
+
+        missing = missing_packages() if value else []
+        if missing:
+            raise ValueError(f"ONNX export needs {', '.join(missing)}, not installed: {INSTALL_HINT}")
+        return value
 
     @model_validator(mode="before")
     @classmethod

@@ -134,7 +134,7 @@ def evaluate(model: Any, data: Any, splits: tuple[str, ...] = ("validation", "te
 
 def export(recipe: Recipe, model: Any, data: Any, run_dir: RunDirectory,
            baseline: Any = None) -> dict[str, Any]:
-    """Write the exports the recipe asks for; verify TFLite files on the test split.
+    """Write the exports the recipe asks for; verify TFLite and ONNX files on the test split.
 
     Args:
         recipe: The recipe (its `export:` section).
@@ -145,7 +145,7 @@ def export(recipe: Recipe, model: Any, data: Any, run_dir: RunDirectory,
             `tflite_float`. Defaults to `None` (the float TFLite of `model`).
 
     Returns:
-        The `exports` entry of `metrics.json`; each verified TFLite entry also holds
+        The `exports` entry of `metrics.json`; each verified TFLite or ONNX entry also holds
         `keras_accuracy`, the accuracy of the Keras model it was converted from.
     """
     from kerasopt.export import keras_format, saved_model, tflite, tflite_verify
@@ -180,7 +180,22 @@ def export(recipe: Recipe, model: Any, data: Any, run_dir: RunDirectory,
                 if data.task != "regression":
                     info["keras_accuracy"] = _accuracy(outputs, data.y_test)
             exports[key] = _relative(info, run_dir)
+    if section.onnx:
+        exports["onnx"] = _relative(_export_onnx(model, data, run_dir), run_dir)
     return exports
+
+
+def _export_onnx(model: Any, data: Any, run_dir: RunDirectory) -> dict[str, Any]:
+    """Write model.onnx and verify it with onnxruntime on the test split, as the TFLite files are."""
+    from kerasopt.export import onnx, onnx_verify
+
+    info = onnx.export_onnx(model, run_dir.path("model.onnx"))
+    outputs = predict_locally(model, data.x_test)
+    info.update(onnx_verify.verify_onnx(run_dir.path("model.onnx"), data.x_test, data.y_test,
+                                        keras_outputs=outputs, task=data.task))
+    if data.task != "regression":
+        info["keras_accuracy"] = _accuracy(outputs, data.y_test)
+    return info
 
 
 def _accuracy(outputs: Any, labels: Any) -> float:
