@@ -72,7 +72,15 @@ def build_sweep(args: argparse.Namespace) -> Any:
     from kerasopt.sweep.search_space import SearchSpace
     from kerasopt.sweep.sweep import Sweep
 
-    section = getattr(load_recipe(args.recipe, args.overrides).recipe, "sweep", None) or SweepSection()
+    recipe = load_recipe(args.recipe, args.overrides).recipe
+    if recipe.runtime.strategy == "multi_worker":
+        # A trial runs inside the sweep's process; a multi-worker trial would need a cluster
+        # of its own for every trial. Parallel trials are what `--workers N` gives.
+        raise RecipeError([Problem(("runtime", "strategy"), "a sweep runs each trial in one process",
+                                   received="multi_worker",
+                                   allowed="auto, one_device, mirrored or tpu; for several trials at "
+                                           "once, `kerasopt sweep --workers N`")], args.recipe)
+    section = getattr(recipe, "sweep", None) or SweepSection()
     if args.param:
         space = SearchSpace.parse(args.param)
     elif section.params:

@@ -121,5 +121,11 @@ def test_cli_exits_2_before_any_trial(tmp_path):
     assert "expected uniform(LOW,HIGH), loguniform(LOW,HIGH)" in syntax.stderr
     nothing = kerasopt("sweep", recipe, "--output-dir", str(out))
     assert nothing.returncode == 2 and "nothing to sweep" in nothing.stderr
-    assert "Traceback" not in typo.stderr + syntax.stderr + nothing.stderr
+    # A trial runs in the sweep's process: a multi-worker recipe is refused, not failed trial by trial.
+    cluster = kerasopt("sweep", recipe, "runtime.strategy=multi_worker", "--param", "seed=choice(1,2)",
+                       "--output-dir", str(out))
+    assert cluster.returncode == 2, cluster.stderr
+    assert "runtime.strategy: a sweep runs each trial in one process" in cluster.stderr
+    assert "kerasopt sweep --workers N" in cluster.stderr
+    assert "Traceback" not in typo.stderr + syntax.stderr + nothing.stderr + cluster.stderr
     assert not out.exists()
