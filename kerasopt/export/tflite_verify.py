@@ -15,7 +15,9 @@ from kerasopt.export.native_stderr import DELEGATE_NOTICE, dropped_stderr_lines
 TASKS = ("classification", "regression")
 
 
-def _to_tensor(batch: np.ndarray, detail: dict[str, Any]) -> np.ndarray:
+def to_tensor(batch: np.ndarray, detail: dict[str, Any]) -> np.ndarray:
+    """Float inputs as the input tensor `detail` declares them: integer tensors get
+    `round(x / scale + zero_point)` clipped to the type's range, others a cast."""
     dtype = np.dtype(detail["dtype"])
     if dtype.kind in "iu" and detail["quantization"][0]:
         scale, zero_point = detail["quantization"]
@@ -24,7 +26,8 @@ def _to_tensor(batch: np.ndarray, detail: dict[str, Any]) -> np.ndarray:
     return batch.astype(dtype)
 
 
-def _from_tensor(values: np.ndarray, detail: dict[str, Any]) -> np.ndarray:
+def from_tensor(values: np.ndarray, detail: dict[str, Any]) -> np.ndarray:
+    """Float values of an output tensor: integers as `(q - zero_point) * scale`."""
     if np.dtype(detail["dtype"]).kind in "iu" and detail["quantization"][0]:
         scale, zero_point = detail["quantization"]
         return (values.astype("float32") - zero_point) * scale
@@ -75,9 +78,9 @@ def run_tflite(path: str | os.PathLike[str], x: np.ndarray, *, batch_size: int =
             with _quiet_delegate_notice():
                 interpreter.allocate_tensors()
             shape = batch.shape
-        interpreter.set_tensor(inputs[0]["index"], _to_tensor(batch, inputs[0]))
+        interpreter.set_tensor(inputs[0]["index"], to_tensor(batch, inputs[0]))
         interpreter.invoke()
-        results.append(_from_tensor(interpreter.get_tensor(outputs[0]["index"]), outputs[0]))
+        results.append(from_tensor(interpreter.get_tensor(outputs[0]["index"]), outputs[0]))
     return np.concatenate(results)
 
 
