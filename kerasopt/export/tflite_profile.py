@@ -45,16 +45,18 @@ def describe_tflite(path: str | os.PathLike[str]) -> dict[str, Any]:
         op name to its count; `float_ops` names, sorted, the ops other than
         QUANTIZE/DEQUANTIZE with a floating-point output (empty for a file that runs
         entirely in integers; with float I/O only the edge ops convert);
-        `activation_bytes` sums the buffer sizes of the input and of every op output at
-        batch 1, an upper bound of the interpreter's arena (which reuses buffers whose
-        lifetimes do not overlap); `constant_bytes` sums the other tensors (weights,
-        biases, shapes), read from the file.
+        `activation_bytes` sums the buffer sizes (from `get_tensor_details`) of the
+        input, every op output and the kernels' scratch tensors (e.g. im2col) at batch
+        1: an upper bound of the interpreter's tensor arena, which reuses buffers whose
+        lifetimes do not overlap; `constant_bytes` sums the op inputs no op produces
+        (weights, biases, shapes), read from the file.
     """
     interpreter = _interpreter(path, delegates=False)
     ops = interpreter._get_ops_details()  # noqa: SLF001 - LiteRT's only op listing in Python
     tensors = {d["index"]: d for d in interpreter.get_tensor_details()}
     produced = {int(i) for op in ops for i in op["outputs"]}
     produced |= {d["index"] for d in interpreter.get_input_details()}
+    constants = {int(i) for op in ops for i in op["inputs"] if int(i) >= 0} - produced
 
     def size(detail: dict[str, Any]) -> int:
         return int(np.prod(detail["shape"])) * np.dtype(detail["dtype"]).itemsize
@@ -62,8 +64,8 @@ def describe_tflite(path: str | os.PathLike[str]) -> dict[str, Any]:
     float_ops = sorted({op["op_name"] for op in ops if op["op_name"] not in EDGE_OPS and any(
         int(i) in tensors and np.dtype(tensors[int(i)]["dtype"]).kind == "f" for i in op["outputs"])})
     return {"ops": dict(sorted(Counter(op["op_name"] for op in ops).items())), "float_ops": float_ops,
-            "activation_bytes": sum(size(d) for i, d in tensors.items() if i in produced),
-            "constant_bytes": sum(size(d) for i, d in tensors.items() if i not in produced)}
+            "activation_bytes": sum(size(d) for i, d in tensors.items() if i not in constants),
+            "constant_bytes": sum(size(d) for i, d in tensors.items() if i in constants)}
 
 
 def time_tflite(paths: dict[str, str | os.PathLike[str]], sample: np.ndarray, *,

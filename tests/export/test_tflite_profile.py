@@ -63,3 +63,13 @@ def test_an_int8_file_names_the_ops_left_in_float(tmp_path):
     # Input and MUL output (6 float32 each), QUANTIZE and RESHAPE (6 int8 each), CONV_2D and RESHAPE
     # (3 int8 each), DEQUANTIZE (3 float32): every op output at batch 1, summed.
     assert profile["activation_bytes"] == 4 * 6 * 2 + 6 * 2 + 3 * 2 + 4 * 3
+
+
+def test_validate_refuses_min_speedup_without_a_float_file_to_compare_with(tmp_path, capsys):
+    path = tmp_path / "recipe.yaml"
+    path.write_text("name: tiny\ndata: {source: digits}\nmodel: {architecture: mlp, units: [8]}\n"
+                    "export: {tflite: {min_speedup: 2}}\n")
+    assert main(["validate", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert "export.tflite.min_speedup: 2.0 compares model.tflite with model_float.tflite" in err
+    assert "received quantization: none and no compression" in err and "Traceback" not in err
