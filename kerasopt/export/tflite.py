@@ -19,9 +19,13 @@ from kerasopt.export.native_stderr import CONVERTER_NOTICE, dropped_stderr_lines
 QUANTIZATIONS = ("none", "dynamic", "float16", "int8", "int16x8")
 """The quantization modes of :func:`export_tflite`."""
 
+IO_TYPES = ("float32", "int8", "uint8")
+"""The input/output types of :func:`export_tflite`; int8 and uint8 need `quantization="int8"`."""
+
 
 def converter_options(quantization: str = "none", representative_data: np.ndarray | None = None,
-                      num_representative: int = 100, *, quantization_aware: bool = False) -> dict[str, Any]:
+                      num_representative: int = 100, *, quantization_aware: bool = False,
+                      io: str = "float32") -> dict[str, Any]:
     """Return the TFLiteConverter settings for a quantization mode, as `model.export` keywords.
 
     All modes restrict `target_spec.supported_ops` to TFLite builtin op sets (Keras
@@ -42,6 +46,10 @@ def converter_options(quantization: str = "none", representative_data: np.ndarra
       fake-quantization ops (:class:`kerasopt.compression.quantization.QuantizeWrapper`):
       the converter takes the ranges from those ops, so no data is needed; ops outside
       them stay float.
+    - `io="int8"` or `"uint8"` (with `"int8"` only): the file's input and output
+      tensors are integers (`inference_input_type`/`inference_output_type`) with the
+      scale and zero point of the ranges, as integer-only hardware (TFLite Micro, Edge
+      TPU, NPU delegates) needs; the caller quantizes inputs and dequantizes outputs.
     - `"int16x8"`: 16-bit activations and 8-bit weights
       (`EXPERIMENTAL_TFLITE_BUILTINS_ACTIVATIONS_INT16_WEIGHTS_INT8`, ops without such a
       kernel fall back to float builtins), calibrated on `representative_data`, float
@@ -55,19 +63,26 @@ def converter_options(quantization: str = "none", representative_data: np.ndarra
             choice is reproducible and not biased by sorted data), >= 1. Defaults to `100`.
         quantization_aware: Whether the model carries its own int8 ranges (fake
             quantization); only with `"int8"`. Defaults to `False`.
+        io: One of :data:`IO_TYPES`, the type of the file's input and output; int8
+            and uint8 only with `"int8"`. Defaults to `"float32"`.
 
     Returns:
         Keyword arguments for `model.export(path, format="litert", **options)`.
 
     Raises:
-        ExportError: For an unknown mode, bad `num_representative`, or int8/int16x8
-            without data.
+        ExportError: For an unknown mode or `io`, integer `io` without int8, bad
+            `num_representative`, or int8/int16x8 without data.
     """
     import tensorflow as tf
 
     if quantization not in QUANTIZATIONS:
         raise ExportError(f"`quantization` must be one of {', '.join(QUANTIZATIONS)}. "
                           f"Received: quantization={quantization!r}")
+    if io not in IO_TYPES:
+        raise ExportError(f"`io` must be one of {', '.join(IO_TYPES)}. Received: io={io!r}")
+    if io != "float32" and quantization != "int8":
+        raise ExportError(f"`io={io!r}` (integer input and output) needs quantization='int8'; with "
+                          f"quantization={quantization!r} only io='float32' is possible.")
     if isinstance(num_representative, bool) or not isinstance(num_representative, int) or num_representative < 1:
         raise ExportError(f"`num_representative` must be an integer >= 1. "
                           f"Received: num_representative={num_representative!r}")
@@ -75,9 +90,13 @@ def converter_options(quantization: str = "none", representative_data: np.ndarra
         raise ExportError(f"`quantization_aware=True` goes with quantization='int8' only. "
                           f"Received: quantization={quantization!r}")
     builtins = [tf.lite.OpsSet.TFLITE_BUILTINS]
+    edges = {"inference_input_type": getattr(tf, io), "inference_output_type": getattr(tf, io)}
     if quantization == "none":
         return {"target_spec": {"supported_ops": builtins}}
-    if quantization == "dynamic" or quantization_aware:
+    if quantization_aware:
+        return {"optimizations": [tf.lite.Optimize.DEFAULT], "target_spec": {"supported_ops": builtins},
+                **(edges if io != "float32" else {})}
+    if quantization == "dynamic":
         return {"optimizations": [tf.lite.Optimize.DEFAULT], "target_spec": {"supported_ops": builtins}}
     if quantization == "float16":
         return {"optimizations": [tf.lite.Optimize.DEFAULT],
@@ -90,8 +109,7 @@ def converter_options(quantization: str = "none", representative_data: np.ndarra
            [tf.lite.OpsSet.EXPERIMENTAL_TFLITE_BUILTINS_ACTIVATIONS_INT16_WEIGHTS_INT8, *builtins])
     return {"optimizations": [tf.lite.Optimize.DEFAULT],
             "representative_dataset": _representative(representative_data, num_representative),
-            "target_spec": {"supported_ops": ops},
-            "inference_input_type": tf.float32, "inference_output_type": tf.float32}
+            "target_spec": {"supported_ops": ops}, **edges}
 
 
 def _draw(data: np.ndarray, count: int) -> np.ndarray:
@@ -111,7 +129,7 @@ def _representative(data: np.ndarray, count: int) -> Callable[[], Iterator[list[
 
 
 def _int8_plan(model: keras.Model, quantization: str, representative_data: np.ndarray | None,
-               num_representative: int) -> tuple[keras.Model, dict[str, Any], str | None]:
+               num_representative: int, io: str) -> tuple[keras.Model, dict[str, Any], str | None]:
     """The model to convert, its converter options, and where its int8 ranges come from."""
     from kerasopt.compression import quantization as qat
     from kerasopt.compression.quantization.quantize_model import SUPPORT as QAT_SUPPORT
@@ -123,26 +141,26 @@ def _int8_plan(model: keras.Model, quantization: str, representative_data: np.nd
                               f"quantization='int8' (its trained ranges) or 'none' (float, simulating int8). "
                               f"Received: quantization={quantization!r}")
         if quantization == "none":
-            return model, converter_options("none"), None
+            return model, converter_options("none", io=io), None
         unobserved = [w.name for w in wrappers if float(keras.ops.convert_to_numpy(w.observations)) == 0]
         if unobserved:
             raise ExportError(f"The activation ranges of {', '.join(unobserved)} were never learned: fine-tune "
                               "the quantization-aware model (or calibrate_ranges it on samples) before export.")
-        return model, converter_options("int8", quantization_aware=True), "trained"
+        return model, converter_options("int8", quantization_aware=True, io=io), "trained"
     if quantization != "int8":
-        return model, converter_options(quantization, representative_data, num_representative), None
-    options = converter_options("int8", representative_data, num_representative)  # validates the arguments
+        return model, converter_options(quantization, representative_data, num_representative, io=io), None
+    options = converter_options("int8", representative_data, num_representative, io=io)  # validates the arguments
     rewritable = isinstance(model, keras.Sequential) or type(model).__name__ == "Functional"
     if not rewritable or not any(QAT_SUPPORT.supports(layer) for _, layer in walk(model)):
         return model, options, "converter"
     calibrated = qat.quantize_model(model, preserve_sparsity=False)
     qat.calibrate_ranges(calibrated, _draw(representative_data, num_representative))
-    return calibrated, converter_options("int8", quantization_aware=True), "calibrated"
+    return calibrated, converter_options("int8", quantization_aware=True, io=io), "calibrated"
 
 
 def export_tflite(model: keras.Model, path: str | os.PathLike[str], *, quantization: str = "none",
                   representative_data: np.ndarray | None = None,
-                  num_representative: int = 100) -> dict[str, Any]:
+                  num_representative: int = 100, io: str = "float32") -> dict[str, Any]:
     """Convert `model` to a `.tflite` file that runs on any LiteRT interpreter.
 
     Uses `model.export(path, format="litert", **converter_options(...))` (Keras traces
@@ -168,6 +186,11 @@ def export_tflite(model: keras.Model, path: str | os.PathLike[str], *, quantizat
     - any other model (subclassed, or without such layers): the converter's own
       calibration (:func:`converter_options`).
 
+    `io="int8"`/`"uint8"` makes the input and output tensors integers for integer-only
+    hardware. The file must then start and end in int8: a model whose first layers run
+    in float (a leading `Normalization` kept in float, see above) fails with an
+    ExportError naming the input that stayed float, and no file is left.
+
     Args:
         model: The model to convert (TensorFlow backend), with a single input for int8.
         path: The destination; must end in `.tflite`. Parent directories are created.
@@ -176,9 +199,11 @@ def export_tflite(model: keras.Model, path: str | os.PathLike[str], *, quantizat
             float model. Defaults to `None`.
         num_representative: How many samples of `representative_data` to draw for
             calibration. Defaults to `100`.
+        io: One of :data:`IO_TYPES`: the type of the file's input and output tensors.
+            Defaults to `"float32"`.
 
     Returns:
-        `{"path", "bytes", "gzip_bytes", "quantization"}`, plus `"int8_ranges"`
+        `{"path", "bytes", "gzip_bytes", "quantization", "io"}`, plus `"int8_ranges"`
         (`"trained"`, `"calibrated"` or `"converter"`) for int8; `gzip_bytes` is the size
         of the file gzip-compressed (level 9), what a download or device image costs.
 
@@ -197,7 +222,7 @@ def export_tflite(model: keras.Model, path: str | os.PathLike[str], *, quantizat
     """
     if Path(path).suffix != ".tflite":
         raise ExportError(f"`path` must end in .tflite. Received: path={str(path)!r}")
-    converted, options, ranges = _int8_plan(model, quantization, representative_data, num_representative)
+    converted, options, ranges = _int8_plan(model, quantization, representative_data, num_representative, io)
     from tensorflow.lite.python.convert_phase import ConverterError
 
     with atomic_target(path) as tmp:
@@ -207,9 +232,30 @@ def export_tflite(model: keras.Model, path: str | os.PathLike[str], *, quantizat
         except ConverterError as err:
             layers = [(name, type(layer).__name__) for name, layer in walk(model)]
             raise ExportError(describe_conversion_failure(str(err), quantization, layers)) from err
+        if io != "float32":
+            _check_edges(tmp, io, model)
     data = Path(path).read_bytes()
     info = {"path": str(path), "bytes": len(data),
-            "gzip_bytes": len(gzip.compress(data, compresslevel=9, mtime=0)), "quantization": quantization}
+            "gzip_bytes": len(gzip.compress(data, compresslevel=9, mtime=0)), "quantization": quantization,
+            "io": io}
     if ranges is not None:
         info["int8_ranges"] = ranges
     return info
+
+
+def _check_edges(path: str | os.PathLike[str], io: str, model: keras.Model) -> None:
+    """Fail when the converter left an input or output in float although `io` asked for integers."""
+    from ai_edge_litert.interpreter import Interpreter
+
+    interpreter = Interpreter(model_path=str(path))
+    edges = [("input", d) for d in interpreter.get_input_details()]
+    edges += [("output", d) for d in interpreter.get_output_details()]
+    wrong = [f"{kind} {d['name']!r} is {np.dtype(d['dtype']).name}" for kind, d in edges
+             if np.dtype(d["dtype"]) != np.dtype(io)]
+    if wrong:
+        first = [f"{name} ({type(layer).__name__})" for name, layer in walk(model)][:3]
+        raise ExportError(
+            f"io={io!r}: the converted file is not integer-only: {'; '.join(wrong)}. The layers "
+            f"next to it run in float (the model starts with {', '.join(first)}); integer-only "
+            "hardware needs every op in int8. Fold preprocessing such as Normalization/Rescaling into "
+            "the data, or export with io='float32'.")

@@ -11,11 +11,12 @@ import numpy as np
 
 from kerasopt.export.errors import ExportError
 from kerasopt.export.native_stderr import DELEGATE_NOTICE, dropped_stderr_lines
+from kerasopt.export.output_check import TASKS, compare_outputs
 
-TASKS = ("classification", "regression")
 
-
-def _to_tensor(batch: np.ndarray, detail: dict[str, Any]) -> np.ndarray:
+def to_tensor(batch: np.ndarray, detail: dict[str, Any]) -> np.ndarray:
+    """Float inputs as the input tensor `detail` declares them: integer tensors get
+    `round(x / scale + zero_point)` clipped to the type's range, others a cast."""
     dtype = np.dtype(detail["dtype"])
     if dtype.kind in "iu" and detail["quantization"][0]:
         scale, zero_point = detail["quantization"]
@@ -24,7 +25,8 @@ def _to_tensor(batch: np.ndarray, detail: dict[str, Any]) -> np.ndarray:
     return batch.astype(dtype)
 
 
-def _from_tensor(values: np.ndarray, detail: dict[str, Any]) -> np.ndarray:
+def from_tensor(values: np.ndarray, detail: dict[str, Any]) -> np.ndarray:
+    """Float values of an output tensor: integers as `(q - zero_point) * scale`."""
     if np.dtype(detail["dtype"]).kind in "iu" and detail["quantization"][0]:
         scale, zero_point = detail["quantization"]
         return (values.astype("float32") - zero_point) * scale
@@ -75,20 +77,15 @@ def run_tflite(path: str | os.PathLike[str], x: np.ndarray, *, batch_size: int =
             with _quiet_delegate_notice():
                 interpreter.allocate_tensors()
             shape = batch.shape
-        interpreter.set_tensor(inputs[0]["index"], _to_tensor(batch, inputs[0]))
+        interpreter.set_tensor(inputs[0]["index"], to_tensor(batch, inputs[0]))
         interpreter.invoke()
-        results.append(_from_tensor(interpreter.get_tensor(outputs[0]["index"]), outputs[0]))
+        results.append(from_tensor(interpreter.get_tensor(outputs[0]["index"]), outputs[0]))
     return np.concatenate(results)
 
 
 def _quiet_delegate_notice() -> contextlib.AbstractContextManager[None]:
     """Drop LiteRT's "Created ... XNNPACK delegate" INFO line; other lines on fd 2 are passed on."""
     return dropped_stderr_lines(DELEGATE_NOTICE)
-
-
-def _predicted(outputs: np.ndarray) -> np.ndarray:
-    scores = outputs.reshape(len(outputs), -1)
-    return scores.argmax(axis=1) if scores.shape[1] > 1 else (scores[:, 0] > 0.5).astype("int64")
 
 
 def verify_tflite(path: str | os.PathLike[str], x: np.ndarray, y: np.ndarray | None = None, *,
@@ -128,26 +125,4 @@ def verify_tflite(path: str | os.PathLike[str], x: np.ndarray, y: np.ndarray | N
     if task not in TASKS:
         raise ExportError(f"`task` must be one of {', '.join(TASKS)}. Received: task={task!r}")
     out = run_tflite(path, x, batch_size=batch_size)
-    report: dict[str, Any] = {"accuracy": None, "max_abs_diff": None, "samples": len(out)}
-    if keras_outputs is not None:
-        reference = np.asarray(keras_outputs, dtype="float32")
-        if reference.size != out.size:
-            raise ExportError(f"`keras_outputs` must have the TFLite outputs' shape {out.shape}. "
-                              f"Received: keras_outputs.shape={reference.shape}")
-        reference = reference.reshape(out.shape)
-        report["max_abs_diff"] = float(np.max(np.abs(out - reference)))
-        if task == "classification":
-            report["agreement"] = float(np.mean(_predicted(out) == _predicted(reference)))
-    if y is None:
-        return report
-    y = np.asarray(y)
-    if len(y) != len(out):
-        raise ExportError(f"`y` must have one entry per sample ({len(out)}). Received: y.shape={y.shape}")
-    if task == "regression":
-        report["mse"] = float(np.mean((out.reshape(len(out), -1) - y.reshape(len(y), -1).astype("float32")) ** 2))
-        return report
-    predicted = _predicted(out)
-    labels = y.reshape(len(y), -1)
-    labels = labels.argmax(axis=1) if labels.shape[1] > 1 else labels[:, 0]
-    report["accuracy"] = float(np.mean(predicted == labels.astype("int64")))
-    return report
+    return compare_outputs(out, y, keras_outputs=keras_outputs, task=task)

@@ -67,7 +67,8 @@ class Comparison:
         for name in dict.fromkeys([self.metric, "loss"]):
             out += [(f"test {name}", ".4f"), (f"val {name}", ".4f"), (f"best val {name}", ".4f")]
         out += [("model params", "d"), ("step ms", ".3f"), ("keras bytes", "d"), ("tflite bytes", "d"),
-                ("tflite gzip bytes", "d"), ("tflite accuracy", ".4f")]
+                ("tflite gzip bytes", "d"), ("tflite accuracy", ".4f"), ("tflite latency us", ".1f"),
+                ("tflite speedup", ".2f")]
         return out
 
     def rows(self) -> list[dict[str, Any]]:
@@ -90,6 +91,8 @@ class Comparison:
                 "tflite bytes": record.export("tflite", "bytes"),
                 "tflite gzip bytes": record.export("tflite", "gzip_bytes"),
                 "tflite accuracy": record.export("tflite", "accuracy"),
+                "tflite latency us": record.export("tflite", "latency_us"),
+                "tflite speedup": record.export("tflite", "speedup"),
             })
             out.append(row)
         return out

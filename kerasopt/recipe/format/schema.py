@@ -28,6 +28,9 @@ class TFLite(StrictModel):
     quantization: Literal["none", "dynamic", "float16", "int8", "int16x8"] = Field(
         "none", description="none | dynamic (int8 weights) | float16 | int8 (full integer; from the "
         "trained ranges after compression.qat, else calibrated on representative samples) | int16x8")
+    io: Literal["float32", "int8", "uint8"] = Field(
+        "float32", description="type of the file's input and output tensors: float32, or int8 / uint8 "
+        "(integer-only, for TFLite Micro, Edge TPU and NPU delegates; needs quantization: int8)")
     representative_samples: PositiveInt = Field(
         100, description="training examples used to calibrate int8 quantization")
     verify: bool = Field(True, description="run the file with the LiteRT interpreter on the test split")
@@ -37,6 +40,23 @@ class TFLite(StrictModel):
     max_accuracy_drop: Annotated[float, Field(ge=0.0, le=1.0)] = Field(
         0.02, description="fail the run (exit 1) when the verified TFLite accuracy is further below "
         "the Keras model's than this (0.02 = 2 points)")
+    min_speedup: Annotated[float, Field(gt=0.0)] | None = Field(
+        None, description="fail the run (exit 1) when model.tflite is less than this many times faster "
+        "than model_float.tflite (median single-thread batch-1 invoke, interleaved rounds)")
+
+    @model_validator(mode="after")
+    def _integer_io_needs_int8(self) -> TFLite:
+        if self.io != "float32" and self.quantization != "int8":
+            raise ValueError(
+                f"io: {self.io} (integer input and output) needs quantization: int8; "
+                f"received quantization: {self.quantization}. Allowed with quantization "
+                f"{self.quantization}: io: float32")
+        if self.min_speedup is not None and not (self.verify and self.float_baseline):
+            raise ValueError(
+                "export.tflite.min_speedup is measured against model_float.tflite by running both "
+                f"files; it needs verify: true and float_baseline: true (received verify: "
+                f"{str(self.verify).lower()}, float_baseline: {str(self.float_baseline).lower()})")
+        return self
 
 
 class Export(StrictModel):
@@ -180,6 +200,19 @@ class Recipe(StrictModel):
                 "compression.qat trains int8 ranges, so export.tflite.quantization must be 'int8' "
                 f"(received {tflite.quantization!r}); the float model of the stages before QAT is "
                 "exported as tflite_float for comparison")
+        return self
+
+    @model_validator(mode="after")
+    def _speedup_needs_a_float_file(self) -> Recipe:
+        tflite = self.export.tflite
+        compresses = bool(self.compression.active()) or any(s.compression.active() for s in self.stages)
+        if tflite is not None and tflite.min_speedup is not None and tflite.quantization == "none" \
+                and not compresses:
+            raise ValueError(
+                f"export.tflite.min_speedup: {tflite.min_speedup} compares model.tflite with "
+                "model_float.tflite, which is written only when quantizing or compressing; received "
+                "quantization: none and no compression. Allowed: a quantization (int8, dynamic, "
+                "float16, int16x8) or a compression stage")
         return self
 
 

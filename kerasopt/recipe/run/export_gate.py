@@ -8,6 +8,9 @@ it is compared with the float model as trained before compression: `exports.tfli
 before the first compression stage. Both drops go into `metrics.json`
 (`exports.tflite.accuracy_drop`), with the accuracy after each step on the way
 (`accuracy_path`), so a failure names the stage that lost the accuracy.
+
+`export.tflite.min_speedup` bounds from below how many times faster the deployed file runs
+than `model_float.tflite` (`exports.tflite.speedup`, timed in the same interleaved rounds).
 """
 
 from __future__ import annotations
@@ -93,14 +96,15 @@ def _test_accuracy(stage: dict[str, Any]) -> float | None:
 
 
 def check_exports(recipe: Any, metrics: dict[str, Any]) -> None:
-    """Fail the run when a verified TFLite file lost more accuracy than `export.tflite.max_accuracy_drop`.
+    """Fail the run when a verified TFLite file lost more accuracy than `export.tflite.max_accuracy_drop`,
+    or runs slower against the float file than `export.tflite.min_speedup` allows.
 
     The deployed file (`tflite`) is held against the float model before compression when
     :func:`measure_drops` found one; every TFLite file against its own Keras model.
 
     Raises:
         ExportCheckError: Naming the export, both accuracies, the step that lost the most
-            accuracy, and what to try.
+            accuracy, and what to try; or the measured speedup and latencies.
     """
     options = recipe.export.tflite
     if options is None:
@@ -120,6 +124,22 @@ def check_exports(recipe: Any, metrics: dict[str, Any]) -> None:
                 f"below the Keras model's {reference:.4f}; export.tflite.max_accuracy_drop allows "
                 f"{allowed}. Try {_CONVERSION_ADVICE}. The file and the rest of the run directory "
                 "are kept.")
+    _check_speedup(options.min_speedup, metrics.get("exports", {}))
+
+
+def _check_speedup(wanted: float | None, exports: dict[str, Any]) -> None:
+    """Fail when model.tflite is less than `export.tflite.min_speedup` times faster than the float file."""
+    info = exports.get("tflite") or {}
+    if wanted is None or "speedup" not in info:
+        return
+    if info["speedup"] < wanted:
+        floating = exports["tflite_float"]
+        raise ExportCheckError(
+            f"export.tflite: {info['path']} ({info.get('quantization', '?')}) runs "
+            f"{info['speedup']:.2f}x as fast as {floating['path']} ({info['latency_us']:.1f} vs "
+            f"{floating['latency_us']:.1f} us median, one thread, batch 1, interleaved rounds); "
+            f"export.tflite.min_speedup asks for {wanted}x. Try quantization: int8 or a smaller model "
+            "(channel pruning, distillation). Every file of the run directory is kept.")
 
 
 def _compression_failure(info: dict[str, Any], path: list[dict[str, Any]], allowed: float) -> str:

@@ -148,7 +148,7 @@ def export(recipe: Recipe, model: Any, data: Any, run_dir: RunDirectory,
         The `exports` entry of `metrics.json`; each verified TFLite or ONNX entry also holds
         `keras_accuracy`, the accuracy of the Keras model it was converted from.
     """
-    from kerasopt.export import keras_format, saved_model, tflite, tflite_verify
+    from kerasopt.export import keras_format, saved_model, tflite, tflite_profile, tflite_verify
 
     section = recipe.export
     exports: dict[str, Any] = {}
@@ -164,14 +164,14 @@ def export(recipe: Recipe, model: Any, data: Any, run_dir: RunDirectory,
             saved_model.export_saved_model(model, run_dir.path("saved_model")), run_dir)
     if section.tflite is not None:
         options = section.tflite
-        wanted = [("tflite", "model.tflite", options.quantization, model)]
+        wanted = [("tflite", "model.tflite", options.quantization, model, options.io)]
         if (options.quantization != "none" or baseline is not None) and options.float_baseline:
             wanted.append(("tflite_float", "model_float.tflite", "none",
-                           baseline if baseline is not None else model))
-        for key, filename, quantization, source in wanted:
+                           baseline if baseline is not None else model, "float32"))
+        for key, filename, quantization, source, io in wanted:
             info = tflite.export_tflite(
                 source, run_dir.path(filename), quantization=quantization,
-                representative_data=data.x_train, num_representative=options.representative_samples)
+                representative_data=data.x_train, num_representative=options.representative_samples, io=io)
             if options.verify:
                 outputs = predict_locally(source, data.x_test)  # the chief alone exports
                 info.update(tflite_verify.verify_tflite(
@@ -180,6 +180,12 @@ def export(recipe: Recipe, model: Any, data: Any, run_dir: RunDirectory,
                 if data.task != "regression":
                     info["keras_accuracy"] = _accuracy(outputs, data.y_test)
             exports[key] = _relative(info, run_dir)
+        if options.verify:  # latency, memory and ops, every file timed in the same interleaved rounds
+            profiles = tflite_profile.profile_tflite(
+                {key: run_dir.path(filename) for key, filename, *_ in wanted}, data.x_test[:1],
+                reference="tflite_float")
+            for key, profile in profiles.items():
+                exports[key].update(profile)
     if section.onnx:
         exports["onnx"] = _relative(_export_onnx(model, data, run_dir), run_dir)
     return exports
