@@ -15,7 +15,7 @@ import yaml
 
 from kerasopt.recipe.check.validate import validate
 from kerasopt.recipe.errors import Location, Path, Problem, RecipeError, did_you_mean
-from kerasopt.recipe.format.merge_rules import deep_merge
+from kerasopt.recipe.format.merge_rules import compose, deep_merge
 from kerasopt.recipe.format.overrides import apply_override, ineffective_override
 from kerasopt.recipe.format.overrides import parse_override as parse_override
 from kerasopt.recipe.format.schema import Recipe, default_name
@@ -203,37 +203,74 @@ def _read_with_extends(path: FsPath, stack: list[FsPath]) -> tuple[dict[str, Any
         raise RecipeError([Problem((), "a recipe must be a mapping of sections "
                                    f"(name:, data:, model:, training: ...); this file holds {_kind(data)}",
                                    location=Location(source, 1, 1), has_received=False)], str(path))
-    base_name = data.pop("extends", None)
-    if base_name is None:
-        return data, positions
+    names = data.pop("extends", None)
     where = positions.get(("extends",), Location(source))
-    if not isinstance(base_name, str):
-        raise RecipeError([Problem(("extends",), "must be the path of a base recipe",
-                                   received=base_name, location=where)], str(path))
+    if isinstance(names, str):
+        names = [names]
+    if names is None:
+        names = []
+    elif not isinstance(names, list) or not names or not all(isinstance(n, str) for n in names):
+        raise RecipeError([Problem(("extends",), "must be the path of a base recipe, or a list of them",
+                                   received=names, allowed="`extends: base.yaml` or "
+                                   "`extends: [a.yaml, b.yaml]` (later ones override earlier ones)",
+                                   location=where)], str(path))
+    base: dict[str, Any] = {}
+    base_positions: dict[Path, Location] = {}
+    chain = [*stack, path.resolve()]
+    for index, name in enumerate(names):
+        at = positions.get(("extends", index), where) if len(names) > 1 else where
+        one, one_positions = _read_with_extends(_base_path(path, name, chain, at), chain)
+        one.pop("name", None)  # a recipe's name is its own, never inherited
+        base = deep_merge(base, one)
+        base_positions.update(one_positions)
+    composed = compose(base, data)
+    if composed.unmatched:
+        raise RecipeError([_unmatched_delete(key_path, siblings, positions, source, bool(names))
+                           for key_path, siblings in composed.unmatched], str(path))
+    kept = {key: value for key, value in base_positions.items()
+            if not any(key[: len(cut)] == cut for cut in composed.cut)}
+    return composed.data, {**kept, **positions}
+
+
+def _base_path(path: FsPath, name: str, chain: list[FsPath], where: Location) -> FsPath:
+    """The file an `extends:` entry names (relative to the recipe `path`), checked."""
     try:
-        base_path = (path.parent / base_name).resolve()
+        base_path = (path.parent / name).resolve()
     except (OSError, ValueError) as err:  # a NUL byte, a symlink loop
-        raise RecipeError([Problem(("extends",), f"not a usable path ({err})", received=base_name,
+        raise RecipeError([Problem(("extends",), f"not a usable path ({err})", received=name,
                                    allowed="the path of a base recipe", location=where)],
                           str(path)) from None
-    chain = [*stack, path.resolve()]
     if base_path in chain:
         cycle = " -> ".join(p.name for p in [*chain, base_path])
         raise RecipeError([Problem(("extends",), f"`extends` forms a cycle: {cycle}",
-                                   received=base_name, location=where)], str(path))
+                                   received=name, location=where)], str(path))
     if base_path.suffix.lower() not in RECIPE_SUFFIXES:
         raise RecipeError([Problem(("extends",), "a base recipe must be a YAML file (its content is "
-                                   "not read)", received=base_name,
+                                   "not read)", received=name,
                                    allowed=f"the path of a recipe file ending in {' or '.join(RECIPE_SUFFIXES)}",
                                    location=where)], str(path))
     if not _is_file(base_path):
         raise RecipeError([Problem(("extends",), "base recipe not found (paths are relative to "
-                                   "the recipe that extends)", received=base_name,
+                                   "the recipe that extends)", received=name,
                                    allowed=f"an existing file; looked for {base_path}",
                                    location=where)], str(path))
-    base, base_positions = _read_with_extends(base_path, chain)
-    base.pop("name", None)  # a recipe's name is its own, never inherited
-    return deep_merge(base, data), {**base_positions, **positions}
+    return base_path
+
+
+def _unmatched_delete(key_path: Path, siblings: list[Any], positions: dict[Path, Location],
+                      source: str, extends: bool) -> Problem:
+    """The problem for a `!delete` that removes nothing."""
+    where = positions.get(key_path, Location(source))
+    if not siblings and not extends:
+        reason = "`!delete` removes an inherited key, but this recipe has no `extends:`"
+    elif not key_path or isinstance(key_path[-1], int):
+        reason = "`!delete` removes a key of a mapping; a list item cannot be deleted"
+    else:
+        reason = "`!delete` removes an inherited key, but no base recipe sets it"
+    shown = [str(key) for key in siblings]
+    return Problem(key_path, reason, has_received=False, location=where,
+                   allowed=", ".join(shown) if shown else "a key that a base recipe sets",
+                   suggestions=did_you_mean(str(key_path[-1]), shown) if key_path else [])
 
 
 def _kind(data: Any) -> str:

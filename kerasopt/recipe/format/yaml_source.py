@@ -6,7 +6,11 @@ what a recipe can't hold: duplicate keys, keys that are not names, recursive ali
 alias "bombs" (a few hundred bytes of `&a [*b, *b, ...]` that expand to billions of
 values), tags of non-plain data (`!!binary`, `!!timestamp`, `!!set`...), explicitly
 tagged scalars that are not of their tag's type (`!!int abc`) and whole numbers too long
-to be real values. Only then are Python objects built. Syntax errors are reported in plain words
+to be real values. Only then are Python objects built.
+
+Two tags of recipe composition are read (see :func:`~kerasopt.recipe.format.merge_rules.compose`):
+`key: !delete` removes a key the base recipes set, and `key: !replace {...}` puts a mapping in
+place of the inherited one instead of merging into it. Syntax errors are reported in plain words
 at the line the mistake is on.
 """
 
@@ -17,6 +21,7 @@ from typing import Any
 import yaml
 
 from kerasopt.recipe.errors import Location, Path, Problem
+from kerasopt.recipe.format.merge_rules import DELETE, Replace
 from kerasopt.recipe.format.yaml_loader import (
     CORE_PATTERNS,
     MAX_DEPTH,
@@ -30,6 +35,26 @@ MAX_VALUES = 100_000
 """Most values (counting every alias expansion) a recipe may hold; real ones hold a few hundred."""
 
 _TAG = "tag:yaml.org,2002:"
+DELETE_TAG = "!delete"
+"""`key: !delete` in a derived recipe removes the inherited key."""
+REPLACE_TAG = "!replace"
+"""`key: !replace {...}` replaces the inherited mapping instead of merging into it."""
+
+
+class _ComposingLoader(RecipeLoader):
+    """:class:`RecipeLoader` that also builds the `!delete` and `!replace` markers of a recipe file."""
+
+    def construct_delete(self, node: yaml.Node) -> Any:
+        return DELETE
+
+    def construct_replace(self, node: yaml.MappingNode) -> Replace:
+        replace = Replace()
+        yield replace
+        replace.update(self.construct_mapping(node, deep=True))
+
+
+_ComposingLoader.add_constructor(DELETE_TAG, _ComposingLoader.construct_delete)
+_ComposingLoader.add_constructor(REPLACE_TAG, _ComposingLoader.construct_replace)
 
 
 class YamlProblem(Exception):
@@ -61,9 +86,9 @@ def load_yaml(text: str, source: str) -> tuple[Any, dict[Path, Location]]:
         raise YamlProblem([Problem((), f"YAML syntax error: nested more than {MAX_DEPTH} levels deep; "
                                    "a recipe needs a few", location=Location(source, *deep),
                                    has_received=False)])
-    loader: RecipeLoader | None = None
+    loader: _ComposingLoader | None = None
     try:
-        loader = RecipeLoader(text)  # refuses control characters (a binary file) right away
+        loader = _ComposingLoader(text)  # refuses control characters (a binary file) right away
         node = loader.get_single_node()
         if node is None:
             return None, {}
@@ -208,6 +233,17 @@ class _Walker:
         """
         tag, received = node.tag, node.value if isinstance(node, yaml.ScalarNode) else None
         shown = tag.replace(_TAG, "!!")
+        if tag == DELETE_TAG and (not isinstance(node, yaml.ScalarNode) or received):
+            return Problem(path, "`!delete` stands alone: it removes the inherited key",
+                           received=received if received else None, has_received=bool(received),
+                           allowed=f"`{path[-1] if path else 'key'}: !delete`", location=self.where(node))
+        if tag == REPLACE_TAG and not isinstance(node, yaml.MappingNode):
+            return Problem(path, "`!replace` applies to a mapping (a list or a value replaces "
+                           "the inherited one already)", received=received,
+                           has_received=received is not None, location=self.where(node),
+                           allowed="`key: !replace {...}` or `key: !replace` with an indented mapping")
+        if tag in (DELETE_TAG, REPLACE_TAG):
+            return None
         shape = {_TAG + "seq": yaml.SequenceNode, _TAG + "map": yaml.MappingNode}.get(tag, yaml.ScalarNode)
         if tag not in PLAIN_TAGS or not isinstance(node, shape):
             return Problem(path, f"the YAML tag `{shown}` is not allowed here", received=received,
