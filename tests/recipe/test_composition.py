@@ -115,3 +115,11 @@ def test_misused_markers_are_refused(write, text, message):
     write(LAYERS_BASE, "base.yaml")
     with pytest.raises(RecipeError, match=message):
         load_recipe(write(text))
+
+
+def test_a_shipped_recipe_is_a_base_by_its_listed_name(write):
+    loaded = load_recipe(write("extends: [quickstart]\ntraining: {epochs: 2}\n"))
+    shipped = load_recipe("quickstart").recipe
+    assert loaded.recipe.name == "recipe"  # the name is never inherited
+    assert loaded.recipe.training.epochs == 2
+    assert loaded.recipe.model == shipped.model

@@ -233,13 +233,16 @@ def _read_with_extends(path: FsPath, stack: list[FsPath]) -> tuple[dict[str, Any
 
 
 def _base_path(path: FsPath, name: str, chain: list[FsPath], where: Location) -> FsPath:
-    """The file an `extends:` entry names (relative to the recipe `path`), checked."""
+    """The file an `extends:` entry names, checked: a path relative to the recipe `path`, or
+    else a shipped recipe's name (`kerasopt list`)."""
     try:
         base_path = (path.parent / name).resolve()
     except (OSError, ValueError) as err:  # a NUL byte, a symlink loop
         raise RecipeError([Problem(("extends",), f"not a usable path ({err})", received=name,
                                    allowed="the path of a base recipe", location=where)],
                           str(path)) from None
+    if not _is_file(base_path) and name in (shipped := shipped_names()):
+        base_path = shipped[name].resolve()
     if base_path in chain:
         cycle = " -> ".join(p.name for p in [*chain, base_path])
         raise RecipeError([Problem(("extends",), f"`extends` forms a cycle: {cycle}",
@@ -251,7 +254,7 @@ def _base_path(path: FsPath, name: str, chain: list[FsPath], where: Location) ->
                                    location=where)], str(path))
     if not _is_file(base_path):
         raise RecipeError([Problem(("extends",), "base recipe not found (paths are relative to "
-                                   "the recipe that extends)", received=name,
+                                   "the recipe that extends; shipped recipes go by their `kerasopt list` name)", received=name,
                                    allowed=f"an existing file; looked for {base_path}",
                                    location=where)], str(path))
     return base_path
