@@ -99,9 +99,17 @@ def _validate(recipe: Path) -> tuple[int, str]:
     return status, out.getvalue() + err.getvalue()
 
 
+class _ComposingSafeLoader(yaml.SafeLoader):
+    """`yaml.SafeLoader` that also reads the composition tags `!delete` and `!replace`."""
+
+
+_ComposingSafeLoader.add_constructor("!delete", lambda loader, node: None)
+_ComposingSafeLoader.add_constructor("!replace", lambda loader, node: loader.construct_mapping(node))
+
+
 def _check_yaml(code: str, folder: Path, name: str) -> None:
     shipped = SHIPPED.match(code)
-    data = yaml.safe_load(code)
+    data = yaml.load(code, Loader=_ComposingSafeLoader)
     assert isinstance(data, dict), f"a yaml block is a recipe or a part of one: {code[:80]}"
     if shipped and not shipped[2]:
         assert data == yaml.safe_load((ROOT / shipped[1]).read_text(encoding="utf-8")), \
