@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import jsonschema
 import pytest
 
 from kerasopt.cli import main
 from kerasopt.recipe.check.loader import load_recipe
+from kerasopt.recipe.commands.json_schema import recipe_json_schema
 from kerasopt.recipe.errors import RecipeError, format_path
 
 LAYERS_BASE = """\
@@ -123,3 +125,10 @@ def test_a_shipped_recipe_is_a_base_by_its_listed_name(write):
     assert loaded.recipe.name == "recipe"  # the name is never inherited
     assert loaded.recipe.training.epochs == 2
     assert loaded.recipe.model == shipped.model
+
+
+def test_the_json_schema_takes_a_list_of_bases():
+    schema = recipe_json_schema()
+    jsonschema.validate({"extends": ["a.yaml", "quickstart"]}, schema)
+    with pytest.raises(jsonschema.ValidationError):
+        jsonschema.validate({"extends": []}, schema)
