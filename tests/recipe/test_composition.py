@@ -132,3 +132,9 @@ def test_the_json_schema_takes_a_list_of_bases():
     jsonschema.validate({"extends": ["a.yaml", "quickstart"]}, schema)
     with pytest.raises(jsonschema.ValidationError):
         jsonschema.validate({"extends": []}, schema)
+
+
+def test_an_override_cannot_delete(write):
+    write(LAYERS_BASE, "base.yaml")
+    with pytest.raises(RecipeError, match="`!delete` and `!replace` work in recipe files"):
+        load_recipe(write("extends: base.yaml\n"), ["model.layers=!delete"])

@@ -41,6 +41,9 @@ def parse_override(override: str) -> tuple[Path, Any]:
         value = parse_value(text) if text.strip() else None
     except yaml.YAMLError as err:
         detail = " ".join(str(x) for x in (getattr(err, "context", None), getattr(err, "problem", None)) if x)
+        if text.strip().startswith(("!delete", "!replace")):
+            raise ValueError("`!delete` and `!replace` work in recipe files (under `extends:`); "
+                             "an override sets a value") from None
         raise ValueError(f"the value is not valid YAML: {detail or err}") from None
     return tuple(parts), value
 
