@@ -10,7 +10,7 @@ from typing import Any
 from kerasopt import registry
 from kerasopt.compile_names import COMPILE_SHORTHANDS, keras_get
 from kerasopt.recipe.format.fields import is_duration, to_steps
-from kerasopt.recipe.format.schema_training import Training
+from kerasopt.recipe.format.schema_training import SMOOTHING_LOSSES, Training
 from kerasopt.registry_cache import load_table
 
 
@@ -63,6 +63,32 @@ def keras_argument(kind: str, spec: dict[str, Any]) -> Any:
         # instance in the process (`precision_1`), and metrics.json's keys would follow.
         spec = {**spec, "name": name}
     return registry.build(kind, spec)
+
+
+def training_loss(training: Training, output: Any) -> Any:
+    """The stage's loss as `compile` takes it, label-smoothed when `training.label_smoothing` is set.
+
+    Without smoothing: the recipe's loss, else the data's default (`output.keras_loss()`).
+    With it: the loss's Keras class built with `label_smoothing` (categorical, binary and
+    their focal forms), or `SmoothedSparseCategoricalCrossentropy` for integer labels.
+
+    Args:
+        training: The stage's settings.
+        output: The data's `OutputSpec` (default loss, whether the head outputs logits).
+
+    Raises:
+        ValueError: With smoothing on a loss that cannot smooth (the default loss of a
+            regression target; a named one is refused by validation already).
+    """
+    if not training.label_smoothing:
+        return keras_argument("loss", training.loss) if training.loss else output.keras_loss()
+    spec = dict(training.loss) if training.loss else {
+        "type": output.loss, **({"from_logits": True} if output.from_logits else {})}
+    smoothing = SMOOTHING_LOSSES.get(registry.canonical(spec["type"]))
+    if smoothing is None:
+        raise ValueError(f"`training.label_smoothing: {training.label_smoothing}` needs a "
+                         f"crossentropy loss; the loss is {spec['type']} (a regression target?)")
+    return registry.build("loss", {**spec, "type": smoothing, "label_smoothing": training.label_smoothing})
 
 
 def build_callbacks(specs: list[dict[str, Any]], plan: StagePlan, context: dict[str, Any]) -> list[Any]:

@@ -290,8 +290,7 @@ class Run:
 
         training = stage.training
         with self.placement.strategy.scope():
-            loss = (assemble.keras_argument("loss", training.loss) if training.loss
-                    else self.data.output.keras_loss())
+            loss = assemble.training_loss(training, self.data.output)
             metrics = ([self.data.output.head_metric(assemble.keras_argument("metric", m))
                         for m in training.metrics]
                        if training.metrics is not None else self.data.output.keras_metrics())

@@ -1,0 +1,60 @@
+"""`training.label_smoothing`: smoothed cross-entropy on integer labels, and the recipe key."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import keras
+import numpy as np
+import pytest
+
+from kerasopt.cli import main
+from kerasopt.losses import SmoothedSparseCategoricalCrossentropy
+from tests.tiny_recipe import write_tiny_recipe
+
+RNG = np.random.default_rng(0)
+LABELS = RNG.integers(0, 5, size=16)
+LOGITS = RNG.normal(size=(16, 5)).astype("float32") * 3
+
+
+def _smoothed_ce(labels, probs, eps):
+    """(1 - eps) * CE(one_hot) + eps * mean_k(-log p_k), per sample, averaged."""
+    log_p = np.log(probs)
+    true = -log_p[np.arange(len(labels)), labels]
+    uniform = -log_p.mean(axis=1)
+    return float(np.mean((1 - eps) * true + eps * uniform))
+
+
+@pytest.mark.parametrize("from_logits", [True, False])
+def test_the_sparse_loss_is_the_smoothed_crossentropy_and_keras_on_one_hot_labels(from_logits):
+    probs = np.exp(LOGITS) / np.exp(LOGITS).sum(axis=1, keepdims=True)
+    y_pred = LOGITS if from_logits else probs.astype("float32")
+    one_hot = np.eye(5, dtype="float32")[LABELS]
+    for eps in (0.1, 0.3):
+        ours = float(SmoothedSparseCategoricalCrossentropy(eps, from_logits=from_logits)(LABELS, y_pred))
+        keras_one_hot = float(keras.losses.CategoricalCrossentropy(
+            from_logits=from_logits, label_smoothing=eps)(one_hot, y_pred))
+        assert ours == pytest.approx(_smoothed_ce(LABELS, probs, eps), abs=1e-6)
+        assert ours == pytest.approx(keras_one_hot, abs=1e-6)
+    plain = float(keras.losses.SparseCategoricalCrossentropy(from_logits=from_logits)(LABELS, y_pred))
+    assert float(SmoothedSparseCategoricalCrossentropy(0.0, from_logits=from_logits)(
+        LABELS[:, None], y_pred)) == pytest.approx(plain, abs=1e-6)
+
+
+def test_a_recipe_with_label_smoothing_trains_with_the_smoothed_loss_and_its_file_reloads(tmp_path):
+    out = tmp_path / "run"
+    recipe = write_tiny_recipe(tmp_path, training={"epochs": 1, "label_smoothing": 0.1},
+                               export={"keras": True})
+    assert main(["run", recipe, "--output-dir", str(out)]) == 0
+    [saved] = list(Path(out).rglob("*.keras"))
+    model = keras.saving.load_model(saved, safe_mode=True)
+    assert isinstance(model.loss, SmoothedSparseCategoricalCrossentropy)
+    assert model.loss.label_smoothing == pytest.approx(0.1)
+
+
+def test_validate_refuses_label_smoothing_with_a_loss_that_cannot_smooth(tmp_path, capsys):
+    recipe = write_tiny_recipe(tmp_path, data={"task": "regression"},
+                               training={"loss": "mse", "label_smoothing": 0.1})
+    assert main(["validate", recipe]) == 2
+    err = capsys.readouterr().err
+    assert "training.label_smoothing" in err and "mse" in err and "0.1" in err
