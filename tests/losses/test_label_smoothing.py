@@ -58,3 +58,12 @@ def test_validate_refuses_label_smoothing_with_a_loss_that_cannot_smooth(tmp_pat
     assert main(["validate", recipe]) == 2
     err = capsys.readouterr().err
     assert "training.label_smoothing" in err and "mse" in err and "0.1" in err
+
+
+def test_a_regression_target_with_the_default_loss_is_refused_before_anything_is_written(tmp_path, capsys):
+    out = tmp_path / "run"
+    recipe = write_tiny_recipe(tmp_path, data={"task": "regression"}, training={"label_smoothing": 0.1})
+    assert main(["validate", recipe]) == 0  # the loss is known only once the data is read
+    assert main(["run", recipe, "--output-dir", str(out)]) == 2
+    assert "training.label_smoothing" in capsys.readouterr().err
+    assert not out.exists()

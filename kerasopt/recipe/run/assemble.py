@@ -75,20 +75,35 @@ def training_loss(training: Training, output: Any) -> Any:
     Args:
         training: The stage's settings.
         output: The data's `OutputSpec` (default loss, whether the head outputs logits).
-
-    Raises:
-        ValueError: With smoothing on a loss that cannot smooth (the default loss of a
-            regression target; a named one is refused by validation already).
     """
-    if not training.label_smoothing:
+    smoothing = smoothing_loss(training, output)
+    if smoothing is None:
         return keras_argument("loss", training.loss) if training.loss else output.keras_loss()
     spec = dict(training.loss) if training.loss else {
         "type": output.loss, **({"from_logits": True} if output.from_logits else {})}
-    smoothing = SMOOTHING_LOSSES.get(registry.canonical(spec["type"]))
-    if smoothing is None:
-        raise ValueError(f"`training.label_smoothing: {training.label_smoothing}` needs a "
-                         f"crossentropy loss; the loss is {spec['type']} (a regression target?)")
     return registry.build("loss", {**spec, "type": smoothing, "label_smoothing": training.label_smoothing})
+
+
+def smoothing_loss(training: Training, output: Any) -> str | None:
+    """The loss class that applies the stage's `label_smoothing`, or None when it is 0.
+
+    Raises:
+        DataError: With a `DataProblem` at `training.label_smoothing` when the loss in force
+            cannot smooth: the default loss of a regression target (a named loss that cannot
+            is refused by validation already).
+    """
+    if not training.label_smoothing:
+        return None
+    name = training.loss["type"] if training.loss else output.loss
+    found = SMOOTHING_LOSSES.get(registry.canonical(name))
+    if found is None:
+        from kerasopt.data.data_problem import DataProblem
+
+        raise DataProblem("label_smoothing", f"`training.label_smoothing: {training.label_smoothing}` "
+                          f"needs a crossentropy loss; the data is a regression target, trained with "
+                          f"{name}. Remove `label_smoothing`.", training.label_smoothing, [0],
+                          section="training").error()
+    return found
 
 
 def build_callbacks(specs: list[dict[str, Any]], plan: StagePlan, context: dict[str, Any]) -> list[Any]:

@@ -118,11 +118,13 @@ class Run:
                 strategy or precision (:mod:`kerasopt.recipe.check.strategy_check`).
         """
         from kerasopt.recipe.check.strategy_check import replica_lr_factor
-        from kerasopt.recipe.run import session
+        from kerasopt.recipe.run import assemble, session
 
         searching = self.recipe.data.batch_size == "auto"
         with self._as_recipe_error():
             self.data = session.build_data(self.recipe, loss=self.stages[0].training.loss)
+            for stage in self.stages:  # refused before anything is written
+                assemble.smoothing_loss(stage.training, self.data.output)
         # Refused before anything is built or written (under `batch_size: auto`, the search's
         # optimizer now, the stages' once the search has found the batch size).
         probe = self._search_optimizer() if searching else None
