@@ -67,3 +67,26 @@ def test_a_regression_target_with_the_default_loss_is_refused_before_anything_is
     assert main(["run", recipe, "--output-dir", str(out)]) == 2
     assert "training.label_smoothing" in capsys.readouterr().err
     assert not out.exists()
+
+
+@pytest.mark.parametrize("loss", ["categorical_crossentropy", "bce", None])
+def test_one_hot_and_binary_labels_get_keras_own_label_smoothing(loss):
+    from kerasopt.data.output_spec import output_spec
+    from kerasopt.recipe.format.schema_training import Training
+    from kerasopt.recipe.run.assemble import training_loss
+
+    classes = 2 if loss == "bce" else 5
+    output = output_spec("classification", classes, loss=loss, soft_labels=loss is None)
+    built = training_loss(Training(loss=loss, label_smoothing=0.2) if loss else Training(label_smoothing=0.2),
+                          output)
+    labels = LABELS % classes
+    probs = np.exp(LOGITS[:, :classes]) / np.exp(LOGITS[:, :classes]).sum(axis=1, keepdims=True)
+    if loss == "bce":
+        p1 = probs[:, 1:].astype("float32")
+        targets = labels[:, None] * 0.8 + 0.1
+        expected = -np.mean(targets * np.log(p1) + (1 - targets) * np.log(1 - p1))
+        assert float(built(labels[:, None].astype("float32"), p1)) == pytest.approx(expected, abs=1e-5)
+    else:
+        one_hot = np.eye(classes, dtype="float32")[labels]
+        assert float(built(one_hot, probs.astype("float32"))) == pytest.approx(
+            _smoothed_ce(labels, probs, 0.2), abs=1e-6)

@@ -81,7 +81,12 @@ def training_loss(training: Training, output: Any) -> Any:
         return keras_argument("loss", training.loss) if training.loss else output.keras_loss()
     spec = dict(training.loss) if training.loss else {
         "type": output.loss, **({"from_logits": True} if output.from_logits else {})}
-    return registry.build("loss", {**spec, "type": smoothing, "label_smoothing": training.label_smoothing})
+    if registry.is_registered("loss", smoothing):
+        return registry.build("loss", {**spec, "type": smoothing, "label_smoothing": training.label_smoothing})
+    import keras  # its loss class: the registry resolves `CategoricalCrossentropy` to the function
+
+    arguments = {key: value for key, value in spec.items() if key != "type"}
+    return getattr(keras.losses, smoothing)(**arguments, label_smoothing=training.label_smoothing)
 
 
 def smoothing_loss(training: Training, output: Any) -> str | None:
