@@ -18,7 +18,7 @@ from kerasopt import _keras_registration
 from kerasopt._version import __version__
 
 _SUBPACKAGES = (
-    "callbacks", "compression", "data", "distribute", "export", "initializers", "metrics", "models",
+    "callbacks", "compression", "data", "distribute", "export", "initializers", "losses", "metrics", "models",
     "optimizers", "recipe", "registry", "schedules", "training",
 )
 

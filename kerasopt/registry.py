@@ -109,6 +109,7 @@ COMPONENT_PACKAGES: tuple[str, ...] = (
     "kerasopt.compression",
     "kerasopt.layers",
     "kerasopt.metrics",
+    "kerasopt.losses",
 )
 
 

@@ -4,12 +4,22 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, ValidationInfo, field_validator, model_validator
 
 from kerasopt.recipe.format.fields import PositiveInt, StrictModel, component
 from kerasopt.recipe.format.schema_compression import Compression
 from kerasopt.recipe.format.schema_model import Model
 
+# Losses `training.label_smoothing` applies to (canonical name -> the loss class that smooths).
+SMOOTHING_LOSSES = {
+    "sparsecategoricalcrossentropy": "SmoothedSparseCategoricalCrossentropy",
+    "smoothedsparsecategoricalcrossentropy": "SmoothedSparseCategoricalCrossentropy",
+    "categoricalcrossentropy": "CategoricalCrossentropy",
+    "categoricalfocalcrossentropy": "CategoricalFocalCrossentropy",
+    "binarycrossentropy": "BinaryCrossentropy",
+    "bce": "BinaryCrossentropy",
+    "binaryfocalcrossentropy": "BinaryFocalCrossentropy",
+}
 
 class Training(StrictModel):
     """How to compile and fit: loss, metrics, optimizer (with its schedule), callbacks, length."""
@@ -32,10 +42,27 @@ class Training(StrictModel):
     jit_compile: bool | Literal["auto"] = Field(
         "auto", description="XLA; 'auto': on when XLA compiles the model (timed against no XLA on "
         "long stages), off with op determinism or a layer without XLA support")
+    label_smoothing: Annotated[float, Field(ge=0, lt=1)] = Field(
+        0.0, description="moves this weight of each target to the uniform distribution over the "
+        "classes; for crossentropy losses, integer labels included (default 0: off)")
     validation_freq: PositiveInt = 1
     restore_best: bool = Field(
         True, description="end the stage with the weights of its best epoch by the monitored validation "
         "value (the first recipe callback's `monitor`, else val_loss); needs a validation split")
+
+    @field_validator("label_smoothing")
+    @classmethod
+    def _smoothable_loss(cls, value: float, info: ValidationInfo) -> float:
+        from kerasopt.data.output_spec import loss_name
+
+        loss = info.data.get("loss")
+        if value and loss is not None and loss_name(loss) not in SMOOTHING_LOSSES:
+            raise ValueError(
+                f"`training.label_smoothing: {value}` needs a crossentropy loss; `loss: "
+                f"{loss.get('type')}` cannot smooth its labels (allowed losses: "
+                "sparse_categorical_crossentropy, categorical_crossentropy, binary_crossentropy, "
+                "their focal forms; or leave `loss` unset)")
+        return value
 
     @model_validator(mode="after")
     def _one_length(self) -> Training:

@@ -10,7 +10,7 @@ from typing import Any
 from kerasopt import registry
 from kerasopt.compile_names import COMPILE_SHORTHANDS, keras_get
 from kerasopt.recipe.format.fields import is_duration, to_steps
-from kerasopt.recipe.format.schema_training import Training
+from kerasopt.recipe.format.schema_training import SMOOTHING_LOSSES, Training
 from kerasopt.registry_cache import load_table
 
 
@@ -63,6 +63,52 @@ def keras_argument(kind: str, spec: dict[str, Any]) -> Any:
         # instance in the process (`precision_1`), and metrics.json's keys would follow.
         spec = {**spec, "name": name}
     return registry.build(kind, spec)
+
+
+def training_loss(training: Training, output: Any) -> Any:
+    """The stage's loss as `compile` takes it, label-smoothed when `training.label_smoothing` is set.
+
+    Without smoothing: the recipe's loss, else the data's default (`output.keras_loss()`).
+    With it: the loss's Keras class built with `label_smoothing` (categorical, binary and
+    their focal forms), or `SmoothedSparseCategoricalCrossentropy` for integer labels.
+
+    Args:
+        training: The stage's settings.
+        output: The data's `OutputSpec` (default loss, whether the head outputs logits).
+    """
+    smoothing = smoothing_loss(training, output)
+    if smoothing is None:
+        return keras_argument("loss", training.loss) if training.loss else output.keras_loss()
+    spec = dict(training.loss) if training.loss else {
+        "type": output.loss, **({"from_logits": True} if output.from_logits else {})}
+    if registry.is_registered("loss", smoothing):
+        return registry.build("loss", {**spec, "type": smoothing, "label_smoothing": training.label_smoothing})
+    import keras  # its loss class: the registry resolves `CategoricalCrossentropy` to the function
+
+    arguments = {key: value for key, value in spec.items() if key != "type"}
+    return getattr(keras.losses, smoothing)(**arguments, label_smoothing=training.label_smoothing)
+
+
+def smoothing_loss(training: Training, output: Any) -> str | None:
+    """The loss class that applies the stage's `label_smoothing`, or None when it is 0.
+
+    Raises:
+        DataError: With a `DataProblem` at `training.label_smoothing` when the loss in force
+            cannot smooth: the default loss of a regression target (a named loss that cannot
+            is refused by validation already).
+    """
+    if not training.label_smoothing:
+        return None
+    name = training.loss["type"] if training.loss else output.loss
+    found = SMOOTHING_LOSSES.get(registry.canonical(name))
+    if found is None:
+        from kerasopt.data.data_problem import DataProblem
+
+        raise DataProblem("label_smoothing", f"`training.label_smoothing: {training.label_smoothing}` "
+                          f"needs a crossentropy loss; the data is a regression target, trained with "
+                          f"{name}. Remove `label_smoothing`.", training.label_smoothing, [0],
+                          section="training").error()
+    return found
 
 
 def build_callbacks(specs: list[dict[str, Any]], plan: StagePlan, context: dict[str, Any]) -> list[Any]:

@@ -118,11 +118,13 @@ class Run:
                 strategy or precision (:mod:`kerasopt.recipe.check.strategy_check`).
         """
         from kerasopt.recipe.check.strategy_check import replica_lr_factor
-        from kerasopt.recipe.run import session
+        from kerasopt.recipe.run import assemble, session
 
         searching = self.recipe.data.batch_size == "auto"
         with self._as_recipe_error():
             self.data = session.build_data(self.recipe, loss=self.stages[0].training.loss)
+            for stage in self.stages:  # refused before anything is written
+                assemble.smoothing_loss(stage.training, self.data.output)
         # Refused before anything is built or written (under `batch_size: auto`, the search's
         # optimizer now, the stages' once the search has found the batch size).
         probe = self._search_optimizer() if searching else None
@@ -290,8 +292,7 @@ class Run:
 
         training = stage.training
         with self.placement.strategy.scope():
-            loss = (assemble.keras_argument("loss", training.loss) if training.loss
-                    else self.data.output.keras_loss())
+            loss = assemble.training_loss(training, self.data.output)
             metrics = ([self.data.output.head_metric(assemble.keras_argument("metric", m))
                         for m in training.metrics]
                        if training.metrics is not None else self.data.output.keras_metrics())
