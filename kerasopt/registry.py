@@ -107,7 +107,6 @@ COMPONENT_PACKAGES: tuple[str, ...] = (
     "kerasopt.schedules",
     "kerasopt.callbacks",
     "kerasopt.compression",
-    "kerasopt.layers",
     "kerasopt.metrics",
     "kerasopt.losses",
 )
@@ -188,12 +187,7 @@ def load_components() -> None:
     if _loaded:
         return
     for package_name in COMPONENT_PACKAGES:
-        try:
-            package = importlib.import_module(package_name)
-        except ModuleNotFoundError as err:
-            if err.name == package_name:
-                continue
-            raise
+        package = importlib.import_module(package_name)
         for info in pkgutil.walk_packages(package.__path__, prefix=package_name + "."):
             importlib.import_module(info.name)
     _loaded = True
