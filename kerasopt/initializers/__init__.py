@@ -7,5 +7,7 @@ Keras's Glorot, He, LeCun, Orthogonal and VarianceScaling initializers stay in
 from kerasopt.initializers.delta_orthogonal import DeltaOrthogonal as DeltaOrthogonal
 from kerasopt.initializers.lsuv import LSUV as LSUV
 from kerasopt.initializers.lsuv import lsuv_initialize as lsuv_initialize
+from kerasopt.initializers.torch_default import TorchDefault as TorchDefault
+from kerasopt.initializers.torch_default import TorchDefaultBias as TorchDefaultBias
 
-__all__ = ["LSUV", "DeltaOrthogonal", "lsuv_initialize"]
+__all__ = ["LSUV", "DeltaOrthogonal", "TorchDefault", "TorchDefaultBias", "lsuv_initialize"]

@@ -142,7 +142,20 @@ def lsuv_case() -> list[float]:
     return weights_of(model) + [float(np.abs(kernel.T @ kernel - np.eye(4)).max())]
 
 
-INITIALIZER_CASES: dict[str, Case] = {"DeltaOrthogonal": delta_orthogonal_case, "LSUV": lsuv_case}
+def torch_default_case() -> list[float]:
+    """PyTorch's default draws stay within 1/sqrt(fan_in) with the uniform variance bound**2 / 3."""
+    from kerasopt.initializers import TorchDefault, TorchDefaultBias
+
+    found = []
+    for init, shape, fan_in in ((TorchDefault(seed=1), (3, 25, 400), 75), (TorchDefaultBias(fan_in=5, seed=1), (30000,), 5)):
+        draw = np.asarray(init(shape), dtype="float64")
+        bound = fan_in**-0.5
+        found += [float(np.abs(draw).max() <= bound), round(float(draw.var() / (bound**2 / 3)), 1)]
+    return found
+
+
+INITIALIZER_CASES: dict[str, Case] = {"DeltaOrthogonal": delta_orthogonal_case, "LSUV": lsuv_case,
+                                      "TorchDefault": torch_default_case, "TorchDefaultBias": torch_default_case}
 
 
 # ---------------------------------------------------------------------------
