@@ -24,6 +24,8 @@ from typing import Any
 import keras
 from keras import tree
 
+from kerasopt.compression.masking import MaskConstraint, attach_mask
+
 
 def is_graph_model(model: Any) -> bool:
     """Whether `model` is a Sequential or Functional model (which `clone_model` can rebuild)."""
@@ -117,7 +119,9 @@ def copy_layer(layer: Any) -> Any:
     """A new layer of the same class and config, built as `layer` was and holding its weights.
 
     Preprocessing layers (an adapted `Normalization`) compute what `call` uses from their
-    variables in `finalize_state`, which `set_weights` alone does not run; it runs here.
+    variables in `finalize_state`, which `set_weights` alone does not run; it runs here. A
+    weight held at zero by a mask (:func:`kerasopt.compression.masking.attach_mask`, as a
+    pruning stage leaves its kernels) keeps its mask in the copy.
     """
     new = layer.__class__.from_config(layer.get_config())
     if not isinstance(layer, keras.layers.Layer):  # an operation a Functional graph records (`not_equal`)
@@ -131,6 +135,10 @@ def copy_layer(layer: Any) -> Any:
                              "holds weights but cannot be rebuilt from its build config, so its weights "
                              "cannot be copied.")
         new.set_weights(layer.get_weights())
+        for weight, copied in zip(layer.weights, new.weights, strict=True):
+            if isinstance(weight.constraint, MaskConstraint):  # zeros kept from an earlier stage
+                mask = keras.ops.convert_to_numpy(weight.constraint.mask)
+                attach_mask(copied, keras.Variable(mask, trainable=False, name=f"{copied.name}_mask"))
         finalize = getattr(new, "finalize_state", None)
         if callable(finalize):
             finalize()

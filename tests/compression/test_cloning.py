@@ -79,3 +79,29 @@ def test_quantize_model_returns_an_uncompiled_model(nested):
     sequential = keras.Sequential([keras.Input((5,)), keras.layers.Dense(2)])
     sequential.compile("adam", "mse")
     assert not quantize_model(sequential).compiled
+
+
+@pytest.mark.parametrize("technique", ["clustering", "qat"])
+def test_zeros_held_by_a_mask_stay_zero_in_layers_a_later_technique_does_not_select(technique):
+    """A pruned layer that the next stage leaves alone keeps its zeros through that stage's training."""
+    from kerasopt.compression.clustering import cluster_weights
+    from kerasopt.compression.masking import attach_mask
+    from kerasopt.compression.quantization import quantize_model
+
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential([keras.Input((8,)), keras.layers.Dense(16, name="pruned"),
+                              keras.layers.Dense(3, name="head")])
+    kernel = model.get_layer("pruned").kernel
+    mask = (np.arange(8 * 16).reshape(8, 16) % 2).astype("float32")  # half the entries zero
+    attach_mask(kernel, keras.Variable(mask, trainable=False))
+    if technique == "clustering":
+        later = cluster_weights(model, 4, layers=["head"])
+    else:
+        later = quantize_model(model, layers=["head"])
+    later.compile(optimizer=keras.optimizers.Adam(0.05), loss="mse")
+    x = np.random.default_rng(0).normal(size=(64, 8)).astype("float32")
+    later.fit(x, np.ones((64, 3), "float32"), epochs=2, batch_size=16, verbose=0)
+    copied = next(layer for layer in later.layers if layer.name == "pruned").kernel
+    values = keras.ops.convert_to_numpy(copied)
+    assert np.all(values[mask == 0] == 0)  # exactly zero after 8 Adam steps
+    assert np.count_nonzero(values[mask == 1]) == int(mask.sum())
