@@ -16,11 +16,24 @@ EXAMPLE = ("kerasopt sweep recipes/mnist1d_cnn.yaml "
            "--metric val_accuracy --prune")
 
 
-def _positive(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
+def _positive(text: str, maximum: int | None = None) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number >= 1, got {text!r}") from None
+    if value < 1 or (maximum is not None and value > maximum):
+        allowed = ">= 1" if maximum is None else f"between 1 and {maximum}"
+        raise argparse.ArgumentTypeError(f"must be {allowed}, got {value}")
     return value
+
+
+def _heartbeat(text: str) -> int:
+    return _positive(text, maximum=MAX_HEARTBEAT)
+
+
+MAX_HEARTBEAT = 3600
+"""Seconds; a trial is declared dead after 3 missed beats, so a longer beat would leave dead
+trials unnoticed for hours (and Optuna's timestamps overflow on absurd values)."""
 
 
 def add_sweep_command(subparsers: Any, subcommand: Callable[..., argparse.ArgumentParser]) -> None:
@@ -51,7 +64,7 @@ def add_sweep_command(subparsers: Any, subcommand: Callable[..., argparse.Argume
     parser.add_argument("--study", metavar="NAME", help="study name (default: the recipe's name)")
     parser.add_argument("--workers", type=_positive, default=1, metavar="N",
                         help="local worker processes sharing the study (default: 1)")
-    parser.add_argument("--heartbeat", type=_positive, metavar="SECONDS",
+    parser.add_argument("--heartbeat", type=_heartbeat, metavar="SECONDS",
                         help="how often a running trial records that its process is alive; a trial "
                              "silent for 3x that (its process was killed) is marked failed and run "
                              "again, resuming from its backup (default: 10)")

@@ -129,3 +129,18 @@ def test_cli_exits_2_before_any_trial(tmp_path):
     assert "kerasopt sweep --workers N" in cluster.stderr
     assert "Traceback" not in typo.stderr + syntax.stderr + nothing.stderr + cluster.stderr
     assert not out.exists()
+
+
+@pytest.mark.parametrize(("value", "message"), [
+    ("99999999999999999999", "must be between 1 and 3600"), ("inf", "expected a whole number >= 1, got 'inf'"),
+    ("0", "must be between 1 and 3600")])
+def test_a_heartbeat_out_of_range_is_a_usage_error(tmp_path, capsys, value, message):
+    from kerasopt.cli import main
+
+    with pytest.raises(SystemExit) as exit_info:  # argparse's usage error
+        main(["sweep", "quickstart", "--param", "seed=choice(1,2)", "--heartbeat", value,
+              "--output-dir", str(tmp_path / "sweep")])
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err
+    assert f"argument --heartbeat: {message}" in err and "_positive" not in err
+    assert not (tmp_path / "sweep").exists()
