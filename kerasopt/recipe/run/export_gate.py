@@ -138,8 +138,17 @@ def _check_speedup(wanted: float | None, exports: dict[str, Any]) -> None:
             f"export.tflite: {info['path']} ({info.get('quantization', '?')}) runs "
             f"{info['speedup']:.2f}x as fast as {floating['path']} ({info['latency_us']:.1f} vs "
             f"{floating['latency_us']:.1f} us median, one thread, batch 1, interleaved rounds); "
-            f"export.tflite.min_speedup asks for {wanted}x. Try quantization: int8 or a smaller model "
-            "(channel pruning, distillation). Every file of the run directory is kept.")
+            f"export.tflite.min_speedup asks for {wanted}x. Try {_speedup_advice(info)}. Every file "
+            "of the run directory is kept.")
+
+
+def _speedup_advice(info: dict[str, Any]) -> str:
+    smaller = "a smaller model (distillation into fewer filters or units)"
+    if info.get("quantization") != "int8":
+        return f"quantization: int8, or {smaller}"
+    if info.get("float_ops"):
+        return f"moving the ops left in float ({', '.join(info['float_ops'])}) into the model's int8 part, or {smaller}"
+    return smaller
 
 
 def _compression_failure(info: dict[str, Any], path: list[dict[str, Any]], allowed: float) -> str:
