@@ -115,13 +115,19 @@ def clone_graph_model(model: Any, clone_layer: Callable[[Any], Any], *,
         model.compiled = True
 
 
-def copy_layer(layer: Any) -> Any:
+def copy_layer(layer: Any, *, keep_masks: bool = False) -> Any:
     """A new layer of the same class and config, built as `layer` was and holding its weights.
 
     Preprocessing layers (an adapted `Normalization`) compute what `call` uses from their
-    variables in `finalize_state`, which `set_weights` alone does not run; it runs here. A
-    weight held at zero by a mask (:func:`kerasopt.compression.masking.attach_mask`, as a
-    pruning stage leaves its kernels) keeps its mask in the copy.
+    variables in `finalize_state`, which `set_weights` alone does not run; it runs here.
+
+    Args:
+        layer: The layer to copy.
+        keep_masks: Whether a weight held at zero by a mask
+            (:func:`kerasopt.compression.masking.attach_mask`, as a pruning stage leaves its
+            kernels) keeps its mask in the copy. The layers :func:`clone_with_weights` leaves
+            as they are keep theirs; a wrapper's inner layer, copied to be wrapped or
+            stripped, does not (the wrapper owns that mask). Defaults to `False`.
     """
     new = layer.__class__.from_config(layer.get_config())
     if not isinstance(layer, keras.layers.Layer):  # an operation a Functional graph records (`not_equal`)
@@ -136,7 +142,7 @@ def copy_layer(layer: Any) -> Any:
                              "cannot be copied.")
         new.set_weights(layer.get_weights())
         for weight, copied in zip(layer.weights, new.weights, strict=True):
-            if isinstance(weight.constraint, MaskConstraint):  # zeros kept from an earlier stage
+            if keep_masks and isinstance(weight.constraint, MaskConstraint):  # zeros kept from an earlier stage
                 mask = keras.ops.convert_to_numpy(weight.constraint.mask)
                 attach_mask(copied, keras.Variable(mask, trainable=False, name=f"{copied.name}_mask"))
         finalize = getattr(new, "finalize_state", None)
@@ -179,7 +185,7 @@ def clone_with_weights(model: Any, replace: Callable[[Any], Any] | None = None, 
 
     def clone_layer(layer: Any) -> Any:
         new = replace(layer) if replace is not None else None
-        return copy_layer(layer) if new is None else new
+        return copy_layer(layer, keep_masks=True) if new is None else new
 
     return clone_graph_model(model, clone_layer, compile=compile, call_function=call_function)
 
