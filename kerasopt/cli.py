@@ -341,18 +341,30 @@ def _launch_workers(args: argparse.Namespace) -> int:
     """`run --workers N`: check the recipe here, then run it in N local worker processes."""
     from pathlib import Path
 
-    from kerasopt.distribute.launch import LaunchError, launch_run
-    from kerasopt.recipe.errors import RecipeError
+    from kerasopt.distribute.launch import STRATEGY_OVERRIDE, LaunchError, launch_run
+    from kerasopt.recipe.errors import RecipeError, RunFailed, RunRefused
+    from kerasopt.recipe.store.run_claim import check_claim
 
     try:
-        loaded = _load(args.recipe, args.overrides)
+        # As the chief will load it, so that --resume compares the same resolved recipe.
+        loaded = _load(args.recipe, _effective_overrides(_load(args.recipe, args.overrides),
+                                                          [*args.overrides, STRATEGY_OVERRIDE]))
     except RecipeError as err:
         return _report_recipe_error(err)
+    output_dir = args.output_dir or Path("saved_models") / loaded.recipe.name
     flags = [flag for flag, wanted in (("--resume", args.resume), ("--overwrite", args.overwrite),
                                        ("--force", args.force), ("--debug", args.debug)) if wanted]
     try:
-        return launch_run(args.recipe, args.overrides, workers=args.workers, flags=flags,
-                          output_dir=args.output_dir or Path("saved_models") / loaded.recipe.name)
+        check_claim(loaded, output_dir=str(output_dir), resume=args.resume, overwrite=args.overwrite,
+                    force=args.force)
+    except RunRefused as err:
+        print(f"kerasopt: error: {err}", file=sys.stderr)
+        return EXIT_USAGE
+    except RunFailed as err:
+        print(f"kerasopt: error: {err}", file=sys.stderr)
+        return EXIT_FAILURE
+    try:
+        return launch_run(args.recipe, args.overrides, workers=args.workers, flags=flags, output_dir=output_dir)
     except LaunchError as err:
         print(f"kerasopt: error: {err}", file=sys.stderr)
         return EXIT_USAGE

@@ -118,9 +118,10 @@ def launch_run(recipe: str, overrides: Sequence[str], *, workers: int, output_di
     if killed and local.signal is None:
         status = 1  # a failure while running
     # The chief prints the resume command when it stops on a signal; when it could not (or
-    # the run failed otherwise), this process does.
-    if status not in (0, EXIT_USAGE) and local.exit_codes[0] not in INTERRUPTED \
-            and (run_dir / "recipe.yaml").exists():
+    # the run failed otherwise), this process does. A chief this process stopped because
+    # another worker failed printed a resume command too, but not why it stopped: say it.
+    chief_told_why = local.exit_codes[0] in INTERRUPTED and 0 not in local.stopped
+    if status not in (0, EXIT_USAGE) and not chief_told_why and (run_dir / "recipe.yaml").exists():
         what = ", ".join(f"worker {i} by {_signal_name(local.exit_codes[i])}" for i in killed) or \
             f"the workers with exit codes {local.exit_codes}"
         print(f"kerasopt: ended: {what}. The run stopped; its backups are kept. Continue with:\n"

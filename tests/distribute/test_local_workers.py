@@ -188,3 +188,25 @@ def test_workers_refuse_an_existing_tf_config(tmp_path, monkeypatch):
     monkeypatch.setenv("TF_CONFIG", '{"cluster": {}}')
     with pytest.raises(launch.LaunchError, match="TF_CONFIG is already set"):
         launch.launch_run("r.yaml", [], workers=2, output_dir=tmp_path)
+
+
+@pytest.mark.parametrize("flags", [[], ["--overwrite"], ["--resume"]])
+def test_a_refused_workers_run_starts_no_worker_and_leaves_the_folder_as_it_was(tmp_path, monkeypatch,
+                                                                                 capsys, flags):
+    from kerasopt.cli import main
+    from tests.tiny_recipe import write_tiny_recipe
+
+    started = []
+    monkeypatch.setattr(launch, "launch_run", lambda *a, **k: started.append(a) or 0)
+    theirs = tmp_path / "theirs"
+    theirs.mkdir()
+    (theirs / "notes.txt").write_text("someone else's work")
+    recipe = write_tiny_recipe(tmp_path)
+    before = sorted(p.name for p in tmp_path.iterdir())
+    assert main(["run", str(recipe), "--workers", "2", "--output-dir", str(theirs), *flags]) == 2
+    assert started == []  # refused before any worker started
+    err = capsys.readouterr().err
+    assert "kerasopt: error:" in err and str(theirs) in err and "notes.txt" in err, err
+    assert sorted(p.name for p in tmp_path.iterdir()) == before  # no .kerasopt-workers-* folder
+    assert [p.name for p in theirs.iterdir()] == ["notes.txt"]
+    assert (theirs / "notes.txt").read_text() == "someone else's work"

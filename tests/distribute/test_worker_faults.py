@@ -20,8 +20,24 @@ from tests.tiny_recipe import write_tiny_recipe
 EPOCHS = 5
 
 
+_STARTED: list[subprocess.Popen[str]] = []
+
+
 def start(*args: str) -> subprocess.Popen[str]:
-    return start_python("-m", "kerasopt.cli", *args, drop=["TF_CONFIG", "KERASOPT_LOCAL_WORKERS"])
+    process = start_python("-m", "kerasopt.cli", *args, drop=["TF_CONFIG", "KERASOPT_LOCAL_WORKERS"])
+    _STARTED.append(process)
+    return process
+
+
+@pytest.fixture(autouse=True)
+def _no_process_outlives_its_test():
+    """A failing test leaves no launcher running (nor its pipes open for a later test's GC)."""
+    yield
+    while _STARTED:
+        process = _STARTED.pop()
+        if process.poll() is None:
+            process.kill()  # the launcher's workers die with it (PDEATHSIG)
+        process.communicate()
 
 
 def backup_epoch(run_dir: Path) -> int:

@@ -73,3 +73,17 @@ def test_validate_refuses_dynamic_quantization_with_int8_io(tmp_path, capsys):
     err = capsys.readouterr().err
     assert "export.tflite: io: int8" in err and "received quantization: dynamic" in err
     assert "Allowed with quantization dynamic: io: float32" in err and "Traceback" not in err
+
+
+def test_validate_refuses_integer_io_behind_a_normalization_layer(tmp_path, capsys):
+    # Found only after training before; now exit 2 at validate, naming both keys.
+    path = tmp_path / "recipe.yaml"
+    path.write_text("name: tiny\ndata: {source: digits, normalization: standardize}\n"
+                    "model: {architecture: mlp, units: [8]}\n"
+                    "export: {tflite: {quantization: int8, io: uint8}}\n")
+    assert main(["validate", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert "export.tflite.io: uint8" in err and "data.normalization: standardize" in err, err
+    assert "Allowed: data.normalization: none" in err and "Traceback" not in err
+    path.write_text(path.read_text().replace("standardize", "none"))
+    assert main(["validate", str(path)]) == 0

@@ -203,6 +203,18 @@ class Recipe(StrictModel):
         return self
 
     @model_validator(mode="after")
+    def _integer_io_needs_raw_inputs(self) -> Recipe:
+        tflite = self.export.tflite
+        if tflite is not None and tflite.io != "float32" and self.data.normalization != "none":
+            raise ValueError(
+                f"export.tflite.io: {tflite.io} makes the file integer-only, but data.normalization: "
+                f"{self.data.normalization} puts a Normalization layer at the model's input, which "
+                "int8 export keeps in float (one int8 scale for raw features would erase the small "
+                "ones). Allowed: data.normalization: none with inputs already scaled, or "
+                "export.tflite.io: float32")
+        return self
+
+    @model_validator(mode="after")
     def _speedup_needs_a_float_file(self) -> Recipe:
         tflite = self.export.tflite
         compresses = bool(self.compression.active()) or any(s.compression.active() for s in self.stages)

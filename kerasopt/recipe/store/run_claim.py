@@ -53,11 +53,32 @@ def claim_run(loaded: Any, *, output_dir: str | None = None, resume: bool = Fals
         RunFailed: `checkpoints/progress.json` of the run to resume is corrupt.
         ClusterConfigError: `runtime.strategy: multi_worker` without a cluster.
     """
+    with _claimed(loaded, output_dir, resume, overwrite, force, is_chief=_is_chief(loaded.recipe)) as claimed:
+        yield claimed
+
+
+def check_claim(loaded: Any, *, output_dir: str | None = None, resume: bool = False,
+                overwrite: bool = False, force: bool = False) -> None:
+    """Refuse now what the chief's :func:`claim_run` would refuse, and leave the directory as it was.
+
+    `run --workers N` checks this before it starts any worker, so a busy, foreign or
+    finished directory is refused in under a second instead of after N TensorFlow starts.
+
+    Raises:
+        RunRefused: The directory may not be used as asked; nothing was written.
+        RunFailed: `checkpoints/progress.json` of the run to resume is corrupt.
+    """
+    with _claimed(loaded, output_dir, resume, overwrite, force, is_chief=True):
+        pass
+
+
+@contextlib.contextmanager
+def _claimed(loaded: Any, output_dir: str | None, resume: bool, overwrite: bool, force: bool, *,
+             is_chief: bool) -> Iterator[ClaimedRun]:
     if force and not resume:
         raise RunRefused("--force only applies with --resume (it accepts a changed recipe).")
     recipe = loaded.recipe
-    run_dir = RunDirectory(output_dir or Path("saved_models") / recipe.name,
-                           is_chief=_is_chief(recipe), recipe=recipe.name)
+    run_dir = RunDirectory(output_dir or Path("saved_models") / recipe.name, is_chief=is_chief, recipe=recipe.name)
     state = ResumeState(run_dir, loaded.resolved_yaml())
     with run_dir.claimed(resume=resume, overwrite=overwrite):
         if resume:
