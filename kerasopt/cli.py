@@ -254,7 +254,9 @@ def _guarded(args: argparse.Namespace, action, claim=None) -> int:
 
     try:
         loaded = _load(args.recipe, args.overrides)
-        overrides = _effective_overrides(loaded, args.overrides)
+        from kerasopt.recipe.check.loader import progress_overrides
+
+        overrides = progress_overrides(loaded, args.overrides)
         if overrides != list(args.overrides):
             loaded = _load(args.recipe, overrides)
     except RecipeError as err:
@@ -301,23 +303,6 @@ def _guarded(args: argparse.Namespace, action, claim=None) -> int:
         return EXIT_FAILURE
 
 
-def _effective_overrides(loaded, overrides: Sequence[str]) -> list[str]:
-    """The overrides, plus `runtime.verbose=2` when a progress bar would go to a file or pipe.
-
-    Keras's progress bar (`verbose: 1`) redraws its line with carriage returns and colour
-    codes; in a log file that is noise, so output that is not a terminal gets one plain
-    line per epoch instead. The override is recorded in the run's resolved recipe.
-    """
-    if loaded.recipe.runtime.verbose == 1 and not _is_terminal(sys.stdout):
-        return [*overrides, "runtime.verbose=2"]
-    return list(overrides)
-
-
-def _is_terminal(stream) -> bool:
-    isatty = getattr(stream, "isatty", None)
-    return bool(isatty and isatty())
-
-
 def _run(args: argparse.Namespace) -> int:
     if args.workers is not None:
         return _launch_workers(args)
@@ -342,13 +327,14 @@ def _launch_workers(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from kerasopt.distribute.launch import STRATEGY_OVERRIDE, LaunchError, launch_run
+    from kerasopt.recipe.check.loader import progress_overrides
     from kerasopt.recipe.errors import RecipeError, RunFailed, RunRefused
     from kerasopt.recipe.store.run_claim import check_claim
 
     try:
         # As the chief will load it, so that --resume compares the same resolved recipe.
-        loaded = _load(args.recipe, _effective_overrides(_load(args.recipe, args.overrides),
-                                                          [*args.overrides, STRATEGY_OVERRIDE]))
+        loaded = _load(args.recipe, progress_overrides(_load(args.recipe, args.overrides),
+                                                         [*args.overrides, STRATEGY_OVERRIDE]))
     except RecipeError as err:
         return _report_recipe_error(err)
     output_dir = args.output_dir or Path("saved_models") / loaded.recipe.name

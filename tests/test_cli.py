@@ -151,10 +151,10 @@ class _Loaded:
 @pytest.mark.parametrize(("verbose", "terminal", "added"), [(1, False, True), (1, True, False),
                                                              (0, False, False), (2, False, False)])
 def test_progress_bar_becomes_one_line_per_epoch_off_a_terminal(monkeypatch, verbose, terminal, added):
-    from kerasopt import cli
+    from kerasopt.recipe.check.loader import progress_overrides
 
-    monkeypatch.setattr(cli, "_is_terminal", lambda stream: terminal)
-    overrides = cli._effective_overrides(_Loaded(verbose), ["training.epochs=2"])
+    stream = type("S", (), {"isatty": lambda self: terminal})()
+    overrides = progress_overrides(_Loaded(verbose), ["training.epochs=2"], stream)
     assert overrides == ["training.epochs=2", *(["runtime.verbose=2"] if added else [])]
 
 

@@ -127,12 +127,15 @@ def run_sweep_command(args: argparse.Namespace) -> int:
         except UnsupportedBackendError as err:  # before any trial: nothing was written
             print(f"kerasopt: error: {err}", file=sys.stderr)
             return 2
-        sweep.run(workers=args.workers, worker=args.worker)
+        from kerasopt.recipe.run.interrupts import interrupt_on_signals
+
+        with interrupt_on_signals():  # SIGTERM, like Ctrl-C, marks the trial and says how to continue
+            sweep.run(workers=args.workers, worker=args.worker)
     except RecipeError as err:
         print(err.render(), file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
-        return 130
+    except KeyboardInterrupt as err:
+        return getattr(err, "exit_code", 130)
     except Exception as err:  # noqa: BLE001 - the command line's last line of defence
         if args.debug:
             raise

@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from kerasopt.recipe.check.loader import LoadedRecipe, load_recipe
+from kerasopt.recipe.check.loader import LoadedRecipe, load_recipe, progress_overrides
 from kerasopt.sweep.search_space import SearchSpace
 from kerasopt.sweep.study_storage import retry_of
 
@@ -99,7 +99,8 @@ class TrialObjective:
             f" (trial {first} again, its process died)" if first is not None else "")
         self.log(f"trial {trial.number}: {settings}{again}")
         name = f"{self.loaded.recipe.name}-trial_{number}"[:100]
-        overrides = [*self.overrides, *self.space.overrides(self.loaded, values), f"name={name}"]
+        overrides = progress_overrides(self.loaded, [*self.overrides, *self.space.overrides(self.loaded, values),
+                                                     f"name={name}"])
         monitor = "val_" + self.metric.partition("_")[2]
         pruning = PruningCallback(trial, monitor)
         started = time.perf_counter()
@@ -114,6 +115,9 @@ class TrialObjective:
         except KeyboardInterrupt:
             trial.set_user_attr("interrupted", True)
             self._finish(run_dir, record, "interrupted", pruning, started)
+            # The sweep says itself that it stopped and how to continue; Optuna's "Trial N
+            # failed" warnings, with a traceback, would only bury that.
+            optuna.logging.set_verbosity(optuna.logging.ERROR)
             raise
         except Exception as err:
             from kerasopt.recipe.errors import describe

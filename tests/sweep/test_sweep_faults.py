@@ -154,3 +154,22 @@ def test_two_sweeps_share_a_postgresql_study_and_one_reruns_the_others_killed_tr
                     sweeper.process.kill()
                     sweeper.wait()
     assert os.path.isfile(out / "report.html")
+
+
+@pytest.mark.slow  # one TensorFlow process
+def test_sigterm_stops_a_sweep_like_ctrl_c_with_the_trial_marked_and_the_command_to_continue(tmp_path):
+    # Before, SIGTERM killed the sweep at once: exit -15, no message, the trial's lock left behind.
+    out = tmp_path / "sweep"
+    sweeper = Sweeper(_recipe(tmp_path), "--param", "training.optimizer.learning_rate=choice(0.01)",
+                      "--sampler", "grid", "--output-dir", str(out))
+    _wait_for(lambda: sweeper.process.poll() is None and (out / "trial_0" / BACKUP).exists(), "a backup")
+    sweeper.process.send_signal(signal.SIGTERM)
+    code, stdout, stderr = sweeper.wait()
+    assert code == 143, stderr[-3000:]
+    assert "kerasopt: sweep interrupted" in stdout + stderr and "Traceback" not in stdout + stderr
+    command = (stdout + stderr).split("Continue with:\n", 1)[1].splitlines()[0].split()
+    assert command[:2] == ["kerasopt", "sweep"] and str(out) in command
+    (trial,) = optuna.load_study(study_name="tiny", storage=f"sqlite:///{out / 'study.db'}").get_trials()
+    assert trial.state == optuna.trial.TrialState.FAIL and trial.user_attrs["interrupted"] is True
+    assert not (out / "trial_0" / ".kerasopt.lock").exists()
+    assert json.loads((out / "trial_0" / "trial.json").read_text())["state"] == "interrupted"

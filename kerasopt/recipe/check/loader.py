@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import sys
 from collections.abc import Sequence
 from pathlib import Path as FsPath
 from typing import Any
@@ -136,6 +137,26 @@ def load_recipe(name_or_path: str, overrides: Sequence[str] = ()) -> LoadedRecip
     if problems or recipe is None:
         raise RecipeError(problems, str(path))
     return LoadedRecipe(recipe, path, raw, tuple(overrides))
+
+
+def progress_overrides(loaded: LoadedRecipe, overrides: Sequence[str], stream: Any = None) -> list[str]:
+    """The overrides, plus `runtime.verbose=2` when Keras's progress bar would go to a file or pipe.
+
+    Keras's progress bar (`verbose: 1`) redraws its line with carriage returns and colour
+    codes; in a log file that is noise, so output that is not a terminal gets one plain
+    line per epoch instead (`kerasopt run` and every sweep trial). The override is recorded
+    in the run's resolved recipe; `--resume` ignores `runtime.verbose`.
+
+    Args:
+        loaded: The recipe loaded with `overrides`.
+        overrides: The `KEY=VALUE` overrides.
+        stream: Where the progress goes. Defaults to `sys.stdout`.
+    """
+    stream = sys.stdout if stream is None else stream
+    isatty = getattr(stream, "isatty", None)
+    if loaded.recipe.runtime.verbose == 1 and not (isatty and isatty()):
+        return [*overrides, "runtime.verbose=2"]
+    return list(overrides)
 
 
 def _display(path: FsPath) -> str:
