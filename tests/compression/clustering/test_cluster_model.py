@@ -268,3 +268,20 @@ def test_readme_example_runs():
     assert blocks
     for block in blocks:
         exec(compile(block, str(README), "exec"), {})  # noqa: S102
+
+
+def test_the_clustering_technique_strips_a_copy_for_a_teacher_and_leaves_the_model_wrapped():
+    # Technique.strip: what `state.unwrapped_model()` (distillation's teacher) applies.
+    from kerasopt.recipe.run.techniques.clustering import WeightClustering
+
+    technique = WeightClustering()
+    model = mlp()
+    assert technique.strip(model) is model  # nothing wrapped yet
+    clustered = cluster_weights(model, 4)
+    technique.wrapped = True
+    plain = technique.strip(clustered)
+    assert not any(isinstance(layer, ClusteredLayer) for layer in plain.layers)
+    assert sum(isinstance(layer, ClusteredLayer) for layer in clustered.layers) == 2  # left as it was
+    x = np.random.default_rng(0).normal(size=(5, 12)).astype("float32")
+    np.testing.assert_allclose(to_np(plain(x)), to_np(clustered(x)), atol=1e-6)
+    assert len(np.unique(to_np(plain.get_layer("hidden").kernel))) <= 4 + 1  # 4 shared values and the zeros

@@ -46,6 +46,13 @@ class WeightClustering(Technique):
                 **settings.selection())
         self.wrapped = True
 
+    def strip(self, model: Any) -> Any:
+        if not self.wrapped:
+            return model
+        from kerasopt.compression.clustering import strip_clustering
+
+        return strip_clustering(model)
+
     def before_export(self, state: TechniqueState) -> None:
         if not self.wrapped:
             return
