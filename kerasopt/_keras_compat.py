@@ -242,6 +242,20 @@ def unscale_loss_for_distribution(value: Any) -> Any:
     return value
 
 
+
+def loss_reduction_module() -> ModuleType:
+    """The module of `keras.losses.Loss`, whose `reduce_values` every built-in loss reduces with.
+
+    Reaches `keras.src.losses.loss` (Keras 3.0-3.15) through `sys.modules`: `Loss.__call__`
+    looks `reduce_values` up there at each call, so replacing it there changes every loss
+    (:func:`kerasopt.distribute.global_batch_loss.global_batch_mean_loss`).
+    """
+    module = sys.modules[keras.losses.Loss.__module__]
+    if not callable(getattr(module, "reduce_values", None)):
+        raise RuntimeError(f"{module.__name__} has no reduce_values (Keras {keras.__version__}); "
+                           "kerasopt's global-batch loss needs Keras 3.0-3.15's loss reduction.")
+    return module
+
 # ---------------------------------------------------------------------------
 # Metrics and callbacks
 # ---------------------------------------------------------------------------

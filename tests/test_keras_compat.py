@@ -226,6 +226,20 @@ def test_unscale_loss_for_distribution_matches_keras() -> None:
     assert _params(keras_loss.unscale_loss_for_distribution) == ["value"]
 
 
+def test_loss_reduction_module_is_where_every_loss_looks_up_reduce_values() -> None:
+    module = compat.loss_reduction_module()
+    assert module is importlib.import_module("keras.src.losses.loss")
+    assert _params(module.reduce_values) == ["values", "sample_weight", "reduction"]
+    original, seen = module.reduce_values, []
+    module.reduce_values = lambda values, sample_weight=None, reduction="sum_over_batch_size": (
+        seen.append(reduction) or original(values, sample_weight, reduction))
+    try:
+        loss = keras.losses.MeanSquaredError()(np.ones((2, 1)), np.zeros((2, 1)))
+    finally:
+        module.reduce_values = original
+    assert seen == ["sum_over_batch_size"] and float(loss) == 1.0
+
+
 def test_metric_direction() -> None:
     assert compat.metric_direction(keras.metrics.BinaryAccuracy()) == "up"
     assert compat.metric_direction(keras.metrics.MeanSquaredError()) == "down"

@@ -33,8 +33,9 @@ def global_batch_mean_loss() -> Iterator[None]:
     Process-wide while the block runs (Keras's loss reduction is shared by every loss),
     undone afterwards. Outside a replica context with several replicas nothing changes.
     """
-    from keras.src.losses import loss as loss_module
+    from kerasopt._keras_compat import loss_reduction_module
 
+    loss_module = loss_reduction_module()
     original = loss_module.reduce_values
     loss_module.reduce_values = _global_reduce_values(original)
     try:
