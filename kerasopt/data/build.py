@@ -109,7 +109,7 @@ def build_data(
     augmenter = Augmentation(augmentation, input_shape, data.task, seed)
     output = output_spec(data.task, data.num_classes, target_shape=target_shape, loss=loss,
                          output_activation=output_activation, soft_labels=augmenter.soft_labels)
-    normalizer = fit_normalizer(splits.x_train, normalization)
+    normalizer = fit_normalizer(splits.x_train, normalization, padding_value=data.mask_value)
     size = len(splits.x_train) if batch_size == "full" else batch_size
     labels = {"label_format": output.label_format, "num_classes": data.num_classes}
     epoch = _epoch_variable()
@@ -127,7 +127,7 @@ def build_data(
         class_names=data.class_names, steps_per_epoch=math.ceil(len(splits.x_train) / size),
         batch_size=size, normalizer=normalizer, soft_labels=augmenter.soft_labels,
         source=source, target_shape=target_shape, output=output, epoch=epoch,
-        train_endless=train_endless,
+        train_endless=train_endless, mask_value=data.mask_value,
     )
 
 
