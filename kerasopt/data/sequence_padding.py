@@ -22,6 +22,11 @@ from kerasopt.suggestions import did_you_mean
 
 SIDES = ("post", "pre")
 KEYS = ("padding", "truncating", "max_length", "value", "mask", "lengths_key", "allow_pickle")
+AUGMENTATION_CONFLICT = (
+    "`augmentation` changes the padded steps of `sequences` too (noise moves them off the padding "
+    "value, mixup and cutmix mix them with real steps), so the mask would no longer find them; "
+    "remove the augmentation or set `sequences.mask: false`")
+"""Why masked padded sequences and augmentation are refused together."""
 DOC = ("pad variable-length sequences at load and mask the padded steps: {padding: post|pre, "
        "truncating: post|pre, max_length: N (default: the longest training sequence), value: 0.0, "
        "mask: true, lengths_key: <x_key>_lengths, allow_pickle: false}")

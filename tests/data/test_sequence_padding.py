@@ -149,7 +149,8 @@ def test_bad_values_exit_2_at_validate_and_a_recipe_runs_end_to_end(tmp_path):
            _recipe(tmp_path, "length", {"max_length": 0}),
            _recipe(tmp_path, "value", {"value": float("nan")}),
            _recipe(tmp_path, "typo", {"trunkating": "pre"}),
-           _recipe(tmp_path, "clash", {"value": 1.0}, path=str(tmp_path / "clash.npz"))]
+           _recipe(tmp_path, "clash", {"value": 1.0}, path=str(tmp_path / "clash.npz")),
+           _recipe(tmp_path, "noised", {}, augmentation=[{"type": "noise", "stddev": 0.1}])]
     clash = [np.ones((3, 2), np.float32), np.zeros((2, 2), np.float32)]  # step 0 of sequence 0 is all 1.0
     np.savez(tmp_path / "clash.npz", x=np.concatenate(clash), x_lengths=[3, 2], y=[0, 1])
     result = subprocess.run([sys.executable, "-m", "kerasopt.cli", "validate", *bad], capture_output=True,
@@ -159,7 +160,8 @@ def test_bad_values_exit_2_at_validate_and_a_recipe_runs_end_to_end(tmp_path):
                     "data.sequences.max_length: `sequences.max_length` must be a whole number >= 1",
                     "data.sequences.value: `sequences.value` must be a finite number",
                     "data.sequences.trunkating: unknown key 'trunkating'",
-                    "data.sequences.value: step 0 of sequence 0"):
+                    "data.sequences.value: step 0 of sequence 0",
+                    "`augmentation` changes the padded steps of `sequences` too"):
         assert message.lower() in result.stderr.lower(), (message, result.stderr)
     assert "did you mean" in result.stderr.lower() and "truncating" in result.stderr
     assert "Traceback" not in result.stderr
