@@ -111,7 +111,10 @@ def build_sweep(args: argparse.Namespace) -> Any:
             raise RecipeError([Problem(("--direction",), f"give one --direction per --metric "
                                        f"({len(metrics)}), or none", directions,
                                        f"{len(metrics)} of minimize, maximize, auto")], args.recipe)
-        objectives = list(zip(metrics, directions or ["auto"] * len(metrics), strict=True))
+        if not directions:  # one --metric keeps the recipe's single `direction`, as before
+            single = len(metrics) == 1 and section.objectives is None
+            directions = [section.direction] if single else ["auto"] * len(metrics)
+        objectives = list(zip(metrics, directions, strict=True))
     else:
         objectives = section.objective_list()
         if directions:
