@@ -143,7 +143,7 @@ def _write_data(folder: Path) -> None:
 
 
 @pytest.mark.slow
-def test_bad_values_exit_2_at_validate_and_a_recipe_runs_end_to_end(tmp_path):
+def test_bad_values_exit_2_at_validate_and_a_recipe_runs_end_to_end(tmp_path, capsys):
     _write_data(tmp_path)
     bad = [_recipe(tmp_path, "side", {"padding": "middle"}),
            _recipe(tmp_path, "length", {"max_length": 0}),
@@ -153,18 +153,19 @@ def test_bad_values_exit_2_at_validate_and_a_recipe_runs_end_to_end(tmp_path):
            _recipe(tmp_path, "noised", {}, augmentation=[{"type": "noise", "stddev": 0.1}])]
     clash = [np.ones((3, 2), np.float32), np.zeros((2, 2), np.float32)]  # step 0 of sequence 0 is all 1.0
     np.savez(tmp_path / "clash.npz", x=np.concatenate(clash), x_lengths=[3, 2], y=[0, 1])
-    result = subprocess.run([sys.executable, "-m", "kerasopt.cli", "validate", *bad], capture_output=True,
-                            text=True, cwd=ROOT, timeout=120)
-    assert result.returncode == 2, result.stderr
+    from kerasopt.cli import main
+
+    assert main(["validate", *bad]) == 2
+    result = capsys.readouterr()
     for message in ("data.sequences.padding: `sequences.padding` must be 'post' or 'pre'",
                     "data.sequences.max_length: `sequences.max_length` must be a whole number >= 1",
                     "data.sequences.value: `sequences.value` must be a finite number",
                     "data.sequences.trunkating: unknown key 'trunkating'",
                     "data.sequences.value: step 0 of sequence 0",
                     "`augmentation` changes the padded steps of `sequences` too"):
-        assert message.lower() in result.stderr.lower(), (message, result.stderr)
-    assert "did you mean" in result.stderr.lower() and "truncating" in result.stderr
-    assert "Traceback" not in result.stderr
+        assert message.lower() in result.err.lower(), (message, result.err)
+    assert "did you mean" in result.err.lower() and "truncating" in result.err
+    assert "Traceback" not in result.err
     good = _recipe(tmp_path, "seq", {"padding": "pre", "max_length": 10}, test_path=str(tmp_path / "test.npz"))
     out = tmp_path / "run"
     run = subprocess.run([sys.executable, "-m", "kerasopt.cli", "run", good, "--output-dir", str(out)],
