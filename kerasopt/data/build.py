@@ -13,6 +13,7 @@ from kerasopt.data.errors import DataError
 from kerasopt.data.normalization import NORMALIZATIONS, fit_normalizer
 from kerasopt.data.output_spec import output_spec, task_for_loss
 from kerasopt.data.pipeline import make_dataset, make_training_datasets
+from kerasopt.data.sequence_padding import AUGMENTATION_CONFLICT
 from kerasopt.data.splits import split_data
 
 
@@ -106,10 +107,12 @@ def build_data(
                         stratify=stratify, seed=seed, limit=limit)
     input_shape = tuple(int(d) for d in splits.x_train.shape[1:])
     target_shape = tuple(int(d) for d in splits.y_train.shape[1:])
+    if data.mask_value is not None and augmentation:
+        raise DataError(AUGMENTATION_CONFLICT[:1].upper() + AUGMENTATION_CONFLICT[1:] + ".")
     augmenter = Augmentation(augmentation, input_shape, data.task, seed)
     output = output_spec(data.task, data.num_classes, target_shape=target_shape, loss=loss,
                          output_activation=output_activation, soft_labels=augmenter.soft_labels)
-    normalizer = fit_normalizer(splits.x_train, normalization)
+    normalizer = fit_normalizer(splits.x_train, normalization, padding_value=data.mask_value)
     size = len(splits.x_train) if batch_size == "full" else batch_size
     labels = {"label_format": output.label_format, "num_classes": data.num_classes}
     epoch = _epoch_variable()
@@ -127,7 +130,7 @@ def build_data(
         class_names=data.class_names, steps_per_epoch=math.ceil(len(splits.x_train) / size),
         batch_size=size, normalizer=normalizer, soft_labels=augmenter.soft_labels,
         source=source, target_shape=target_shape, output=output, epoch=epoch,
-        train_endless=train_endless,
+        train_endless=train_endless, mask_value=data.mask_value,
     )
 
 

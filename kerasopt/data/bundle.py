@@ -59,6 +59,8 @@ class DataBundle:
             `None`. For `fit(..., steps_per_epoch=steps_per_epoch)` with a
             `steps_per_execution` that divides `steps_per_epoch`: the epochs then are the
             passes, and one iterator serves the whole `fit`. Defaults to `None`.
+        mask_value: The value of padded sequence steps (`data.sequences`) that the model
+            masks with a first `keras.layers.Masking` layer, or `None`. Defaults to `None`.
     """
 
     train: Any
@@ -83,6 +85,7 @@ class DataBundle:
     output: OutputSpec | None = None
     epoch: Any = None
     train_endless: Any = None
+    mask_value: float | None = None
 
     def summary(self) -> dict[str, Any]:
         """Return the bundle's facts as plain JSON-ready values (for metrics and logs)."""

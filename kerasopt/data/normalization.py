@@ -11,7 +11,7 @@ from kerasopt.data.errors import DataError
 NORMALIZATIONS = ("none", "minmax", "standardize")
 
 
-def fit_normalizer(x_train: np.ndarray, method: str = "none") -> Any:
+def fit_normalizer(x_train: np.ndarray, method: str = "none", padding_value: float | None = None) -> Any:
     """Fit a `keras.layers.Normalization` layer on the training inputs.
 
     Normalization lives in the model, not in the data pipeline: the datasets carry raw
@@ -29,6 +29,9 @@ def fit_normalizer(x_train: np.ndarray, method: str = "none") -> Any:
     Args:
         x_train: The training inputs, `(samples, *input_shape)`.
         method: "none", "minmax" or "standardize". Defaults to `"none"`.
+        padding_value: For padded sequences `(samples, steps, features)`: steps whose every
+            feature equals it are padding and left out of the statistics (as the model's
+            mask leaves them out). Defaults to `None` (every step counts).
 
     Returns:
         A built `keras.layers.Normalization` named "normalizer", or `None` for "none".
@@ -44,6 +47,9 @@ def fit_normalizer(x_train: np.ndarray, method: str = "none") -> Any:
     import keras
 
     values = np.asarray(x_train, dtype=np.float64).reshape(-1, x_train.shape[-1])
+    if padding_value is not None:
+        real = values[~(values == padding_value).all(axis=1)]
+        values = real if len(real) else values
     if method == "standardize":
         center = values.mean(axis=0)
         scale = values.std(axis=0)

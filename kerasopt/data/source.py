@@ -31,6 +31,9 @@ class SourceData:
         x_test: The source's own test inputs, or `None` when it has no test set.
             Defaults to `None`.
         y_test: The source's own test targets. Defaults to `None`.
+        mask_value: The value of padded sequence steps the model should mask
+            (`keras.layers.Masking`), or `None` for data without masked padding.
+            Defaults to `None`.
     """
 
     x: np.ndarray
@@ -39,6 +42,7 @@ class SourceData:
     class_names: list[str] | None
     x_test: np.ndarray | None = None
     y_test: np.ndarray | None = None
+    mask_value: float | None = None
 
     def __post_init__(self) -> None:
         for x, y, label in ((self.x, self.y, "training"), (self.x_test, self.y_test, "test")):

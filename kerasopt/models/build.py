@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+import warnings
 from collections.abc import Mapping
 from typing import Any
 
@@ -48,7 +50,7 @@ _REQUIRED = {"layers": "layers", "application": "name", "file": "path"}
 
 def build_model(spec: Mapping[str, Any], *, input_shape: tuple[int, ...], num_classes: int | None,
                 normalizer: keras.layers.Layer | None = None, seed: int = 0,
-                head: tuple[int, str] | None = None) -> keras.Model:
+                head: tuple[int, str] | None = None, mask_value: float | None = None) -> keras.Model:
     """Build the Keras model a recipe's `model:` section describes.
 
     `spec["architecture"]` selects the builder: `mlp`, `cnn`, `resnet`, `mobilenet`
@@ -73,6 +75,11 @@ def build_model(spec: Mapping[str, Any], *, input_shape: tuple[int, ...], num_cl
     A fitted `normalizer` layer becomes the first layer after the Input, so the model
     (and its exports) take raw inputs; for a `file` model the loaded model is wrapped.
     Kernels are initialized with seeds derived from `seed`, so builds are reproducible.
+    With `mask_value` (padded variable-length sequences), `keras.layers.Masking` comes
+    first: recurrent layers skip the padded steps and GlobalAveragePooling1D leaves them
+    out. A layer that would drop the mask (Conv1D, Flatten, the built-in `cnn`, `resnet`,
+    `mlp`: Keras warns that it "will destroy the mask information", and the padded steps
+    would count as data) is refused with a ModelError naming it.
 
     Args:
         spec: The `model:` section as a plain mapping with an `architecture` key.
@@ -83,6 +90,8 @@ def build_model(spec: Mapping[str, Any], *, input_shape: tuple[int, ...], num_cl
         seed: Base seed of initializers and dropout. Defaults to `0`.
         head: `(units, activation)` of the output layer, or `None` to derive them from
             `num_classes` and `output_activation`. Defaults to `None`.
+        mask_value: Mask input steps whose every feature equals this value. Defaults to
+            `None` (no mask).
 
     Returns:
         The built (uncompiled) model.
@@ -127,6 +136,8 @@ def build_model(spec: Mapping[str, Any], *, input_shape: tuple[int, ...], num_cl
         if architecture == "file" and output_activation == "auto":
             head = (units, "auto")
     if architecture == "file":
+        if mask_value is not None:
+            raise ModelError(_MASK_ADVICE.format(what="a model loaded from `model.path`"))
         return _file_model(options, make, input_shape, head, normalizer)
     if architecture in _CONVOLUTIONAL and len(input_shape) not in (2, 3):
         raise ModelError(f"`model.architecture: {architecture}` needs (steps, channels) inputs for 1D "
@@ -134,7 +145,34 @@ def build_model(spec: Mapping[str, Any], *, input_shape: tuple[int, ...], num_cl
                          f"input_shape={input_shape}; add a channel axis to the data (e.g. (40,) -> "
                          f"(40, 1)) or use architecture: mlp.")
     inputs = keras.Input(input_shape, name="inputs")
-    x = normalizer(inputs) if normalizer is not None else inputs
+    if mask_value is not None:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            model = _features_and_head(architecture, options, make, input_shape, head, normalizer,
+                                       checked_width, inputs, keras.layers.Masking(mask_value, name="masking")(inputs))
+        dropped = [w for w in caught if "does not support masking" in str(w.message)]
+        for other in (w for w in caught if w not in dropped):
+            warnings.warn_explicit(other.message, other.category, other.filename, other.lineno)
+        if dropped:
+            layer = re.search(r"Layer '([^']+)' \(of type (\w+)\)", str(dropped[0].message))
+            name = f"layer {layer.group(1)!r} ({layer.group(2)})" if layer else "a layer"
+            raise ModelError(_MASK_ADVICE.format(what=f"{name} of `model.architecture: {architecture}`"))
+        return model
+    return _features_and_head(architecture, options, make, input_shape, head, normalizer, checked_width,
+                              inputs, inputs)
+
+
+_MASK_ADVICE = ("data.sequences masks the padded steps, but {what} does not carry Keras masks: the "
+                "padded steps would count as data. Use layers that take a mask (architecture: layers "
+                "with LSTM, GRU, SimpleRNN, Bidirectional, or GlobalAveragePooling1D before Dense), "
+                "or set `data.sequences.mask: false` to train on the padded sequences as they are.")
+
+
+def _features_and_head(architecture: str, options: dict[str, Any], make: LayerFactory,
+                       input_shape: tuple[int, ...], head: tuple[int, str], normalizer: Any,
+                       checked_width: bool, inputs: Any, x: Any) -> keras.Model:
+    """The model from `inputs`: the architecture (or layer list) on `x` (the inputs, or their mask), then the head."""
+    x = normalizer(x) if normalizer is not None else x
     if architecture == "layers":
         units = head[0] if checked_width else None
         return keras.Model(inputs, layer_list.layer_list_outputs(x, options, units), name="layers")

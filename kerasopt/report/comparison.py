@@ -11,10 +11,11 @@ from typing import Any
 
 from kerasopt.report import plots
 from kerasopt.report.html_page import html_page
+from kerasopt.report.pareto import ParetoFront
 from kerasopt.report.run_record import RunRecord
 
 _LOWER_IS_BETTER = ("loss", "error", "mae", "mse", "rmse", "crossentropy")
-FIGURES = (("curves", "Loss and metric per epoch"), ("learning_rate", "Learning rate"),
+FIGURES = (("pareto", "Pareto front"), ("curves", "Loss and metric per epoch"), ("learning_rate", "Learning rate"),
            ("tflite", "TFLite accuracy against size"), ("params", "Metric against trial parameters"))
 
 
@@ -36,12 +37,15 @@ class Comparison:
         metric: The metric compared besides the loss (`accuracy`, `mae`; a `val_`/`test_`
             prefix is dropped). Defaults to `None` (`accuracy` when the runs have it, else the
             first other metric of the validation split).
+        pareto: The front of a multi-objective sweep over these runs, listed in its own
+            table and drawn. Defaults to `None`.
 
     Raises:
         NotARunError: Naming every directory that is not a run directory.
     """
 
-    def __init__(self, run_dirs: Sequence[str | Path], metric: str | None = None) -> None:
+    def __init__(self, run_dirs: Sequence[str | Path], metric: str | None = None,
+                 pareto: ParetoFront | None = None) -> None:
         if not run_dirs:
             raise ValueError("`run_dirs` must name at least one run directory. Received: run_dirs=[]")
         self.records = RunRecord.load_all(run_dirs)
@@ -52,6 +56,7 @@ class Comparison:
         self.names = [n if names.count(n) == 1 else f"{r.path.resolve().parent.name}/{n}"
                       for n, r in zip(names, self.records, strict=True)]
         self.param_keys = list(dict.fromkeys(k for r in self.records for k in r.params))
+        self.pareto = pareto
 
     def _default_metric(self) -> str:
         found = [k for r in self.records for k in ((r.metrics.get("evaluation") or {}).get("validation") or {})]
@@ -117,15 +122,26 @@ class Comparison:
                 [(n, *r.learning_rate()) for n, r in zip(self.names, self.records, strict=True)]),
             "tflite": plots.accuracy_vs_size(self.records),
             "params": plots.metric_vs_params(self.records, self.metric),
+            "pareto": plots.pareto_front(self.pareto) if self.pareto and self.pareto.values else None,
         }
         return {name: png for name, png in drawn.items() if png is not None}
 
+    def pareto_table(self) -> tuple[list[str], list[list[str]]] | None:
+        """Headers and formatted cells of the Pareto front (None without a multi-objective sweep)."""
+        if self.pareto is None:
+            return None
+        by_name = {r.name: r.params for r in self.records}
+        headers, rows = self.pareto.table(by_name)
+        return headers, [[_format(c, "v") for c in row] for row in rows]
+
     def markdown(self, image_prefix: str | None = None) -> str:
         """The report as Markdown; figures are referenced as `<image_prefix>_<name>.png` files."""
-        headers, cells = self.table()
-        lines = [f"# Comparison of {len(self.records)} runs", "",
-                 "| " + " | ".join(headers) + " |", "|" + "---|" * len(headers)]
-        lines += ["| " + " | ".join(c.replace("|", "\\|") for c in row) + " |" for row in cells]
+        lines = [f"# Comparison of {len(self.records)} runs", ""]
+        front = self.pareto_table()
+        if front is not None:
+            lines += [f"## Pareto front ({len(front[1])} of {len(self.pareto.values)} complete trials)", "",
+                      *_markdown_table(*front), "", "## All runs", ""]
+        lines += _markdown_table(*self.table())
         if image_prefix is not None:
             for name, title in FIGURES:
                 if name in self.figures:
@@ -136,8 +152,11 @@ class Comparison:
         """The report as one self-contained HTML page (figures embedded as data URIs)."""
         headers, cells = self.table()
         figures = [(title, self.figures[name]) for name, title in FIGURES if name in self.figures]
+        front = self.pareto_table()
+        before = [] if front is None else [
+            (f"Pareto front ({len(front[1])} of {len(self.pareto.values)} complete trials)", *front)]
         return html_page(f"Comparison of {len(self.records)} runs", headers, cells, figures,
-                         sources=[html.escape(str(r.path)) for r in self.records])
+                         sources=[html.escape(str(r.path)) for r in self.records], tables=before)
 
     def write(self, path: str | Path) -> Path:
         """Write `.html` (self-contained) or `.md` (with its PNGs beside it); returns the path.
@@ -161,6 +180,11 @@ class Comparison:
         with atomic_target(path) as tmp:
             tmp.write_text(text, encoding="utf-8")
         return path
+
+
+def _markdown_table(headers: Sequence[str], cells: Sequence[Sequence[str]]) -> list[str]:
+    lines = ["| " + " | ".join(headers) + " |", "|" + "---|" * len(headers)]
+    return lines + ["| " + " | ".join(c.replace("|", "\\|") for c in row) + " |" for row in cells]
 
 
 def _format(value: Any, spec: str) -> str:

@@ -40,7 +40,8 @@ _SCRIPT = """
 
 
 def html_page(title: str, headers: Sequence[str], rows: Sequence[Sequence[str]],
-              figures: Sequence[tuple[str, bytes]], sources: Sequence[str] = ()) -> str:
+              figures: Sequence[tuple[str, bytes]], sources: Sequence[str] = (),
+              tables: Sequence[tuple[str, Sequence[str], Sequence[Sequence[str]]]] = ()) -> str:
     """Render the report page.
 
     Args:
@@ -49,6 +50,8 @@ def html_page(title: str, headers: Sequence[str], rows: Sequence[Sequence[str]],
         rows: Table cells (already formatted), best run first.
         figures: (title, PNG bytes) of each figure.
         sources: Run directory paths listed under the table (already escaped). Defaults to `()`.
+        tables: (title, headers, cells) of tables shown before the main one (a sweep's
+            Pareto front). Defaults to `()`.
 
     Returns:
         The HTML text.
@@ -59,14 +62,15 @@ def html_page(title: str, headers: Sequence[str], rows: Sequence[Sequence[str]],
         (True, False)
     """
     esc = html.escape
-    head = "".join(f"<th>{esc(h)}</th>" for h in headers)
-    body = "\n".join("<tr>" + "".join(f"<td>{esc(c)}</td>" for c in row) + "</tr>" for row in rows)
     parts = [
         "<!DOCTYPE html>", '<html lang="en">', "<head>", '<meta charset="utf-8">',
         f"<title>{esc(title)}</title>", f"<style>{_STYLE}</style>", "</head>",
         '<body data-images-ok="pending">', f"<h1>{esc(title)}</h1>",
-        f'<table id="runs"><thead><tr>{head}</tr></thead>', f"<tbody>\n{body}\n</tbody></table>",
     ]
+    for index, (table_title, table_headers, table_rows) in enumerate(tables):
+        parts += [f"<h2>{esc(table_title)}</h2>", _table(f"table{index}", table_headers, table_rows),
+                  "<h2>All runs</h2>"]
+    parts.append(_table("runs", headers, rows))
     if sources:
         parts.append('<p class="sources">' + "<br>".join(sources) + "</p>")
     for figure_title, png in figures:
@@ -75,3 +79,10 @@ def html_page(title: str, headers: Sequence[str], rows: Sequence[Sequence[str]],
                   f'<img alt="{esc(figure_title)}" src="data:image/png;base64,{data}">']
     parts += [f"<script>{_SCRIPT}</script>", "</body>", "</html>"]
     return "\n".join(parts) + "\n"
+
+
+def _table(table_id: str, headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
+    esc = html.escape
+    head = "".join(f"<th>{esc(h)}</th>" for h in headers)
+    body = "\n".join("<tr>" + "".join(f"<td>{esc(c)}</td>" for c in row) + "</tr>" for row in rows)
+    return f'<table id="{table_id}"><thead><tr>{head}</tr></thead><tbody>\n{body}\n</tbody></table>'

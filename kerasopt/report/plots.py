@@ -7,6 +7,7 @@ import math
 from collections.abc import Sequence
 from typing import Any
 
+from kerasopt.report.pareto import ParetoFront
 from kerasopt.report.run_record import RunRecord
 
 MAX_LEGEND = 12
@@ -148,4 +149,36 @@ def metric_vs_params(records: Sequence[RunRecord], metric: str, split: str = "va
         ax.set_xlabel(key, fontsize=8)
         ax.set_ylabel(f"{'val' if split == 'validation' else split} {metric}")
         ax.grid(alpha=0.3)
+    return _png(fig)
+
+
+def pareto_front(front: ParetoFront) -> bytes:
+    """The first two objectives of a multi-objective sweep: every complete trial, the front marked.
+
+    With two objectives the front is joined by its staircase (the edge of the region it
+    dominates). With more, its trials are marked in the plane of the first two, where some
+    may look dominated: they win in another objective.
+    """
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(6.4, 4.0))
+    (x_name, x_way), (y_name, y_way) = front.objectives[0], front.objectives[1]
+    others = [n for n in front.values if n not in front.front]
+    ax.scatter([front.values[n][0] for n in others], [front.values[n][1] for n in others],
+               color="#999999", label="other complete trials")
+    names = sorted(front.front, key=lambda n: front.values[n][0])
+    xs, ys = [front.values[n][0] for n in names], [front.values[n][1] for n in names]
+    if len(front.objectives) == 2:
+        # Sorted by x, the next point is worse in y: the corner is at the next x when x is
+        # minimized (post), at this x when it is maximized (pre).
+        ax.plot(xs, ys, "-", color="#d62728", alpha=0.5,
+                drawstyle="steps-post" if x_way == "minimize" else "steps-pre")
+    ax.scatter(xs, ys, color="#d62728", label="Pareto front", zorder=3)
+    for name in names:
+        ax.annotate(name, front.values[name][:2], fontsize=7, xytext=(3, 3), textcoords="offset points")
+    ax.set_xlabel(f"{x_name} ({x_way})")
+    ax.set_ylabel(f"{y_name} ({y_way})")
+    if len(front.objectives) > 2:
+        ax.set_title(f"first two of {len(front.objectives)} objectives", fontsize=9)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7)
     return _png(fig)

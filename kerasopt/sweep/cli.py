@@ -49,11 +49,14 @@ def add_sweep_command(subparsers: Any, subcommand: Callable[..., argparse.Argume
                         help="complete trials the study should hold (failed and pruned ones do not "
                              "count); the same command continues a sweep up to N (default: the "
                              "grid's size for grid, else 20)")
-    parser.add_argument("--sampler", choices=("tpe", "random", "grid"), help="default: tpe")
-    parser.add_argument("--metric", metavar="NAME",
-                        help="val_<metric> or test_<metric> from metrics.json (default: val_loss)")
-    parser.add_argument("--direction", choices=("minimize", "maximize", "auto"),
-                        help="default: auto (minimize losses and errors, maximize the rest)")
+    parser.add_argument("--sampler", choices=("tpe", "random", "grid", "nsga2"), help="default: tpe")
+    parser.add_argument("--metric", action="append", metavar="NAME",
+                        help="val_<metric>, test_<metric>, exports.<file>.<key> (exports.tflite.bytes) "
+                             "or params, from metrics.json (default: val_loss); give it several times "
+                             "for a multi-objective sweep (the report draws the Pareto front)")
+    parser.add_argument("--direction", action="append", choices=("minimize", "maximize", "auto"),
+                        help="default: auto (minimize losses, errors, sizes and latencies, maximize the "
+                             "rest); with several --metric, one --direction per --metric, in order")
     parser.add_argument("--prune", action="store_true",
                         help="stop unpromising trials early (Optuna MedianPruner on the per-epoch metric)")
     parser.add_argument("--output-dir", metavar="DIR",
@@ -102,10 +105,27 @@ def build_sweep(args: argparse.Namespace) -> Any:
         raise RecipeError([Problem(("sweep", "params"), "nothing to sweep", has_received=False,
                                    allowed=f"--param KEY=DIST (DIST: {SYNTAX}) or a recipe "
                                            "`sweep.params` section")], args.recipe)
+    metrics, directions = args.metric or [], args.direction or []
+    if metrics:
+        if directions and len(directions) != len(metrics):
+            raise RecipeError([Problem(("--direction",), f"give one --direction per --metric "
+                                       f"({len(metrics)}), or none", directions,
+                                       f"{len(metrics)} of minimize, maximize, auto")], args.recipe)
+        if not directions:  # one --metric keeps the recipe's single `direction`, as before
+            single = len(metrics) == 1 and section.objectives is None
+            directions = [section.direction] if single else ["auto"] * len(metrics)
+        objectives = list(zip(metrics, directions, strict=True))
+    else:
+        objectives = section.objective_list()
+        if directions:
+            if len(directions) != len(objectives):
+                raise RecipeError([Problem(("--direction",), "give one --direction per objective",
+                                           directions, f"{len(objectives)} values")], args.recipe)
+            objectives = [(m, d) for (m, _), d in zip(objectives, directions, strict=True)]
     return Sweep(args.recipe, space, overrides=args.overrides, trials=args.trials or section.trials,
-                 sampler=args.sampler or section.sampler, metric=args.metric or section.metric,
-                 direction=args.direction or section.direction, output_dir=args.output_dir,
-                 storage=args.storage, study_name=args.study, prune=args.prune,
+                 sampler=args.sampler or section.sampler, objectives=objectives,
+                 output_dir=args.output_dir, storage=args.storage, study_name=args.study,
+                 prune=args.prune or section.prune,
                  **({"heartbeat": args.heartbeat} if args.heartbeat else {}))
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import re
 import shlex
 import signal
 import subprocess
@@ -14,7 +15,12 @@ from typing import Any
 
 from kerasopt.recipe.check.loader import load_recipe
 from kerasopt.recipe.errors import Problem, RecipeError
-from kerasopt.recipe.format.schema_sweep import SAMPLERS, resolve_direction
+from kerasopt.recipe.format.schema_sweep import (
+    METRIC_PATTERN,
+    METRIC_SYNTAX,
+    SAMPLERS,
+    resolve_direction,
+)
 from kerasopt.sweep.search_space import SearchSpace
 from kerasopt.sweep.study_states import summary_lines, tally
 from kerasopt.sweep.study_storage import (
@@ -49,15 +55,25 @@ class Sweep:
     once (a point that failed with an error is not tried again); any other sweep stops with
     an error once `max(trials, 3)` trials failed with an error.
 
+    With several `objectives` the study is multi-objective (Optuna's `directions`): each
+    trial's run gives one value per objective, the `tpe` or `nsga2` sampler searches the
+    trade-off, and the report draws and lists the Pareto front (`study.best_trials`: the
+    complete trials no other complete trial beats in every objective). Optuna cannot prune
+    trials of a multi-objective study, so `prune`/`pruner` is refused with them.
+
     Args:
         recipe: A recipe file or shipped recipe name.
         space: What to vary.
         overrides: Fixed `KEY=VALUE` overrides of every trial. Defaults to `()`.
         trials: Complete trials the study should hold. Defaults to `None` (the grid's size
             for `sampler="grid"`, else 20).
-        sampler: `"tpe"`, `"random"` or `"grid"`. Defaults to `"tpe"`.
-        metric: `val_<name>` or `test_<name>` from metrics.json's evaluation. Defaults to `"val_loss"`.
+        sampler: `"tpe"`, `"random"`, `"grid"` or `"nsga2"` (Optuna's NSGAIISampler).
+            Defaults to `"tpe"`.
+        metric: `val_<name>` or `test_<name>` from metrics.json's evaluation, `exports.<file>.<key>`
+            (`exports.tflite.bytes`) or `params`. Defaults to `"val_loss"`.
         direction: `"minimize"`, `"maximize"` or `"auto"`. Defaults to `"auto"`.
+        objectives: (metric, direction) pairs, instead of `metric` and `direction`; two or
+            more make a multi-objective study. Defaults to `None` (`[(metric, direction)]`).
         output_dir: The sweep directory. Defaults to `None` (`saved_models/<recipe name>-sweep/`).
         storage: An Optuna RDB URL. Defaults to `None` (`sqlite:///<output_dir>/study.db`).
         study_name: Defaults to `None` (the recipe's name).
@@ -76,19 +92,37 @@ class Sweep:
                  trials: int | None = None, sampler: str = "tpe", metric: str = "val_loss",
                  direction: str = "auto", output_dir: str | None = None, storage: str | None = None,
                  study_name: str | None = None, prune: bool = False, pruner: Any = None,
-                 seed: int | None = None, heartbeat: int = HEARTBEAT_SECONDS) -> None:
+                 seed: int | None = None, heartbeat: int = HEARTBEAT_SECONDS,
+                 objectives: Sequence[tuple[str, str]] | None = None) -> None:
         problems = []
+        if objectives is not None and (metric != "val_loss" or direction != "auto"):
+            problems.append(Problem(("objectives",), "give either `objectives` or `metric`/`direction`",
+                                    list(objectives), "one of the two"))
+        pairs = [(metric, direction)] if objectives is None else [tuple(o) for o in objectives]
+        if not pairs:
+            problems.append(Problem(("objectives",), "needs at least one objective", [], "(metric, direction) pairs"))
         if sampler not in SAMPLERS:
             problems.append(Problem(("sampler",), "unknown sampler", sampler, list(SAMPLERS)))
         if sampler == "grid" and space.grid() is None:
             problems.append(Problem(("sampler",), "the grid sampler needs every param to be a "
                                     "choice(...)", sampler, "tpe, random, or only choice params"))
-        if not (metric.startswith("val_") or metric.startswith("test_")) or metric in ("val_", "test_"):
-            problems.append(Problem(("metric",), "must name a validation or test metric",
-                                    metric, "val_<metric> or test_<metric> (val_accuracy, val_loss)"))
-        if direction not in ("minimize", "maximize", "auto"):
-            problems.append(Problem(("direction",), "unknown direction", direction,
-                                    ["minimize", "maximize", "auto"]))
+        key = "metric" if len(pairs) == 1 else "objectives"
+        for index, (name, way) in enumerate(pairs):
+            at: tuple[str, ...] = () if len(pairs) == 1 else ("objectives", str(index))
+            if not isinstance(name, str) or re.fullmatch(METRIC_PATTERN, name) is None:
+                problems.append(Problem((*at, "metric"), "must name a metric of metrics.json", name,
+                                        METRIC_SYNTAX))
+            if way not in ("minimize", "maximize", "auto"):
+                problems.append(Problem((*at, "direction"), "unknown direction", way,
+                                        ["minimize", "maximize", "auto"]))
+        if len(pairs) == 1 and (prune or pruner is not None) and not str(pairs[0][0]).startswith(("val_", "test_")):
+            problems.append(Problem(("prune",), "pruning watches a per-epoch validation metric",
+                                    pairs[0][0], "a val_<metric> or test_<metric> objective"))
+        if len(pairs) > 1 and (prune or pruner is not None):
+            problems.append(Problem(("pruner",) if pruner is not None else ("prune",),
+                                    "Optuna cannot prune trials of a multi-objective study",
+                                    pruner if pruner is not None else prune,
+                                    "no pruning, or a single objective"))
         if trials is not None and (isinstance(trials, bool) or not isinstance(trials, int) or trials < 1):
             problems.append(Problem(("trials",), "must be a whole number >= 1", trials))
         if isinstance(heartbeat, bool) or not isinstance(heartbeat, int) or heartbeat < 1:
@@ -106,8 +140,17 @@ class Sweep:
         grid = space.grid() if sampler == "grid" else None
         self.grid_size = _product(len(v) for v in grid.values()) if grid else None
         self.trials = min(trials or self.grid_size or DEFAULT_TRIALS, self.grid_size or sys.maxsize)
-        self.sampler, self.metric, self.seed = sampler, metric, seed
-        self.direction = resolve_direction(metric, direction)
+        tflite = getattr(self.loaded.recipe.export, "tflite", None)
+        needs = [m for m, _ in pairs if m.startswith("exports.tflite")]
+        if needs and tflite is None:
+            raise RecipeError([Problem((key,), "the objective reads the TFLite export, which the "
+                                       "recipe does not write", needs[0], "export.tflite set in the "
+                                       "recipe (or an override such as export.tflite.quantization=int8)")],
+                              str(self.loaded.path))
+        self.sampler, self.seed = sampler, seed
+        self.objectives = [(m, resolve_direction(m, d)) for m, d in pairs]
+        self.metric, self.direction = self.objectives[0]
+        self.multi = len(self.objectives) > 1
         self.output_dir = Path(output_dir or Path("saved_models") / f"{self.loaded.recipe.name}-sweep")
         self.storage = storage or f"sqlite:///{self.output_dir.resolve() / 'study.db'}"
         self.study_name = study_name or self.loaded.recipe.name
@@ -117,16 +160,22 @@ class Sweep:
 
     def spec(self) -> dict[str, Any]:
         """What a study's trials must share; kept in the study to refuse a different sweep."""
-        return {"params": {k: str(d) for k, d in self.space.params.items()}, "metric": self.metric,
-                "direction": self.direction, "overrides": self.overrides}
+        spec: dict[str, Any] = {"params": {k: str(d) for k, d in self.space.params.items()}}
+        if self.multi:
+            spec["objectives"] = [list(o) for o in self.objectives]
+        else:
+            spec.update(metric=self.metric, direction=self.direction)
+        return {**spec, "overrides": self.overrides}
 
     def command(self, worker: bool = False) -> list[str]:
         """The `kerasopt sweep` command line of this sweep (what continues it after an interruption)."""
         args = ["kerasopt", "sweep", self.recipe, *self.overrides]
         for key, dist in self.space.params.items():
             args += ["--param", f"{key}={dist}"]
-        args += ["--trials", str(self.trials), "--sampler", self.sampler, "--metric", self.metric,
-                 "--direction", self.direction, "--output-dir", str(self.output_dir),
+        args += ["--trials", str(self.trials), "--sampler", self.sampler]
+        for metric, direction in self.objectives:
+            args += ["--metric", metric, "--direction", direction]
+        args += ["--output-dir", str(self.output_dir),
                  "--storage", self.storage, "--study", self.study_name]
         args += ["--prune"] if self.prune else []
         args += ["--heartbeat", str(self.heartbeat)] if self.heartbeat != HEARTBEAT_SECONDS else []
@@ -141,7 +190,8 @@ class Sweep:
         self.output_dir.mkdir(parents=True, exist_ok=True)
         study = optuna.create_study(storage=open_storage(self.storage, self.heartbeat),
                                     study_name=self.study_name, sampler=self._sampler(),
-                                    pruner=self._pruner(), direction=self.direction, load_if_exists=True)
+                                    pruner=self._pruner(), directions=[d for _, d in self.objectives],
+                                    load_if_exists=True)
         held = study.user_attrs.get(SPEC_ATTR)
         if held is None:
             study.set_user_attr(SPEC_ATTR, self.spec())
@@ -175,7 +225,8 @@ class Sweep:
                 sweep, which tries each point once).
         """
         objective = TrialObjective(self.loaded, self.space, overrides=self.overrides,
-                                   sweep_dir=self.output_dir, metric=self.metric, log=log)
+                                   sweep_dir=self.output_dir, metrics=[m for m, _ in self.objectives],
+                                   log=log)
         ran, waited_for = 0, None
         while True:
             fail_dead_trials(study)  # queues a retry of each trial whose process died
@@ -209,7 +260,9 @@ class Sweep:
 
         Returns:
             `best` (number, value, params, run_dir), `states` (trials per state) and `report`
-            (the Markdown report's path; None when no trial finished). A worker (`worker`
+            (the Markdown report's path; None when no trial finished); a multi-objective sweep
+            gives `pareto` (number, values, params, run_dir of each trial on the front) and
+            `best` None. A worker (`worker`
             true: one of the processes of `workers`) returns only `ran`.
 
         Raises:
@@ -249,8 +302,9 @@ class Sweep:
         result: dict[str, Any] = {"best": None, "states": states, "report": None}
         runs = sorted((p for p in self.output_dir.glob("trial_*") if (p / "metrics.json").exists()),
                       key=lambda p: int(p.name.split("_")[-1]))
+        front = self.pareto_front(study) if self.multi else None
         if runs:
-            comparison = Comparison(runs, metric=self.metric.partition("_")[2])
+            comparison = Comparison(runs, metric=self._report_metric(), pareto=front)
             result["report"] = comparison.write(self.output_dir / "report.md")
             comparison.write(self.output_dir / "report.html")
         summary = ", ".join(f"{n} {s}" for s, n in states.items())
@@ -258,7 +312,16 @@ class Sweep:
             f"towards --trials {self.trials}")
         for line in summary_lines(trials):
             log(f"  {line}")
-        if done:
+        if done and front is not None:
+            result["pareto"] = [{"number": t.number, "values": t.values, "params": t.params,
+                                 "run_dir": str(self.output_dir / t.user_attrs.get("run_dir", f"trial_{t.number}"))}
+                                for t in study.best_trials]
+            log(f"Pareto front ({', '.join(f'{m} {d}' for m, d in self.objectives)}): "
+                f"{len(result['pareto'])} of {len(done)} complete trials")
+            for point in result["pareto"]:
+                values = ", ".join(f"{m}={v:.4g}" for (m, _), v in zip(self.objectives, point["values"], strict=True))
+                log(f"  trial {point['number']}: {values} ({point['run_dir']})")
+        elif done:
             best = study.best_trial
             run_dir = self.output_dir / best.user_attrs.get("run_dir", f"trial_{best.number}")
             result["best"] = {"number": best.number, "value": best.value, "params": best.params,
@@ -269,6 +332,24 @@ class Sweep:
         if result["report"]:
             log(f"report: {result['report']} and {self.output_dir / 'report.html'}")
         return result
+
+    def pareto_front(self, study: Any) -> Any:
+        """The :class:`~kerasopt.report.pareto.ParetoFront` of a multi-objective study's complete trials."""
+        from optuna.trial import TrialState
+
+        from kerasopt.report.pareto import ParetoFront
+
+        def name(trial: Any) -> str:
+            return trial.user_attrs.get("run_dir", f"trial_{trial.number}")
+
+        complete = [t for t in study.get_trials(deepcopy=False) if t.state == TrialState.COMPLETE]
+        return ParetoFront(objectives=self.objectives, values={name(t): tuple(t.values) for t in complete},
+                           front=[name(t) for t in study.best_trials])
+
+    def _report_metric(self) -> str:
+        """The metric of the report's curves: the first `val_`/`test_` objective's (else accuracy)."""
+        evaluated = [m for m, _ in self.objectives if m.startswith(("val_", "test_"))]
+        return evaluated[0].partition("_")[2] if evaluated else "accuracy"
 
     def _run_workers(self, workers: int) -> None:
         procs = [subprocess.Popen([sys.executable, "-m", "kerasopt.cli", *self.command(worker=True)[1:]])
@@ -290,6 +371,8 @@ class Sweep:
 
         if self.sampler in ("grid", "random"):  # a grid's trials are enqueued: nothing is sampled
             return optuna.samplers.RandomSampler(seed=self.seed)
+        if self.sampler == "nsga2":
+            return optuna.samplers.NSGAIISampler(seed=self.seed)
         return optuna.samplers.TPESampler(seed=self.seed)
 
     def _pruner(self) -> Any:

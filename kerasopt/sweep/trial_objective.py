@@ -19,7 +19,8 @@ class TrialFailed(Exception):
 
 
 def metric_value(metrics: dict[str, Any], metric: str) -> float:
-    """The sweep metric from metrics.json: `val_X` -> `evaluation.validation.X`, `test_X` -> `.test.X`.
+    """The sweep metric from metrics.json: `val_X` -> `evaluation.validation.X`, `test_X` -> `.test.X`,
+    `exports.F.K` -> `exports.F.K` (`exports.tflite.bytes`), `params` -> `params`.
 
     Non-finite or missing values (`null` in metrics.json) become NaN (Optuna fails such trials).
 
@@ -29,14 +30,31 @@ def metric_value(metrics: dict[str, Any], metric: str) -> float:
     Example:
         >>> metric_value({"evaluation": {"validation": {"accuracy": 0.75}}}, "val_accuracy")
         0.75
+        >>> metric_value({"exports": {"tflite": {"bytes": 5120}}}, "exports.tflite.bytes")
+        5120.0
     """
+    if metric == "params" or metric.startswith("exports."):
+        keys = metric.split(".")
+        section: Any = metrics
+        for depth, key in enumerate(keys):
+            if not isinstance(section, dict) or key not in section:
+                has = sorted(section) if isinstance(section, dict) else []
+                where = ".".join(keys[:depth]) or "metrics.json"
+                raise ValueError(f"the sweep metric {metric!r} is not in metrics.json; {where} has "
+                                 f"{', '.join(has) or 'nothing'}")
+            section = section[key]
+        return _finite(section)
     split, _, name = metric.partition("_")
     section = (metrics.get("evaluation") or {}).get({"val": "validation", "test": "test"}[split]) or {}
     if name not in section:
         raise ValueError(f"the sweep metric {metric!r} is not in metrics.json; the run has "
                          f"{', '.join(f'{split}_{k}' for k in sorted(section)) or 'no such split'}")
-    value = section[name]
-    return float(value) if isinstance(value, (int, float)) and math.isfinite(value) else math.nan
+    return _finite(section[name])
+
+
+def _finite(value: Any) -> float:
+    ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+    return float(value) if ok else math.nan
 
 
 def write_trial_file(run_dir: Path, record: dict[str, Any]) -> None:
@@ -46,6 +64,17 @@ def write_trial_file(run_dir: Path, record: dict[str, Any]) -> None:
     run_dir.mkdir(parents=True, exist_ok=True)
     with atomic_target(run_dir / "trial.json") as tmp:
         tmp.write_text(json.dumps(record, indent=2, allow_nan=True) + "\n", encoding="utf-8")
+
+
+class _NoPruning:
+    """What a trial that reports nothing to a pruner holds instead of a PruningCallback."""
+
+    pruned = False
+    pruned_at = None
+    reported: list[float] = []  # noqa: RUF012 - never appended to
+
+
+_NO_PRUNING = _NoPruning()
 
 
 class TrialObjective:
@@ -64,20 +93,23 @@ class TrialObjective:
         space: The search space.
         overrides: The sweep's fixed `KEY=VALUE` overrides. Defaults to `()`.
         sweep_dir: Where `trial_<number>/` folders go.
-        metric: `val_<name>` or `test_<name>`.
+        metrics: The objectives' metrics (see :func:`metric_value`); with one, a trial's
+            value is a number and its per-epoch validation log is reported for pruning; with
+            several, the trial returns one value per metric and reports nothing (Optuna
+            cannot prune multi-objective trials).
         log: Prints one line per trial event. Defaults to `print`.
     """
 
     def __init__(self, loaded: LoadedRecipe, space: SearchSpace, *, overrides: Sequence[str] = (),
-                 sweep_dir: Path, metric: str, log: Any = print) -> None:
+                 sweep_dir: Path, metrics: Sequence[str], log: Any = print) -> None:
         self.loaded = loaded
         self.space = space
         self.overrides = list(overrides)
         self.sweep_dir = Path(sweep_dir)
-        self.metric = metric
+        self.metrics = list(metrics)
         self.log = log
 
-    def __call__(self, trial: Any) -> float:
+    def __call__(self, trial: Any) -> float | tuple[float, ...]:
         import optuna
 
         from kerasopt.recipe.run.runner import run
@@ -89,8 +121,10 @@ class TrialObjective:
         run_dir = self.sweep_dir / f"trial_{number}"
         resume = first is not None and run_dir.is_dir()
         trial.set_user_attr("run_dir", run_dir.name)
-        record: dict[str, Any] = {"number": trial.number, "params": values, "metric": self.metric,
-                                  "state": "running", "value": None}
+        multi = len(self.metrics) > 1
+        record: dict[str, Any] = {"number": trial.number, "params": values, "state": "running"}
+        record.update({"metrics": self.metrics, "values": None} if multi else
+                      {"metric": self.metrics[0], "value": None})
         if first is not None:
             record["runs_again"] = first
         # trial.json is written when the trial ends: the run directory must be empty to start.
@@ -101,13 +135,15 @@ class TrialObjective:
         name = f"{self.loaded.recipe.name}-trial_{number}"[:100]
         overrides = progress_overrides(self.loaded, [*self.overrides, *self.space.overrides(self.loaded, values),
                                                      f"name={name}"])
-        monitor = "val_" + self.metric.partition("_")[2]
-        pruning = PruningCallback(trial, monitor)
+        evaluated = [m for m in self.metrics if m.startswith(("val_", "test_"))]
+        monitor = "val_" + evaluated[0].partition("_")[2] if evaluated else None
+        pruning = PruningCallback(trial, monitor) if monitor and not multi else _NO_PRUNING
         started = time.perf_counter()
         try:
             trial_recipe = load_recipe(str(self.loaded.path), overrides)
-            metrics = run(trial_recipe, output_dir=str(run_dir), resume=resume, callbacks=[pruning])
-            value = metric_value(metrics, self.metric)
+            callbacks = [] if pruning is _NO_PRUNING else [pruning]
+            metrics = run(trial_recipe, output_dir=str(run_dir), resume=resume, callbacks=callbacks)
+            found = tuple(metric_value(metrics, m) for m in self.metrics)
         except optuna.TrialPruned:
             trial.set_user_attr("pruned_at_epoch", pruning.pruned_at)
             self._finish(run_dir, record, "pruned", pruning, started)
@@ -128,14 +164,13 @@ class TrialObjective:
             if isinstance(err, ValueError) and "sweep metric" in str(err):
                 raise  # a wrong metric fails every trial alike: stop the sweep
             raise TrialFailed(describe(err)) from err
+        record["values" if multi else "value"] = list(found) if multi else found[0]
         if pruning.pruned:
-            record["value"] = value
             trial.set_user_attr("pruned_at_epoch", pruning.pruned_at)
             self._finish(run_dir, record, "pruned", pruning, started)
             raise optuna.TrialPruned(f"pruned after epoch {pruning.pruned_at}")
-        record["value"] = value
         self._finish(run_dir, record, "complete", pruning, started)
-        return value
+        return found if multi else found[0]
 
     def _finish(self, run_dir: Path, record: dict[str, Any], state: str, pruning: Any,
                 started: float, error: str | None = None) -> None:
@@ -147,7 +182,8 @@ class TrialObjective:
             record["error"] = error
         write_trial_file(run_dir, record)
         if state == "complete":
-            detail = f"{self.metric}={record['value']:.4g}"
+            values = record["values"] if "values" in record else [record["value"]]
+            detail = ", ".join(f"{m}={v:.4g}" for m, v in zip(self.metrics, values, strict=True))
         elif state == "pruned":
             detail = f"pruned after epoch {pruning.pruned_at}"
         else:

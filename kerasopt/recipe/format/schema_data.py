@@ -15,6 +15,7 @@ from pydantic import Discriminator, Field, Tag, create_model, model_validator
 from kerasopt.data.augmentation import ARGUMENTS
 from kerasopt.data.catalog import source_options
 from kerasopt.data.options import Option
+from kerasopt.data.sequence_padding import AUGMENTATION_CONFLICT
 from kerasopt.recipe.format.fields import Fraction, PositiveInt, StrictModel
 
 
@@ -94,6 +95,13 @@ class DataBase(StrictModel):
         if self.batch_size != "auto" and self.batch_size_search.arguments():
             raise ValueError("`batch_size_search` applies only with `batch_size: auto`; "
                              f"received batch_size={self.batch_size!r}")
+        return self
+
+    @model_validator(mode="after")
+    def _masked_sequences_unaugmented(self) -> DataBase:
+        sequences = getattr(self, "sequences", None)
+        if isinstance(sequences, dict) and sequences.get("mask", True) is not False and self.augmentation:
+            raise ValueError(AUGMENTATION_CONFLICT)
         return self
 
     def source_options(self) -> dict[str, Any]:

@@ -11,6 +11,15 @@ sweep:
   direction: maximize   # minimize | maximize | auto (minimize losses and errors)
 ```
 
+Several objectives at once (a multi-objective study; the report draws the Pareto front):
+
+```yaml
+sweep:
+  objectives:
+    - {metric: val_accuracy, direction: maximize}
+    - {metric: exports.tflite.bytes}          # direction auto: minimize sizes and latencies
+```
+
 `kerasopt run` ignores the section; command-line options of `kerasopt sweep` override it.
 """
 
@@ -26,21 +35,35 @@ from kerasopt.recipe.errors import Location, Problem, RecipeError
 from kerasopt.recipe.format.fields import StrictModel
 from kerasopt.recipe.format.sweep_distribution import SYNTAX, Distribution
 
-SAMPLERS = ("tpe", "random", "grid")
-_LOWER_IS_BETTER = ("loss", "error", "mae", "mse", "rmse", "crossentropy")
+SAMPLERS = ("tpe", "random", "grid", "nsga2")
+_LOWER_IS_BETTER = ("loss", "error", "mae", "mse", "rmse", "crossentropy", "bytes", "latency_us",
+                    "max_abs_diff", "seconds", "params")
+METRIC_PATTERN = r"^((val|test)_\w+|exports\.\w+\.\w+|params)$"
+"""An objective: `val_<m>`/`test_<m>` of metrics.json's evaluation, `exports.<file>.<key>`
+(`exports.tflite.bytes`, `exports.tflite.latency_us`, `exports.tflite.speedup`) or `params`."""
+METRIC_SYNTAX = "val_<metric>, test_<metric>, exports.<file>.<key> (exports.tflite.bytes) or params"
 
 
 def resolve_direction(metric: str, direction: str) -> str:
-    """`minimize` or `maximize`; `auto` minimizes losses and errors and maximizes the rest.
+    """`minimize` or `maximize`; `auto` minimizes losses, errors, sizes and latencies, maximizes the rest.
 
     Example:
         >>> resolve_direction("val_loss", "auto"), resolve_direction("val_accuracy", "auto")
+        ('minimize', 'maximize')
+        >>> resolve_direction("exports.tflite.bytes", "auto"), resolve_direction("exports.tflite.speedup", "auto")
         ('minimize', 'maximize')
     """
     if direction != "auto":
         return direction
     name = metric.lower()
     return "minimize" if any(name.endswith(s) for s in _LOWER_IS_BETTER) else "maximize"
+
+
+class Objective(StrictModel):
+    """One objective of a multi-objective sweep: a metric and its direction."""
+
+    metric: str = Field(pattern=METRIC_PATTERN, description=METRIC_SYNTAX)
+    direction: Literal["minimize", "maximize", "auto"] = "auto"
 
 
 class SweepSection(StrictModel):
@@ -55,10 +78,14 @@ class SweepSection(StrictModel):
     trials: Annotated[int, Field(ge=1, strict=True)] | None = Field(
         None, description="finished trials the study should hold (default: the grid's size for "
         "`grid`, else 20)")
-    sampler: Literal["tpe", "random", "grid"] = "tpe"
-    metric: str = Field("val_loss", pattern=r"^(val|test)_\w+$",
-                        description="val_<metric> or test_<metric> of metrics.json's evaluation")
+    sampler: Literal["tpe", "random", "grid", "nsga2"] = "tpe"
+    metric: str = Field("val_loss", pattern=METRIC_PATTERN, description=METRIC_SYNTAX)
     direction: Literal["minimize", "maximize", "auto"] = "auto"
+    objectives: list[Objective] | None = Field(
+        None, min_length=1, description="several objectives at once, each {metric, direction} "
+        "(a multi-objective study; instead of `metric` and `direction`)")
+    prune: bool = Field(False, description="stop unpromising trials early (MedianPruner); "
+                        "single-objective sweeps only")
 
     @field_validator("params")
     @classmethod
@@ -78,6 +105,21 @@ class SweepSection(StrictModel):
                 raise ValueError(f"the grid sampler needs every param to be a choice(...); "
                                  f"ranges given for: {', '.join(ranges)}")
         return self
+
+    @model_validator(mode="after")
+    def _objectives_or_metric(self) -> SweepSection:
+        if self.objectives is not None and {"metric", "direction"} & self.model_fields_set:
+            raise ValueError("give either `objectives` or `metric`/`direction`, not both")
+        if self.prune and len(self.objective_list()) > 1:
+            raise ValueError("prune: Optuna cannot prune trials of a multi-objective study; "
+                             "set `prune: false` or keep one objective")
+        return self
+
+    def objective_list(self) -> list[tuple[str, str]]:
+        """(metric, direction) of each objective (direction as written, `auto` included)."""
+        if self.objectives is None:
+            return [(self.metric, self.direction)]
+        return [(o.metric, o.direction) for o in self.objectives]
 
     def distributions(self) -> dict[str, Distribution]:
         """The params, parsed."""

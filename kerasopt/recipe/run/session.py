@@ -89,7 +89,8 @@ def build_model(recipe: Recipe, data: Any, section: Any = None) -> Any:
         spec["activation"] = spec["activation"]["type"]  # activations are functions: a name, no arguments
     try:
         model = build(spec, input_shape=tuple(data.input_shape), num_classes=data.num_classes,
-                      normalizer=data.normalizer, seed=recipe.seed, head=data.output.head)
+                      normalizer=data.normalizer, seed=recipe.seed, head=data.output.head,
+                      mask_value=getattr(data, "mask_value", None))
     except ValueError as err:
         if type(err).__module__.startswith("kerasopt"):
             raise
