@@ -59,13 +59,18 @@ class DataBundle:
             `None`. For `fit(..., steps_per_epoch=steps_per_epoch)` with a
             `steps_per_execution` that divides `steps_per_epoch`: the epochs then are the
             passes, and one iterator serves the whole `fit`. Defaults to `None`.
+        streamed: For a streaming source (`kerasopt.data.streaming_source`): the sample
+            counts (`train_samples`, `validation_samples`, `test_samples`) and `files`;
+            its `x_train`, `y_train`, `x_val` and `y_val` are then `None` (the training
+            data is never in memory) and `x_test`, `y_test` hold the test split, read
+            once for the export checks. Defaults to `None`.
     """
 
     train: Any
     validation: Any
     test: Any
-    x_train: np.ndarray
-    y_train: np.ndarray
+    x_train: np.ndarray | None
+    y_train: np.ndarray | None
     x_val: np.ndarray | None
     y_val: np.ndarray | None
     x_test: np.ndarray
@@ -83,6 +88,7 @@ class DataBundle:
     output: OutputSpec | None = None
     epoch: Any = None
     train_endless: Any = None
+    streamed: dict[str, Any] | None = None
 
     def summary(self) -> dict[str, Any]:
         """Return the bundle's facts as plain JSON-ready values (for metrics and logs)."""
@@ -92,9 +98,10 @@ class DataBundle:
             "target_shape": list(self.target_shape),
             "input_shape": list(self.input_shape),
             "num_classes": self.num_classes,
-            "train_samples": int(len(self.x_train)),
-            "validation_samples": 0 if self.x_val is None else int(len(self.x_val)),
-            "test_samples": int(len(self.x_test)),
+            **(self.streamed or {
+                "train_samples": int(len(self.x_train)),
+                "validation_samples": 0 if self.x_val is None else int(len(self.x_val)),
+                "test_samples": int(len(self.x_test))}),
             "batch_size": self.batch_size,
             "steps_per_epoch": self.steps_per_epoch,
             "soft_labels": self.soft_labels,

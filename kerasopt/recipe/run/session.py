@@ -67,13 +67,18 @@ def build_data(recipe: Recipe, batch_size: int | None = None, loss: Any = None) 
     output layer and the label encoding (`data.output`).
     """
     from kerasopt.data.build import build_data as build
+    from kerasopt.data.catalog import get_source
+    from kerasopt.data.streaming_source import StreamingSource
 
     section = recipe.data
     if batch_size is None:
         batch_size = PROVISIONAL_BATCH_SIZE if section.batch_size == "auto" else section.batch_size
+    validation_split = section.validation_split
+    if issubclass(get_source(section.source), StreamingSource) and "validation_split" not in section.model_fields_set:
+        validation_split = 0.0  # a streaming source's validation split is its own files
     return build(
         section.source, options=section.source_options(), batch_size=batch_size,
-        validation_split=section.validation_split, test_split=section.test_split,
+        validation_split=validation_split, test_split=section.test_split,
         stratify=section.stratify, normalization=section.normalization, shuffle=section.shuffle,
         augmentation=[a.options() for a in section.augmentation], seed=recipe.seed,
         limit=section.limit, loss=loss,
