@@ -56,3 +56,20 @@ def write_png_folder(folder: Path, x: np.ndarray, y: np.ndarray) -> None:
     for i, (image, label) in enumerate(zip(x, y, strict=True)):
         (folder / f"c{label}").mkdir(parents=True, exist_ok=True)
         Image.fromarray(image).save(folder / f"c{label}" / f"{i:04d}.png")
+
+
+def numpy_order(counts: np.ndarray, seed: int, epoch: int, group: int) -> np.ndarray:
+    """Pass `epoch`'s order as docs/data.md defines it, composed in NumPy (the permutations and
+    seeds are TensorFlow's stateless ones, as for the in-memory order)."""
+    import tensorflow as tf
+
+    key = np.array([seed, epoch], np.int64)
+    files = tf.random.experimental.stateless_shuffle(tf.range(len(counts), dtype=tf.int64), seed=key).numpy()
+    starts = np.cumsum(counts) - counts
+    order = []
+    for g in range(0, len(files), group):
+        samples = np.concatenate([np.arange(starts[f], starts[f] + counts[f]) for f in files[g:g + group]])
+        seed_g = tf.random.experimental.stateless_fold_in(key, tf.constant(-(g // group + 1), tf.int64))
+        order.append(samples[tf.random.experimental.stateless_shuffle(
+            tf.range(len(samples), dtype=tf.int64), seed=seed_g).numpy()])
+    return np.concatenate(order)

@@ -16,7 +16,7 @@ from kerasopt.data.build import build_data
 from kerasopt.data.normalization import fit_normalizer
 from kerasopt.recipe.check.loader import load_recipe
 from kerasopt.recipe.run.runner import run
-from tests.data.streamed_files import FEATURES, small_mnist1d, write_tfrecords
+from tests.data.streamed_files import FEATURES, numpy_order, small_mnist1d, write_tfrecords
 
 
 @pytest.fixture(scope="module")
@@ -34,20 +34,6 @@ def _options(folder, **more):
             "features": FEATURES, "num_classes": 10, **more}
 
 
-def _numpy_order(counts, seed, epoch, group):
-    """Pass `epoch`'s order as the docs define it: only the permutations come from TensorFlow."""
-    key = np.array([seed, epoch], np.int64)
-    files = tf.random.experimental.stateless_shuffle(tf.range(len(counts), dtype=tf.int64), seed=key).numpy()
-    starts = np.cumsum(counts) - counts
-    order = []
-    for g in range(0, len(files), group):
-        samples = np.concatenate([np.arange(starts[f], starts[f] + counts[f]) for f in files[g:g + group]])
-        seed_g = tf.random.experimental.stateless_fold_in(key, tf.constant(-(g // group + 1), tf.int64))
-        order.append(samples[tf.random.experimental.stateless_shuffle(
-            tf.range(len(samples), dtype=tf.int64), seed=seed_g).numpy()])
-    return np.concatenate(order)
-
-
 @pytest.mark.parametrize(("group", "cache"), [(2, "none"), (1, "memory"), (5, "folder")])
 def test_each_pass_is_the_documented_order_of_files_and_samples(shards, group, cache, tmp_path):
     folder, x, y, x_test, y_test = shards
@@ -58,7 +44,7 @@ def test_each_pass_is_the_documented_order_of_files_and_samples(shards, group, c
     counts = np.full(5, 48)
     passes = [[(a, b) for a, b in bundle.train.as_numpy_iterator()] for _ in range(2)]
     for epoch, batches in enumerate(passes):
-        order = _numpy_order(counts, 7, epoch, group)
+        order = numpy_order(counts, 7, epoch, group)
         assert sorted(order.tolist()) == list(range(240))
         assert [len(b) for b, _ in batches] == [50, 50, 50, 50, 40]
         np.testing.assert_array_equal(np.concatenate([b for b, _ in batches]), x[order])
