@@ -34,7 +34,6 @@ def build_data(
     loss: Any = None,
     output_activation: str = "auto",
     task: str | None = None,
-    workers: int = 1,
 ) -> DataBundle:
     """Load a data source, split it, fit the normalizer and build the tf.data pipelines.
 
@@ -85,8 +84,6 @@ def build_data(
             to `"auto"`.
         task: "classification" or "regression" to decide targets a source left on
             `task: auto`, or `None`. Defaults to `None`.
-        workers: Workers of a multi-worker run; a streaming source needs at least as
-            many training files (it is sharded by file). Defaults to `1`.
 
     Returns:
         The `DataBundle`; `bundle.output` holds the output layer and label encoding.
@@ -114,8 +111,7 @@ def build_data(
         return build_streaming(data_source, batch_size=batch_size, validation_split=validation_split,
                                test_split=test_split, limit=limit, normalization=normalization,
                                shuffle=shuffle, augmentation=augmentation, seed=seed, loss=loss,
-                               output_activation=output_activation, epoch=_epoch_variable(),
-                               workers=workers)
+                               output_activation=output_activation, epoch=_epoch_variable())
     data = data_source.load(seed)
     splits = split_data(data, validation_split=validation_split, test_split=test_split,
                         stratify=stratify, seed=seed, limit=limit)

@@ -15,20 +15,22 @@ from kerasopt.data.normalization import normalizer_layer
 from kerasopt.data.output_spec import output_spec
 from kerasopt.data.stream import Stream
 from kerasopt.data.stream_pipeline import stream_dataset, stream_passes
-from kerasopt.data.streaming_source import StreamingSource, too_few_files
+from kerasopt.data.streaming_source import StreamingSource
 
 
 def build_streaming(source: StreamingSource, *, batch_size: int | str, validation_split: float,
                     test_split: float | None, limit: int | None, normalization: str, shuffle: bool,
                     augmentation: Sequence[Mapping[str, Any]], seed: int, loss: Any,
-                    output_activation: str, epoch: Any, workers: int = 1) -> DataBundle:
+                    output_activation: str, epoch: Any) -> DataBundle:
     """The bundle of a streaming source (`build_data` calls this for one).
 
     The splits come from the source's files: `validation_split`, `test_split` and
     `limit` must be 0, None and None. Normalization statistics take one pass over the
     training files (per channel, float64 sums); the test split is read into memory once
     (`x_test`, `y_test`) for the export checks; training data never is (except with
-    `cache: memory`).
+    `cache: memory`). Under a multi-worker strategy every worker reads every file and
+    keeps its part of each global batch (`AutoShardPolicy.DATA`, as in memory), so the
+    workers together train on exactly the batches one process would.
 
     Args:
         source: The streaming source.
@@ -43,11 +45,10 @@ def build_streaming(source: StreamingSource, *, batch_size: int | str, validatio
         loss: The training loss, or None.
         output_activation: The model's output activation.
         epoch: The pass counter (`DataBundle.epoch`).
-        workers: Workers reading the data by file (multi-worker runs). Defaults to `1`.
 
     Raises:
         kerasopt.data.errors.DataError: For a split option that does not apply, a file that does not match the
-            source's spec, or fewer training files than workers.
+            source's spec.
     """
     for name, value, unset in (("validation_split", validation_split, 0), ("test_split", test_split, None),
                                ("limit", limit, None)):
@@ -57,9 +58,6 @@ def build_streaming(source: StreamingSource, *, batch_size: int | str, validatio
                               f"split at random). Remove `{name}`. Received: {name}={value!r}.",
                               value, unset).error()
     data = source.streams()
-    problem = too_few_files("files" if "files" in source.config else "directory", data.train.files, workers)
-    if problem is not None:
-        raise problem.error()
     cfg = source.config
     size = data.train.samples if batch_size == "full" else int(batch_size)
     augmenter = Augmentation(augmentation, data.input_shape, data.task, seed)

@@ -81,13 +81,3 @@ def glob_files(option: str, pattern: str, suffix: str = "") -> tuple[list[str], 
                                f"Received: {option}={pattern!r}.{seen}", pattern)
     return found, None
 
-
-def too_few_files(option: str, files: list[str], workers: int) -> DataProblem | None:
-    """The problem when a split has fewer files than workers reading it by file, or None."""
-    if workers > len(files):
-        return DataProblem(option, f"`{option}` matches {len(files)} file(s) but the run has {workers} "
-                           "workers, and a streamed split is sharded by file (each worker reads whole "
-                           f"files): write at least {workers} files, or run fewer workers.",
-                           len(files), f">= {workers} files")
-    return None
-
