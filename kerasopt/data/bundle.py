@@ -61,16 +61,17 @@ class DataBundle:
             passes, and one iterator serves the whole `fit`. Defaults to `None`.
         streamed: For a streaming source (`kerasopt.data.streaming_source`): the sample
             counts (`train_samples`, `validation_samples`, `test_samples`) and `files`;
-            its `x_train`, `y_train`, `x_val` and `y_val` are then `None` (the training
-            data is never in memory) and `x_test`, `y_test` hold the test split, read
+            its `x_train` and `y_train` are then `kerasopt.data.stream.NotInMemory`
+            (any use raises DataError: the training data is never in memory), `x_val`
+            and `y_val` are `None`, and `x_test`, `y_test` hold the test split, read
             once for the export checks. Defaults to `None`.
     """
 
     train: Any
     validation: Any
     test: Any
-    x_train: np.ndarray | None
-    y_train: np.ndarray | None
+    x_train: Any
+    y_train: Any
     x_val: np.ndarray | None
     y_val: np.ndarray | None
     x_test: np.ndarray

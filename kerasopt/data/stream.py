@@ -66,3 +66,34 @@ class StreamData:
     def num_classes(self) -> int | None:
         """The number of classes, or `None` for regression."""
         return None if self.class_names is None else len(self.class_names)
+
+
+class NotInMemory:
+    """Stands for the training arrays of a streaming source (`DataBundle.x_train`, `y_train`).
+
+    A streaming source never holds its training split in memory; whatever asks for the
+    arrays (their length, a slice, `numpy.asarray`) gets a DataError that says so and
+    what to do, instead of a `TypeError` about `None`.
+
+    Args:
+        source: The source's name.
+        name: The array's name ("x_train" or "y_train").
+    """
+
+    def __init__(self, source: str, name: str) -> None:
+        self.source, self.name = source, name
+
+    def __repr__(self) -> str:
+        return f"NotInMemory({self.source!r}, {self.name!r})"
+
+    def refuse(self, *args: Any, **kwargs: Any) -> Any:
+        """Raise the DataError that explains why the arrays are not there."""
+        from kerasopt.data.errors import DataError
+
+        raise DataError(f"The training arrays (`{self.name}`) of the streaming source {self.source!r} are "
+                        "not in memory: it is read batch by batch. What needs them (batch_size: auto, "
+                        "class_weight: balanced, LSUV, QAT range calibration, weight averaging's batch-norm "
+                        "pass) works with in-memory sources only; for those, write the data with "
+                        "numpy.savez and use `source: npz`.")
+
+    __len__ = __getitem__ = __array__ = __iter__ = refuse

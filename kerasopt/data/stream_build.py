@@ -13,7 +13,7 @@ from kerasopt.data.bundle import DataBundle
 from kerasopt.data.data_problem import DataProblem
 from kerasopt.data.normalization import normalizer_layer
 from kerasopt.data.output_spec import output_spec
-from kerasopt.data.stream import Stream
+from kerasopt.data.stream import NotInMemory, Stream
 from kerasopt.data.stream_pipeline import stream_dataset, stream_passes
 from kerasopt.data.streaming_source import StreamingSource
 
@@ -72,7 +72,8 @@ def build_streaming(source: StreamingSource, *, batch_size: int | str, validatio
     test = stream_dataset(data.test, batch_size=size, cache=cfg["cache"], name="test", **labels)
     x_test, y_test = read_split(data.test)
     return DataBundle(
-        train=train, validation=validation, test=test, x_train=None, y_train=None, x_val=None, y_val=None,
+        train=train, validation=validation, test=test, x_train=NotInMemory(source.name, "x_train"),
+        y_train=NotInMemory(source.name, "y_train"), x_val=None, y_val=None,
         x_test=x_test, y_test=y_test, input_shape=data.input_shape, num_classes=data.num_classes,
         task=data.task, class_names=data.class_names, steps_per_epoch=math.ceil(data.train.samples / size),
         batch_size=size, normalizer=stream_normalizer(data.train, normalization, data.input_shape),

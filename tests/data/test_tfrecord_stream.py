@@ -4,6 +4,7 @@ normalizer from one pass, bad specs and files (exit 2), a recipe run and an exac
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import keras
 import numpy as np
@@ -99,6 +100,19 @@ def test_a_file_written_with_another_spec_stops_the_run_with_exit_2_naming_it(sh
     assert main(["run", path, "--output-dir", str(tmp_path / "out")]) == 2
     err = capsys.readouterr().err
     assert "train-000.tfrecord" in err and "x: float32[20]" in err and "Traceback" not in err
+    assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize(("section", "key", "value"), [
+    ("data", "validation_split", 0.2), ("data", "batch_size", "auto"), ("training", "class_weight", "balanced")])
+def test_keys_a_stream_cannot_serve_stop_the_run_with_exit_2_naming_them(shards, tmp_path, capsys, section, key, value):
+    path = _recipe(tmp_path, shards[0])
+    recipe = yaml.safe_load(Path(path).read_text())
+    recipe[section][key] = value
+    Path(path).write_text(yaml.safe_dump(recipe))
+    assert main(["run", path, "--output-dir", str(tmp_path / "out")]) == 2
+    err = capsys.readouterr().err
+    assert f"{section}.{key}" in err and "Traceback" not in err
     assert not (tmp_path / "out").exists()
 
 

@@ -85,6 +85,29 @@ def build_data(recipe: Recipe, batch_size: int | None = None, loss: Any = None) 
         output_activation=getattr(recipe.model, "output_activation", "auto"))
 
 
+def check_streamed(recipe: Recipe, stages: Any, data: Any) -> None:
+    """Refuse, before anything is written, the recipe keys that need a streaming source's training arrays.
+
+    Raises:
+        kerasopt.data.errors.DataError: For `data.batch_size: auto` or a stage's
+            `class_weight: balanced` with a streaming source.
+    """
+    from kerasopt.data.data_problem import DataProblem
+    from kerasopt.data.stream import NotInMemory
+
+    if not isinstance(data.x_train, NotInMemory):
+        return
+    wanted = [DataProblem("batch_size", "", "auto")] if recipe.data.batch_size == "auto" else []
+    wanted += [DataProblem("class_weight", "", "balanced", section="training")
+               for stage in stages if stage.training.class_weight == "balanced"][:1]
+    for problem in wanted:
+        try:
+            data.x_train.refuse()
+        except ValueError as err:
+            raise DataProblem(problem.key, f"`{problem.key}: {problem.received}` {err}", problem.received,
+                              section=problem.section).error() from None
+
+
 def build_model(recipe: Recipe, data: Any, section: Any = None) -> Any:
     """Build the model of the `model:` section (or of `section`, a stage's own `model:`)."""
     from kerasopt.models.build import build_model as build
