@@ -31,6 +31,7 @@ from kerasopt.data.augmentation import Augmentation
 from kerasopt.data.errors import DataError
 from kerasopt.data.pipeline import batch_encoder, numbered_forms, shard_by_data
 from kerasopt.data.stream import Stream
+from kerasopt.suggestions import did_you_mean
 
 CACHES = ("none", "memory")
 """The `cache` values besides a folder path."""
@@ -73,6 +74,11 @@ def cache_problem(cache: Any, option: str = "cache") -> str | None:
         return f"`{option}` must be 'none', 'memory' or a folder path. Received: {option}={cache!r}."
     if cache in CACHES:
         return None
+    if "/" not in cache and not cache.startswith("~"):  # "memroy" is a typo, not a folder to create
+        close = did_you_mean(cache, CACHES)
+        hint = f" Did you mean {close[0]!r}?" if close else ""
+        return (f"`{option}` must be 'none', 'memory' or a folder path with a '/' (./{cache} for a folder "
+                f"here).{hint} Received: {option}={cache!r}.")
     folder = Path(cache).expanduser()
     parent = folder if folder.exists() else folder.parent
     if folder.exists() and not folder.is_dir():

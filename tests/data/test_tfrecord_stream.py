@@ -84,6 +84,7 @@ def _recipe(tmp_path, folder, **data):
     ("features", {"x": FEATURES["x"], "label": FEATURES["y"]}, "data.features.y"),
     ("features", {"x": {"dtype": "float32", "shape": [40, 0]}, "y": FEATURES["y"]}, "data.features.x.shape"),
     ("files", "nowhere/train-*.tfrecord", "data.files"),
+    ("cache", "memroy", "data.cache"),
 ])
 def test_a_bad_spec_or_pattern_is_refused_by_validate_naming_the_key(shards, tmp_path, capsys, key, value, named):
     path = _recipe(tmp_path, shards[0], **{key: value})
