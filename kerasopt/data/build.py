@@ -15,6 +15,8 @@ from kerasopt.data.output_spec import output_spec, task_for_loss
 from kerasopt.data.pipeline import make_dataset, make_training_datasets
 from kerasopt.data.sequence_padding import AUGMENTATION_CONFLICT
 from kerasopt.data.splits import split_data
+from kerasopt.data.stream_build import build_streaming
+from kerasopt.data.streaming_source import StreamingSource
 
 
 def build_data(
@@ -48,6 +50,10 @@ def build_data(
     The task of a source with a `task` option left on "auto" (csv, npz) comes from
     `task`, else from the task `loss` implies (mean_squared_error: regression), else
     from the targets themselves (`kerasopt.data.task_inference.TaskInference`).
+
+    A streaming source (`tfrecord`, `npz_shards`, `image_stream`) reads its own
+    training, validation and test files batch by batch (`kerasopt.data.stream_build`):
+    pass `validation_split=0` and leave `test_split` and `limit` unset.
 
     Normalization is not applied to the data: the returned `normalizer` layer goes
     first in the model, so the datasets, the `x_*` arrays, the model and its TFLite
@@ -102,6 +108,11 @@ def build_data(
     source_class = get_source(source)
     data_source = source_class(source_class.options_with_task(options or {},
                                                               task or task_for_loss(loss)))
+    if isinstance(data_source, StreamingSource):
+        return build_streaming(data_source, batch_size=batch_size, validation_split=validation_split,
+                               test_split=test_split, limit=limit, normalization=normalization,
+                               shuffle=shuffle, augmentation=augmentation, seed=seed, loss=loss,
+                               output_activation=output_activation, epoch=_epoch_variable())
     data = data_source.load(seed)
     splits = split_data(data, validation_split=validation_split, test_split=test_split,
                         stratify=stratify, seed=seed, limit=limit)

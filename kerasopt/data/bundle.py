@@ -61,13 +61,19 @@ class DataBundle:
             passes, and one iterator serves the whole `fit`. Defaults to `None`.
         mask_value: The value of padded sequence steps (`data.sequences`) that the model
             masks with a first `keras.layers.Masking` layer, or `None`. Defaults to `None`.
+        streamed: For a streaming source (`kerasopt.data.streaming_source`): the sample
+            counts (`train_samples`, `validation_samples`, `test_samples`) and `files`;
+            its `x_train` and `y_train` are then `kerasopt.data.stream.NotInMemory`
+            (any use raises DataError: the training data is never in memory), `x_val`
+            and `y_val` are `None`, and `x_test`, `y_test` hold the test split, read
+            once for the export checks. Defaults to `None`.
     """
 
     train: Any
     validation: Any
     test: Any
-    x_train: np.ndarray
-    y_train: np.ndarray
+    x_train: Any
+    y_train: Any
     x_val: np.ndarray | None
     y_val: np.ndarray | None
     x_test: np.ndarray
@@ -86,6 +92,7 @@ class DataBundle:
     epoch: Any = None
     train_endless: Any = None
     mask_value: float | None = None
+    streamed: dict[str, Any] | None = None
 
     def summary(self) -> dict[str, Any]:
         """Return the bundle's facts as plain JSON-ready values (for metrics and logs)."""
@@ -95,9 +102,10 @@ class DataBundle:
             "target_shape": list(self.target_shape),
             "input_shape": list(self.input_shape),
             "num_classes": self.num_classes,
-            "train_samples": int(len(self.x_train)),
-            "validation_samples": 0 if self.x_val is None else int(len(self.x_val)),
-            "test_samples": int(len(self.x_test)),
+            **(self.streamed or {
+                "train_samples": int(len(self.x_train)),
+                "validation_samples": 0 if self.x_val is None else int(len(self.x_val)),
+                "test_samples": int(len(self.x_test))}),
             "batch_size": self.batch_size,
             "steps_per_epoch": self.steps_per_epoch,
             "soft_labels": self.soft_labels,

@@ -44,8 +44,6 @@ def fit_normalizer(x_train: np.ndarray, method: str = "none", padding_value: flo
                         f"Received: normalization={method!r}.")
     if method == "none":
         return None
-    import keras
-
     values = np.asarray(x_train, dtype=np.float64).reshape(-1, x_train.shape[-1])
     if padding_value is not None:
         real = values[~(values == padding_value).all(axis=1)]
@@ -56,8 +54,24 @@ def fit_normalizer(x_train: np.ndarray, method: str = "none", padding_value: flo
     else:
         center = values.min(axis=0)
         scale = values.max(axis=0) - center
+    return normalizer_layer(center, scale, tuple(x_train.shape[1:]))
+
+
+def normalizer_layer(center: np.ndarray, scale: np.ndarray, input_shape: tuple[int, ...]) -> Any:
+    """The built `Normalization` layer computing `(x - center) / scale` per channel (scale 0 -> 1).
+
+    Args:
+        center: Per-channel center (mean, or minimum for "minmax").
+        scale: Per-channel scale (standard deviation, or range for "minmax").
+        input_shape: The shape of one input.
+
+    Returns:
+        A built `keras.layers.Normalization` named "normalizer".
+    """
+    import keras
+
     scale = np.where(scale > 0, scale, 1.0)
-    layer = keras.layers.Normalization(axis=-1, mean=center.astype(np.float32),
+    layer = keras.layers.Normalization(axis=-1, mean=np.asarray(center).astype(np.float32),
                                        variance=(scale**2).astype(np.float32), name="normalizer")
-    layer.build((None, *x_train.shape[1:]))
+    layer.build((None, *input_shape))
     return layer

@@ -12,7 +12,7 @@ from kerasopt.data.errors import DataError
 from kerasopt.suggestions import did_you_mean
 
 _TYPE_NAMES = {bool: "a boolean", int: "an integer", float: "a number", str: "a string",
-               list: "a list", type(None): "null"}
+               list: "a list", dict: "a mapping", type(None): "null"}
 
 
 @dataclasses.dataclass(frozen=True)

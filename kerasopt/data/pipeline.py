@@ -93,28 +93,10 @@ def _pipelines(x: np.ndarray, y: np.ndarray, *, batch_size: int, shuffle: bool, 
     if "endless" in forms and epoch is None:
         raise DataError("`endless=True` needs the `epoch` variable that numbers the passes. "
                         "Received: epoch=None.")
-    if label_format not in LABEL_FORMATS:
-        raise DataError(f"`label_format` must be one of {', '.join(LABEL_FORMATS)}. "
-                        f"Received: label_format={label_format!r}.")
     soft = augmentation is not None and augmentation.soft_labels
-    depth = 2 if label_format == "binary" and soft else num_classes
-    if label_format == "one_hot" and not num_classes:
-        raise DataError(f"`label_format='one_hot'` needs `num_classes`. Received: "
-                        f"num_classes={num_classes!r}.")
     if np.issubdtype(x.dtype, np.floating):
         x = x.astype(np.float32, copy=False)  # once, up front: no per-batch cast needed
-    one_hot = label_format == "one_hot" or (label_format == "binary" and soft)
-
-    def prepare(inputs: Any, targets: Any) -> tuple[Any, Any]:
-        inputs = tf.cast(inputs, tf.float32)
-        if one_hot:
-            targets = tf.one_hot(tf.cast(targets, tf.int32), depth, dtype=tf.float32)
-        elif label_format == "binary":
-            targets = tf.reshape(tf.cast(targets, tf.float32), (-1, 1))
-        return inputs, targets
-
-    # None when the batches need no cast and no label encoding
-    encode = prepare if x.dtype != np.float32 or label_format in ("one_hot", "binary") else None
+    encode = batch_encoder(label_format, num_classes, soft, inputs_float32=x.dtype == np.float32)
     augmented = augmentation is not None and bool(augmentation.specs)
     if epoch is not None:
         datasets = _numbered_passes(x, y, batch_size, shuffle, seed, encode, augmentation, epoch, forms)
@@ -132,10 +114,74 @@ def _pipelines(x: np.ndarray, y: np.ndarray, *, batch_size: int, shuffle: bool, 
         datasets = [dataset]
     if augmented and label_format == "binary" and soft:
         datasets = [d.map(lambda inputs, targets: (inputs, targets[:, 1:])) for d in datasets]
-    return [_shard_by_data(d.prefetch(tf.data.AUTOTUNE)) for d in datasets]
+    return [shard_by_data(d.prefetch(tf.data.AUTOTUNE)) for d in datasets]
 
 
-def _shard_by_data(dataset: Any) -> Any:
+def batch_encoder(label_format: str, num_classes: int | None, soft: bool, *,
+                  inputs_float32: bool) -> Any:
+    """The per-batch function that casts inputs to float32 and encodes labels in `label_format`.
+
+    Args:
+        label_format: One of `LABEL_FORMATS`.
+        num_classes: The number of classes (needed for "one_hot").
+        soft: Whether soft-label augmentation (mixup, cutmix) follows.
+        inputs_float32: Whether the inputs are float32 already.
+
+    Returns:
+        `encode(inputs, targets) -> (inputs, targets)`, or `None` when the batches need
+        no cast and no label encoding.
+
+    Raises:
+        DataError: For an unknown `label_format`, or "one_hot" without `num_classes`.
+    """
+    import tensorflow as tf
+
+    if label_format not in LABEL_FORMATS:
+        raise DataError(f"`label_format` must be one of {', '.join(LABEL_FORMATS)}. "
+                        f"Received: label_format={label_format!r}.")
+    if label_format == "one_hot" and not num_classes:
+        raise DataError(f"`label_format='one_hot'` needs `num_classes`. Received: "
+                        f"num_classes={num_classes!r}.")
+    depth = 2 if label_format == "binary" and soft else num_classes
+    one_hot = label_format == "one_hot" or (label_format == "binary" and soft)
+
+    def prepare(inputs: Any, targets: Any) -> tuple[Any, Any]:
+        inputs = tf.cast(inputs, tf.float32)
+        if one_hot:
+            targets = tf.one_hot(tf.cast(targets, tf.int32), depth, dtype=tf.float32)
+        elif label_format == "binary":
+            targets = tf.reshape(tf.cast(targets, tf.float32), (-1, 1))
+        return inputs, targets
+
+    return prepare if not inputs_float32 or label_format in ("one_hot", "binary") else None
+
+
+def numbered_forms(one_pass: Any, epoch: Any, batches: int, forms: tuple[str, ...]) -> list[Any]:
+    """The `"pass"` and `"endless"` forms of the numbered passes `one_pass(e)` (see `make_dataset`).
+
+    Args:
+        one_pass: `one_pass(number)`: the dataset of pass `number` (a scalar int64 tensor).
+        epoch: The pass counter, a scalar int64 `tf.Variable`.
+        batches: Batches per pass.
+        forms: The forms wanted, in order.
+
+    Returns:
+        One dataset per form.
+    """
+    import tensorflow as tf
+
+    def passes(form: str) -> Any:
+        if form == "pass":  # one pass, numbered by adding one to `epoch`; its length is known to Keras
+            one = tf.data.Dataset.range(1).flat_map(lambda _: one_pass(epoch.assign_add(1) - 1))
+            return one.apply(tf.data.experimental.assert_cardinality(batches))
+        endless = tf.data.Dataset.range(1).flat_map(  # passes e, e + 1, ... from `epoch`'s value e
+            lambda _: tf.data.Dataset.counter(epoch.read_value()).flat_map(one_pass))
+        return endless.apply(tf.data.experimental.assert_cardinality(tf.data.INFINITE_CARDINALITY))
+
+    return [passes(form) for form in forms]
+
+
+def shard_by_data(dataset: Any) -> Any:
     """Set the dataset's sharding policy for multi-worker strategies to DATA.
 
     Under `MultiWorkerMirroredStrategy` each worker builds the same pipeline, and
@@ -197,15 +243,7 @@ def _numbered_passes(x: np.ndarray, y: np.ndarray, batch_size: int, shuffle: boo
             batch_x, batch_y = encode(batch_x, batch_y)
         return augmentation(batch_x, batch_y, step_seed) if augmented else (batch_x, batch_y)
 
-    def passes(form: str) -> Any:
-        if form == "pass":  # one pass, numbered by adding one to `epoch`; its length is known to Keras
-            one = tf.data.Dataset.range(1).flat_map(lambda _: one_pass(epoch.assign_add(1) - 1))
-            return one.apply(tf.data.experimental.assert_cardinality(batches))
-        endless = tf.data.Dataset.range(1).flat_map(  # passes e, e + 1, ... from `epoch`'s value e
-            lambda _: tf.data.Dataset.counter(epoch.read_value()).flat_map(one_pass))
-        return endless.apply(tf.data.experimental.assert_cardinality(tf.data.INFINITE_CARDINALITY))
-
-    datasets = [passes(form) for form in forms]
+    datasets = numbered_forms(one_pass, epoch, batches, forms)
     if augmented or encode is not None:
         datasets = [d.map(finish, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True) for d in datasets]
     return datasets

@@ -17,7 +17,8 @@ from kerasopt.data.sources.synthetic import Synthetic
 
 def test_catalog_lists_every_source_with_options():
     assert set(source_classes()) == {"mnist1d", "digits", "synthetic", "npz", "csv",
-                                     "image_folder", "keras_dataset", "tfds"}
+                                     "image_folder", "keras_dataset", "tfds", "tfrecord",
+                                     "npz_shards", "image_stream"}
     assert [o.name for o in source_options()["csv"]][:2] == ["path", "target"]
     with pytest.raises(DataError, match=r"Unknown data source 'mnist1'.*Did you mean 'mnist1d'"):
         get_source("mnist1")

@@ -22,7 +22,7 @@ from kerasopt.recipe.format.fields import Fraction, PositiveInt, StrictModel
 def _annotation(types: tuple[type, ...], choices: tuple[Any, ...] | None) -> Any:
     if choices:
         return Literal[choices]  # type: ignore[valid-type]
-    accepted = tuple(list[Any] if t is list else t for t in types)
+    accepted = tuple(list[Any] if t is list else dict[str, Any] if t is dict else t for t in types)
     if float in types and int not in types:
         accepted += (int,)
     return accepted[0] if len(accepted) == 1 else Union[accepted]  # noqa: UP007

@@ -123,6 +123,7 @@ class Run:
         searching = self.recipe.data.batch_size == "auto"
         with self._as_recipe_error():
             self.data = session.build_data(self.recipe, loss=self.stages[0].training.loss)
+            session.check_streamed(self.recipe, self.stages, self.data)
             for stage in self.stages:  # refused before anything is written
                 assemble.smoothing_loss(stage.training, self.data.output)
         # Refused before anything is built or written (under `batch_size: auto`, the search's

@@ -67,17 +67,45 @@ def build_data(recipe: Recipe, batch_size: int | None = None, loss: Any = None) 
     output layer and the label encoding (`data.output`).
     """
     from kerasopt.data.build import build_data as build
+    from kerasopt.data.catalog import get_source
+    from kerasopt.data.streaming_source import StreamingSource
 
     section = recipe.data
     if batch_size is None:
         batch_size = PROVISIONAL_BATCH_SIZE if section.batch_size == "auto" else section.batch_size
+    validation_split = section.validation_split
+    if issubclass(get_source(section.source), StreamingSource) and "validation_split" not in section.model_fields_set:
+        validation_split = 0.0  # a streaming source's validation split is its own files
     return build(
         section.source, options=section.source_options(), batch_size=batch_size,
-        validation_split=section.validation_split, test_split=section.test_split,
+        validation_split=validation_split, test_split=section.test_split,
         stratify=section.stratify, normalization=section.normalization, shuffle=section.shuffle,
         augmentation=[a.options() for a in section.augmentation], seed=recipe.seed,
         limit=section.limit, loss=loss,
         output_activation=getattr(recipe.model, "output_activation", "auto"))
+
+
+def check_streamed(recipe: Recipe, stages: Any, data: Any) -> None:
+    """Refuse, before anything is written, the recipe keys that need a streaming source's training arrays.
+
+    Raises:
+        kerasopt.data.errors.DataError: For `data.batch_size: auto` or a stage's
+            `class_weight: balanced` with a streaming source.
+    """
+    from kerasopt.data.data_problem import DataProblem
+    from kerasopt.data.stream import NotInMemory
+
+    if not isinstance(data.x_train, NotInMemory):
+        return
+    wanted = [DataProblem("batch_size", "", "auto")] if recipe.data.batch_size == "auto" else []
+    wanted += [DataProblem("class_weight", "", "balanced", section="training")
+               for stage in stages if stage.training.class_weight == "balanced"][:1]
+    for problem in wanted:
+        try:
+            data.x_train.refuse()
+        except ValueError as err:
+            raise DataProblem(problem.key, f"`{problem.key}: {problem.received}` {err}", problem.received,
+                              section=problem.section).error() from None
 
 
 def build_model(recipe: Recipe, data: Any, section: Any = None) -> Any:
