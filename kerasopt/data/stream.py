@@ -75,13 +75,24 @@ class NotInMemory:
     arrays (their length, a slice, `numpy.asarray`) gets a DataError that says so and
     what to do, instead of a `TypeError` about `None`.
 
+    `first(n)` reads the first `n` samples of the split in file order, unaugmented, when
+    the source gave a way to (int8 export draws its calibration samples so).
+
     Args:
         source: The source's name.
         name: The array's name ("x_train" or "y_train").
+        head: `head(n)` returns the split's first `n` samples as an array. Defaults to
+            `None` (`first` then refuses).
     """
 
-    def __init__(self, source: str, name: str) -> None:
-        self.source, self.name = source, name
+    def __init__(self, source: str, name: str, head: Callable[[int], np.ndarray] | None = None) -> None:
+        self.source, self.name, self._head = source, name, head
+
+    def first(self, n: int) -> np.ndarray:
+        """The split's first `n` samples (all of them when it has fewer), in file order."""
+        if self._head is None:
+            self.refuse()
+        return self._head(n)
 
     def __repr__(self) -> str:
         return f"NotInMemory({self.source!r}, {self.name!r})"

@@ -72,7 +72,8 @@ def build_streaming(source: StreamingSource, *, batch_size: int | str, validatio
     test = stream_dataset(data.test, batch_size=size, cache=cfg["cache"], name="test", **labels)
     x_test, y_test = read_split(data.test)
     return DataBundle(
-        train=train, validation=validation, test=test, x_train=NotInMemory(source.name, "x_train"),
+        train=train, validation=validation, test=test,
+        x_train=NotInMemory(source.name, "x_train", head=lambda n: read_split(data.train, n, batches=1)[0]),
         y_train=NotInMemory(source.name, "y_train"), x_val=None, y_val=None,
         x_test=x_test, y_test=y_test, input_shape=data.input_shape, num_classes=data.num_classes,
         task=data.task, class_names=data.class_names, steps_per_epoch=math.ceil(data.train.samples / size),
@@ -84,10 +85,11 @@ def build_streaming(source: StreamingSource, *, batch_size: int | str, validatio
                   "test_samples": data.test.samples, "train_files": len(data.train.files)})
 
 
-def read_split(stream: Stream, batch_size: int = 1024) -> tuple[np.ndarray, np.ndarray]:
-    """A split's inputs (float32) and targets as arrays, in file order."""
+def read_split(stream: Stream, batch_size: int = 1024, batches: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """A split's inputs (float32) and targets as arrays, in file order (its first `batches` batches only)."""
     xs, ys = [], []
-    for x, y in stream_dataset(stream, batch_size=batch_size).as_numpy_iterator():
+    dataset = stream_dataset(stream, batch_size=batch_size)
+    for x, y in (dataset if batches is None else dataset.take(batches)).as_numpy_iterator():
         xs.append(x)
         ys.append(y)
     y = np.concatenate(ys)

@@ -200,7 +200,8 @@ def export(recipe: Recipe, model: Any, data: Any, run_dir: RunDirectory,
         for key, filename, quantization, source, io in wanted:
             info = tflite.export_tflite(
                 source, run_dir.path(filename), quantization=quantization,
-                representative_data=data.x_train, num_representative=options.representative_samples, io=io)
+                representative_data=_calibration_inputs(data, options.representative_samples),
+                num_representative=options.representative_samples, io=io)
             if options.verify:
                 outputs = predict_locally(source, data.x_test)  # the chief alone exports
                 info.update(tflite_verify.verify_tflite(
@@ -252,3 +253,10 @@ def _relative(info: dict[str, Any], run_dir: RunDirectory) -> dict[str, Any]:
     except ValueError:
         info["path"] = str(path)
     return info
+
+
+def _calibration_inputs(data: Any, count: int) -> Any:
+    """The training inputs int8 export draws its calibration samples from (a stream's first `count`)."""
+    from kerasopt.data.stream import NotInMemory
+
+    return data.x_train.first(count) if isinstance(data.x_train, NotInMemory) else data.x_train
