@@ -107,6 +107,7 @@ def build_data(
     input_shape = tuple(int(d) for d in splits.x_train.shape[1:])
     target_shape = tuple(int(d) for d in splits.y_train.shape[1:])
     augmenter = Augmentation(augmentation, input_shape, data.task, seed)
+    augmenter.check_values(splits.x_train)
     output = output_spec(data.task, data.num_classes, target_shape=target_shape, loss=loss,
                          output_activation=output_activation, soft_labels=augmenter.soft_labels)
     normalizer = fit_normalizer(splits.x_train, normalization)
