@@ -16,6 +16,7 @@ method and never define a private Keras name themselves.
 from __future__ import annotations
 
 import contextlib
+import random
 import sys
 from collections.abc import Callable, Iterator
 from types import ModuleType
@@ -224,6 +225,12 @@ def stateless_preprocessing(layer: keras.layers.Layer) -> Callable[[Any, Any], A
     one that folds each draw from `seed` instead, so the same `(x, seed)` always gives the
     same output. It is meant to be traced once (as `tf.data` does): draw `k` of the trace
     gets `fold_in(seed, k)`.
+
+    `AugMix` (Keras 3.15) also picks each chain's operations with Python's `random` module
+    when it is called, that is once when `tf.data` traces it: the run then keeps those
+    chains for every batch (only their strengths and the mixing weights are drawn per
+    batch). Python's generator is seeded from the layer's `seed` for the call (and put back
+    afterwards), so the chains, too, follow the seed.
     """
     seeds = _FoldedSeeds()
     for inner in flatten_layers(layer):
@@ -233,7 +240,12 @@ def stateless_preprocessing(layer: keras.layers.Layer) -> Callable[[Any, Any], A
 
     def call(x: Any, seed: Any) -> Any:
         seeds.seed, seeds.draws = seed, 0
-        return layer(x, training=True)
+        state = random.getstate()
+        random.seed(getattr(layer, "seed", None) or 0)
+        try:
+            return layer(x, training=True)
+        finally:
+            random.setstate(state)
 
     call.layer = layer  # type: ignore[attr-defined]
     return call
