@@ -26,13 +26,16 @@ def _recipe(folder, augmentation, data=None) -> str:
 
 
 @pytest.mark.parametrize("step, fragments", [
-    ({"type": "jitter", "sigma": -1}, ["`sigma` of augmentation 'jitter' must be a finite number > 0",
-                                       "received sigma=-1"]),
-    ({"type": "window_slice", "ratio": 1.5}, ["`ratio`", "a number in (0, 1]", "received ratio=1.5"]),
-    ({"type": "time_warp", "knots": 1}, ["`knots`", "an integer >= 2", "received knots=1"]),
-    ({"type": "rand_augment", "value_range": [255, 0]}, ["`value_range`", "low < high", "[255, 0]"]),
-    ({"type": "random_erasing", "scale": [0.5, 1.5]}, ["`scale`", "0 < low <= high <= 1", "[0.5, 1.5]"]),
-    ({"type": "time_wrap"}, ["time_wrap", "time_warp"]),
+    ({"type": "jitter", "sigma": -1}, ["data.augmentation[0].sigma: `sigma` of augmentation 'jitter' must be "
+                                       "a finite number > 0", "received: -1"]),
+    ({"type": "window_slice", "ratio": 1.5}, ["data.augmentation[0].ratio", "a number in (0, 1]",
+                                              "received: 1.5"]),
+    ({"type": "time_warp", "knots": 1}, ["data.augmentation[0].knots", "an integer >= 2", "received: 1"]),
+    ({"type": "rand_augment", "value_range": [255, 0]}, ["data.augmentation[0].value_range", "low < high",
+                                                         "received: [255, 0]"]),
+    ({"type": "random_erasing", "scale": [0.5, 1.5]}, ["data.augmentation[0].scale", "0 < low <= high <= 1",
+                                                       "received: [0.5, 1.5]"]),
+    ({"type": "time_wrap"}, ["data.augmentation[0]", "time_wrap", "time_warp"]),
 ])
 def test_bad_augmentation_values_exit_2_at_validate(tmp_path, capsys, step, fragments):
     assert main(["validate", _recipe(tmp_path, [step])]) == 2
