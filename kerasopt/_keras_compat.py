@@ -16,6 +16,7 @@ method and never define a private Keras name themselves.
 from __future__ import annotations
 
 import contextlib
+import random
 import sys
 from collections.abc import Callable, Iterator
 from types import ModuleType
@@ -193,6 +194,61 @@ def call_has_training_arg(layer: keras.layers.Layer) -> bool:
     before calling the model with `training=True`.
     """
     return bool(layer._call_has_training_arg)
+
+
+class _FoldedSeeds(keras.random.SeedGenerator):
+    """Seeds folded from one `[2]` seed tensor: draw `k` of a traced call is `fold_in(seed, k)`.
+
+    Holds no state variable (nothing to track, save or restore), so a layer that draws
+    from it is a pure function of its input and `seed`.
+    """
+
+    def __init__(self) -> None:  # no super().__init__(): it would create the state variable
+        self.name, self.seed, self.draws = "folded_seeds", None, 0
+
+    def next(self, ordered: bool = True) -> Any:
+        import tensorflow as tf
+
+        self.draws += 1
+        return tf.random.experimental.stateless_fold_in(self.seed, self.draws)
+
+
+def stateless_preprocessing(layer: keras.layers.Layer) -> Callable[[Any, Any], Any]:
+    """`layer(x, training=True)` as a function of `(x, seed)`, `seed` an int tensor of shape `[2]`.
+
+    Keras's image preprocessing layers (`RandAugment`, `AugMix`, `RandomErasing`...) draw
+    from a stateful `SeedGenerator`, read by `BaseImagePreprocessingLayer._get_seed_generator`
+    from the attribute `generator` of the layer and of each layer nested in it (and, when
+    Keras's backend is not TensorFlow, from the dict `_backend_generators` keyed by the
+    backend name; Keras 3.8-3.15). In a `tf.data` map that state would be shared by the
+    parallel calls and lost on resume. The returned function replaces those generators by
+    one that folds each draw from `seed` instead, so the same `(x, seed)` always gives the
+    same output. It is meant to be traced once (as `tf.data` does): draw `k` of the trace
+    gets `fold_in(seed, k)`.
+
+    `AugMix` (Keras 3.15) also picks each chain's operations with Python's `random` module
+    when it is called, that is once when `tf.data` traces it: the run then keeps those
+    chains for every batch (only their strengths and the mixing weights are drawn per
+    batch). Python's generator is seeded from the layer's `seed` for the call (and put back
+    afterwards), so the chains, too, follow the seed.
+    """
+    seeds = _FoldedSeeds()
+    for inner in flatten_layers(layer):
+        if isinstance(getattr(inner, "generator", None), keras.random.SeedGenerator):
+            object.__setattr__(inner, "generator", seeds)  # untracked: no state to save
+            object.__setattr__(inner, "_backend_generators", {"tensorflow": seeds})
+
+    def call(x: Any, seed: Any) -> Any:
+        seeds.seed, seeds.draws = seed, 0
+        state = random.getstate()
+        random.seed(getattr(layer, "seed", None) or 0)
+        try:
+            return layer(x, training=True)
+        finally:
+            random.setstate(state)
+
+    call.layer = layer  # type: ignore[attr-defined]
+    return call
 
 
 def compute_loss(model: keras.Model, x: Any, y: Any, y_pred: Any, sample_weight: Any,

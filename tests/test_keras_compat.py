@@ -176,6 +176,24 @@ def test_call_has_training_arg() -> None:
     assert not compat.call_has_training_arg(NoTraining())
 
 
+@pytest.mark.parametrize("make", [lambda: keras.layers.RandAugment(value_range=(0, 1), seed=1),
+                                  lambda: keras.layers.AugMix(value_range=(0, 1), seed=1),
+                                  lambda: keras.layers.RandomErasing(factor=(1.0, 1.0), value_range=(0, 1), seed=1)])
+def test_stateless_preprocessing_replaces_every_nested_seed_generator(make) -> None:
+    import tensorflow as tf
+
+    layer = make()
+    states = [v.numpy().copy() for v in layer.non_trainable_variables]
+    call = compat.stateless_preprocessing(layer)
+    x = tf.constant(np.random.default_rng(0).uniform(size=(4, 8, 8, 3)).astype("float32"))
+    seed = tf.constant([1, 2], tf.int64)
+    first, again = call(x, seed).numpy(), call(x, seed).numpy()
+    np.testing.assert_array_equal(first, again)  # a stateful generator would have moved on
+    assert not np.array_equal(first, call(x, seed + 1).numpy())
+    np.testing.assert_array_equal([v.numpy() for v in layer.non_trainable_variables], states)  # no state drawn
+    assert call.layer is layer
+
+
 def _compiled_model() -> keras.Model:
     model = keras.Sequential([keras.Input((2,)),
                               keras.layers.Dense(1, kernel_initializer="ones")])

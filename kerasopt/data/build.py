@@ -121,6 +121,7 @@ def build_data(
     if data.mask_value is not None and augmentation:
         raise DataError(AUGMENTATION_CONFLICT[:1].upper() + AUGMENTATION_CONFLICT[1:] + ".")
     augmenter = Augmentation(augmentation, input_shape, data.task, seed)
+    augmenter.check_values(splits.x_train)
     output = output_spec(data.task, data.num_classes, target_shape=target_shape, loss=loss,
                          output_activation=output_activation, soft_labels=augmenter.soft_labels)
     normalizer = fit_normalizer(splits.x_train, normalization, padding_value=data.mask_value)

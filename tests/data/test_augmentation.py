@@ -112,6 +112,11 @@ def test_noise_and_flip():
     ([{"type": "mixup"}, {"type": "cutmix"}], (4, 4, 1), "classification", "at most one of mixup"),
     ([{"type": "random_flip", "mode": "vertical"}], (8, 1), "classification", "mode must be 'horizontal'"),
     (["noise"], (4,), "classification", r"augmentation\[0\] must be a mapping with a `type`"),
+    ([{"type": "rand_augment"}], (40, 1), "classification", r"'rand_augment' needs images \(h, w, c\).*\(40, 1\)"),
+    ([{"type": "time_warp"}], (8, 8, 3), "classification", r"'time_warp' needs time series.*\(8, 8, 3\)"),
+    ([{"type": "window_slice", "ratio": 0.1}], (10,), "classification", r"ceil\(ratio \* steps\).*ratio=0.1"),
+    ([{"type": "jitter", "sigma": float("inf")}], (10,), "classification", r"`sigma` must be a finite number > 0"),
+    ([{"type": "aug_mix", "all_ops": 1}], (8, 8, 3), "classification", r"`all_ops` must be true or false"),
 ])
 def test_augmentation_errors(specs, shape, task, message):
     with pytest.raises(DataError, match=message):

@@ -10,7 +10,7 @@ from __future__ import annotations
 import copy
 from typing import Annotated, Any, Literal, Union
 
-from pydantic import Discriminator, Field, Tag, create_model, model_validator
+from pydantic import Discriminator, Field, Tag, create_model, field_validator, model_validator
 
 from kerasopt.data.augmentation import ARGUMENTS
 from kerasopt.data.catalog import source_options
@@ -125,25 +125,29 @@ class AugmentationBase(StrictModel):
 
     type: str
 
-    @model_validator(mode="after")
-    def _check_values(self) -> AugmentationBase:
-        for arg, (_types, _default, check, allowed) in ARGUMENTS[self.type].items():
-            value = getattr(self, arg)
-            if not check(value):
-                raise ValueError(f"`{arg}` of augmentation {self.type!r} must be {allowed}; "
-                                 f"received {arg}={value!r}")
-        return self
-
     def options(self) -> dict[str, Any]:
         """The step as `build_data` takes it: `type` plus its arguments."""
         return {"type": self.type, **self.model_dump(exclude={"type"})}
 
 
+def _argument_check(kind: str, arg: str, check: Any, allowed: str) -> Any:
+    """A field validator: the argument's value passes `check`, else the error names what is allowed."""
+
+    def validate(value: Any) -> Any:
+        if not check(value):
+            raise ValueError(f"`{arg}` of augmentation {kind!r} must be {allowed}")
+        return value
+
+    return field_validator(arg)(validate)
+
+
 def _augmentation_model(kind: str, arguments: dict[str, tuple[Any, ...]]) -> type[AugmentationBase]:
     fields = {arg: (_annotation(types, None), Field(default, description=allowed))
               for arg, (types, default, _check, allowed) in arguments.items()}
+    validators = {f"_check_{arg}": _argument_check(kind, arg, check, allowed)
+                  for arg, (_types, _default, check, allowed) in arguments.items()}
     return create_model(f"{_camel(kind)}Augmentation", __base__=AugmentationBase,  # type: ignore[call-overload]
-                        __module__=__name__, type=(Literal[kind], ...), **fields)
+                        __module__=__name__, __validators__=validators, type=(Literal[kind], ...), **fields)
 
 
 AUGMENTATION_CLASSES = {kind: _augmentation_model(kind, args) for kind, args in ARGUMENTS.items()}
