@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -29,6 +28,7 @@ RECIPE = {
 }
 
 
+@pytest.mark.slow
 def test_factorize_fine_tune_export_int8_and_resume_with_the_stored_ranks(tmp_path, capsys):
     import keras
 
