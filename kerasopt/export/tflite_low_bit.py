@@ -41,11 +41,11 @@ import numpy as np
 from kerasopt.atomic import atomic_target
 from kerasopt.compression.layers import walk
 from kerasopt.export.errors import ExportError
+from kerasopt.export.low_bit_packages import INSTALL_HINT
 
 GRANULARITIES = ("channel", "block")
 BLOCK_SIZES = (32, 64, 128, 256)
 KEEP_AS = ("int8", "float")
-INSTALL_HINT = "pip install 'kerasopt[lowbit]' (ai-edge-quantizer)"
 _OPS = {"FULLY_CONNECTED": "FULLY_CONNECTED", "CONV_2D": "CONV_2D"}
 
 
@@ -84,7 +84,7 @@ def quantizable_layers(model: keras.Model, float_path: str | os.PathLike[str]) -
         kernel = getattr(layer, "kernel", None)
         if kernel is not None and len(kernel.shape) >= 2:
             kernels[name] = np.sort(keras.ops.convert_to_numpy(kernel).ravel())
-    found: dict[str, dict[str, str]] = {}
+    candidates = []
     for op in interpreter._get_ops_details():  # noqa: SLF001 - LiteRT's only op listing
         if op["op_name"] not in _OPS or len(op["inputs"]) < 2:
             continue
@@ -92,11 +92,20 @@ def quantizable_layers(model: keras.Model, float_path: str | os.PathLike[str]) -
             weights = np.sort(np.asarray(interpreter.get_tensor(op["inputs"][1]), dtype="float32").ravel())
         except ValueError:  # not a constant
             continue
+        candidates.append((weights, {"op": op["op_name"], "tensor": tensors[op["outputs"][0]]["name"]}))
+    found: dict[str, dict[str, str]] = {}
+    claimed: set[int] = set()
+    # Same values first; then, in order, the same number of weights (a batch norm the converter
+    # folded into the layer scales its kernel).
+    for same in (lambda a, b: np.allclose(a, b, atol=1e-6), lambda a, b: True):
         for name, values in kernels.items():
-            if name not in found and values.shape == weights.shape and np.allclose(values, weights, atol=1e-6):
-                found[name] = {"op": op["op_name"], "tensor": tensors[op["outputs"][0]]["name"]}
-                break
-    return found
+            match = next((i for i, (weights, _) in enumerate(candidates) if i not in claimed and name not in found
+                          and weights.shape == values.shape and same(values, weights)), None)
+            if match is not None:
+                claimed.add(match)
+                found[name] = candidates[match][1]
+    order = {id(op): i for i, (_, op) in enumerate(candidates)}
+    return dict(sorted(found.items(), key=lambda item: order[id(item[1])]))
 
 
 def quantize_file(float_path: str | os.PathLike[str], path: str | os.PathLike[str],
@@ -108,6 +117,10 @@ def quantize_file(float_path: str | os.PathLike[str], path: str | os.PathLike[st
     CONV_2D ops are per channel either way, ai-edge-quantizer has no blockwise int4 for them);
     int8 is always per channel.
     """
+    if not bits:  # every layer kept in float
+        with atomic_target(path) as tmp:
+            Path(tmp).write_bytes(Path(float_path).read_bytes())
+        return
     module = _quantizer()
     from ai_edge_quantizer import qtyping
 
