@@ -48,16 +48,16 @@ def main() -> None:
 
     keras.utils.set_random_seed(0)
     data = make_dataset(get_dataset_args())
-    x, y = data["x"][..., None].astype("float32"), data["y"]
-    x_test, y_test = data["x_test"][..., None].astype("float32"), data["y_test"]
+    x, y = data["x"][..., None].astype("float32"), data["y"].astype("int32")
+    x_test, y_test = data["x_test"][..., None].astype("float32"), data["y_test"].astype("int32")
     x_train, y_train, x_val, y_val = x[400:], y[400:], x[:400], y[:400]
     model = _model()
-    model.compile(keras.optimizers.Adam(1e-3), "sparse_categorical_crossentropy", ["accuracy"])
+    model.compile(optimizer=keras.optimizers.Adam(1e-3), loss="sparse_categorical_crossentropy")
     model.fit(x_train, y_train, epochs=args.epochs, batch_size=32, verbose=0)
 
     def fine_tuned(**rule: float) -> keras.Model:
         small = factorize_low_rank(model, **rule)
-        small.compile(keras.optimizers.Adam(3e-4), "sparse_categorical_crossentropy", ["accuracy"])
+        small.compile(optimizer=keras.optimizers.Adam(3e-4), loss="sparse_categorical_crossentropy")
         small.fit(x_train, y_train, epochs=args.fine_tune, batch_size=32, verbose=0)
         return small
 
