@@ -18,7 +18,6 @@ import tempfile
 from pathlib import Path
 
 import keras
-import numpy as np
 
 
 def _model() -> keras.Model:
