@@ -80,7 +80,9 @@ def clone_graph_model(model: Any, clone_layer: Callable[[Any], Any], *,
     Args:
         model: A Sequential or Functional model (check it with :func:`check_graph_model`).
         clone_layer: `fn(layer) -> new layer`, called once per layer that is not a model
-            (a layer shared between calls or models is cloned once).
+            (a layer shared between calls or models is cloned once). It may return a list
+            of layers instead, applied one after the other where the layer stood (low-rank
+            factorization's two layers): the clone then holds them all, flat.
         compile: Whether the clone of a compiled model is compiled from its compile config,
             as `keras.models.clone_model` does (a fresh optimizer). With False the clone
             is left uncompiled. Defaults to `True`.
@@ -92,18 +94,33 @@ def clone_graph_model(model: Any, clone_layer: Callable[[Any], Any], *,
         The new model, of the same structure and names.
     """
     cache: dict[int, Any] = {}
+    chains: dict[int, list[Any]] = {}  # the last layer of a returned list -> the whole list
 
     def clone_function(layer: Any) -> Any:
         if id(layer) not in cache:
-            cache[id(layer)] = clone(layer) if is_graph_model(layer) else clone_layer(layer)
+            new = clone(layer) if is_graph_model(layer) else clone_layer(layer)
+            if isinstance(new, list):
+                chains[id(new[-1])] = new
+                new = new[-1]
+            cache[id(layer)] = new
         return cache[id(layer)]
+
+    def call_chain(layer: Any, *args: Any, **kwargs: Any) -> Any:
+        chain = chains.get(id(layer), [layer])
+        outputs = call_function(chain[0], *args, **kwargs) if call_function else chain[0](*args, **kwargs)
+        for later in chain[1:]:
+            outputs = later(outputs)
+        return outputs
 
     def clone(graph: Any) -> Any:
         if isinstance(graph, keras.Sequential):
-            return keras.models.clone_model(graph, clone_function=clone_function)
+            layers = [clone_function(layer) for layer in graph.layers]
+            if not any(id(layer) in chains for layer in layers):
+                return keras.models.clone_model(graph, clone_function=clone_function)
+            return _sequential_like(graph, [part for layer in layers for part in chains.get(id(layer), [layer])])
         inputs = tree.map_structure(_input_like, graph.input)
         return keras.models.clone_model(graph, clone_function=clone_function, input_tensors=inputs,
-                                        call_function=call_function)
+                                        call_function=call_chain)
 
     if compile or not model.compiled:
         return clone(model)
@@ -113,6 +130,18 @@ def clone_graph_model(model: Any, clone_layer: Callable[[Any], Any], *,
         return clone(model)
     finally:
         model.compiled = True
+
+
+def _sequential_like(model: Any, layers: list[Any]) -> keras.Sequential:
+    """A Sequential of `layers` with `model`'s name and input layer (`keras.models.clone_model`'s rule)."""
+    first = model._layers[0]  # noqa: SLF001 - the input layer, which `model.layers` leaves out
+    if isinstance(first, keras.layers.InputLayer):
+        layers = [keras.Input(batch_shape=first.batch_shape, dtype=first.dtype, name=first.name,
+                              optional=first.optional), *layers]
+    clone = keras.Sequential(layers, name=model.name, trainable=model.trainable)
+    if model.compiled:
+        clone.compile_from_config(model.get_compile_config())
+    return clone
 
 
 def copy_layer(layer: Any, *, keep_masks: bool = False) -> Any:
@@ -160,7 +189,8 @@ def clone_with_weights(model: Any, replace: Callable[[Any], Any] | None = None, 
         model: A Sequential or Functional model (at any depth).
         replace: `fn(layer) -> new layer or None`, called once per layer that is not a
             model (a shared layer once); None keeps :func:`copy_layer` of it. A new layer
-            comes with its weights (made with :func:`copy_layer` and wrapped, say).
+            comes with its weights (made with :func:`copy_layer` and wrapped, say); a
+            list of new layers is applied in order where the layer stood.
             Defaults to `None` (copy every layer).
         function_name: Named in the error for a subclassed model. Defaults to
             `"clone_with_weights"`.

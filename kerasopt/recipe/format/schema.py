@@ -22,12 +22,34 @@ from kerasopt.recipe.format.schema_training import Stage, Training
 NAME_RE = r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$"
 
 
+class Int4Sensitivity(StrictModel):
+    """Keep the layers whose int4 weights alone cost too much, measured one layer at a time."""
+
+    max_drop: Annotated[float, Field(ge=0.0, le=1.0)] = Field(
+        description="keep a layer at keep_as when int4 in it alone drops validation accuracy (or raises "
+                    "MSE) by more than this")
+
+
+class Int4(StrictModel):
+    """int4 weights (ai-edge-quantizer's dynamic int4, run by LiteRT); with `quantization: int4` only."""
+
+    granularity: Literal["channel", "block"] = Field(
+        "channel", description="one scale per output channel, or per block_size inputs (Dense only)")
+    block_size: Literal[32, 64, 128, 256] = 32
+    keep_float: Annotated[int, Field(ge=0)] = Field(
+        0, description="keep this many of the most int4-sensitive layers (measured) at keep_as")
+    sensitivity: Int4Sensitivity | None = None
+    keep_as: Literal["int8", "float"] = Field("int8", description="what kept layers hold")
+
+
 class TFLite(StrictModel):
     """A TFLite (LiteRT) export, verified by running it on the test split."""
 
-    quantization: Literal["none", "dynamic", "float16", "int8", "int16x8"] = Field(
+    quantization: Literal["none", "dynamic", "float16", "int8", "int16x8", "int4"] = Field(
         "none", description="none | dynamic (int8 weights) | float16 | int8 (full integer; from the "
-        "trained ranges after compression.qat, else calibrated on representative samples) | int16x8")
+        "trained ranges after compression.qat, else calibrated on representative samples) | int16x8 | "
+        "int4 (int4 weights, float activations quantized on the fly; needs kerasopt[lowbit])")
+    int4: Int4 | None = Field(None, description="int4 options (granularity, mixed precision); with quantization: int4")
     io: Literal["float32", "int8", "uint8"] = Field(
         "float32", description="type of the file's input and output tensors: float32, or int8 / uint8 "
         "(integer-only, for TFLite Micro, Edge TPU and NPU delegates; needs quantization: int8)")
@@ -51,6 +73,13 @@ class TFLite(StrictModel):
                 f"io: {self.io} (integer input and output) needs quantization: int8; "
                 f"received quantization: {self.quantization}. Allowed with quantization "
                 f"{self.quantization}: io: float32")
+        if self.int4 is not None and self.quantization != "int4":
+            raise ValueError(f"int4 options go with quantization: int4; received quantization: {self.quantization}")
+        if self.quantization == "int4":
+            from kerasopt.export.low_bit_packages import INSTALL_HINT, missing
+
+            if missing():
+                raise ValueError(f"quantization: int4 needs ai-edge-quantizer, not installed: {INSTALL_HINT}")
         if self.min_speedup is not None and not (self.verify and self.float_baseline):
             raise ValueError(
                 "export.tflite.min_speedup is measured against model_float.tflite by running both "

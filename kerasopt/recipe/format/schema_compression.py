@@ -80,6 +80,32 @@ class Clustering(_Selection):
     preserve_sparsity: bool = Field(True, description="zeros stay zero and are not clustered")
 
 
+class LowRank(_Selection):
+    """Low-rank factorization by truncated SVD; see `kerasopt/compression/low_rank/README.md`.
+
+    The rank of each kernel keeps `energy` of its squared singular values, or fits
+    `params_ratio` of its weights (give one; `low_rank: true` keeps 90% of the energy).
+    """
+
+    energy: Annotated[float, Field(gt=0.0, le=1.0)] | None = Field(
+        None, description="fraction of the squared singular values kept (default 0.9 without params_ratio)")
+    params_ratio: Annotated[float, Field(gt=0.0, lt=1.0)] | None = Field(
+        None, description="the two factors' weights as a fraction of the kernel's")
+
+    @model_validator(mode="after")
+    def _one_rule(self) -> LowRank:
+        if self.energy is not None and self.params_ratio is not None:
+            raise ValueError(f"give one of `energy` and `params_ratio`, not both. "
+                             f"Received: energy={self.energy!r}, params_ratio={self.params_ratio!r}")
+        if self.energy is None and self.params_ratio is None:
+            self.energy = 0.9
+        return self
+
+    def rank_rule(self) -> dict[str, float | None]:
+        """`energy` and `params_ratio` as keyword arguments of the functional form."""
+        return {"energy": self.energy, "params_ratio": self.params_ratio}
+
+
 class Teacher(StrictModel):
     """Where the teacher comes from: an earlier stage of this recipe, or a `.keras` file."""
 
@@ -134,9 +160,10 @@ def _shorthand(data: Any) -> Any:
 
 
 class Compression(StrictModel):
-    """Compression techniques in force: pruning, quantization-aware training, clustering, distillation.
+    """Compression techniques in force: pruning, quantization-aware training, clustering,
+    low-rank factorization, distillation.
 
-    One stage runs at most one of pruning, QAT and clustering (distillation combines with
+    One stage runs at most one of pruning, QAT, clustering and low-rank factorization (distillation combines with
     any); a later stage keeps what an earlier one did (the zeros of pruning stay zero
     through clustering and QAT).
     """
@@ -146,6 +173,7 @@ class Compression(StrictModel):
     pruning: Pruning | bool | None = None
     qat: QAT | bool | None = None
     clustering: Clustering | bool | None = None
+    low_rank: LowRank | bool | None = None
     distillation: Distillation | None = None
 
     @model_validator(mode="before")

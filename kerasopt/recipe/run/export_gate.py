@@ -23,6 +23,7 @@ _ADVICE = {
     "pruning": "a lower final sparsity, or pruning over more steps and epochs (polynomial_decay)",
     "qat": "more epochs or a lower learning rate in the QAT stage",
     "clustering": "more clusters (number_of_clusters) or a longer clustering stage",
+    "low_rank": "a higher energy or params_ratio, or a longer fine-tuning stage after factorizing",
     "distillation": "a larger student, a longer distillation stage or another temperature",
 }
 _CONVERSION_ADVICE = ("quantization-aware training (compression: {qat: true}), more "

@@ -119,6 +119,7 @@ def _run(loaded: LoadedRecipe, run_dir: RunDirectory, state: ResumeState, resume
 
     recipe = loaded.recipe
     with Run(loaded, run_dir, callbacks=callbacks).open() as current:
+        current.state.saved = state.techniques  # what techniques keep for --resume
         current.build()
         run_dir.prepare(resume=resume)
         if local_launch_words(loaded.overrides) is not None:
@@ -203,6 +204,7 @@ def _train(current: Run, run_dir: RunDirectory,
     for stage in current.stages:
         weights_file = run_dir.checkpoints / f"stage_{stage.index}_{stage.name}.weights.h5"
         current.start_stage(stage)
+        state.save()  # with what the techniques chose at the stage's start
         if stage.name in state.completed:
             current.compile(stage, for_fit=False)  # to load its weights and evaluate
             if _load_stage(current.model, weights_file, stage.name):

@@ -198,10 +198,13 @@ def export(recipe: Recipe, model: Any, data: Any, run_dir: RunDirectory,
             wanted.append(("tflite_float", "model_float.tflite", "none",
                            baseline if baseline is not None else model, "float32"))
         for key, filename, quantization, source, io in wanted:
-            info = tflite.export_tflite(
-                source, run_dir.path(filename), quantization=quantization,
-                representative_data=_calibration_inputs(data, options.representative_samples),
-                num_representative=options.representative_samples, io=io)
+            if quantization == "int4":
+                info = _export_int4(source, run_dir.path(filename), options, data)
+            else:
+                info = tflite.export_tflite(
+                    source, run_dir.path(filename), quantization=quantization,
+                    representative_data=_calibration_inputs(data, options.representative_samples),
+                    num_representative=options.representative_samples, io=io)
             if options.verify:
                 outputs = predict_locally(source, data.x_test)  # the chief alone exports
                 info.update(tflite_verify.verify_tflite(
@@ -219,6 +222,32 @@ def export(recipe: Recipe, model: Any, data: Any, run_dir: RunDirectory,
     if section.onnx:
         exports["onnx"] = _relative(_export_onnx(model, data, run_dir), run_dir)
     return exports
+
+
+SENSITIVITY_SAMPLES = 1000
+"""At most this many validation samples measure each layer's int4 sensitivity."""
+
+
+def _export_int4(model: Any, path: Any, options: Any, data: Any) -> dict[str, Any]:
+    """`quantization: int4`: int4 weights, the layers the measured sensitivity pass picks kept.
+
+    The pass runs on the validation split (at most :data:`SENSITIVITY_SAMPLES`), or, without
+    one, on as many training samples drawn with a fixed seed; never on the test split.
+    """
+    from kerasopt.export.tflite_low_bit import export_tflite_int4
+
+    settings = options.int4
+    if settings is None:
+        from kerasopt.recipe.format.schema import Int4
+
+        settings = Int4()
+    x, y = (data.x_val, data.y_val) if data.x_val is not None else (data.x_train, data.y_train)
+    chosen = np.sort(np.random.default_rng(0).choice(len(x), size=min(SENSITIVITY_SAMPLES, len(x)), replace=False))
+    return export_tflite_int4(
+        model, path, granularity=settings.granularity, block_size=settings.block_size,
+        keep_float=settings.keep_float, keep_as=settings.keep_as,
+        max_drop=settings.sensitivity.max_drop if settings.sensitivity is not None else None,
+        validation=(np.asarray(x)[chosen], np.asarray(y)[chosen]), task=data.task)
 
 
 def _export_onnx(model: Any, data: Any, run_dir: RunDirectory) -> dict[str, Any]:

@@ -74,6 +74,8 @@ class ResumeState:
             files do not hold them), so dropout after a resume draws as it would have.
         executions: Each started stage's execution plan (`steps_per_execution`,
             `jit_compile`, ...), so a stage resumed from its backup trains as it started.
+        techniques: What techniques chose at a stage's start and need again to rebuild the
+            same architecture on resume (low-rank factorization's ranks), by technique name.
     """
 
     def __init__(self, run_dir: RunDirectory, resolved_yaml: str) -> None:
@@ -86,6 +88,7 @@ class ResumeState:
         self.train_steps = 0
         self.seeds: dict[str, list[list[Any]]] = {}
         self.executions: dict[str, dict[str, Any]] = {}
+        self.techniques: dict[str, Any] = {}
         self._stored_hash: str | None = None
 
     def load(self) -> None:
@@ -110,6 +113,8 @@ class ResumeState:
             self.train_steps = int(progress.get("train_steps", 0))
             self.seeds = dict(progress.get("seed_generators", {}))
             self.executions = dict(progress.get("executions", {}))
+            self.techniques.clear()  # the same dict the run's techniques hold
+            self.techniques.update(progress.get("techniques", {}))
         except (AttributeError, TypeError, ValueError) as err:
             raise RunFailed(f"{self.run_dir.path(PROGRESS)} is corrupt (valid JSON, but not a progress "
                             f"record: {type(err).__name__}: {err}); {advice}") from None
@@ -165,7 +170,7 @@ class ResumeState:
             "recipe_sha256": self.recipe_sha256, "completed": self.completed,
             "results": self.results, "fit_seconds": self.fit_seconds,
             "train_steps": self.train_steps, "seed_generators": self.seeds,
-            "executions": self.executions})
+            "executions": self.executions, "techniques": self.techniques})
 
     def _stored_recipe(self) -> str | None:
         try:

@@ -13,6 +13,7 @@ from kerasopt.recipe.run.techniques.clustering import WeightClustering as Weight
 from kerasopt.recipe.run.techniques.distillation import (
     KnowledgeDistillation as KnowledgeDistillation,
 )
+from kerasopt.recipe.run.techniques.low_rank import LowRankFactorization as LowRankFactorization
 from kerasopt.recipe.run.techniques.lsuv import LSUVInitialization as LSUVInitialization
 from kerasopt.recipe.run.techniques.pruning import Pruning as Pruning
 from kerasopt.recipe.run.techniques.quantization import (
@@ -26,6 +27,7 @@ TECHNIQUES: tuple[type[Technique], ...] = (
     LSUVInitialization,
     # Compression, in the order its stages compose: pruning's wrappers are stripped (zeros
     # kept) before clustering or QAT wrap the same layers.
+    LowRankFactorization,
     Pruning,
     WeightClustering,
     QuantizationAwareTraining,
@@ -36,6 +38,6 @@ TECHNIQUES: tuple[type[Technique], ...] = (
 )
 """Every technique a run consults, in hook order."""
 
-__all__ = ["TECHNIQUES", "ClosureTrainStep", "KnowledgeDistillation", "LSUVInitialization",
+__all__ = ["TECHNIQUES", "ClosureTrainStep", "KnowledgeDistillation", "LSUVInitialization", "LowRankFactorization",
            "ProbeBatch", "Pruning",
            "QuantizationAwareTraining", "Technique", "TechniqueState", "WeightAveraging", "WeightClustering"]

@@ -41,6 +41,9 @@ class TechniqueState:
         strippers: Functions that return a model without one technique's training
             wrappers (each technique's :meth:`~Technique.strip`), applied in order by
             :meth:`unwrapped_model`. Defaults to none.
+        saved: What a technique chooses at a stage's start and needs again to rebuild the
+            same architecture on `--resume` (low-rank factorization's ranks), by technique
+            name; JSON values, kept in `checkpoints/progress.json`. Defaults to empty.
     """
 
     recipe: Recipe
@@ -53,6 +56,7 @@ class TechniqueState:
     plans: Mapping[int, StagePlan] = dataclasses.field(default_factory=dict)
     build_model: Callable[[Any], Any] = dataclasses.field(default=lambda section: _no_builder(section))
     strippers: Sequence[Callable[[Any], Any]] = ()
+    saved: dict[str, Any] = dataclasses.field(default_factory=dict)
 
     def unwrapped_model(self) -> Any:
         """The model without any technique's training wrappers (the model itself when none
