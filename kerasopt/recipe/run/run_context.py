@@ -135,6 +135,8 @@ class Run:
         self._hook("model_built")
         if probe is not None:
             self._plan_stages(self._search_batch_size(*probe))
+        for stage in self.stages:  # before anything builds the optimizers' variables
+            self._hook("optimizer_built", stage, self._optimizers[stage.index][2])
 
     def _search_optimizer(self) -> tuple[dict[str, Any], Any]:
         """The batch-size search's own optimizer (spec and optimizer): the first stage's, for

@@ -13,6 +13,7 @@ from kerasopt.recipe.run.techniques.clustering import WeightClustering as Weight
 from kerasopt.recipe.run.techniques.distillation import (
     KnowledgeDistillation as KnowledgeDistillation,
 )
+from kerasopt.recipe.run.techniques.ema import WeightEMA as WeightEMA
 from kerasopt.recipe.run.techniques.lsuv import LSUVInitialization as LSUVInitialization
 from kerasopt.recipe.run.techniques.pruning import Pruning as Pruning
 from kerasopt.recipe.run.techniques.quantization import (
@@ -33,9 +34,10 @@ TECHNIQUES: tuple[type[Technique], ...] = (
     ClosureTrainStep,
     ProbeBatch,
     WeightAveraging,
+    WeightEMA,
 )
 """Every technique a run consults, in hook order."""
 
 __all__ = ["TECHNIQUES", "ClosureTrainStep", "KnowledgeDistillation", "LSUVInitialization",
            "ProbeBatch", "Pruning",
-           "QuantizationAwareTraining", "Technique", "TechniqueState", "WeightAveraging", "WeightClustering"]
+           "QuantizationAwareTraining", "Technique", "TechniqueState", "WeightAveraging", "WeightClustering", "WeightEMA"]
