@@ -209,6 +209,16 @@ def flatten_layers(layer: keras.layers.Layer, include_self: bool = True) -> list
     return list(layer._flatten_layers(include_self=include_self))
 
 
+def base_kernel(layer: keras.layers.Layer) -> Any:
+    """The kernel variable of a Dense or EinsumDense layer, without its LoRA factors.
+
+    Reaches `Dense._kernel` and `EinsumDense._kernel` (Keras 3.0-3.15): the public `kernel`
+    property returns `_kernel + (lora_alpha / lora_rank) * lora_kernel_a @ lora_kernel_b`
+    once `enable_lora` has run.
+    """
+    return layer._kernel
+
+
 def call_has_training_arg(layer: keras.layers.Layer) -> bool:
     """Whether the layer's `call` takes a `training` argument.
 

@@ -116,6 +116,16 @@ def test_schedule_ema_replaces_the_moving_average_update() -> None:
     np.testing.assert_allclose(average.numpy(), [0.5, 0.5])
 
 
+def test_base_kernel_is_the_kernel_without_lora() -> None:
+    layer = keras.layers.Dense(3)
+    layer.build((None, 2))
+    before = layer.kernel.numpy()
+    layer.enable_lora(1)
+    layer.lora_kernel_b.assign(np.ones((1, 3), "float32"))
+    np.testing.assert_array_equal(compat.base_kernel(layer).numpy(), before)
+    assert not np.allclose(layer.kernel.numpy(), before)
+
+
 class _HookedSGD(compat.WeightDecayHook, keras.optimizers.SGD):
     pass
 

@@ -39,17 +39,21 @@ def test_application_loads_a_local_weights_file(tmp_path):
                                                  pooling="avg")
     path = tmp_path / "notop.weights.h5"
     source.save_weights(path)
-    spec = {"architecture": "application", "name": "MobileNetV3Small", "weights": str(path),
-            "include_top": False}
-    model = build_model(spec, input_shape=(32, 32, 3), num_classes=2)
-    for loaded, original in zip(model.layers[1].get_weights(), source.get_weights(), strict=True):
-        np.testing.assert_array_equal(loaded, original)
+    source.save(tmp_path / "notop.keras")  # a whole saved backbone: only its weights are read
+    x = np.random.default_rng(0).uniform(0, 255, size=(2, 32, 32, 3)).astype("float32")
+    for file in (path, tmp_path / "notop.keras"):
+        spec = {"architecture": "application", "name": "MobileNetV3Small", "weights": str(file),
+                "include_top": False}
+        model = build_model(spec, input_shape=(32, 32, 3), num_classes=2)
+        for loaded, original in zip(model.layers[1].get_weights(), source.get_weights(), strict=True):
+            np.testing.assert_array_equal(loaded, original)
+        np.testing.assert_allclose(model.layers[1](x), source(x), rtol=1e-5, atol=1e-6)
 
 
 @pytest.mark.parametrize("extra,input_shape,match", [
     ({"weights": "imagenet"}, (32, 32, 3), "never downloads.*model.weights.*null"),
     ({"weights": "/nowhere/w.weights.h5"}, (32, 32, 3), "file does not exist"),
-    ({"weights": "w.npz"}, (32, 32, 3), ".h5/.weights.h5"),
+    ({"weights": "w.npz"}, (32, 32, 3), ".h5/.weights.h5/.keras"),
     ({"name": "MobileNetV9"}, (32, 32, 3), "model.name.*MobileNetV2.*Received: name='MobileNetV9'"),
     ({"include_top": True}, (32, 32, 3), "include_top"),
     ({}, (40, 1), "needs image inputs"),

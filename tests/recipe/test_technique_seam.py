@@ -50,6 +50,7 @@ FRAGMENTS: dict[str, dict[str, Any]] = {
     "weight_averaging": {"training": {"optimizer": {"type": "swa", "optimizer": SGD,
                                                     "average_period": 1}}},
     "ema": {"second": {"training": {"ema": {"decay": 0.5, "start": 1}}}},
+    "lora": {"second": {"training": {"lora": {"rank": 2}}}},
 }
 # The only hooks that may replace the state's model (wrap at the start of a stage, strip
 # before export); `fit_model` returns the trainee and leaves the model alone.

@@ -36,6 +36,19 @@ class EMA(StrictModel):
     every: PositiveInt = Field(1, description="mix the weights into the average every this many steps")
 
 
+class LoRA(StrictModel):
+    """`training.lora`: LoRA fine-tuning of Dense/EinsumDense layers (Keras's `enable_lora`)."""
+
+    rank: PositiveInt = Field(description="rank of the low-rank factors A (in x rank) and B (rank x out)")
+    alpha: Annotated[float, Field(gt=0)] | None = Field(
+        None, description="the update is (alpha / rank) * A @ B; default: rank (a scale of 1)")
+    layers: list[str] = Field(
+        default_factory=lambda: ["*"], description="fnmatch patterns of the Dense/EinsumDense layers to adapt")
+    train: list[str] = Field(
+        default_factory=list, description="patterns of further layers trained in full (a new head); every "
+        "other weight is frozen")
+
+
 class Training(StrictModel):
     """How to compile and fit: loss, metrics, optimizer (with its schedule), callbacks, length."""
 
@@ -64,6 +77,9 @@ class Training(StrictModel):
         None, description="keep an exponential moving average of the weights (Keras's use_ema); the "
         "average is validated, saved, evaluated and exported; the stage then ends with it, not its "
         "best epoch")
+    lora: LoRA | None = Field(
+        None, description="LoRA fine-tuning in the last stage: only the low-rank factors (and `train` "
+        "layers) train; exports hold the merged kernels")
     validation_freq: PositiveInt = 1
     restore_best: bool = Field(
         True, description="end the stage with the weights of its best epoch by the monitored validation "

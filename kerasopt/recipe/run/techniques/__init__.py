@@ -14,6 +14,7 @@ from kerasopt.recipe.run.techniques.distillation import (
     KnowledgeDistillation as KnowledgeDistillation,
 )
 from kerasopt.recipe.run.techniques.ema import WeightEMA as WeightEMA
+from kerasopt.recipe.run.techniques.lora import LoRAFineTuning as LoRAFineTuning
 from kerasopt.recipe.run.techniques.lsuv import LSUVInitialization as LSUVInitialization
 from kerasopt.recipe.run.techniques.pruning import Pruning as Pruning
 from kerasopt.recipe.run.techniques.quantization import (
@@ -35,9 +36,10 @@ TECHNIQUES: tuple[type[Technique], ...] = (
     ProbeBatch,
     WeightAveraging,
     WeightEMA,
+    LoRAFineTuning,  # last: its `before_export` merges the factors of the model the others left
 )
 """Every technique a run consults, in hook order."""
 
-__all__ = ["TECHNIQUES", "ClosureTrainStep", "KnowledgeDistillation", "LSUVInitialization",
+__all__ = ["TECHNIQUES", "ClosureTrainStep", "KnowledgeDistillation", "LSUVInitialization", "LoRAFineTuning",
            "ProbeBatch", "Pruning",
            "QuantizationAwareTraining", "Technique", "TechniqueState", "WeightAveraging", "WeightClustering", "WeightEMA"]
