@@ -108,6 +108,29 @@ def adam_slots(optimizer: keras.optimizers.Adam) -> tuple[list[Any], list[Any], 
     return optimizer._momentums, optimizer._velocities, hats
 
 
+def schedule_ema(optimizer: keras.optimizers.Optimizer, momentum: Callable[[Any], Any]) -> None:
+    """Make this optimizer's weight EMA use `momentum(step)` instead of Keras's fixed momentum.
+
+    Replaces, on this instance only, the private hook
+    `BaseOptimizer._update_model_variables_moving_average(trainable_variables)`
+    (Keras 3.0-3.15), which `apply` calls after every update when `use_ema` is set, and which
+    mixes each variable into its average in `_model_variables_moving_average` (created by
+    `build`). Keras's own rule is `momentum = ema_momentum * (step != 0)`; `step` is the
+    optimizer's `iterations` before the update's increment. Other `use_ema` machinery
+    (`finalize_variable_values`, `keras.callbacks.SwapEMAWeights`, saving) is Keras's.
+    """
+
+    def update(trainable_variables: Any) -> None:
+        value = momentum(optimizer.iterations)
+        for var, average in zip(trainable_variables, optimizer._model_variables_moving_average,
+                                strict=False):
+            if average is not None:
+                mix = keras.ops.cast(value, var.dtype)
+                average.assign(mix * average + (1 - mix) * var)
+
+    optimizer._update_model_variables_moving_average = update
+
+
 class WeightDecayHook:
     """Mixin: lets an optimizer apply `weight_decay` inside its own update rule.
 
@@ -185,6 +208,16 @@ def flatten_layers(layer: keras.layers.Layer, include_self: bool = True) -> list
     `Model.layers` lists direct children only.
     """
     return list(layer._flatten_layers(include_self=include_self))
+
+
+def base_kernel(layer: keras.layers.Layer) -> Any:
+    """The kernel variable of a Dense or EinsumDense layer, without its LoRA factors.
+
+    Reaches `Dense._kernel` and `EinsumDense._kernel` (Keras 3.0-3.15): the public `kernel`
+    property returns `_kernel + (lora_alpha / lora_rank) * lora_kernel_a @ lora_kernel_b`
+    once `enable_lora` has run.
+    """
+    return layer._kernel
 
 
 def call_has_training_arg(layer: keras.layers.Layer) -> bool:

@@ -104,6 +104,28 @@ def test_adam_slots_hold_the_moments() -> None:
     assert compat.adam_slots(plain)[2] is None
 
 
+def test_schedule_ema_replaces_the_moving_average_update() -> None:
+    variable = keras.Variable(np.zeros(2, "float32"))
+    optimizer = keras.optimizers.SGD(learning_rate=1.0, use_ema=True, ema_momentum=0.9)
+    compat.schedule_ema(optimizer, lambda step: 0.5 + 0.0 * ops.cast(step, "float32"))
+    optimizer.build([variable])
+    optimizer.apply([ops.convert_to_tensor(np.full(2, -1.0, "float32"))])
+    np.testing.assert_allclose(variable.numpy(), [1.0, 1.0])
+    # Keras's own rule would set the average to the weights at the first step (1.0).
+    (average,) = [v for v in optimizer.variables if v.name.endswith("_average")]
+    np.testing.assert_allclose(average.numpy(), [0.5, 0.5])
+
+
+def test_base_kernel_is_the_kernel_without_lora() -> None:
+    layer = keras.layers.Dense(3)
+    layer.build((None, 2))
+    before = layer.kernel.numpy()
+    layer.enable_lora(1)
+    layer.lora_kernel_b.assign(np.ones((1, 3), "float32"))
+    np.testing.assert_array_equal(compat.base_kernel(layer).numpy(), before)
+    assert not np.allclose(layer.kernel.numpy(), before)
+
+
 class _HookedSGD(compat.WeightDecayHook, keras.optimizers.SGD):
     pass
 

@@ -27,7 +27,8 @@ def application_features(x: Any, options: dict[str, Any], input_shape: tuple[int
     `input_shape`, and is called as one nested layer (its name is the application's,
     e.g. `mobilenetv2_1.00_32`; `freeze` patterns reach its inner layers too). kerasopt
     never downloads: `weights` is `None` (random initialization) or the path of a local
-    `.h5`/`.weights.h5` file saved from the same application without its top. The
+    `.h5`/`.weights.h5` file (`save_weights`) or `.keras` file (`save`) of the same
+    application without its top; `imagenet` (a download) is refused. The
     application's own preprocessing (e.g. scaling to [-1, 1] for MobileNetV2) is not
     applied; use the data normalizer or a preprocessing layer.
 
@@ -65,18 +66,22 @@ def application_features(x: Any, options: dict[str, Any], input_shape: tuple[int
                          "Set `model.weights` to null (random initialization) or to a local .h5/.weights.h5 "
                          f"file of {name} without its top. Received: weights={weights!r}")
     if weights is not None:
-        if not isinstance(weights, (str, Path)) or not str(weights).endswith(".h5"):
-            raise ModelError("`model.weights` must be null or the path of a local .h5/.weights.h5 file. "
-                             f"Received: weights={weights!r}")
+        if not isinstance(weights, (str, Path)) or not str(weights).endswith((".h5", ".keras")):
+            raise ModelError("`model.weights` must be null or the path of a local .h5/.weights.h5/.keras "
+                             f"file. Received: weights={weights!r}")
         if not Path(weights).is_file():
             raise ModelError(f"`model.weights` file does not exist. Received: weights={str(weights)!r}")
         weights = str(weights)
     if len(input_shape) != 3:
         raise ModelError(f"`model.architecture: application` ({name}) needs image inputs (height, width, "
                          f"channels). Received: input_shape={tuple(input_shape)}")
+    archive = weights is not None and weights.endswith(".keras")
     try:
         backbone = getattr(keras.applications, name)(
-            include_top=False, weights=weights, input_shape=tuple(input_shape), pooling="avg")
+            include_top=False, weights=None if archive else weights, input_shape=tuple(input_shape),
+            pooling="avg")
+        if archive:  # a saved backbone: its weights, read from the archive (no code runs)
+            backbone.load_weights(weights)
     except ValueError as err:
         raise ModelError(f"`model.name: {name}` cannot be built for input_shape={tuple(input_shape)} "
                          f"and weights={weights!r}: {err}") from err

@@ -63,6 +63,23 @@ def check_weight_averaging(strategy: Any) -> dict[str, Any]:
     return {**weights(model), "replica_spread": replica_spread(all_variables(model))}
 
 
+def check_ema(strategy: Any) -> dict[str, Any]:
+    """`enable_ema` (start 2, every 2) with `SwapEMAWeights`: averages, EMA validation, EMA at the end."""
+    import keras
+
+    from kerasopt.training import enable_ema
+
+    x, y = data()
+    with strategy.scope():
+        model = mlp(batch_norm=True)
+        optimizer = enable_ema(keras.optimizers.SGD(0.1), decay=0.8, start=2, every=2)
+        model.compile(optimizer=optimizer, loss="mse")
+    history = model.fit(x, y, batch_size=8, epochs=3, shuffle=False, verbose=0,
+                        validation_data=(x[:8], y[:8]), callbacks=[keras.callbacks.SwapEMAWeights()])
+    return {**weights(model), "val_loss": np.asarray(history.history["val_loss"]),
+            "replica_spread": replica_spread(all_variables(model))}
+
+
 def check_batch_size_finder(strategy: Any) -> dict[str, Any]:
     """Under a generous cap the finder picks the largest size, leaves no trace, scales the rate."""
     import keras
@@ -198,6 +215,7 @@ OTHER_CHECKS: dict[str, Callable[[Any], dict[str, Any]]] = {
     "callback:EarlyStopping": check_early_stopping,
     "callback:DivergenceRecovery": check_divergence_recovery,
     "callback:SWA weight averaging": check_weight_averaging,
+    "callback:EMA of the weights": check_ema,
     "callback:BatchSizeFinder": check_batch_size_finder,
     "callback:LRFinder": check_lr_finder,
     "callback:GradientMonitor": check_gradient_monitor,

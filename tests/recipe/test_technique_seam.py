@@ -50,6 +50,8 @@ FRAGMENTS: dict[str, dict[str, Any]] = {
     "probe_batch": {"training": {"callbacks": [{"type": "gradient_monitor", "every_n_steps": 1}]}},
     "weight_averaging": {"training": {"optimizer": {"type": "swa", "optimizer": SGD,
                                                     "average_period": 1}}},
+    "ema": {"second": {"training": {"ema": {"decay": 0.5, "start": 1}}}},
+    "lora": {"second": {"training": {"lora": {"rank": 2}}}},
 }
 # The only hooks that may replace the state's model (wrap at the start of a stage, strip
 # before export); `fit_model` returns the trainee and leaves the model alone.
@@ -118,6 +120,12 @@ def _play(technique_cls: type[Technique], loaded: Any,
             state.hook = ""
 
     hook("model_built")
+    optimizers = {}
+    for stage in state.stages:  # each stage's, made once, as the run does
+        plan = state.plans[stage.index]
+        optimizers[stage.index] = registry.build(
+            "optimizer", assemble.resolve_durations(stage.training.optimizer, plan))
+        hook("optimizer_built", stage, optimizers[stage.index])
     weights = {}
     for stage in state.stages:
         hook("stage_start", stage)
@@ -129,7 +137,7 @@ def _play(technique_cls: type[Technique], loaded: Any,
         trainee = hook("fit_model", stage, model)
         assert state.model is model
         plan = state.plans[stage.index]
-        optimizer = registry.build("optimizer", assemble.resolve_durations(stage.training.optimizer, plan))
+        optimizer = optimizers[stage.index]
         trainee.compile(optimizer=optimizer, loss=state.data.output.keras_loss())
         hook("compiled", stage, optimizer)
         hook("keeps_last_weights", stage)
@@ -158,8 +166,8 @@ def test_technique_through_the_hooks_and_a_resume(tmp_path, technique):
     played = _play(technique, loaded)
     state = played["state"]
     # The hooks in the run's order, every stage through all of them.
-    stage_hooks = [h for h in HOOKS if h not in ("model_built", "before_export", "report")]
-    assert played["calls"] == [("model_built", ""),
+    stage_hooks = [h for h in HOOKS if h not in ("model_built", "optimizer_built", "before_export", "report")]
+    assert played["calls"] == [("model_built", ""), *[("optimizer_built", s.name) for s in state.stages],
                                *[(h, s.name) for s in state.stages for h in stage_hooks],
                                ("before_export", ""), ("report", "")]
     assert set(state.replaced_in) <= REPLACING, state.replaced_in
@@ -172,7 +180,7 @@ def test_technique_through_the_hooks_and_a_resume(tmp_path, technique):
     # --resume with both stages done: stage_start rebuilds the structure the weights were
     # saved from, stage_end keeps what the technique keeps; the result is the same model.
     resumed = _play(technique, loaded, done=played["weights"])
-    assert resumed["calls"] == [("model_built", ""),
+    assert resumed["calls"] == [("model_built", ""), *[("optimizer_built", s.name) for s in state.stages],
                                 *[(h, s.name) for s in state.stages for h in ("stage_start", "stage_end")],
                                 ("before_export", ""), ("report", "")]
     assert set(resumed["state"].replaced_in) <= REPLACING
@@ -276,11 +284,12 @@ def two_runs(tmp_path_factory):
 
 
 def test_the_run_calls_the_hooks_in_order_and_a_resumed_stage_gets_start_and_end_only(two_runs):
-    stage_hooks = [h for h in HOOKS if h not in ("model_built", "before_export", "report")]
-    assert two_runs["fit"]["calls"] == [("model_built", ""), *[(h, s) for s in "ab" for h in stage_hooks],
+    stage_hooks = [h for h in HOOKS if h not in ("model_built", "optimizer_built", "before_export", "report")]
+    built = [("optimizer_built", s) for s in "ab"]
+    assert two_runs["fit"]["calls"] == [("model_built", ""), *built, *[(h, s) for s in "ab" for h in stage_hooks],
                                         ("before_export", ""), ("report", "")]
     assert two_runs["resume"]["calls"] == [
-        ("model_built", ""), *[(h, s) for s in "ab" for h in ("stage_start", "stage_end")],
+        ("model_built", ""), *built, *[(h, s) for s in "ab" for h in ("stage_start", "stage_end")],
         ("before_export", ""), ("report", "")]
 
 

@@ -66,7 +66,8 @@ class Layers(StrictModel):
 class Application(StrictModel):
     architecture: Literal["application"]
     name: str = Field(description="a keras.applications model, e.g. MobileNetV2")
-    weights: str | None = Field(None, description="null, or a local weights file (no downloads)")
+    weights: str | None = Field(None, description="null, or a local .weights.h5/.h5/.keras file of the "
+                                   "application without its top (no downloads)")
     dropout: Annotated[float, Field(ge=0, lt=1)] = 0.0
 
 

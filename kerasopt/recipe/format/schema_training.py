@@ -6,7 +6,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import Field, ValidationInfo, field_validator, model_validator
 
-from kerasopt.recipe.format.fields import PositiveInt, StrictModel, component
+from kerasopt.recipe.format.fields import Duration, PositiveInt, StrictModel, component
 from kerasopt.recipe.format.schema_compression import Compression
 from kerasopt.recipe.format.schema_model import Model
 
@@ -20,6 +20,34 @@ SMOOTHING_LOSSES = {
     "bce": "BinaryCrossentropy",
     "binaryfocalcrossentropy": "BinaryFocalCrossentropy",
 }
+
+# Optimizers that average the weights themselves: an EMA on top is refused.
+WEIGHT_AVERAGING_OPTIMIZERS = {"swa", "stochasticweightaveraging"}
+
+
+class EMA(StrictModel):
+    """`training.ema`: an exponential moving average of the weights, evaluated, saved and exported."""
+
+    decay: Annotated[float, Field(gt=0, lt=1)] = Field(
+        0.999, description="the average's momentum: ema = decay * ema + (1 - decay) * weights")
+    start: Duration = Field(
+        0, description="steps (or '1ep', '0.1dur') before averaging starts; until then the average "
+        "equals the weights")
+    every: PositiveInt = Field(1, description="mix the weights into the average every this many steps")
+
+
+class LoRA(StrictModel):
+    """`training.lora`: LoRA fine-tuning of Dense/EinsumDense layers (Keras's `enable_lora`)."""
+
+    rank: PositiveInt = Field(description="rank of the low-rank factors A (in x rank) and B (rank x out)")
+    alpha: Annotated[float, Field(gt=0)] | None = Field(
+        None, description="the update is (alpha / rank) * A @ B; default: rank (a scale of 1)")
+    layers: list[str] = Field(
+        default_factory=lambda: ["*"], description="fnmatch patterns of the Dense/EinsumDense layers to adapt")
+    train: list[str] = Field(
+        default_factory=list, description="patterns of further layers trained in full (a new head); every "
+        "other weight is frozen")
+
 
 class Training(StrictModel):
     """How to compile and fit: loss, metrics, optimizer (with its schedule), callbacks, length."""
@@ -45,6 +73,13 @@ class Training(StrictModel):
     label_smoothing: Annotated[float, Field(ge=0, lt=1)] = Field(
         0.0, description="moves this weight of each target to the uniform distribution over the "
         "classes; for crossentropy losses, integer labels included (default 0: off)")
+    ema: EMA | None = Field(
+        None, description="keep an exponential moving average of the weights (Keras's use_ema); the "
+        "average is validated, saved, evaluated and exported; the stage then ends with it, not its "
+        "best epoch")
+    lora: LoRA | None = Field(
+        None, description="LoRA fine-tuning in the last stage: only the low-rank factors (and `train` "
+        "layers) train; exports hold the merged kernels")
     validation_freq: PositiveInt = 1
     restore_best: bool = Field(
         True, description="end the stage with the weights of its best epoch by the monitored validation "
@@ -62,6 +97,18 @@ class Training(StrictModel):
                 f"{loss.get('type')}` cannot smooth its labels (allowed losses: "
                 "sparse_categorical_crossentropy, categorical_crossentropy, binary_crossentropy, "
                 "their focal forms; or leave `loss` unset)")
+        return value
+
+    @field_validator("ema")
+    @classmethod
+    def _one_average(cls, value: EMA | None, info: ValidationInfo) -> EMA | None:
+        optimizer = info.data.get("optimizer") or {}
+        kind = str(optimizer.get("type", "")).replace("_", "").lower()
+        if value is not None and kind in WEIGHT_AVERAGING_OPTIMIZERS:
+            raise ValueError(
+                f"`training.ema` cannot be combined with `optimizer: {optimizer.get('type')}`, which "
+                "averages the weights itself (stochastic weight averaging): two averages would "
+                "compete for the final weights. Keep one: remove `ema`, or use a plain optimizer")
         return value
 
     @model_validator(mode="after")

@@ -136,6 +136,8 @@ class Run:
         self._hook("model_built")
         if probe is not None:
             self._plan_stages(self._search_batch_size(*probe))
+        for stage in self.stages:  # before anything builds the optimizers' variables
+            self._hook("optimizer_built", stage, self._optimizers[stage.index][2])
 
     def _search_optimizer(self) -> tuple[dict[str, Any], Any]:
         """The batch-size search's own optimizer (spec and optimizer): the first stage's, for
@@ -366,8 +368,10 @@ class Run:
         callbacks = assemble.build_callbacks(training.callbacks, plan, {"log_dir": self.log_dir})
         recipe_callbacks = list(callbacks)
         keeper = self._best_weights(stage, callbacks)
+        added = []
         for technique in self.techniques:
-            callbacks += technique.callbacks(self.state, stage, callbacks)
+            added += technique.callbacks(self.state, stage, callbacks + added)
+        callbacks += added
         callbacks += self.extra_callbacks + self.placement.fit_callbacks(RunInterrupted)
         # First, so that its `on_train_end` sees the final weights before a recipe's
         # EarlyStopping(restore_best_weights=True) puts its best epoch's back.
@@ -387,7 +391,7 @@ class Run:
         start_step = int(optimizer.iterations.numpy())
         if backup is not None:
             backup.set_model(self.trainee)
-        stateful = [c for c in recipe_callbacks if callable(getattr(c, "state_dict", None))
+        stateful = [c for c in recipe_callbacks + added if callable(getattr(c, "state_dict", None))
                     and callable(getattr(c, "load_state_dict", None))]
         initial_epoch = backup.resume(keeper, stateful) if backup is not None else 0
         train, steps_per_epoch = _training_passes(self.data, chosen.steps_per_execution)

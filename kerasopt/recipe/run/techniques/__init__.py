@@ -13,6 +13,8 @@ from kerasopt.recipe.run.techniques.clustering import WeightClustering as Weight
 from kerasopt.recipe.run.techniques.distillation import (
     KnowledgeDistillation as KnowledgeDistillation,
 )
+from kerasopt.recipe.run.techniques.ema import WeightEMA as WeightEMA
+from kerasopt.recipe.run.techniques.lora import LoRAFineTuning as LoRAFineTuning
 from kerasopt.recipe.run.techniques.low_rank import LowRankFactorization as LowRankFactorization
 from kerasopt.recipe.run.techniques.lsuv import LSUVInitialization as LSUVInitialization
 from kerasopt.recipe.run.techniques.pruning import Pruning as Pruning
@@ -35,9 +37,11 @@ TECHNIQUES: tuple[type[Technique], ...] = (
     ClosureTrainStep,
     ProbeBatch,
     WeightAveraging,
+    WeightEMA,
+    LoRAFineTuning,  # last: its `before_export` merges the factors of the model the others left
 )
 """Every technique a run consults, in hook order."""
 
-__all__ = ["TECHNIQUES", "ClosureTrainStep", "KnowledgeDistillation", "LSUVInitialization", "LowRankFactorization",
-           "ProbeBatch", "Pruning",
-           "QuantizationAwareTraining", "Technique", "TechniqueState", "WeightAveraging", "WeightClustering"]
+__all__ = ["TECHNIQUES", "ClosureTrainStep", "KnowledgeDistillation", "LSUVInitialization", "LoRAFineTuning",
+           "LowRankFactorization", "ProbeBatch", "Pruning",
+           "QuantizationAwareTraining", "Technique", "TechniqueState", "WeightAveraging", "WeightClustering", "WeightEMA"]

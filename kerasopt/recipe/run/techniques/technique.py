@@ -5,7 +5,7 @@ step, the SAM/AdaHessian closure...) implements some of the hooks below; the run
 every technique's hooks at the same points and never names a technique itself:
 
 ```
-model_built -> for each stage: stage_start -> fit_model -> compile -> compiled
+model_built -> optimizer_built (each stage's, once) -> for each stage: stage_start -> fit_model -> compile -> compiled
             -> keeps_last_weights -> callbacks -> fit -> after_fit -> stage_end
             -> before_export -> evaluate, export -> report
 ```
@@ -32,7 +32,7 @@ if TYPE_CHECKING:
     from kerasopt.recipe.run.techniques.state import TechniqueState
 
 
-HOOKS = ("model_built", "stage_start", "fit_model", "compiled", "keeps_last_weights", "callbacks",
+HOOKS = ("model_built", "optimizer_built", "stage_start", "fit_model", "compiled", "keeps_last_weights", "callbacks",
          "after_fit", "stage_end", "before_export", "report")
 """The hooks in the order a run calls them (`strip` is called on demand, by
 :meth:`~kerasopt.recipe.run.techniques.state.TechniqueState.unwrapped_model`)."""
@@ -53,6 +53,11 @@ class Technique:
 
     def model_built(self, state: TechniqueState) -> None:
         """After the model is built, before any stage (LSUV's data-dependent step)."""
+
+    def optimizer_built(self, state: TechniqueState, stage: StageSettings, optimizer: Any) -> None:
+        """Once per stage, after `model_built`, with the stage's optimizer (made once, not built
+        yet): turn on an EMA of the weights. Also for stages skipped on `--resume`, whose
+        saved optimizer variables must then match."""
 
     def stage_start(self, state: TechniqueState, stage: StageSettings) -> None:
         """Before a stage compiles (wrap layers for pruning, QAT, clustering)."""
