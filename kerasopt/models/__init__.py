@@ -2,8 +2,9 @@
 
 from kerasopt.models.build import build_model as build_model
 from kerasopt.models.errors import ModelError as ModelError
+from kerasopt.models.stochastic_depth import StochasticDepth as StochasticDepth
 from kerasopt.models.transfer import load_model_file as load_model_file
 from kerasopt.models.transfer import replace_head as replace_head
 from kerasopt.models.transfer import set_trainable as set_trainable
 
-__all__ = ["ModelError", "build_model", "load_model_file", "replace_head", "set_trainable"]
+__all__ = ["ModelError", "StochasticDepth", "build_model", "load_model_file", "replace_head", "set_trainable"]
