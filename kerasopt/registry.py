@@ -109,6 +109,7 @@ COMPONENT_PACKAGES: tuple[str, ...] = (
     "kerasopt.compression",
     "kerasopt.metrics",
     "kerasopt.losses",
+    "kerasopt.models",
 )
 
 

@@ -12,10 +12,12 @@ import keras
 from kerasopt.models import (
     application,
     cnn,
+    fcn,
     layer_list,
     mlp,
     mobilenet,
     resnet,
+    resnet1d,
     spec_checks,
     transfer,
 )
@@ -35,13 +37,17 @@ COMMON_OPTIONS: dict[str, Any] = {
 
 ARCHITECTURE_OPTIONS: dict[str, dict[str, Any]] = {
     "mlp": mlp.OPTIONS, "cnn": cnn.OPTIONS, "resnet": resnet.OPTIONS, "mobilenet": mobilenet.OPTIONS,
-    "layers": layer_list.OPTIONS, "application": application.OPTIONS, "file": transfer.OPTIONS,
+    "fcn": fcn.OPTIONS, "resnet1d": resnet1d.OPTIONS, "layers": layer_list.OPTIONS,
+    "application": application.OPTIONS, "file": transfer.OPTIONS,
 }
 """The options of each architecture with their defaults."""
 
 _FEATURES = {"mlp": mlp.mlp_features, "cnn": cnn.cnn_features, "resnet": resnet.resnet_features,
-             "mobilenet": mobilenet.mobilenet_features}
+             "mobilenet": mobilenet.mobilenet_features, "fcn": fcn.fcn_features,
+             "resnet1d": resnet1d.resnet1d_features}
 _CONVOLUTIONAL = ("cnn", "resnet", "mobilenet")
+_SEQUENCE = ("fcn", "resnet1d")  # time-series architectures: (steps, channels) inputs only
+_BATCH_NORM = ("resnet", "mobilenet", "fcn", "resnet1d")  # normalization defaults to "batch"
 # Common options an architecture ignores; setting one to a non-default value is an error.
 _UNUSED = {"layers": set(COMMON_OPTIONS), "application": {"activation", "normalization"},
            "file": {"activation", "normalization", "dropout"}}
@@ -55,14 +61,15 @@ def build_model(spec: Mapping[str, Any], *, input_shape: tuple[int, ...], num_cl
 
     `spec["architecture"]` selects the builder: `mlp`, `cnn`, `resnet`, `mobilenet`
     (kerasopt's built-in architectures, 1D for `(steps, channels)` and 2D for
-    `(height, width, channels)` inputs), `layers` (the user's layer list, no head
+    `(height, width, channels)` inputs), `fcn` and `resnet1d` (the time-series networks
+    of Wang et al. 2017 / Fawaz et al. 2019, `(steps, channels)` inputs), `layers` (the user's layer list, no head
     added), `application` (a `keras.applications` backbone, never downloaded) or `file`
     (a `.keras` file, with `freeze`/`unfreeze` patterns and `replace_head`). The common
     options `activation`, `kernel_initializer` (`"lsuv"` builds with `"orthogonal"`; the
     runner applies LSUV with data afterwards), `l1`, `l2`, `dropout`, `normalization`
     and `output_activation` are described in :class:`LayerFactory`; `normalization`
-    defaults to `"batch"` for `resnet` and `mobilenet` (as in their papers) and `"none"`
-    otherwise. Options that are absent or None take their defaults; options an
+    defaults to `"batch"` for `resnet`, `mobilenet`, `fcn` and `resnet1d` (as in their
+    papers) and `"none"` otherwise. Options that are absent or None take their defaults; options an
     architecture does not use must keep their defaults.
 
     The head is a Dense layer named `head`. With `head=(units, activation)` (the
@@ -144,6 +151,11 @@ def build_model(spec: Mapping[str, Any], *, input_shape: tuple[int, ...], num_cl
                          f"or (height, width, channels) inputs for 2D convolutions. Received: "
                          f"input_shape={input_shape}; add a channel axis to the data (e.g. (40,) -> "
                          f"(40, 1)) or use architecture: mlp.")
+    if architecture in _SEQUENCE and len(input_shape) != 2:
+        raise ModelError(f"`model.architecture: {architecture}` is a time-series network: it needs "
+                         f"(steps, channels) inputs. Received: input_shape={input_shape}; add a channel "
+                         f"axis to the data (e.g. (152,) -> (152, 1)), or use architecture: cnn or "
+                         f"resnet for images.")
     inputs = keras.Input(input_shape, name="inputs")
     if mask_value is not None:
         with warnings.catch_warnings(record=True) as caught:
@@ -221,7 +233,7 @@ def _resolve_options(architecture: str, spec: Mapping[str, Any]) -> dict[str, An
         raise ModelError(f"`model.{required}` is required with architecture {architecture!r}. "
                          f"Received: {required}=None")
     if options["normalization"] is None:
-        options["normalization"] = "batch" if architecture in ("resnet", "mobilenet") else "none"
+        options["normalization"] = "batch" if architecture in _BATCH_NORM else "none"
     return options
 
 

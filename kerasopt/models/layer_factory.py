@@ -9,6 +9,7 @@ import keras
 
 from kerasopt import registry
 from kerasopt.models.errors import ModelError
+from kerasopt.models.stochastic_depth import StochasticDepth
 
 NORMALIZATIONS = ("none", "batch", "layer")
 # PyTorch's default (0.1 there): moving statistics settle in ~50 steps. Keras's 0.99 needs
@@ -121,6 +122,16 @@ class LayerFactory:
         seed = self._seed + self._count
         self._count += 1
         return keras.layers.Dropout(self.dropout, seed=seed, name=name)(x)
+
+    def drop_path(self, x: Any, rate: float, name: str) -> Any:
+        """Apply :class:`StochasticDepth` at `rate` to a residual branch (a no-op at rate 0).
+
+        Its seed is `seed + k` without advancing k, so every weight is the same as in the
+        model built without stochastic depth.
+        """
+        if rate == 0:
+            return x
+        return StochasticDepth(rate, seed=self._seed + self._count, name=name)(x)
 
     def dense_block(self, x: Any, units: int, name: str) -> Any:
         """Dense -> normalization -> activation -> dropout."""

@@ -303,6 +303,13 @@ def _closure() -> list[float]:
 
 _LOGITS, _FEATURES = _distilled(features=False), _distilled(features=True)
 
+def _stochastic_depth() -> list[float]:
+    from kerasopt.models.stochastic_depth import StochasticDepth
+
+    layer = StochasticDepth(0.5, seed=0)  # the identity at inference; training draws backend numbers
+    return flat([layer(X), layer(X, training=False)])
+
+
 LAYER_CASES: dict[str, Case] = {
     "QuantizeWrapper": _quantized(preserve_sparsity=False),
     "QuantizeWrapper(preserve_sparsity=True)": _quantized(preserve_sparsity=True),
@@ -310,6 +317,7 @@ LAYER_CASES: dict[str, Case] = {
     "FeatureAdapter": _FEATURES,
     "ClusteredLayer": _clustered,
     "PruneLowMagnitude": _pruned_layer,
+    "StochasticDepth": _stochastic_depth,
 }
 STRATEGY_CASES: dict[str, Case] = {
     "LogitsDistillation": _LOGITS,

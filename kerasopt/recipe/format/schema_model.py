@@ -8,7 +8,7 @@ from pydantic import Discriminator, Field, Tag
 
 from kerasopt.recipe.format.fields import PositiveInt, StrictModel, component
 
-ARCHITECTURES = ("mlp", "cnn", "resnet", "mobilenet", "layers", "application", "file")
+ARCHITECTURES = ("mlp", "cnn", "resnet", "mobilenet", "fcn", "resnet1d", "layers", "application", "file")
 
 
 class ModelOptions(StrictModel):
@@ -31,6 +31,11 @@ class ModelOptions(StrictModel):
                             "'sigmoid' alone selects the one-unit binary head")
 
 
+StochasticDepthRate = Annotated[float, Field(
+    ge=0, lt=1, description="drop-path rate of the last residual block (Huang et al. 2016), rising "
+    "linearly from the first; training only, inference is the plain network")]
+
+
 class Mlp(ModelOptions):
     architecture: Literal["mlp"]
     units: list[PositiveInt] = Field(default_factory=lambda: [128, 64])
@@ -50,6 +55,27 @@ class ResNet(ModelOptions):
     architecture: Literal["resnet"]
     filters: PositiveInt = 16
     blocks_per_stage: list[PositiveInt] = Field(default_factory=lambda: [2, 2, 2])
+    kernel_size: PositiveInt = Field(3, description="width of the stem's and blocks' convolutions (3 in the paper)")
+    stochastic_depth: StochasticDepthRate = 0.0
+
+
+class Fcn(ModelOptions):
+    """The time-series FCN of Wang, Yan & Oates 2017 (paper settings as defaults)."""
+
+    architecture: Literal["fcn"]
+    filters: list[PositiveInt] = Field(default_factory=lambda: [128, 256, 128])
+    kernel_size: PositiveInt | list[PositiveInt] = Field(
+        default_factory=lambda: [8, 5, 3], description="one per block, or one for all")
+
+
+class ResNet1D(ModelOptions):
+    """The time-series ResNet of Wang et al. 2017 / Fawaz et al. 2019 (paper settings as defaults)."""
+
+    architecture: Literal["resnet1d"]
+    filters: list[PositiveInt] = Field(default_factory=lambda: [64, 128, 128], description="one per block")
+    kernel_size: PositiveInt | list[PositiveInt] = Field(
+        default_factory=lambda: [8, 5, 3], description="the three convolutions of every block, or one for all")
+    stochastic_depth: StochasticDepthRate = 0.0
 
 
 class MobileNet(ModelOptions):
@@ -80,7 +106,8 @@ class File(StrictModel):
 
 
 MODEL_CLASSES: dict[str, type[StrictModel]] = {
-    "mlp": Mlp, "cnn": Cnn, "resnet": ResNet, "mobilenet": MobileNet, "layers": Layers,
+    "mlp": Mlp, "cnn": Cnn, "resnet": ResNet, "mobilenet": MobileNet, "fcn": Fcn, "resnet1d": ResNet1D,
+    "layers": Layers,
     "application": Application, "file": File,
 }
 
@@ -99,7 +126,8 @@ def _model_tag(value: Any) -> str | None:
 
 Model = Annotated[
     Annotated[Mlp, Tag("mlp")] | Annotated[Cnn, Tag("cnn")] | Annotated[ResNet, Tag("resnet")]
-    | Annotated[MobileNet, Tag("mobilenet")] | Annotated[Layers, Tag("layers")]
+    | Annotated[MobileNet, Tag("mobilenet")] | Annotated[Fcn, Tag("fcn")]
+    | Annotated[ResNet1D, Tag("resnet1d")] | Annotated[Layers, Tag("layers")]
     | Annotated[Application, Tag("application")] | Annotated[File, Tag("file")],
     Discriminator(_model_tag),
 ]
