@@ -5,6 +5,7 @@ run's status as kerasopt ended; `--resume` continuing the same MLflow run."""
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import keras
@@ -23,6 +24,22 @@ def _no_telemetry(monkeypatch):
     monkeypatch.setenv("MLFLOW_DISABLE_TELEMETRY", "true")
 
 
+@pytest.fixture(scope="module")
+def empty_store(tmp_path_factory):
+    """An empty MLflow database, made once: MLflow's migrations take seconds on every new file."""
+    path = tmp_path_factory.mktemp("store") / "mlflow.db"
+    _client(f"sqlite:///{path}").search_experiments()
+    return path
+
+
+@pytest.fixture
+def store_uri(tmp_path, empty_store):
+    """A fresh copy of the empty store, in `tmp_path / "store"`."""
+    (tmp_path / "store").mkdir()
+    shutil.copy(empty_store, tmp_path / "store" / "mlflow.db")
+    return f"sqlite:///{tmp_path / 'store' / 'mlflow.db'}"
+
+
 def _recipe(folder, uri, **sections):
     logger = {"type": "mlflow", "tracking_uri": uri, "experiment": "tiny-exp"}
     return write_tiny_recipe(folder, runtime={"loggers": [logger]}, **sections)
@@ -39,9 +56,8 @@ def _runs(client, experiment="tiny-exp"):
     return client.search_runs([found.experiment_id]) if found is not None else []
 
 
-def test_mlflow_sees_the_parameters_loss_history_evaluation_and_files(tmp_path):
-    uri = f"sqlite:///{tmp_path / 'store' / 'mlflow.db'}"
-    (tmp_path / "store").mkdir()
+def test_mlflow_sees_the_parameters_loss_history_evaluation_and_files(tmp_path, store_uri):
+    uri = store_uri
     path = _recipe(tmp_path, uri, description="d" * 600, data={"validation_split": 0.2},
                    export={"keras": True})
     out = tmp_path / "run"
@@ -74,8 +90,8 @@ def test_mlflow_sees_the_parameters_loss_history_evaluation_and_files(tmp_path):
     assert (tmp_path / "store" / "mlartifacts").is_dir()
 
 
-def test_a_diverged_run_is_failed_in_mlflow(tmp_path):
-    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+def test_a_diverged_run_is_failed_in_mlflow(tmp_path, store_uri):
+    uri = store_uri
     path = _recipe(tmp_path, uri, training={"epochs": 3, "optimizer": {"type": "sgd", "learning_rate": 1.0e12}})
     with pytest.raises(RunFailed, match="diverged"):
         run(load_recipe(path), output_dir=str(tmp_path / "run"))
@@ -83,8 +99,8 @@ def test_a_diverged_run_is_failed_in_mlflow(tmp_path):
     assert found.info.status == "FAILED"
 
 
-def test_resume_continues_the_same_mlflow_run(tmp_path, monkeypatch):
-    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+def test_resume_continues_the_same_mlflow_run(tmp_path, monkeypatch, store_uri):
+    uri = store_uri
     path = _recipe(tmp_path, uri, training={"epochs": 4})
     out = tmp_path / "run"
     original = keras.callbacks.History.on_epoch_end

@@ -115,6 +115,6 @@ class MlflowLogger(StrictModel):
     def _own_store(cls, value: str | None) -> str | None:
         problem = store_problem(value if value is not None else default_tracking_uri())
         if problem is not None:
-            shown = value if value is not None else f"{default_tracking_uri()} (the default)"
-            raise ValueError(f"{problem}. Received: tracking_uri={shown}")
+            default = "" if value is not None else f" (the default tracking URI, {default_tracking_uri()})"
+            raise ValueError(f"{problem}{default}")
         return value
