@@ -66,16 +66,20 @@ class TrialObjective:
         sweep_dir: Where `trial_<number>/` folders go.
         metric: `val_<name>` or `test_<name>`.
         log: Prints one line per trial event. Defaults to `print`.
+        parent_runs: Per `runtime.loggers` entry, the sweep's MLflow parent run (each
+            trial's run is its child). Defaults to `()`.
     """
 
     def __init__(self, loaded: LoadedRecipe, space: SearchSpace, *, overrides: Sequence[str] = (),
-                 sweep_dir: Path, metric: str, log: Any = print) -> None:
+                 sweep_dir: Path, metric: str, log: Any = print,
+                 parent_runs: Sequence[str | None] = ()) -> None:
         self.loaded = loaded
         self.space = space
         self.overrides = list(overrides)
         self.sweep_dir = Path(sweep_dir)
         self.metric = metric
         self.log = log
+        self.parent_runs = list(parent_runs)
 
     def __call__(self, trial: Any) -> float:
         import optuna
@@ -105,7 +109,8 @@ class TrialObjective:
         started = time.perf_counter()
         try:
             trial_recipe = load_recipe(str(self.loaded.path), overrides)
-            metrics = run(trial_recipe, output_dir=str(run_dir), resume=resume, callbacks=[pruning])
+            metrics = run(trial_recipe, output_dir=str(run_dir), resume=resume, callbacks=[pruning],
+                          parent_runs=self.parent_runs)
             value = metric_value(metrics, self.metric)
         except optuna.TrialPruned:
             trial.set_user_attr("pruned_at_epoch", pruning.pruned_at)

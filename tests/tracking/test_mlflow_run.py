@@ -124,3 +124,24 @@ def test_resume_continues_the_same_mlflow_run(tmp_path, monkeypatch, store_uri):
     logged = client.get_metric_history(resumed.info.run_id, "loss")
     assert [m.step for m in logged] == [0, 1, 2, 3]
     assert [m.value for m in logged] == pytest.approx(metrics["stages"][0]["history"]["loss"], rel=1e-6)
+
+
+def test_each_sweep_trial_is_a_child_of_the_sweeps_run(tmp_path, store_uri):
+    from kerasopt.sweep.search_space import SearchSpace
+    from kerasopt.sweep.sweep import Sweep
+
+    path = _recipe(tmp_path, store_uri, training={"epochs": 1, "optimizer": {"type": "sgd"}})
+    space = SearchSpace.parse(["training.optimizer.learning_rate=choice(0.05,0.1)"])
+    result = Sweep(path, space, sampler="grid", metric="val_accuracy",
+                   output_dir=str(tmp_path / "sweep")).run(log=lambda line: None)
+    client = _client(store_uri)
+    runs = _runs(client)
+    (parent,) = [r for r in runs if r.info.run_name == "sweep"]
+    children = sorted((r for r in runs if r is not parent), key=lambda r: r.info.run_name)
+    assert [r.info.run_name for r in children] == ["trial_0", "trial_1"]
+    assert all(r.data.tags["mlflow.parentRunId"] == parent.info.run_id for r in children)
+    assert all(r.info.status == "FINISHED" for r in runs)
+    assert sorted(r.data.params["training.optimizer.learning_rate"] for r in children) == ["0.05", "0.1"]
+    assert parent.data.params["sweep.params.training.optimizer.learning_rate"].startswith("choice(0.05")
+    assert parent.data.params["sweep.metric"] == "val_accuracy"
+    assert parent.data.metrics["sweep.best_val_accuracy"] == pytest.approx(result["best"]["value"])

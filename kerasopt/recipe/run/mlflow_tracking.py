@@ -86,8 +86,8 @@ class MlflowTracker:
         index: Its position `i` (messages name `runtime.loggers[i]`).
         recipe_name: The recipe's name (the default experiment).
         run_dir: The run directory.
-        parent_run_id: The MLflow run this one is a child of (a sweep's), or None.
-            Defaults to `None`.
+        parent_run_id: The MLflow run this one is a child of (a sweep's), or None; a
+            child run goes into its parent's experiment. Defaults to `None`.
     """
 
     def __init__(self, options: Any, index: int, recipe_name: str, run_dir: Any,
@@ -120,6 +120,10 @@ class MlflowTracker:
 
         try:
             self.client = MlflowClient(tracking_uri=self.uri)
+            if self.parent_run_id is not None:  # a child run lives in its parent's experiment
+                self.experiment_id = self.client.get_run(self.parent_run_id).info.experiment_id
+                self.experiment = self.client.get_experiment(self.experiment_id).name
+                return
             found = self.client.get_experiment_by_name(self.experiment)
             if found is None:
                 self.experiment_id = self.client.create_experiment(self.experiment, **self._artifact_location())
