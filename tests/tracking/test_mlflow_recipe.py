@@ -55,7 +55,6 @@ def test_mlflows_folder_store_needs_its_opt_in(tmp_path, monkeypatch, capsys):
 
 
 def test_a_tracking_server_that_does_not_answer_fails_the_run_before_training(tmp_path, monkeypatch, capsys):
-    monkeypatch.setenv("MLFLOW_DISABLE_TELEMETRY", "true")
     with socket.socket() as probe:  # a port nothing listens on
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]

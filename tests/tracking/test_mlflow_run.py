@@ -5,7 +5,6 @@ run's status as kerasopt ended; `--resume` continuing the same MLflow run."""
 from __future__ import annotations
 
 import json
-import shutil
 from pathlib import Path
 
 import keras
@@ -15,40 +14,14 @@ from kerasopt.recipe.check.loader import load_recipe
 from kerasopt.recipe.errors import RunFailed
 from kerasopt.recipe.run.runner import run
 from tests.tiny_recipe import write_tiny_recipe
+from tests.tracking.conftest import mlflow_client
 
 mlflow = pytest.importorskip("mlflow")
-
-
-@pytest.fixture(autouse=True)
-def _no_telemetry(monkeypatch):
-    monkeypatch.setenv("MLFLOW_DISABLE_TELEMETRY", "true")
-
-
-@pytest.fixture(scope="module")
-def empty_store(tmp_path_factory):
-    """An empty MLflow database, made once: MLflow's migrations take seconds on every new file."""
-    path = tmp_path_factory.mktemp("store") / "mlflow.db"
-    _client(f"sqlite:///{path}").search_experiments()
-    return path
-
-
-@pytest.fixture
-def store_uri(tmp_path, empty_store):
-    """A fresh copy of the empty store, in `tmp_path / "store"`."""
-    (tmp_path / "store").mkdir()
-    shutil.copy(empty_store, tmp_path / "store" / "mlflow.db")
-    return f"sqlite:///{tmp_path / 'store' / 'mlflow.db'}"
 
 
 def _recipe(folder, uri, **sections):
     logger = {"type": "mlflow", "tracking_uri": uri, "experiment": "tiny-exp"}
     return write_tiny_recipe(folder, runtime={"loggers": [logger]}, **sections)
-
-
-def _client(uri):
-    from mlflow.tracking import MlflowClient
-
-    return MlflowClient(tracking_uri=uri)
 
 
 def _runs(client, experiment="tiny-exp"):
@@ -62,7 +35,7 @@ def test_mlflow_sees_the_parameters_loss_history_evaluation_and_files(tmp_path, 
                    export={"keras": True})
     out = tmp_path / "run"
     metrics = run(load_recipe(path), output_dir=str(out))
-    client = _client(uri)
+    client = mlflow_client(uri)
     (found,) = _runs(client)
     assert found.info.status == "FINISHED" and found.info.run_name == "run"
     assert metrics["tracking"] == [{"type": "mlflow", "tracking_uri": uri, "experiment": "tiny-exp",
@@ -95,7 +68,7 @@ def test_a_diverged_run_is_failed_in_mlflow(tmp_path, store_uri):
     path = _recipe(tmp_path, uri, training={"epochs": 3, "optimizer": {"type": "sgd", "learning_rate": 1.0e12}})
     with pytest.raises(RunFailed, match="diverged"):
         run(load_recipe(path), output_dir=str(tmp_path / "run"))
-    (found,) = _runs(_client(uri))
+    (found,) = _runs(mlflow_client(uri))
     assert found.info.status == "FAILED"
 
 
@@ -114,7 +87,7 @@ def test_resume_continues_the_same_mlflow_run(tmp_path, monkeypatch, store_uri):
     with pytest.raises(KeyboardInterrupt):
         run(load_recipe(path), output_dir=str(out))
     monkeypatch.setattr(keras.callbacks.History, "on_epoch_end", original)
-    client = _client(uri)
+    client = mlflow_client(uri)
     (interrupted,) = _runs(client)
     assert interrupted.info.status == "KILLED"
     assert [m.step for m in client.get_metric_history(interrupted.info.run_id, "loss")] == [0, 1]
@@ -134,7 +107,7 @@ def test_each_sweep_trial_is_a_child_of_the_sweeps_run(tmp_path, store_uri):
     space = SearchSpace.parse(["training.optimizer.learning_rate=choice(0.05,0.1)"])
     result = Sweep(path, space, sampler="grid", metric="val_accuracy",
                    output_dir=str(tmp_path / "sweep")).run(log=lambda line: None)
-    client = _client(store_uri)
+    client = mlflow_client(store_uri)
     runs = _runs(client)
     (parent,) = [r for r in runs if r.info.run_name == "sweep"]
     children = sorted((r for r in runs if r is not parent), key=lambda r: r.info.run_name)
