@@ -10,6 +10,7 @@ from pathlib import Path
 import keras
 import pytest
 
+from kerasopt.cli import main
 from kerasopt.recipe.check.loader import load_recipe
 from kerasopt.recipe.errors import RunFailed
 from kerasopt.recipe.run.runner import run
@@ -99,7 +100,9 @@ def test_resume_continues_the_same_mlflow_run(tmp_path, monkeypatch, store_uri):
     assert [m.value for m in logged] == pytest.approx(metrics["stages"][0]["history"]["loss"], rel=1e-6)
 
 
-def test_each_sweep_trial_is_a_child_of_the_sweeps_run(tmp_path, store_uri):
+def test_each_sweep_trial_is_a_child_of_the_sweeps_run_and_compare_reads_them_back(tmp_path, store_uri, capsys):
+    from kerasopt.report.comparison import Comparison
+    from kerasopt.report.mlflow_runs import download_runs
     from kerasopt.sweep.search_space import SearchSpace
     from kerasopt.sweep.sweep import Sweep
 
@@ -118,3 +121,15 @@ def test_each_sweep_trial_is_a_child_of_the_sweeps_run(tmp_path, store_uri):
     assert parent.data.params["sweep.params.training.optimizer.learning_rate"].startswith("choice(0.05")
     assert parent.data.params["sweep.metric"] == "val_accuracy"
     assert parent.data.metrics["sweep.best_val_accuracy"] == pytest.approx(result["best"]["value"])
+    # `kerasopt compare --mlflow` gives the trial directories' numbers (the parent has no metrics.json).
+    assert main(["compare", "--mlflow", store_uri, "--experiment", "tiny-exp"]) == 0
+    out, err = capsys.readouterr()
+    assert "skipped runs without a final metrics.json: sweep (no metrics.json)" in err
+    assert "| trial_0 |" in out and "| trial_1 |" in out
+    from_mlflow = Comparison(download_runs(store_uri, "tiny-exp", tmp_path / "downloaded")).rows()
+    local = Comparison(sorted((tmp_path / "sweep").glob("trial_*"))).rows()
+    assert [r["run"] for r in from_mlflow] == ["trial_0", "trial_1"]
+    for downloaded in from_mlflow:  # the same numbers; the sweep's own rows add its params and states
+        same = next(r for r in local if r["run"] == downloaded["run"])
+        assert downloaded == {k: v for k, v in same.items() if k in downloaded}
+        assert downloaded["test accuracy"] is not None
