@@ -43,6 +43,8 @@ def recipe_hash(resolved_yaml: str) -> str:
         True
         >>> recipe_hash("name: x\\nruntime: {verbose: 2}\\n") == recipe_hash("name: x\\nruntime: {verbose: 1}\\n")
         True
+        >>> recipe_hash("name: x\\nruntime: {loggers: [{type: mlflow}]}\\n") == recipe_hash("name: x\\nruntime: {}\\n")
+        True
     """
     try:
         content = yaml.safe_load(recipe_body(resolved_yaml))
