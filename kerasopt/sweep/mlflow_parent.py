@@ -8,7 +8,10 @@ and sweeps on other machines against the same storage all report under the same 
 
 from __future__ import annotations
 
+import sys
 from typing import Any
+
+from kerasopt.recipe.errors import RunFailed
 
 PARENTS_ATTR = "kerasopt_mlflow_parents"
 
@@ -26,13 +29,13 @@ def open_parent_runs(sweep: Any, study: Any) -> list[str | None]:
     Raises:
         RunFailed: A tracking server does not answer.
     """
+    recipe = sweep.loaded.recipe
+    if not recipe.runtime.loggers:
+        return []
     from mlflow.entities import Param
 
     from kerasopt.recipe.run.mlflow_tracking import MlflowTracker, parameters
 
-    recipe = sweep.loaded.recipe
-    if not recipe.runtime.loggers:
-        return []
     held = dict(study.user_attrs.get(PARENTS_ATTR) or {})
     run_ids: list[str | None] = []
     for index, options in enumerate(recipe.runtime.loggers):
@@ -59,13 +62,19 @@ def open_parent_runs(sweep: Any, study: Any) -> list[str | None]:
 def end_parent_runs(sweep: Any, run_ids: list[str | None], error: BaseException | None,
                     best: dict[str, Any] | None = None) -> None:
     """Log the best trial's value (`best_<metric>`) and number, and end the parent runs as the sweep ended."""
+    if not run_ids:
+        return
     from kerasopt.recipe.run.mlflow_tracking import MlflowTracker, exit_status
 
     for index, (options, run_id) in enumerate(zip(sweep.loaded.recipe.runtime.loggers, run_ids, strict=False)):
         if run_id is None:
             continue
         tracker = MlflowTracker(options, index, sweep.loaded.recipe.name, run_dir=None)
-        tracker.connect()
+        try:
+            tracker.connect()
+        except RunFailed as err:  # the trials' runs are complete; only the parent's status is missing
+            print(f"kerasopt: warning: the sweep's MLflow run {run_id} was not ended: {err}", file=sys.stderr)
+            continue
         tracker.run_id = run_id
         if best is not None and best.get("value") is not None:
             tracker.log_results({f"best_{sweep.metric}": best["value"], "best_trial": best["number"]}, "sweep", 0)

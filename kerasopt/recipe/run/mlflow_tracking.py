@@ -138,7 +138,9 @@ class MlflowTracker:
         try:
             with urllib.request.urlopen(url, timeout=5.0) as answer:  # noqa: S310 - an http(s) URI, checked above
                 answer.read()
-        except (OSError, urllib.error.URLError) as err:
+        except urllib.error.HTTPError:
+            return  # it answers (a proxy's or a login's status): MLflow's own requests say more
+        except OSError as err:
             reason = getattr(err, "reason", err)
             raise RunFailed(
                 f"{self.where}.tracking_uri: the MLflow tracking server at {self.uri} does not answer "
