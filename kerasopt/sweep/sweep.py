@@ -157,6 +157,7 @@ class Sweep:
         self.prune = prune or pruner is not None
         self.pruner = pruner
         self.heartbeat = heartbeat
+        self.parent_runs: list[str | None] = []  # the MLflow parent runs, per runtime.loggers entry
 
     def spec(self) -> dict[str, Any]:
         """What a study's trials must share; kept in the study to refuse a different sweep."""
@@ -226,7 +227,7 @@ class Sweep:
         """
         objective = TrialObjective(self.loaded, self.space, overrides=self.overrides,
                                    sweep_dir=self.output_dir, metrics=[m for m, _ in self.objectives],
-                                   log=log)
+                                   log=log, parent_runs=self.parent_runs)
         ran, waited_for = 0, None
         while True:
             fail_dead_trials(study)  # queues a retry of each trial whose process died
@@ -271,7 +272,10 @@ class Sweep:
         """
         if workers < 1:
             raise ValueError(f"`workers` must be >= 1. Received: workers={workers}")
+        from kerasopt.sweep.mlflow_parent import end_parent_runs, open_parent_runs
+
         study = self.open_study()
+        self.parent_runs = open_parent_runs(self, study)  # before the workers, which find them in the study
         try:
             if worker:
                 return {"ran": self.optimize(study, log)}
@@ -279,15 +283,19 @@ class Sweep:
                 self._run_workers(workers)
             else:
                 self.optimize(study, log=log)
-        except KeyboardInterrupt:
+        except KeyboardInterrupt as err:
             log(f"kerasopt: sweep interrupted; the interrupted trial is marked failed and will be "
                 f"run again. The study is intact in {self.storage}.\nContinue with:\n  "
                 + shlex.join(self.command()))
+            end_parent_runs(self, self.parent_runs, err)
             raise
-        except RuntimeError:
+        except RuntimeError as err:
             self.finish(study, log)
+            end_parent_runs(self, self.parent_runs, err)
             raise
-        return self.finish(study, log)
+        result = self.finish(study, log)
+        end_parent_runs(self, self.parent_runs, None, result["best"])
+        return result
 
     def finish(self, study: Any, log: Any = print) -> dict[str, Any]:
         """Write the report of every trial directory and print the best trial."""

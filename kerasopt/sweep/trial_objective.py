@@ -98,16 +98,20 @@ class TrialObjective:
             several, the trial returns one value per metric and reports nothing (Optuna
             cannot prune multi-objective trials).
         log: Prints one line per trial event. Defaults to `print`.
+        parent_runs: Per `runtime.loggers` entry, the sweep's MLflow parent run (each
+            trial's run is its child). Defaults to `()`.
     """
 
     def __init__(self, loaded: LoadedRecipe, space: SearchSpace, *, overrides: Sequence[str] = (),
-                 sweep_dir: Path, metrics: Sequence[str], log: Any = print) -> None:
+                 sweep_dir: Path, metrics: Sequence[str], log: Any = print,
+                 parent_runs: Sequence[str | None] = ()) -> None:
         self.loaded = loaded
         self.space = space
         self.overrides = list(overrides)
         self.sweep_dir = Path(sweep_dir)
         self.metrics = list(metrics)
         self.log = log
+        self.parent_runs = list(parent_runs)
 
     def __call__(self, trial: Any) -> float | tuple[float, ...]:
         import optuna
@@ -142,7 +146,8 @@ class TrialObjective:
         try:
             trial_recipe = load_recipe(str(self.loaded.path), overrides)
             callbacks = [] if pruning is _NO_PRUNING else [pruning]
-            metrics = run(trial_recipe, output_dir=str(run_dir), resume=resume, callbacks=callbacks)
+            metrics = run(trial_recipe, output_dir=str(run_dir), resume=resume, callbacks=callbacks,
+                          parent_runs=self.parent_runs)
             found = tuple(metric_value(metrics, m) for m in self.metrics)
         except optuna.TrialPruned:
             trial.set_user_attr("pruned_at_epoch", pruning.pruned_at)

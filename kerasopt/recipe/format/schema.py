@@ -15,6 +15,7 @@ from pydantic import Field, field_validator, model_validator
 from kerasopt.recipe.format.fields import PositiveInt, StrictModel
 from kerasopt.recipe.format.schema_compression import Compression
 from kerasopt.recipe.format.schema_data import Data
+from kerasopt.recipe.format.schema_loggers import MlflowLogger
 from kerasopt.recipe.format.schema_model import Model
 from kerasopt.recipe.format.schema_sweep import SweepSection
 from kerasopt.recipe.format.schema_training import Stage, Training
@@ -146,6 +147,9 @@ class Runtime(StrictModel):
         10.0, description="back up an unfinished stage (for --resume) at the first epoch end this many "
         "minutes after the last backup; besides, each stage is backed up about ten times")
     tensorboard: TensorBoardOptions = Field(default_factory=TensorBoardOptions)
+    loggers: list[MlflowLogger] = Field(
+        default_factory=list, description="experiment trackers the run also reports to: "
+        "[{type: mlflow, tracking_uri: ..., experiment: ...}] (needs pip install 'kerasopt[mlflow]')")
     scale_learning_rate: Literal["none", "linear"] = Field(
         "none", description="data.batch_size is the global batch, split over the replicas of "
         "runtime.strategy. linear: multiply every numeric learning rate by data.batch_size / "

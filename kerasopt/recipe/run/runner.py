@@ -32,7 +32,7 @@ from kerasopt.recipe.store.stage_backup import seed_states, set_seed_states, str
 
 def run(loaded: LoadedRecipe, *, output_dir: str | None = None, resume: bool = False,
         overwrite: bool = False, force: bool = False, callbacks: Sequence[Any] = (),
-        claimed: ClaimedRun | None = None) -> dict[str, Any]:
+        claimed: ClaimedRun | None = None, parent_runs: Sequence[str | None] = ()) -> dict[str, Any]:
     """Run a validated recipe and return what was written to `metrics.json`.
 
     The run directory is locked for the run (:class:`~kerasopt.recipe.store.run_lock.RunLock`).
@@ -53,6 +53,8 @@ def run(loaded: LoadedRecipe, *, output_dir: str | None = None, resume: bool = F
             :func:`~kerasopt.recipe.store.run_claim.claim_run` (which `kerasopt run` does before
             TensorFlow starts); `output_dir`, `resume`, `overwrite` and `force` are then
             ignored. Defaults to `None` (claimed here).
+        parent_runs: Per `runtime.loggers` entry, the MLflow run this run is a child of (a
+            sweep's parent run), or None. Defaults to `()`.
 
     Returns:
         The metrics written to `metrics.json`.
@@ -71,10 +73,21 @@ def run(loaded: LoadedRecipe, *, output_dir: str | None = None, resume: bool = F
     if claimed is None:
         with claim_run(loaded, output_dir=output_dir, resume=resume, overwrite=overwrite,
                        force=force) as claimed:
-            return run(loaded, callbacks=callbacks, claimed=claimed)
+            return run(loaded, callbacks=callbacks, claimed=claimed, parent_runs=parent_runs)
+    from kerasopt.recipe.run.mlflow_tracking import exit_status, open_trackers
+
     run_dir = claimed.run_dir
     try:
-        return _run(loaded, run_dir, claimed.state, claimed.resume, callbacks)
+        trackers = open_trackers(loaded.recipe, run_dir, parent_runs)  # fails before anything is trained
+        try:
+            metrics = _run(loaded, run_dir, claimed.state, claimed.resume, callbacks, trackers)
+        except BaseException as err:
+            for tracker in trackers:
+                tracker.end(exit_status(err))
+            raise
+        for tracker in trackers:
+            tracker.end(exit_status(None))
+        return metrics
     except NoSpaceError as err:
         raise RunFailed(f"{err}; free space and resume with: {resume_command(loaded, run_dir)}") from err
     except KeyboardInterrupt as err:
@@ -113,11 +126,14 @@ def _interrupted(signum: int, loaded: LoadedRecipe, run_dir: RunDirectory) -> st
 
 
 def _run(loaded: LoadedRecipe, run_dir: RunDirectory, state: ResumeState, resume: bool,
-         callbacks: Sequence[Any]) -> dict[str, Any]:
+         callbacks: Sequence[Any], trackers: Sequence[Any] = ()) -> dict[str, Any]:
     from kerasopt.distribute.launch import WORKER_LOGS, local_launch_words
     from kerasopt.recipe.run import export_gate, session
+    from kerasopt.recipe.run.mlflow_tracking import MlflowEpochLogger
 
     recipe = loaded.recipe
+    if trackers:
+        callbacks = [*callbacks, MlflowEpochLogger(list(trackers))]
     with Run(loaded, run_dir, callbacks=callbacks).open() as current:
         current.state.saved = state.techniques  # what techniques keep for --resume
         current.build()
@@ -126,7 +142,9 @@ def _run(loaded: LoadedRecipe, run_dir: RunDirectory, state: ResumeState, resume
             run_dir.path(WORKER_LOGS)  # the launcher moves the other workers' logs there at the end
         run_dir.write_text("recipe.yaml", loaded.resolved_yaml())
         state.save()
-        stages, fit_seconds, train_steps = _train(current, run_dir, state)
+        for tracker in trackers:
+            tracker.start(loaded.resolved(), loaded.resolved_yaml(), resume)
+        stages, fit_seconds, train_steps = _train(current, run_dir, state, trackers)
         current.finish_training()
         model, data = current.model, current.data
         metrics: dict[str, Any] = {
@@ -147,7 +165,11 @@ def _run(loaded: LoadedRecipe, run_dir: RunDirectory, state: ResumeState, resume
         metrics["exports"] = session.export(recipe, model, data, run_dir,
                                             baseline=current.uncompressed_model)
         failure = export_gate.failure(recipe, metrics)  # the drops go into metrics.json too
+        if trackers:
+            metrics["tracking"] = [{"type": "mlflow", **tracker.finish(metrics)} for tracker in trackers]
         run_dir.write_json("metrics.json", metrics)
+        for tracker in trackers:
+            tracker.upload_metrics_file()
         current.placement.wait_for_workers()  # multi-worker: the others stay until the chief has exported
         if failure is not None:
             raise failure
@@ -196,8 +218,8 @@ def _evaluation(final: dict[str, Any], stages: list[dict[str, Any]]) -> dict[str
     return final
 
 
-def _train(current: Run, run_dir: RunDirectory,
-           state: ResumeState) -> tuple[list[dict[str, Any]], float, int]:
+def _train(current: Run, run_dir: RunDirectory, state: ResumeState,
+           trackers: Sequence[Any] = ()) -> tuple[list[dict[str, Any]], float, int]:
     """Run (or, on resume, restore) every stage; returns the stage results, fit time and steps."""
     from kerasopt.recipe.run import session
 
@@ -214,6 +236,8 @@ def _train(current: Run, run_dir: RunDirectory,
             state.forget_from(stage.name)
         started = time.perf_counter()
         offset = (sum(r["epochs"] for r in state.results), sum(r["steps"] for r in state.results))
+        for tracker in trackers:
+            tracker.begin_stage(stage.name, offset[0])
         fitted = current.fit(stage, offset, execution=state.executions.get(stage.name),
                              on_execution=lambda plan, name=stage.name: state.record_execution(name, plan))
         seconds = time.perf_counter() - started + fitted["seconds_before"]
@@ -224,6 +248,8 @@ def _train(current: Run, run_dir: RunDirectory,
             result.update(best_epoch=fitted["best_epoch"], last=fitted["last"])
         run_dir.save_weights(current.model, f"checkpoints/{weights_file.name}")
         state.stage_done(result, seconds, fitted["steps"], seed_states(current.model))
+        for tracker in trackers:
+            tracker.log_results(result["evaluation"], f"stages.{stage.name}", offset[0] + fitted["epochs"])
         current.end_stage(stage)
         if run_dir.is_chief:
             run_dir.remove_own(f"checkpoints/{backup_folder(stage.name)}")

@@ -5,7 +5,7 @@ the stages completed so far with their results, and the fit time and steps of th
 stages. `--resume` with a recipe that resolves differently is refused (with a diff of the
 two) unless forced, since the checkpoints belong to the recipe that wrote them. Settings
 that change only how a run reports, not what it computes (`runtime.verbose`,
-`runtime.backup_minutes`), are left out of the comparison.
+`runtime.backup_minutes`, `runtime.loggers`), are left out of the comparison.
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ def recipe_body(resolved_yaml: str) -> str:
     return rest if first.startswith("#") else resolved_yaml
 
 
-REPORTING_ONLY = ("verbose", "backup_minutes")
+REPORTING_ONLY = ("verbose", "backup_minutes", "loggers")
 """`runtime` settings that change how a run reports, never its results."""
 
 
@@ -42,6 +42,8 @@ def recipe_hash(resolved_yaml: str) -> str:
         >>> recipe_hash("# Resolved from a.yaml\\nname: x\\n") == recipe_hash("# Resolved from b.yaml\\nname: x\\n")
         True
         >>> recipe_hash("name: x\\nruntime: {verbose: 2}\\n") == recipe_hash("name: x\\nruntime: {verbose: 1}\\n")
+        True
+        >>> recipe_hash("name: x\\nruntime: {loggers: [{type: mlflow}]}\\n") == recipe_hash("name: x\\nruntime: {}\\n")
         True
     """
     try:
