@@ -80,6 +80,30 @@ class Clustering(_Selection):
     preserve_sparsity: bool = Field(True, description="zeros stay zero and are not clustered")
 
 
+class ChannelPruning(_Selection):
+    """Channel pruning that rebuilds a smaller dense model; see `kerasopt/compression/channel_pruning/README.md`.
+
+    At the stage's start the least important channels (filters of Conv1D/Conv2D, units of
+    Dense, with what depends on them: BatchNormalization, DepthwiseConv, residual Adds,
+    Concatenates) are removed and the model is rebuilt smaller; the stage fine-tunes it.
+    """
+
+    ratio: Fraction = Field(0.5, description="fraction of channels removed (of each group with scope "
+                                             "'layer', of all pruned channels with scope 'global')")
+    criterion: Literal["l1", "l2", "bn_scale"] = Field(
+        "l1", description="channel importance: L1/L2 norm of its filters, or |gamma| of its BatchNormalization")
+    scope: Literal["layer", "global"] = Field("layer", description="one ratio per group, or one across the model")
+    round_to: PositiveInt = Field(1, description="kept channel counts rounded up to a multiple of this (e.g. 8)")
+
+    @model_validator(mode="after")
+    def _selects_something(self) -> ChannelPruning:
+        for key in ("layers", "layer_types"):
+            if getattr(self, key) == []:
+                raise ValueError(f"`{key}` selects nothing to prune; leave it out to select every "
+                                 f"prunable layer. Received: {key}=[]")
+        return self
+
+
 class Teacher(StrictModel):
     """Where the teacher comes from: an earlier stage of this recipe, or a `.keras` file."""
 
@@ -146,6 +170,7 @@ class Compression(StrictModel):
     pruning: Pruning | bool | None = None
     qat: QAT | bool | None = None
     clustering: Clustering | bool | None = None
+    channel_pruning: ChannelPruning | bool | None = None
     distillation: Distillation | None = None
 
     @model_validator(mode="before")

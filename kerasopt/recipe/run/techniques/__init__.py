@@ -8,6 +8,7 @@ nothing to do at a hook does nothing.
 from __future__ import annotations
 
 from kerasopt.recipe.run.techniques.callback_context import ProbeBatch as ProbeBatch
+from kerasopt.recipe.run.techniques.channel_pruning import ChannelPruning as ChannelPruning
 from kerasopt.recipe.run.techniques.closure import ClosureTrainStep as ClosureTrainStep
 from kerasopt.recipe.run.techniques.clustering import WeightClustering as WeightClustering
 from kerasopt.recipe.run.techniques.distillation import (
@@ -27,6 +28,7 @@ TECHNIQUES: tuple[type[Technique], ...] = (
     # Compression, in the order its stages compose: pruning's wrappers are stripped (zeros
     # kept) before clustering or QAT wrap the same layers.
     Pruning,
+    ChannelPruning,  # rebuilds the model smaller; before the wrappers of later stages
     WeightClustering,
     QuantizationAwareTraining,
     KnowledgeDistillation,  # after the others: it wraps the model they have prepared
@@ -36,6 +38,6 @@ TECHNIQUES: tuple[type[Technique], ...] = (
 )
 """Every technique a run consults, in hook order."""
 
-__all__ = ["TECHNIQUES", "ClosureTrainStep", "KnowledgeDistillation", "LSUVInitialization",
+__all__ = ["TECHNIQUES", "ChannelPruning", "ClosureTrainStep", "KnowledgeDistillation", "LSUVInitialization",
            "ProbeBatch", "Pruning",
            "QuantizationAwareTraining", "Technique", "TechniqueState", "WeightAveraging", "WeightClustering"]
