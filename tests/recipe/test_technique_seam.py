@@ -43,6 +43,7 @@ FRAGMENTS: dict[str, dict[str, Any]] = {
         "type": "polynomial_decay", "initial_sparsity": 0.0, "final_sparsity": 0.5,
         "begin_step": 0, "end_step": 2, "frequency": 1}}}}},
     "clustering": {"second": {"compression": {"clustering": {"number_of_clusters": 3}}}},
+    "channel_pruning": {"second": {"compression": {"channel_pruning": {"ratio": 0.5}}}},
     "qat": {"second": {"compression": {"qat": True}}},
     "distillation": {"second": {"compression": {"distillation": {"teacher": {"stage": "first"}}}}},
     "closure": {"training": {"optimizer": {"type": "sam", "optimizer": SGD}}},

@@ -94,14 +94,11 @@ class ChannelPruning(_Selection):
         "l1", description="channel importance: L1/L2 norm of its filters, or |gamma| of its BatchNormalization")
     scope: Literal["layer", "global"] = Field("layer", description="one ratio per group, or one across the model")
     round_to: PositiveInt = Field(1, description="kept channel counts rounded up to a multiple of this (e.g. 8)")
-
-    @model_validator(mode="after")
-    def _selects_something(self) -> ChannelPruning:
-        for key in ("layers", "layer_types"):
-            if getattr(self, key) == []:
-                raise ValueError(f"`{key}` selects nothing to prune; leave it out to select every "
-                                 f"prunable layer. Received: {key}=[]")
-        return self
+    # As in every technique, but an empty list (which would select nothing to prune) is refused.
+    layers: Annotated[list[str], Field(min_length=1)] | None = Field(
+        None, description="layer-name patterns (fnmatch); a group is pruned when one of its layers is selected")
+    layer_types: Annotated[list[Annotated[str, LayerTypeName()]], Field(min_length=1)] | None = Field(
+        None, description="layer class names, e.g. ['Conv2D']; with `layers`, both must match")
 
 
 class Teacher(StrictModel):
