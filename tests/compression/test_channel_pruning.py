@@ -6,7 +6,12 @@ import keras
 import numpy as np
 import pytest
 
-from kerasopt.compression.channel_pruning import apply_plan, kept_count, plan_channels, prune_channels
+from kerasopt.compression.channel_pruning import (
+    apply_plan,
+    kept_count,
+    plan_channels,
+    prune_channels,
+)
 from kerasopt.models.build import build_model
 
 L = keras.layers
