@@ -26,6 +26,11 @@ Known layers (exact types, channels last):
   up-sampling, `Identity`;
 - merges: `Add`, `Subtract`, `Multiply`, `Average`, `Maximum`, `Minimum` (inputs coupled),
   `Concatenate` on the last axis (offsets), `Flatten` (repeats).
+
+Keras has no public API for a layer's calls; like the graph walks of BN folding and QAT
+(`kerasopt/compression/quantization/_graph.py`) this reads the private `Layer._inbound_nodes`
+and each node's `input_tensors`/`output_tensors` (Keras 3.0-3.15;
+tests/compression/test_channel_pruning.py fails when they change).
 """
 
 from __future__ import annotations
