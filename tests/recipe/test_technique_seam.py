@@ -44,6 +44,7 @@ FRAGMENTS: dict[str, dict[str, Any]] = {
         "begin_step": 0, "end_step": 2, "frequency": 1}}}}},
     "clustering": {"second": {"compression": {"clustering": {"number_of_clusters": 3}}}},
     "low_rank": {"second": {"compression": {"low_rank": {"params_ratio": 0.5}}}},
+    "channel_pruning": {"second": {"compression": {"channel_pruning": {"ratio": 0.5}}}},
     "qat": {"second": {"compression": {"qat": True}}},
     "distillation": {"second": {"compression": {"distillation": {"teacher": {"stage": "first"}}}}},
     "closure": {"training": {"optimizer": {"type": "sam", "optimizer": SGD}}},

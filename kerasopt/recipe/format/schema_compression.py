@@ -106,6 +106,27 @@ class LowRank(_Selection):
         return {"energy": self.energy, "params_ratio": self.params_ratio}
 
 
+class ChannelPruning(_Selection):
+    """Channel pruning that rebuilds a smaller dense model; see `kerasopt/compression/channel_pruning/README.md`.
+
+    At the stage's start the least important channels (filters of Conv1D/Conv2D, units of
+    Dense, with what depends on them: BatchNormalization, DepthwiseConv, residual Adds,
+    Concatenates) are removed and the model is rebuilt smaller; the stage fine-tunes it.
+    """
+
+    ratio: Fraction = Field(0.5, description="fraction of channels removed (of each group with scope "
+                                             "'layer', of all pruned channels with scope 'global')")
+    criterion: Literal["l1", "l2", "bn_scale"] = Field(
+        "l1", description="channel importance: L1/L2 norm of its filters, or |gamma| of its BatchNormalization")
+    scope: Literal["layer", "global"] = Field("layer", description="one ratio per group, or one across the model")
+    round_to: PositiveInt = Field(1, description="kept channel counts rounded up to a multiple of this (e.g. 8)")
+    # As in every technique, but an empty list (which would select nothing to prune) is refused.
+    layers: Annotated[list[str], Field(min_length=1)] | None = Field(
+        None, description="layer-name patterns (fnmatch); a group is pruned when one of its layers is selected")
+    layer_types: Annotated[list[Annotated[str, LayerTypeName()]], Field(min_length=1)] | None = Field(
+        None, description="layer class names, e.g. ['Conv2D']; with `layers`, both must match")
+
+
 class Teacher(StrictModel):
     """Where the teacher comes from: an earlier stage of this recipe, or a `.keras` file."""
 
@@ -174,6 +195,7 @@ class Compression(StrictModel):
     qat: QAT | bool | None = None
     clustering: Clustering | bool | None = None
     low_rank: LowRank | bool | None = None
+    channel_pruning: ChannelPruning | bool | None = None
     distillation: Distillation | None = None
 
     @model_validator(mode="before")

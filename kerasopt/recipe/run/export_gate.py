@@ -22,6 +22,7 @@ from kerasopt.recipe.errors import RunFailed
 _ADVICE = {
     "pruning": "a lower final sparsity, or pruning over more steps and epochs (polynomial_decay)",
     "qat": "more epochs or a lower learning rate in the QAT stage",
+    "channel_pruning": "a lower channel_pruning ratio, or a longer fine-tuning (with distillation) after it",
     "clustering": "more clusters (number_of_clusters) or a longer clustering stage",
     "low_rank": "a higher energy or params_ratio, or a longer fine-tuning stage after factorizing",
     "distillation": "a larger student, a longer distillation stage or another temperature",

@@ -8,6 +8,7 @@ nothing to do at a hook does nothing.
 from __future__ import annotations
 
 from kerasopt.recipe.run.techniques.callback_context import ProbeBatch as ProbeBatch
+from kerasopt.recipe.run.techniques.channel_pruning import ChannelPruning as ChannelPruning
 from kerasopt.recipe.run.techniques.closure import ClosureTrainStep as ClosureTrainStep
 from kerasopt.recipe.run.techniques.clustering import WeightClustering as WeightClustering
 from kerasopt.recipe.run.techniques.distillation import (
@@ -31,6 +32,7 @@ TECHNIQUES: tuple[type[Technique], ...] = (
     # kept) before clustering or QAT wrap the same layers.
     LowRankFactorization,
     Pruning,
+    ChannelPruning,  # rebuilds the model smaller; before the wrappers of later stages
     WeightClustering,
     QuantizationAwareTraining,
     KnowledgeDistillation,  # after the others: it wraps the model they have prepared
@@ -42,6 +44,6 @@ TECHNIQUES: tuple[type[Technique], ...] = (
 )
 """Every technique a run consults, in hook order."""
 
-__all__ = ["TECHNIQUES", "ClosureTrainStep", "KnowledgeDistillation", "LSUVInitialization", "LoRAFineTuning",
-           "LowRankFactorization", "ProbeBatch", "Pruning",
-           "QuantizationAwareTraining", "Technique", "TechniqueState", "WeightAveraging", "WeightClustering", "WeightEMA"]
+__all__ = ["TECHNIQUES", "ChannelPruning", "ClosureTrainStep", "KnowledgeDistillation", "LSUVInitialization",
+           "LoRAFineTuning", "LowRankFactorization", "ProbeBatch", "Pruning", "QuantizationAwareTraining",
+           "Technique", "TechniqueState", "WeightAveraging", "WeightClustering", "WeightEMA"]
