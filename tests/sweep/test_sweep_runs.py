@@ -109,7 +109,7 @@ def test_ctrl_c_marks_the_trial_and_the_same_sweep_reruns_its_point(tmp_path, mo
 
     calls = []
 
-    def fake_run(loaded, *, output_dir, resume=False, callbacks=()):
+    def fake_run(loaded, *, output_dir, resume=False, callbacks=(), parent_runs=()):
         calls.append(output_dir)
         if len(calls) == 1:
             raise KeyboardInterrupt
