@@ -142,7 +142,8 @@ def _int8_plan(model: keras.Model, quantization: str, representative_data: np.nd
                               f"Received: quantization={quantization!r}")
         if quantization == "none":
             return model, converter_options("none", io=io), None
-        unobserved = [w.name for w in wrappers if float(keras.ops.convert_to_numpy(w.observations)) == 0]
+        unobserved = [w.name for w in qat.range_layers(model)
+                      if float(keras.ops.convert_to_numpy(w.observations)) == 0]
         if unobserved:
             raise ExportError(f"The activation ranges of {', '.join(unobserved)} were never learned: fine-tune "
                               "the quantization-aware model (or calibrate_ranges it on samples) before export.")
