@@ -178,7 +178,9 @@ def export_tflite(model: keras.Model, path: str | os.PathLike[str], *, quantizat
       then fine-tuned): its trained ranges; `representative_data` is not used. Such a
       model exports only as `"int8"` or `"none"`.
     - a float Functional/Sequential model: a copy with batch norms folded and every
-      Dense/Conv1D/Conv2D/DepthwiseConv2D wrapped in fake quantization, its ranges set
+      Dense/Conv1D/Conv2D/DepthwiseConv2D wrapped in fake quantization (and the Adds,
+      activations and global poolings between them given ranges of their own, so the
+      file is integer from the first quantized layer to the output), its ranges set
       to the min/max reached on the representative samples
       (:func:`kerasopt.compression.quantization.calibrate_ranges`). Each layer's input
       is quantized where the layer sees it, so leading `Normalization`/`Rescaling`

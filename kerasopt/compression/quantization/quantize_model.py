@@ -100,13 +100,17 @@ def quantize_model(model: keras.Model, *, layers: Iterable[str] | None = None,
 
     The model is cloned (`keras.models.clone_model`, nested Functional/Sequential
     models included); chosen layers become wrappers around a copy of themselves and
-    every weight is copied, so `model` is left as it was. Layers not chosen stay float:
-    in the int8 TFLite file they run in float between DEQUANTIZE and QUANTIZE ops
-    (weightless ops with an int8 kernel that keep their input's scale, such as
-    max-pooling and reshapes, stay int8). A wrapper quantizes its own input unless that
-    input comes straight (through Flatten, Reshape, Dropout or max-pooling) from another
-    wrapper's output, so the first quantized layer quantizes what reaches it, e.g. the
-    output of a `Normalization` or `Rescaling` layer at the model's start, never the
+    every weight is copied, so `model` is left as it was. A weightless layer of
+    :data:`~kerasopt.compression.quantization.activation_quantizer.RANGED_LAYERS` (Add,
+    Concatenate, Activation, ReLU, global pooling...) whose inputs are all int8 gets an
+    :class:`~kerasopt.compression.quantization.ActivationQuantizer` named
+    `<layer>_quantize` after it, so its op runs in int8 in the TFLite file too; layers
+    that keep their input's scale (Flatten, Reshape, Dropout, max- and average pooling)
+    need none. Other layers not chosen stay float: in the int8 TFLite file they run in
+    float between DEQUANTIZE and QUANTIZE ops. A wrapper quantizes its own input unless
+    that input is int8 already (another wrapper's or quantizer's output, through
+    scale-keeping layers), so the first quantized layer quantizes what reaches it, e.g.
+    the output of a `Normalization` or `Rescaling` layer at the model's start, never the
     raw input.
 
     The returned model is not compiled, even when `model` was (as tfmot's
