@@ -75,3 +75,22 @@ def test_qat_export_of_a_residual_model_is_integer_only(residual, tmp_path):
     assert info["int8_ranges"] == "trained"
     quantizer = qat.get_layer("add_quantize")
     _check_integer_file(info, qat, x, y, (float(quantizer.output_min.numpy()), float(quantizer.output_max.numpy())))
+
+
+def test_quantizers_go_between_quantized_layers_only():
+    from kerasopt.compression.quantization import QuantizeWrapper
+
+    inputs = keras.Input((4,))
+    h = keras.layers.Rescaling(0.5, name="scale")(inputs)
+    h = keras.layers.Activation("relu", name="raw_relu")(h)  # on the float input: stays float
+    h = keras.layers.Activation("relu", name="relu")(keras.layers.Dense(8, name="d1")(h))
+    h = keras.layers.Dense(3, name="d2")(h)
+    model = keras.Model(inputs, keras.layers.Softmax(name="probs")(h))
+    qat = quantize_model(model)
+    assert [layer.name for layer in qat.layers] == [
+        "input_layer", "scale", "raw_relu", "quantize_d1", "relu", "relu_quantize", "quantize_d2", "probs"]
+    flags = {layer.layer.name: layer.quantize_inputs for layer in qat.layers if isinstance(layer, QuantizeWrapper)}
+    assert flags == {"d1": True, "d2": False}  # d2 reads the quantizer's int8 output
+    # The final softmax stays unrounded (distillation reads its probabilities).
+    probabilities = qat.predict(np.random.default_rng(0).normal(size=(8, 4)).astype("float32"), verbose=0)
+    assert len(np.unique(probabilities)) > 16

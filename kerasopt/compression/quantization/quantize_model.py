@@ -63,7 +63,8 @@ def _integer_tensors(model: Any, chosen: set[int]) -> tuple[set[int], set[int]]:
     pass-through layer's is when its only input is; a layer of :data:`RANGED_LAYERS` whose
     inputs are all quantized gets a quantizer after it, so its output is too. Everything
     else (the raw input, a `Normalization` or `Rescaling` on it, a layer without an int8
-    kernel, a layer called more than once) stays float.
+    kernel, a layer called more than once, a softmax giving the model's output, which
+    distillation needs unrounded) stays float.
 
     Returns:
         `(quantized, ranged)`: ids of the layers with an int8 output, and of those needing
@@ -71,6 +72,7 @@ def _integer_tensors(model: Any, chosen: set[int]) -> tuple[set[int], set[int]]:
     """
     quantized: set[int] = set()
     ranged: set[int] = set()
+    outputs = {id(t._keras_history.operation) for t in model.outputs}
     operations = getattr(model, "operations", None)
     for layer in model.layers if operations is None else operations:
         if id(layer) in chosen:
@@ -81,10 +83,16 @@ def _integer_tensors(model: Any, chosen: set[int]) -> tuple[set[int], set[int]]:
             continue
         if type(layer) in PASS_THROUGH_LAYERS and len(parents) == 1:
             quantized.add(id(layer))
-        elif type(layer) in RANGED_LAYERS:
+        elif type(layer) in RANGED_LAYERS and not (id(layer) in outputs and _is_softmax(layer)):
             quantized.add(id(layer))
             ranged.add(id(layer))
     return quantized, ranged
+
+
+def _is_softmax(layer: Any) -> bool:
+    if isinstance(layer, keras.layers.Softmax):
+        return True
+    return keras.activations.serialize(getattr(layer, "activation", None)) == "softmax"
 
 
 def _fed_by_quantized(layer: Any, quantized: set[int]) -> bool:
