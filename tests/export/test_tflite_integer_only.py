@@ -80,7 +80,7 @@ def test_qat_export_of_a_residual_model_is_integer_only(residual, tmp_path):
 def test_quantizers_go_between_quantized_layers_only():
     from kerasopt.compression.quantization import QuantizeWrapper
 
-    inputs = keras.Input((4,))
+    inputs = keras.Input((4,), name="x")
     h = keras.layers.Rescaling(0.5, name="scale")(inputs)
     h = keras.layers.Activation("relu", name="raw_relu")(h)  # on the float input: stays float
     h = keras.layers.Activation("relu", name="relu")(keras.layers.Dense(8, name="d1")(h))
@@ -88,7 +88,7 @@ def test_quantizers_go_between_quantized_layers_only():
     model = keras.Model(inputs, keras.layers.Softmax(name="probs")(h))
     qat = quantize_model(model)
     assert [layer.name for layer in qat.layers] == [
-        "input_layer", "scale", "raw_relu", "quantize_d1", "relu", "relu_quantize", "quantize_d2", "probs"]
+        "x", "scale", "raw_relu", "quantize_d1", "relu", "relu_quantize", "quantize_d2", "probs"]
     flags = {layer.layer.name: layer.quantize_inputs for layer in qat.layers if isinstance(layer, QuantizeWrapper)}
     assert flags == {"d1": True, "d2": False}  # d2 reads the quantizer's int8 output
     # The final softmax stays unrounded (distillation reads its probabilities).
