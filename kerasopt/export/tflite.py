@@ -142,7 +142,8 @@ def _int8_plan(model: keras.Model, quantization: str, representative_data: np.nd
                               f"Received: quantization={quantization!r}")
         if quantization == "none":
             return model, converter_options("none", io=io), None
-        unobserved = [w.name for w in wrappers if float(keras.ops.convert_to_numpy(w.observations)) == 0]
+        unobserved = [w.name for w in qat.range_layers(model)
+                      if float(keras.ops.convert_to_numpy(w.observations)) == 0]
         if unobserved:
             raise ExportError(f"The activation ranges of {', '.join(unobserved)} were never learned: fine-tune "
                               "the quantization-aware model (or calibrate_ranges it on samples) before export.")
@@ -177,7 +178,9 @@ def export_tflite(model: keras.Model, path: str | os.PathLike[str], *, quantizat
       then fine-tuned): its trained ranges; `representative_data` is not used. Such a
       model exports only as `"int8"` or `"none"`.
     - a float Functional/Sequential model: a copy with batch norms folded and every
-      Dense/Conv1D/Conv2D/DepthwiseConv2D wrapped in fake quantization, its ranges set
+      Dense/Conv1D/Conv2D/DepthwiseConv2D wrapped in fake quantization (and the Adds,
+      activations and global poolings between them given ranges of their own, so the
+      file is integer from the first quantized layer to the output), its ranges set
       to the min/max reached on the representative samples
       (:func:`kerasopt.compression.quantization.calibrate_ranges`). Each layer's input
       is quantized where the layer sees it, so leading `Normalization`/`Rescaling`

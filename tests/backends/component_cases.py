@@ -259,6 +259,13 @@ def _quantized(preserve_sparsity: bool) -> Case:
     return case
 
 
+def _activation_quantizer() -> list[float]:
+    from kerasopt.compression.quantization import ActivationQuantizer
+
+    layer = ActivationQuantizer(ema_decay=0.5)  # first batch's range, then a moving average, then frozen
+    return flat([layer(X, training=True), layer(2 * X, training=True), layer(3 * X)])
+
+
 def _distilled(features: bool) -> Case:
     def case() -> list[float]:
         from kerasopt.compression.distillation import distill
@@ -313,6 +320,7 @@ def _stochastic_depth() -> list[float]:
 LAYER_CASES: dict[str, Case] = {
     "QuantizeWrapper": _quantized(preserve_sparsity=False),
     "QuantizeWrapper(preserve_sparsity=True)": _quantized(preserve_sparsity=True),
+    "ActivationQuantizer": _activation_quantizer,
     "Distiller": _LOGITS,
     "FeatureAdapter": _FEATURES,
     "ClusteredLayer": _clustered,

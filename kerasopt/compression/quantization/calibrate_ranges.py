@@ -7,6 +7,7 @@ from typing import Any
 import keras
 import numpy as np
 
+from kerasopt.compression.quantization.activation_quantizer import ActivationQuantizer
 from kerasopt.compression.quantization.quantize_wrapper import QuantizeWrapper
 
 
@@ -21,6 +22,17 @@ def quantize_wrappers(model: keras.Model) -> list[QuantizeWrapper]:
     return found
 
 
+def range_layers(model: keras.Model) -> list[QuantizeWrapper | ActivationQuantizer]:
+    """Every layer holding int8 activation ranges: wrappers and ActivationQuantizers, nested ones included."""
+    found: list[QuantizeWrapper | ActivationQuantizer] = []
+    for layer in model.layers:
+        if isinstance(layer, (QuantizeWrapper, ActivationQuantizer)):
+            found.append(layer)
+        elif isinstance(layer, keras.Model):
+            found.extend(range_layers(layer))
+    return found
+
+
 def calibrate_ranges(model: keras.Model, samples: Any, *, batch_size: int = 32) -> int:
     """Set every activation range of `model` to the min and max it reaches on `samples`.
 
@@ -28,7 +40,8 @@ def calibrate_ranges(model: keras.Model, samples: Any, *, batch_size: int = 32) 
     runs in inference mode on `samples`, batch by batch, and each range becomes the
     running minimum and maximum (widened to contain 0) of what it sees, upstream
     layers already fake-quantized, the same min/max calibration TFLite's converter
-    performs. Earlier ranges are discarded. Later QAT training continues from these
+    performs. The :class:`ActivationQuantizer` layers between wrappers (after an `Add`,
+    a ReLU, a pooling) are calibrated the same way. Earlier ranges are discarded. Later QAT training continues from these
     ranges with its moving averages.
 
     Args:
@@ -37,7 +50,7 @@ def calibrate_ranges(model: keras.Model, samples: Any, *, batch_size: int = 32) 
         batch_size: Samples per forward pass, >= 1. Defaults to `32`.
 
     Returns:
-        The number of wrappers calibrated.
+        The number of wrappers calibrated (the ActivationQuantizers are not counted).
 
     Raises:
         ValueError: If `model` has no wrappers, `samples` is empty or `batch_size` is bad.
@@ -60,13 +73,14 @@ def calibrate_ranges(model: keras.Model, samples: Any, *, batch_size: int = 32) 
     samples = np.asarray(samples, dtype="float32")
     if samples.ndim == 0 or len(samples) == 0:
         raise ValueError(f"`samples` must hold at least one sample. Received: shape {samples.shape}")
-    for wrapper in wrappers:
-        wrapper.observations.assign(0.0)
-        wrapper.calibrating = True
+    ranged = range_layers(model)
+    for layer in ranged:
+        layer.observations.assign(0.0)
+        layer.calibrating = True
     try:
         for start in range(0, len(samples), batch_size):
             model(samples[start:start + batch_size], training=False)  # eager: reads `calibrating`
     finally:
-        for wrapper in wrappers:
-            wrapper.calibrating = False
+        for layer in ranged:
+            layer.calibrating = False
     return len(wrappers)

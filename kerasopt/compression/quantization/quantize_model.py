@@ -11,13 +11,18 @@ import numpy as np
 from kerasopt.compression import cloning
 from kerasopt.compression.layers import QUANTIZATION_OPT_IN, Support, select, walk
 from kerasopt.compression.quantization import _graph
+from kerasopt.compression.quantization.activation_quantizer import (
+    RANGED_LAYERS,
+    ActivationQuantizer,
+)
 from kerasopt.compression.quantization.fold_batch_norms import fold_batch_norms
 from kerasopt.compression.quantization.quantize_wrapper import SUPPORTED_LAYERS, QuantizeWrapper
 
 PASS_THROUGH_LAYERS: tuple[type, ...] = (
     keras.layers.Flatten, keras.layers.Reshape, keras.layers.Dropout, keras.layers.SpatialDropout1D,
-    keras.layers.SpatialDropout2D, keras.layers.MaxPooling1D, keras.layers.MaxPooling2D, keras.layers.Identity)
-"""Layers that keep their input's int8 scale: a wrapper behind one needs no input range."""
+    keras.layers.SpatialDropout2D, keras.layers.MaxPooling1D, keras.layers.MaxPooling2D, keras.layers.AveragePooling1D,
+    keras.layers.AveragePooling2D, keras.layers.Identity)
+"""Layers that keep their input's int8 scale (TFLite requires it of pooling): a wrapper behind one needs no range."""
 
 
 def _describe(layer: Any) -> str:
@@ -51,19 +56,49 @@ def _check_opt_in(wrapper: QuantizeWrapper) -> None:
             "float (leave it out of `layers`) or make its `call` that computation.")
 
 
-def _fed_by_quantized(layer: Any, chosen: set[int]) -> bool:
-    """Whether `layer`'s only input comes from a chosen layer, through pass-through layers only."""
-    current = layer
-    while True:
-        parents = _graph.producers(current)
-        if len(parents) != 1 or len(current._inbound_nodes) != 1:
-            return False
-        parent = parents[0]
-        if id(parent) in chosen:
-            return True
-        if type(parent) not in PASS_THROUGH_LAYERS:
-            return False
-        current = parent
+def _integer_tensors(model: Any, chosen: set[int]) -> tuple[set[int], set[int]]:
+    """Which layers' outputs are int8 in the file, and which of them need an ActivationQuantizer.
+
+    Walking the graph in order: a chosen layer's output is quantized (by its wrapper); a
+    pass-through layer's is when its only input is; a layer of :data:`RANGED_LAYERS` whose
+    inputs are all quantized gets a quantizer after it, so its output is too. Everything
+    else (the raw input, a `Normalization` or `Rescaling` on it, a layer without an int8
+    kernel, a layer called more than once, a softmax giving the model's output, which
+    distillation needs unrounded) stays float.
+
+    Returns:
+        `(quantized, ranged)`: ids of the layers with an int8 output, and of those needing
+        a quantizer.
+    """
+    quantized: set[int] = set()
+    ranged: set[int] = set()
+    outputs = {id(t._keras_history.operation) for t in model.outputs}
+    operations = getattr(model, "operations", None)
+    for layer in model.layers if operations is None else operations:
+        if id(layer) in chosen:
+            quantized.add(id(layer))
+            continue
+        parents = _graph.producers(layer)
+        if len(layer._inbound_nodes) != 1 or not parents or not all(id(p) in quantized for p in parents):
+            continue
+        if type(layer) in PASS_THROUGH_LAYERS and len(parents) == 1:
+            quantized.add(id(layer))
+        elif type(layer) in RANGED_LAYERS and not (id(layer) in outputs and _is_softmax(layer)):
+            quantized.add(id(layer))
+            ranged.add(id(layer))
+    return quantized, ranged
+
+
+def _is_softmax(layer: Any) -> bool:
+    if isinstance(layer, keras.layers.Softmax):
+        return True
+    return keras.activations.serialize(getattr(layer, "activation", None)) == "softmax"
+
+
+def _fed_by_quantized(layer: Any, quantized: set[int]) -> bool:
+    """Whether `layer`'s only input is an int8 tensor already (see :func:`_integer_tensors`)."""
+    parents = _graph.producers(layer)
+    return len(layer._inbound_nodes) == 1 and len(parents) == 1 and id(parents[0]) in quantized
 
 
 def quantize_model(model: keras.Model, *, layers: Iterable[str] | None = None,
@@ -73,13 +108,17 @@ def quantize_model(model: keras.Model, *, layers: Iterable[str] | None = None,
 
     The model is cloned (`keras.models.clone_model`, nested Functional/Sequential
     models included); chosen layers become wrappers around a copy of themselves and
-    every weight is copied, so `model` is left as it was. Layers not chosen stay float:
-    in the int8 TFLite file they run in float between DEQUANTIZE and QUANTIZE ops
-    (weightless ops with an int8 kernel that keep their input's scale, such as
-    max-pooling and reshapes, stay int8). A wrapper quantizes its own input unless that
-    input comes straight (through Flatten, Reshape, Dropout or max-pooling) from another
-    wrapper's output, so the first quantized layer quantizes what reaches it, e.g. the
-    output of a `Normalization` or `Rescaling` layer at the model's start, never the
+    every weight is copied, so `model` is left as it was. A weightless layer of
+    :data:`~kerasopt.compression.quantization.activation_quantizer.RANGED_LAYERS` (Add,
+    Concatenate, Activation, ReLU, global pooling...) whose inputs are all int8 gets an
+    :class:`~kerasopt.compression.quantization.ActivationQuantizer` named
+    `<layer>_quantize` after it, so its op runs in int8 in the TFLite file too; layers
+    that keep their input's scale (Flatten, Reshape, Dropout, max- and average pooling)
+    need none. Other layers not chosen stay float: in the int8 TFLite file they run in
+    float between DEQUANTIZE and QUANTIZE ops. A wrapper quantizes its own input unless
+    that input is int8 already (another wrapper's or quantizer's output, through
+    scale-keeping layers), so the first quantized layer quantizes what reaches it, e.g.
+    the output of a `Normalization` or `Rescaling` layer at the model's start, never the
     raw input.
 
     The returned model is not compiled, even when `model` was (as tfmot's
@@ -135,11 +174,20 @@ def quantize_model(model: keras.Model, *, layers: Iterable[str] | None = None,
     if fold_batch_norm:
         model = fold_batch_norms(model)
     chosen = {id(layer) for _, layer in select(model, layers, layer_types, SUPPORT)}
+    quantized: set[int] = set()
+    ranged: set[int] = set()
+    for graph in _graph.nested_models(model):
+        inner_quantized, inner_ranged = _integer_tensors(graph, chosen)
+        quantized |= inner_quantized
+        ranged |= inner_ranged
 
     def replace(layer: Any) -> Any:
+        if id(layer) in ranged:
+            return [cloning.copy_layer(layer, keep_masks=True),
+                    ActivationQuantizer(ema_decay=ema_decay, name=f"{layer.name}_quantize")]
         if id(layer) not in chosen:
             return None
-        return QuantizeWrapper(cloning.copy_layer(layer), quantize_inputs=not _fed_by_quantized(layer, chosen),
+        return QuantizeWrapper(cloning.copy_layer(layer), quantize_inputs=not _fed_by_quantized(layer, quantized),
                                ema_decay=ema_decay, preserve_sparsity=preserve_sparsity)
 
     quantized = cloning.clone_with_weights(model, replace, function_name="quantize_model", compile=False)
