@@ -7,8 +7,8 @@ One invocation measures three int8 TFLite files made from the same trained float
   channels with distillation, QAT, int8 file with int8 input and output);
 - unstructured int8: `recipes/mnist1d_compress.yaml`'s prune (80%) and 16-cluster stages,
   run on the deploy run's trained float model (`model_float.keras`);
-- tfmot prune + QAT: tfmot 0.8.1 on tf_keras in a subprocess (`_tfmot_peer.py`; it needs
-  tf_keras and tensorflow-model-optimization on its path, e.g. `PYTHONPATH=/path/to/site`),
+- tfmot prune + QAT: tfmot 0.8.1 on tf_keras in a subprocess (`_tfmot_peer.py`; `--peer-path`
+  puts a folder holding tf_keras and tensorflow-model-optimization on its path only),
   started from the same trained weights, pruned to 80% and fine-tuned with prune-preserving QAT
   as `mnist1d_compress.yaml`'s stages say.
 
@@ -18,7 +18,7 @@ interleaved rounds at one thread and batch 1 (`kerasopt.export.profile_tflite`, 
 times; the medians are kept), so the speedups against the float file are ratios measured
 under the same load. Results go to `benchmarks/results/deploy_frontier.json`.
 
-    python benchmarks/deploy_frontier.py [--deploy-dir RUN_DIR] [--quick]
+    python benchmarks/deploy_frontier.py [--deploy-dir RUN_DIR] [--peer-path SITE] [--quick]
 
 `--deploy-dir` reuses the run directory of an earlier `kerasopt run mnist1d_deploy` instead of
 running the recipe (about 10 minutes on 2 cores); `--quick` shortens every training to check
@@ -80,7 +80,7 @@ def unstructured_run(float_keras: Path, work: Path, quick: bool) -> Path:
     return kerasopt_run(config, work / "unstructured")
 
 
-def tfmot_run(float_keras: Path, work: Path, quick: bool) -> Path:
+def tfmot_run(float_keras: Path, work: Path, quick: bool, peer_path: str | None) -> Path:
     """tfmot's prune + QAT, from the same trained weights, in a tf_keras subprocess."""
     import keras
 
@@ -101,8 +101,9 @@ def tfmot_run(float_keras: Path, work: Path, quick: bool) -> Path:
                 "qat_epochs": 1 if quick else fine_tune["epochs"],
                 "qat_learning_rate": fine_tune["training"]["optimizer"]["learning_rate"]}
     out = work / "tfmot"
+    env = {**ENV, "PYTHONPATH": os.pathsep.join(p for p in (peer_path, ENV.get("PYTHONPATH")) if p)}
     done = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "_tfmot_peer.py"), json.dumps(settings),
-                           str(out)], capture_output=True, text=True, env=ENV)
+                           str(out)], capture_output=True, text=True, env=env)
     if done.returncode != 0:
         raise SystemExit(f"tfmot peer failed:\n{done.stderr[-3000:]}")
     return out
@@ -160,6 +161,7 @@ def table(rows: dict[str, dict]) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--deploy-dir", type=Path, help="an earlier mnist1d_deploy run directory to reuse")
+    parser.add_argument("--peer-path", help="a folder with tf_keras and tfmot, for the tfmot subprocess only")
     parser.add_argument("--quick", action="store_true", help="short training, to check the script runs")
     parser.add_argument("--repeats", type=int, default=5, help="profile_tflite calls; medians kept (default 5)")
     args = parser.parse_args()
@@ -167,7 +169,7 @@ def main() -> None:
         work = Path(tmp)
         deploy = args.deploy_dir.resolve() if args.deploy_dir else deploy_run(work, args.quick)
         unstructured = unstructured_run(deploy / "model_float.keras", work, args.quick)
-        tfmot = tfmot_run(deploy / "model_float.keras", work, args.quick)
+        tfmot = tfmot_run(deploy / "model_float.keras", work, args.quick, args.peer_path)
         files = {FLOAT: deploy / "model_float.tflite",
                  "channel-pruned 70% + QAT, int8 io (mnist1d_deploy)": deploy / "model.tflite",
                  "unstructured 80% + 16 clusters, int8 (mnist1d_compress)": unstructured / "model.tflite",
