@@ -20,7 +20,9 @@ under the same load. Results go to `benchmarks/results/deploy_frontier.json`.
 
     python benchmarks/deploy_frontier.py [--deploy-dir RUN_DIR] [--peer-path SITE] [--quick]
 
-`--deploy-dir` reuses the run directory of an earlier `kerasopt run mnist1d_deploy` instead of
+`--seeds RUN_DIR...` instead re-measures the float and int8 files of several `mnist1d_deploy`
+runs (one per seed; each pair timed together, 7 `profile_tflite` calls, medians) and writes
+`benchmarks/results/deploy_seeds.json`; no training. `--deploy-dir` reuses the run directory of an earlier `kerasopt run mnist1d_deploy` instead of
 running the recipe (about 10 minutes on 2 cores); `--quick` shortens every training to check
 that the script runs (its numbers are not written).
 """
@@ -144,6 +146,18 @@ def measure(files: dict[str, Path], repeats: int) -> dict[str, dict]:
     return rows
 
 
+def seeds(run_dirs: list[Path]) -> dict[str, dict]:
+    """Re-measure each run's two files: raw bytes, accuracy, latency ratio in shared rounds."""
+    result = {}
+    for run_dir in run_dirs:
+        seed = yaml.safe_load((run_dir / "recipe.yaml").read_text())["seed"]
+        rows = measure({FLOAT: run_dir / "model_float.tflite", "int8": run_dir / "model.tflite"}, 7)
+        result[str(seed)] = {"run_dir": str(run_dir), **rows}
+        print(f"seed {seed}:", {k: round(v, 3) for k, v in rows["int8"].items() if k in
+                                ("smaller", "speedup", "accuracy_change_points", "latency_us")}, flush=True)
+    return result
+
+
 def table(rows: dict[str, dict]) -> str:
     lines = ["| file | raw bytes | smaller | latency | faster | test accuracy | change |",
              "|---|---|---|---|---|---|---|"]
@@ -162,9 +176,15 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--deploy-dir", type=Path, help="an earlier mnist1d_deploy run directory to reuse")
     parser.add_argument("--peer-path", help="a folder with tf_keras and tfmot, for the tfmot subprocess only")
+    parser.add_argument("--seeds", type=Path, nargs="+", help="mnist1d_deploy run directories to re-measure")
     parser.add_argument("--quick", action="store_true", help="short training, to check the script runs")
     parser.add_argument("--repeats", type=int, default=5, help="profile_tflite calls; medians kept (default 5)")
     args = parser.parse_args()
+    if args.seeds:
+        result = seeds([d.resolve() for d in args.seeds])
+        RESULTS.mkdir(exist_ok=True)
+        (RESULTS / "deploy_seeds.json").write_text(json.dumps(result, indent=1) + "\n")
+        return
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
         deploy = args.deploy_dir.resolve() if args.deploy_dir else deploy_run(work, args.quick)
