@@ -6,6 +6,12 @@ only ever started as a subprocess. It trains the same CNN as `recipes/mnist1d_co
 with tfmot's polynomial schedule, fine-tunes with prune-preserving QAT, converts float and
 int8 TFLite files and measures them with the LiteRT interpreter. Prints one JSON object.
 
+Optional settings: `"weights"`, an `.npz` of the trained kernels and biases in layer order
+(`arr_0`, `arr_1`, ...; Conv1D kernels are reshaped to the (k, 1) Conv2D ones), starts from
+that model instead of training one (`deploy_frontier.py` hands over the kerasopt model it
+trained, so every file comes from one float model); `"input_1d": true` gives the model a
+(40, 1) input reshaped inside the model, like kerasopt's Conv1D files.
+
 Usage: python benchmarks/_tfmot_peer.py '{"epochs": 30, ...}' OUTPUT_DIR
 """
 
@@ -27,10 +33,11 @@ from ai_edge_litert.interpreter import Interpreter  # noqa: E402
 from mnist1d.data import get_dataset_args, make_dataset  # noqa: E402
 
 
-def model_2d(dropout: float) -> keras.Model:
+def model_2d(dropout: float, input_1d: bool = False) -> keras.Model:
     """Three convs of width 64 (kernel 3, first with stride 2), Dense 128, Dense 10: 190,218 parameters."""
+    entry = [keras.Input((40, 1)), keras.layers.Reshape((40, 1, 1))] if input_1d else [keras.Input((40, 1, 1))]
     return keras.Sequential([
-        keras.Input((40, 1, 1)),
+        *entry,
         keras.layers.Conv2D(64, (3, 1), strides=(2, 1), padding="same", activation="relu"),
         keras.layers.Conv2D(64, (3, 1), padding="same", activation="relu"),
         keras.layers.Conv2D(64, (3, 1), padding="same", activation="relu"),
@@ -64,16 +71,24 @@ def main() -> None:
     os.makedirs(out_dir, exist_ok=True)
     keras.utils.set_random_seed(settings["seed"])
     data = make_dataset(get_dataset_args())
-    x, y = data["x"].astype("float32")[..., None, None], data["y"]
-    x_test, y_test = data["x_test"].astype("float32")[..., None, None], data["y_test"]
+    extra = (None,) if settings.get("input_1d") else (None, None)
+    x, y = data["x"].astype("float32")[(..., *extra)], data["y"]
+    x_test, y_test = data["x_test"].astype("float32")[(..., *extra)], data["y_test"]
     batch = settings["batch_size"]
     steps_per_epoch = int(np.ceil(len(x) / batch))
     started = time.perf_counter()
 
-    model = model_2d(settings["dropout"])
+    model = model_2d(settings["dropout"], bool(settings.get("input_1d")))
     model.compile(keras.optimizers.Adam(settings["learning_rate"]), "sparse_categorical_crossentropy",
                   ["accuracy"])
-    model.fit(x, y, batch_size=batch, epochs=settings["epochs"], verbose=0)
+    if settings.get("weights"):
+        with np.load(settings["weights"]) as stored:
+            arrays = [stored[f"arr_{i}"] for i in range(len(stored.files))]
+        for layer in (layer for layer in model.layers if layer.weights):
+            kernel, bias, arrays = arrays[0], arrays[1], arrays[2:]
+            layer.set_weights([kernel.reshape(layer.kernel.shape), bias])
+    else:
+        model.fit(x, y, batch_size=batch, epochs=settings["epochs"], verbose=0)
     float_keras = model.evaluate(x_test, y_test, verbose=0)[1]
     float_file = write(f"{out_dir}/float.tflite",
                        tf.lite.TFLiteConverter.from_keras_model(model).convert())

@@ -1,0 +1,207 @@
+"""Deployment frontier on MNIST-1D: raw bytes and latency against accuracy, as a device sees them.
+
+One invocation measures three int8 TFLite files made from the same trained float model (the
+190k-parameter Conv1D CNN of `recipes/mnist1d_deploy.yaml` and `mnist1d_compress.yaml`):
+
+- channel-pruned int8: `recipes/mnist1d_deploy.yaml` run as it is (train, remove 70% of the
+  channels with distillation, QAT, int8 file with int8 input and output);
+- unstructured int8: `recipes/mnist1d_compress.yaml`'s prune (80%) and 16-cluster stages,
+  run on the deploy run's trained float model (`model_float.keras`);
+- tfmot prune + QAT: tfmot 0.8.1 on tf_keras in a subprocess (`_tfmot_peer.py`; `--peer-path`
+  puts a folder holding tf_keras and tensorflow-model-optimization on its path only),
+  started from the same trained weights, pruned to 80% and fine-tuned with prune-preserving QAT
+  as `mnist1d_compress.yaml`'s stages say.
+
+Every file is run with the LiteRT interpreter on the 1,000 test sequences (accuracy), and all
+of them, with the float file (`model_float.tflite` of the deploy run), are timed in the same
+interleaved rounds at one thread and batch 1 (`kerasopt.export.profile_tflite`, `--repeats`
+times; the medians are kept), so the speedups against the float file are ratios measured
+under the same load. Results go to `benchmarks/results/deploy_frontier.json`.
+
+    python benchmarks/deploy_frontier.py [--deploy-dir RUN_DIR] [--peer-path SITE] [--quick]
+
+`--seeds RUN_DIR...` instead re-measures the float and int8 files of several `mnist1d_deploy`
+runs (one per seed; each pair timed together, 7 `profile_tflite` calls, medians) and writes
+`benchmarks/results/deploy_seeds.json`; no training. `--deploy-dir` reuses the run directory of an earlier `kerasopt run mnist1d_deploy` instead of
+running the recipe (about 10 minutes on 2 cores); `--quick` shortens every training to check
+that the script runs (its numbers are not written).
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import json
+import os
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+RESULTS = ROOT / "benchmarks" / "results"
+ENV = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
+FLOAT = "float (model_float.tflite)"
+
+
+def recipe(name: str) -> dict:
+    return yaml.safe_load((ROOT / "recipes" / f"{name}.yaml").read_text())
+
+
+def kerasopt_run(config: dict, out: Path) -> Path:
+    """Run a recipe through the CLI, as a user would; return its run directory."""
+    path = out.with_suffix(".yaml")
+    path.write_text(yaml.safe_dump(config, sort_keys=False))
+    done = subprocess.run([sys.executable, "-m", "kerasopt.cli", "run", str(path), "--output-dir", str(out),
+                           "runtime.verbose=0"], capture_output=True, text=True, env=ENV, cwd=ROOT)
+    if done.returncode != 0:
+        raise SystemExit(f"kerasopt run failed:\n{done.stderr[-3000:]}")
+    return out
+
+
+def deploy_run(work: Path, quick: bool) -> Path:
+    config = recipe("mnist1d_deploy")
+    if quick:
+        for stage, epochs in zip(config["stages"], (2, 2, 1), strict=True):
+            stage["epochs"] = epochs
+        config["export"]["tflite"].pop("max_accuracy_drop", None)
+    return kerasopt_run(config, work / "deploy")
+
+
+def unstructured_run(float_keras: Path, work: Path, quick: bool) -> Path:
+    """`mnist1d_compress`'s prune and cluster stages, on the given trained model."""
+    config = copy.deepcopy(recipe("mnist1d_compress"))
+    config["model"] = {"architecture": "file", "path": str(float_keras)}
+    config["stages"] = config["stages"][1:]
+    if quick:
+        for stage in config["stages"]:
+            stage["epochs"] = 1
+    return kerasopt_run(config, work / "unstructured")
+
+
+def tfmot_run(float_keras: Path, work: Path, quick: bool, peer_path: str | None) -> Path:
+    """tfmot's prune + QAT, from the same trained weights, in a tf_keras subprocess."""
+    import keras
+
+    model = keras.saving.load_model(float_keras, compile=False)
+    weights = work / "trained_weights.npz"
+    np.savez(weights, *[w for layer in model.layers for w in layer.get_weights()])
+    config = recipe("mnist1d_compress")
+    _, prune, fine_tune = config["stages"]
+    schedule = prune["compression"]["pruning"]["pruning_schedule"]
+    settings = {"seed": config["seed"], "epochs": 0, "weights": str(weights), "input_1d": True,
+                "batch_size": config["data"]["batch_size"],
+                "dropout": next(layer["rate"] for layer in config["model"]["layers"] if layer["type"] == "Dropout"),
+                "learning_rate": config["training"]["optimizer"]["learning_rate"],
+                "sparsity": schedule["final_sparsity"], "prune_epochs": 1 if quick else prune["epochs"],
+                "prune_end_fraction": float(schedule["end_step"].removesuffix("dur")),
+                "frequency": schedule["frequency"],
+                "prune_learning_rate": prune["training"]["optimizer"]["learning_rate"],
+                "qat_epochs": 1 if quick else fine_tune["epochs"],
+                "qat_learning_rate": fine_tune["training"]["optimizer"]["learning_rate"]}
+    out = work / "tfmot"
+    env = {**ENV, "PYTHONPATH": os.pathsep.join(p for p in (peer_path, ENV.get("PYTHONPATH")) if p)}
+    done = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "_tfmot_peer.py"), json.dumps(settings),
+                           str(out)], capture_output=True, text=True, env=env)
+    if done.returncode != 0:
+        raise SystemExit(f"tfmot peer failed:\n{done.stderr[-3000:]}")
+    return out
+
+
+def test_split() -> tuple[np.ndarray, np.ndarray]:
+    from mnist1d.data import get_dataset_args, make_dataset
+
+    data = make_dataset(get_dataset_args())
+    return data["x_test"].astype("float32")[..., None], data["y_test"]
+
+
+def measure(files: dict[str, Path], repeats: int) -> dict[str, dict]:
+    """Accuracy on the test split, raw/gzip bytes, and latency against the float file."""
+    import gzip
+
+    from kerasopt.export.tflite_profile import profile_tflite
+    from kerasopt.export.tflite_verify import run_tflite
+
+    x_test, y_test = test_split()
+    rows: dict[str, dict] = {}
+    for name, path in files.items():
+        content = path.read_bytes()
+        accuracy = float(np.mean(run_tflite(path, x_test).argmax(1) == y_test))
+        rows[name] = {"path": path.name, "bytes": len(content), "gzip_bytes": len(gzip.compress(content, 9)),
+                      "accuracy": accuracy}
+    runs = [profile_tflite(files, x_test[:1], reference=FLOAT, max_seconds=2.0) for _ in range(repeats)]
+    for name, row in rows.items():
+        row["latency_us"] = float(np.median([run[name]["latency_us"] for run in runs]))
+        row["latency_us_per_repeat"] = [round(run[name]["latency_us"], 3) for run in runs]
+        row["float_ops"] = runs[0][name]["float_ops"]
+        row["ops"] = runs[0][name]["ops"]
+        row["activation_bytes"] = runs[0][name]["activation_bytes"]
+        if name != FLOAT:
+            row["speedup"] = float(np.median([run[name]["speedup"] for run in runs]))
+            row["smaller"] = rows[FLOAT]["bytes"] / row["bytes"]
+            row["accuracy_change_points"] = 100 * (row["accuracy"] - rows[FLOAT]["accuracy"])
+    return rows
+
+
+def seeds(run_dirs: list[Path]) -> dict[str, dict]:
+    """Re-measure each run's two files: raw bytes, accuracy, latency ratio in shared rounds."""
+    result = {}
+    for run_dir in run_dirs:
+        seed = yaml.safe_load((run_dir / "recipe.yaml").read_text())["seed"]
+        rows = measure({FLOAT: run_dir / "model_float.tflite", "int8": run_dir / "model.tflite"}, 7)
+        result[str(seed)] = {"run_dir": str(run_dir), **rows}
+        print(f"seed {seed}:", {k: round(v, 3) for k, v in rows["int8"].items() if k in
+                                ("smaller", "speedup", "accuracy_change_points", "latency_us")}, flush=True)
+    return result
+
+
+def table(rows: dict[str, dict]) -> str:
+    lines = ["| file | raw bytes | smaller | latency | faster | test accuracy | change |",
+             "|---|---|---|---|---|---|---|"]
+    for name, row in rows.items():
+        if name == FLOAT:
+            lines.append(f"| {name} | {row['bytes']:,} | 1x | {row['latency_us']:.1f} us | 1x | "
+                         f"{100 * row['accuracy']:.1f}% | |")
+        else:
+            lines.append(f"| {name} | {row['bytes']:,} | {row['smaller']:.1f}x | {row['latency_us']:.1f} us | "
+                         f"{row['speedup']:.1f}x | {100 * row['accuracy']:.1f}% | "
+                         f"{row['accuracy_change_points']:+.1f} points |")
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--deploy-dir", type=Path, help="an earlier mnist1d_deploy run directory to reuse")
+    parser.add_argument("--peer-path", help="a folder with tf_keras and tfmot, for the tfmot subprocess only")
+    parser.add_argument("--seeds", type=Path, nargs="+", help="mnist1d_deploy run directories to re-measure")
+    parser.add_argument("--quick", action="store_true", help="short training, to check the script runs")
+    parser.add_argument("--repeats", type=int, default=5, help="profile_tflite calls; medians kept (default 5)")
+    args = parser.parse_args()
+    if args.seeds:
+        result = seeds([d.resolve() for d in args.seeds])
+        RESULTS.mkdir(exist_ok=True)
+        (RESULTS / "deploy_seeds.json").write_text(json.dumps(result, indent=1) + "\n")
+        return
+    with tempfile.TemporaryDirectory() as tmp:
+        work = Path(tmp)
+        deploy = args.deploy_dir.resolve() if args.deploy_dir else deploy_run(work, args.quick)
+        unstructured = unstructured_run(deploy / "model_float.keras", work, args.quick)
+        tfmot = tfmot_run(deploy / "model_float.keras", work, args.quick, args.peer_path)
+        files = {FLOAT: deploy / "model_float.tflite",
+                 "channel-pruned 70% + QAT, int8 io (mnist1d_deploy)": deploy / "model.tflite",
+                 "unstructured 80% + 16 clusters, int8 (mnist1d_compress)": unstructured / "model.tflite",
+                 "tfmot prune 80% + QAT, int8": tfmot / "int8.tflite"}
+        rows = measure(files, args.repeats)
+    print(table(rows))
+    if not args.quick:
+        result = {"deploy_run": str(args.deploy_dir) if args.deploy_dir else "run by this script",
+                  "seed": recipe("mnist1d_deploy")["seed"], "repeats": args.repeats, "files": rows}
+        RESULTS.mkdir(exist_ok=True)
+        (RESULTS / "deploy_frontier.json").write_text(json.dumps(result, indent=1) + "\n")
+
+
+if __name__ == "__main__":
+    main()
