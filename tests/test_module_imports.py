@@ -15,6 +15,7 @@ from an interpreter that has imported Keras and nothing of kerasopt (well under 
 
 from __future__ import annotations
 
+import importlib
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -102,3 +103,11 @@ def test_every_module_imports_first_alone_after_keras():
     for run in runs:
         done = finish(run, timeout=900)
         assert done.returncode == 0, done.stderr[-3000:]
+
+
+@pytest.mark.parametrize("package", ["kerasopt.sweep", "kerasopt.compression"])
+def test_every_lazily_loaded_name_of_a_package_resolves(package):
+    # kerasopt.sweep.SweepSection pointed at a module that was moved (ModuleNotFoundError).
+    module = importlib.import_module(package)
+    for name in module.__all__:
+        assert getattr(module, name).__name__ == name, (package, name)

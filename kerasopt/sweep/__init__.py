@@ -15,12 +15,12 @@ if TYPE_CHECKING:
     from kerasopt.sweep.search_space import SearchSpace as SearchSpace
     from kerasopt.sweep.sweep import Sweep as Sweep
 
-_WHERE = {"Distribution": "distribution", "SearchSpace": "search_space", "Sweep": "sweep",
-          "SweepSection": "schema"}
+_WHERE = {"Distribution": "kerasopt.recipe.format.sweep_distribution", "SearchSpace": "kerasopt.sweep.search_space",
+          "Sweep": "kerasopt.sweep.sweep", "SweepSection": "kerasopt.recipe.format.schema_sweep"}
 __all__ = ["Distribution", "SearchSpace", "Sweep", "SweepSection"]
 
 
 def __getattr__(name: str) -> Any:
     if name not in _WHERE:
         raise AttributeError(f"module 'kerasopt.sweep' has no attribute {name!r}")
-    return getattr(importlib.import_module(f"kerasopt.sweep.{_WHERE[name]}"), name)
+    return getattr(importlib.import_module(_WHERE[name]), name)

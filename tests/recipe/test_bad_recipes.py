@@ -42,7 +42,7 @@ CATALOGUE = [
                  ["unknown or missing `source`", "did you mean: digits?", "allowed: csv, digits, image_folder"],
                  id="bad-data-source"),
     pytest.param("name: tiny\ndata: {source: digits}\nmodel: {architecture: resnett}\n",
-                 "model.architecture", ["did you mean: resnet?"], id="bad-architecture"),
+                 "model.architecture", ["did you mean: resnet, resnet1d?"], id="bad-architecture"),
     pytest.param("name: tiny\nmodel: {architecture: mlp}\n", "data",
                  ["required key is missing", "source: mnist1d"], id="missing-section"),
     pytest.param("name: tiny\ndata: {source: digits}\nmodel:\n  layers:\n    - {type: Dense}\n",

@@ -15,7 +15,7 @@ def test_a_misspelled_technique_in_a_stage_is_an_error_with_a_suggestion(problem
     error = problems(MINIMAL + "stages:\n  - name: prune\n    compression: {prunning: {}}\n")
     found = _rendered(error)
     assert "stages[0].compression.prunning" in found
-    assert "did you mean: pruning?" in found["stages[0].compression.prunning"]
+    assert "did you mean: pruning, channel_pruning?" in found["stages[0].compression.prunning"]
 
 
 def test_n_not_below_m_is_an_error(problems):

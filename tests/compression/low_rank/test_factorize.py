@@ -43,7 +43,8 @@ def test_full_rank_reproduces_the_outputs_functional_and_sequential():
     images = np.random.default_rng(1).normal(size=(2, 9, 9, 4)).astype("float32")
     full = factorize_low_rank(seq, ranks={"c2": 16})
     assert isinstance(full, keras.Sequential)
-    assert [layer.name for layer in full.layers] == ["c2_lowrank", "c2", "global_average_pooling2d", "out"]
+    names = [layer.name for layer in full.layers]  # the pooling layer keeps its (process-dependent) Keras name
+    assert names[:2] + names[3:] == ["c2_lowrank", "c2", "out"] and names[2] == seq.layers[1].name
     np.testing.assert_allclose(full.predict(images, verbose=0), seq.predict(images, verbose=0), atol=2e-5)
 
 

@@ -47,8 +47,9 @@ def test_factorize_fine_tune_export_int8_and_resume_with_the_stored_ranks(tmp_pa
     progress = json.loads((out / "checkpoints" / "progress.json").read_text())
     assert progress["techniques"]["low_rank"]["factorize"]["layers"]["hidden"]["rank"] == 6
     model = keras.saving.load_model(out / "model.keras", safe_mode=True)
-    assert [layer.name for layer in model.layers[1:]] == ["conv_lowrank", "conv", "flatten", "hidden_lowrank",
-                                                      "hidden", "probs"]
+    names = [layer.name for layer in model.layers[1:]]  # Flatten keeps its (process-dependent) Keras name
+    assert names[:2] + names[3:] == ["conv_lowrank", "conv", "hidden_lowrank", "hidden", "probs"]
+    assert names[2].startswith("flatten")
     tflite = metrics["exports"]["tflite"]
     assert tflite["quantization"] == "int8" and tflite["accuracy"] >= metrics["evaluation"]["test"]["accuracy"] - 0.05
     assert metrics["exports"]["tflite_float"]["bytes"] > 0  # the float file of the model before factorizing
