@@ -51,6 +51,7 @@ def test_resnet_is_channel_pruned_distilled_and_exported_integer_only_with_the_s
     # The file: int8 input and output, verified by running it; the gate min_speedup: 1.0 passed.
     deployed, floating = metrics["exports"]["tflite"], metrics["exports"]["tflite_float"]
     assert deployed["io"] == "int8" and deployed["quantization"] == "int8"
+    assert deployed["float_ops"] == []  # integer-only: ADD, RELU and MEAN of the residual blocks too
     assert deployed["speedup"] >= 1.0 and deployed["bytes"] * 4 < floating["bytes"]
     assert deployed["accuracy"] >= floating["accuracy"] - 0.2
 
