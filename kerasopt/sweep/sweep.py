@@ -9,6 +9,7 @@ import signal
 import subprocess
 import sys
 import time
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -21,6 +22,7 @@ from kerasopt.recipe.format.schema_sweep import (
     SAMPLERS,
     resolve_direction,
 )
+from kerasopt.recipe.format.sweep_distribution import LIST_CHOICES_WARNING
 from kerasopt.sweep.search_space import SearchSpace
 from kerasopt.sweep.study_states import summary_lines, tally
 from kerasopt.sweep.study_storage import (
@@ -188,6 +190,7 @@ class Sweep:
         import optuna
 
         optuna.logging.set_verbosity(optuna.logging.WARNING)
+        warnings.filterwarnings("ignore", message=LIST_CHOICES_WARNING)  # see there
         self.output_dir.mkdir(parents=True, exist_ok=True)
         study = optuna.create_study(storage=open_storage(self.storage, self.heartbeat),
                                     study_name=self.study_name, sampler=self._sampler(),

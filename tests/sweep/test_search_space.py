@@ -144,3 +144,27 @@ def test_a_heartbeat_out_of_range_is_a_usage_error(tmp_path, capsys, value, mess
     err = capsys.readouterr().err
     assert f"argument --heartbeat: {message}" in err and "_positive" not in err
     assert not (tmp_path / "sweep").exists()
+
+
+def test_list_choices_come_back_from_sqlite_as_they_were(tmp_path):
+    # `model.units: choice([8], [32])`: Optuna warns "for persistent storage" (an error under
+    # this suite's filters); a sweep ignores that warning, since the lists round-trip.
+    import warnings
+
+    import optuna
+
+    from kerasopt.recipe.format.sweep_distribution import LIST_CHOICES_WARNING
+
+    space = SearchSpace.parse(["model.units=choice([8], [32])"])
+    storage = f"sqlite:///{tmp_path / 'study.db'}"
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=LIST_CHOICES_WARNING)  # as Sweep.open_study does
+        study = optuna.create_study(storage=storage, study_name="s", sampler=optuna.samplers.RandomSampler(seed=0))
+        drawn = []
+        for _ in range(4):
+            trial = study.ask()
+            drawn.append(space.params["model.units"].suggest(trial, "model.units"))
+            study.tell(trial, 0.0)
+        stored = optuna.load_study(study_name="s", storage=storage).trials
+    assert all(value in ([8], [32]) for value in drawn) and len({str(v) for v in drawn}) == 2
+    assert [t.params["model.units"] for t in stored] == drawn

@@ -15,6 +15,11 @@ _CALL_RE = re.compile(r"^\s*(?P<kind>[A-Za-z_]+)\s*\((?P<args>.*)\)\s*$", re.DOT
 _FLOAT_RE = re.compile(r"^[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?$")
 KINDS = ("uniform", "loguniform", "int", "choice")
 
+LIST_CHOICES_WARNING = "Choices for a categorical distribution should be"
+"""Optuna's warning about list choices (`units: choice([8], [32])`) "for persistent storage",
+each time it builds or reads back such a distribution. Its storages keep a choice's index and
+the choices as JSON, so lists and mappings come back as they were: sweeps ignore it."""
+
 
 def yaml_scalar(text: str) -> Any:
     """A value as YAML reads it, except that `1e-3` is a number (YAML 1.2), not the string '1e-3'.
@@ -125,7 +130,11 @@ class Distribution:
     def suggest(self, trial: Any, name: str) -> Any:
         """Draw this parameter's value for an Optuna trial."""
         if self.kind == "choice":
-            return trial.suggest_categorical(name, list(self.choices))
+            import warnings
+
+            with warnings.catch_warnings():
+                warnings.filterwarnings("ignore", message=LIST_CHOICES_WARNING)
+                return trial.suggest_categorical(name, list(self.choices))
         if self.kind == "int":
             return trial.suggest_int(name, int(self.low), int(self.high), log=self.log)
         return trial.suggest_float(name, float(self.low), float(self.high), log=self.log)
