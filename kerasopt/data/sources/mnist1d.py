@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import random
 from typing import Any
 
 import numpy as np
@@ -60,7 +61,15 @@ class Mnist1D(DataSource):
         for key, value in self.config.items():
             if value is not None:
                 setattr(args, key, value)
-        data = make_dataset(args)
+        # make_dataset seeds Python's and NumPy's global generators with the data set's own
+        # seed; Keras draws unseeded initializers (a `layers:` model's) from Python's, so
+        # without this every recipe seed would start from the same weights.
+        python_state, numpy_state = random.getstate(), np.random.get_state()
+        try:
+            data = make_dataset(args)
+        finally:
+            random.setstate(python_state)
+            np.random.set_state(numpy_state)
         return SourceData(
             x=data["x"].astype(np.float32)[..., None],
             y=data["y"].astype(np.int32),
