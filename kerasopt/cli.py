@@ -253,12 +253,7 @@ def _guarded(args: argparse.Namespace, action, claim=None) -> int:
     from kerasopt.recipe.errors import RecipeError, RunRefused
 
     try:
-        loaded = _load(args.recipe, args.overrides)
-        from kerasopt.recipe.check.loader import progress_overrides
-
-        overrides = progress_overrides(loaded, args.overrides)
-        if overrides != list(args.overrides):
-            loaded = _load(args.recipe, overrides)
+        loaded = _load_as_run(args.recipe, args.overrides)
     except RecipeError as err:
         return _report_recipe_error(err)
     try:
@@ -303,6 +298,15 @@ def _guarded(args: argparse.Namespace, action, claim=None) -> int:
         return EXIT_FAILURE
 
 
+def _load_as_run(recipe: str, overrides: Sequence[str]):
+    """The recipe as a run resolves it: with `runtime.verbose=2` added when output is not a terminal."""
+    from kerasopt.recipe.check.loader import progress_overrides
+
+    loaded = _load(recipe, overrides)
+    shown = progress_overrides(loaded, overrides)
+    return loaded if shown == list(overrides) else _load(recipe, shown)
+
+
 def _run(args: argparse.Namespace) -> int:
     if args.workers is not None:
         return _launch_workers(args)
@@ -327,14 +331,12 @@ def _launch_workers(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from kerasopt.distribute.launch import STRATEGY_OVERRIDE, LaunchError, launch_run
-    from kerasopt.recipe.check.loader import progress_overrides
     from kerasopt.recipe.errors import RecipeError, RunFailed, RunRefused
     from kerasopt.recipe.store.run_claim import check_claim
 
     try:
         # As the chief will load it, so that --resume compares the same resolved recipe.
-        loaded = _load(args.recipe, progress_overrides(_load(args.recipe, args.overrides),
-                                                         [*args.overrides, STRATEGY_OVERRIDE]))
+        loaded = _load_as_run(args.recipe, [*args.overrides, STRATEGY_OVERRIDE])
     except RecipeError as err:
         return _report_recipe_error(err)
     output_dir = args.output_dir or Path("saved_models") / loaded.recipe.name
