@@ -130,11 +130,7 @@ class Distribution:
     def suggest(self, trial: Any, name: str) -> Any:
         """Draw this parameter's value for an Optuna trial."""
         if self.kind == "choice":
-            import warnings
-
-            with warnings.catch_warnings():
-                warnings.filterwarnings("ignore", message=LIST_CHOICES_WARNING)
-                return trial.suggest_categorical(name, list(self.choices))
+            return trial.suggest_categorical(name, list(self.choices))
         if self.kind == "int":
             return trial.suggest_int(name, int(self.low), int(self.high), log=self.log)
         return trial.suggest_float(name, float(self.low), float(self.high), log=self.log)
