@@ -94,7 +94,9 @@ class Augmentation:
     - `random_translation`: `keras.layers.RandomTranslation` with `height_factor`,
       `width_factor` (fractions in [0, 1]; default 0.1) and `fill_mode` (default
       "reflect").
-    - `random_flip`: `keras.layers.RandomFlip`, `mode` (default "horizontal").
+    - `random_flip`: `keras.layers.RandomFlip`, `mode` (default "horizontal"). Both
+      layers draw from the batch seed (see `kerasopt._keras_compat.stateless_preprocessing`),
+      so a batch is augmented the same way in a resumed run.
     - `random_crop`: zero-pads each side by `padding` (default 4) and crops back to the
       input size at a random place drawn per sample (the CIFAR recipe of He et al.,
       2016), so the input shape never changes. Written with stateless TensorFlow ops
@@ -205,16 +207,16 @@ class Augmentation:
     def _layer(self, spec: dict[str, Any], seed: int) -> Any:
         import keras
 
+        from kerasopt._keras_compat import stateless_preprocessing
+
         kind = spec["type"]
         if kind == "random_translation":
             height = spec["height_factor"] if len(self.input_shape) == 3 else 0.0
-            return keras.layers.RandomTranslation(height, spec["width_factor"],
-                                                  fill_mode=spec["fill_mode"], seed=seed)
+            return stateless_preprocessing(keras.layers.RandomTranslation(
+                height, spec["width_factor"], fill_mode=spec["fill_mode"], seed=seed))
         if kind == "random_flip":
-            return keras.layers.RandomFlip(spec["mode"], seed=seed)
+            return stateless_preprocessing(keras.layers.RandomFlip(spec["mode"], seed=seed))
         if kind in IMAGE:
-            from kerasopt._keras_compat import stateless_preprocessing
-
             arguments = {k: v for k, v in spec.items() if k not in ("type", "p")}
             arguments["value_range"] = tuple(spec["value_range"])
             if kind == "random_erasing":
@@ -269,7 +271,7 @@ class Augmentation:
                 x = self._series(x, spec, step_seed)
             else:
                 sequence = len(self.input_shape) == 2
-                x = layer(x[:, None] if sequence else x, training=True)
+                x = layer(x[:, None] if sequence else x, step_seed)
                 x = x[:, 0] if sequence else x
         return x, y
 

@@ -103,6 +103,27 @@ def test_noise_and_flip():
     assert seq(tf.ones([3, 12, 2]), tf.zeros([3]), SEED)[0].shape == (3, 12, 2)
 
 
+@pytest.mark.parametrize("spec, shape", [
+    ({"type": "random_flip"}, (4, 5, 1)),
+    ({"type": "random_translation", "width_factor": 0.3, "height_factor": 0.3}, (6, 6, 1)),
+    ({"type": "random_translation", "width_factor": 0.3}, (12, 2)),
+])
+def test_flip_and_translation_follow_the_batch_seed_alone(spec, shape):
+    # A resumed run rebuilds the pipeline and sees each batch's seed again: the output must
+    # depend on (batch, seed) only, not on how many batches a layer's own generator served.
+    x = tf.constant(np.random.default_rng(3).normal(size=(64, *shape)).astype(np.float32))
+    first = Augmentation([spec], shape, seed=5)
+    step = tf.function(lambda x, seed: first(x, tf.zeros([64]), seed)[0])
+    a = step(x, SEED).numpy()
+    step(x, tf.constant([9, 9], tf.int64))  # another batch in between
+    again = Augmentation([spec], shape, seed=5)  # a fresh pipeline, as after a resume
+    b = tf.function(lambda x, seed: again(x, tf.zeros([64]), seed)[0])(x, SEED).numpy()
+    other = step(x, tf.constant([9, 9], tf.int64)).numpy()
+    np.testing.assert_array_equal(a, b)
+    np.testing.assert_array_equal(step(x, SEED).numpy(), a)
+    assert not np.array_equal(a, other) and not np.array_equal(a, x.numpy())
+
+
 @pytest.mark.parametrize("specs, shape, task, message", [
     ([{"type": "mixupp"}], (4,), "classification", r"unknown type 'mixupp'. Did you mean 'mixup'"),
     ([{"type": "noise", "std": 1}], (4,), "classification", r"unknown argument 'std'.*stddev"),
