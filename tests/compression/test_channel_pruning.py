@@ -93,6 +93,18 @@ def test_ratio_zero_rebuilds_the_built_in_resnet_with_equal_outputs(input_shape)
     assert plan.unprunable() == {"head": "it is the model's output"}
 
 
+def test_stochastic_depth_passes_channels_through_like_dropout():
+    plain = build_model({"architecture": "resnet", "filters": 4, "blocks_per_stage": [1, 1]},
+                        input_shape=(8, 8, 1), num_classes=3)
+    dropping = build_model({"architecture": "resnet", "filters": 4, "blocks_per_stage": [1, 1],
+                            "stochastic_depth": 0.3}, input_shape=(8, 8, 1), num_classes=3)
+    assert any(type(layer).__name__ == "StochasticDepth" for layer in dropping.layers)
+    _, expected = prune_channels(plain, 0.5)
+    _, plan = prune_channels(dropping, 0.5)
+    assert sorted(sorted(g.sources) for g in plan.groups) == sorted(sorted(g.sources) for g in expected.groups)
+    assert plan.kept_channels() == expected.kept_channels() and plan.unprunable() == {"head": "it is the model's output"}
+
+
 def test_removing_zeroed_channels_leaves_the_outputs_unchanged():
     model = _coupled_model()
     _dyadic(model)

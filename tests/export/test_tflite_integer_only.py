@@ -77,6 +77,22 @@ def test_qat_export_of_a_residual_model_is_integer_only(residual, tmp_path):
     _check_integer_file(info, qat, x, y, (float(quantizer.output_min.numpy()), float(quantizer.output_max.numpy())))
 
 
+def test_a_resnet_with_stochastic_depth_exports_integer_only(tmp_path):
+    # The drop-path layer before each Add is the identity at inference: the Add's inputs are
+    # int8, so the Add gets a range and runs in int8 as it does without stochastic depth.
+    from kerasopt.models import build_model
+
+    model = build_model({"architecture": "resnet", "filters": 4, "blocks_per_stage": [1, 1],
+                         "stochastic_depth": 0.3}, input_shape=(8, 8, 1), num_classes=3)
+    x = np.random.default_rng(0).normal(size=(64, 8, 8, 1)).astype("float32")
+    info = export_tflite(model, tmp_path / "m.tflite", quantization="int8", representative_data=x, io="int8")
+    profile = describe_tflite(info["path"])
+    assert profile["float_ops"] == [] and profile["ops"]["ADD"] == 2
+    assert [type(layer).__name__ for layer in quantize_model(model).layers].count("ActivationQuantizer") >= 2
+    report = verify_tflite(info["path"], x, np.zeros(64, "int64"), keras_outputs=model.predict(x, verbose=0))
+    assert report["agreement"] >= 0.9
+
+
 def test_quantizers_go_between_quantized_layers_only():
     from kerasopt.compression.quantization import QuantizeWrapper
 

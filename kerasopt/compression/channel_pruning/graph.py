@@ -23,7 +23,7 @@ Known layers (exact types, channels last):
 - channel-wise, with weights sliced per channel: `BatchNormalization` over the last axis,
   `DepthwiseConv1D`/`DepthwiseConv2D` with `depth_multiplier=1`;
 - pass-through: activations, dropouts, noise, pooling (global too), padding, cropping,
-  up-sampling, `Identity`;
+  up-sampling, `Identity`, kerasopt's `StochasticDepth` (it scales whole samples);
 - merges: `Add`, `Subtract`, `Multiply`, `Average`, `Maximum`, `Minimum` (inputs coupled),
   `Concatenate` on the last axis (offsets), `Flatten` (repeats).
 
@@ -41,6 +41,8 @@ from typing import Any
 import keras
 import numpy as np
 
+from kerasopt.models.stochastic_depth import StochasticDepth
+
 L = keras.layers
 SOURCES = (L.Conv1D, L.Conv2D, L.Dense)
 """Layers whose output channels are pruned (matched by exact type)."""
@@ -50,9 +52,10 @@ PASS_THROUGH = (
     L.GaussianNoise, L.GaussianDropout, L.AlphaDropout, L.ActivityRegularization, L.Identity,
     L.MaxPooling1D, L.MaxPooling2D, L.AveragePooling1D, L.AveragePooling2D,
     L.GlobalAveragePooling1D, L.GlobalAveragePooling2D, L.GlobalMaxPooling1D, L.GlobalMaxPooling2D,
-    L.ZeroPadding1D, L.ZeroPadding2D, L.Cropping1D, L.Cropping2D, L.UpSampling1D, L.UpSampling2D)
+    L.ZeroPadding1D, L.ZeroPadding2D, L.Cropping1D, L.Cropping2D, L.UpSampling1D, L.UpSampling2D,
+    StochasticDepth)
 ELEMENTWISE = (L.Activation, L.ReLU, L.LeakyReLU, L.ELU, L.Dropout, L.GaussianNoise,
-               L.GaussianDropout, L.AlphaDropout, L.ActivityRegularization, L.Identity)
+               L.GaussianDropout, L.AlphaDropout, L.ActivityRegularization, L.Identity, StochasticDepth)
 """Pass-through layers that also accept a flattened tensor (no spatial axes)."""
 MERGES = (L.Add, L.Subtract, L.Multiply, L.Average, L.Maximum, L.Minimum)
 

@@ -17,12 +17,16 @@ from kerasopt.compression.quantization.activation_quantizer import (
 )
 from kerasopt.compression.quantization.fold_batch_norms import fold_batch_norms
 from kerasopt.compression.quantization.quantize_wrapper import SUPPORTED_LAYERS, QuantizeWrapper
+from kerasopt.models.stochastic_depth import StochasticDepth
 
 PASS_THROUGH_LAYERS: tuple[type, ...] = (
     keras.layers.Flatten, keras.layers.Reshape, keras.layers.Dropout, keras.layers.SpatialDropout1D,
     keras.layers.SpatialDropout2D, keras.layers.MaxPooling1D, keras.layers.MaxPooling2D, keras.layers.AveragePooling1D,
-    keras.layers.AveragePooling2D, keras.layers.Identity)
-"""Layers that keep their input's int8 scale (TFLite requires it of pooling): a wrapper behind one needs no range."""
+    keras.layers.AveragePooling2D, keras.layers.Identity, StochasticDepth)
+"""Layers that keep their input's int8 scale (TFLite requires it of pooling): a wrapper behind one needs no range.
+
+The dropping layers (Dropout, StochasticDepth) are the identity at inference, so they are
+not in the file at all."""
 
 
 def _describe(layer: Any) -> str:
