@@ -93,6 +93,29 @@ def test_a_resnet_with_stochastic_depth_exports_integer_only(tmp_path):
     assert report["agreement"] >= 0.9
 
 
+def test_resnet1d_with_its_identity_shortcut_batch_norm_exports_integer_only(tmp_path):
+    # The last block's shortcut is a batch norm alone (channels unchanged): it runs as an int8
+    # DEPTHWISE_CONV_2D, so the ADD, RELU and MEAN after it are int8 too.
+    from kerasopt.models import build_model
+
+    keras.utils.set_random_seed(0)
+    model = build_model({"architecture": "resnet1d", "filters": [4, 8, 8]}, input_shape=(24, 1), num_classes=3)
+    rng = np.random.default_rng(0)
+    for layer in model.layers:
+        if isinstance(layer, keras.layers.BatchNormalization):
+            n = layer.gamma.shape[0]
+            layer.set_weights([rng.uniform(0.5, 2, n), rng.normal(0, 0.3, n), rng.normal(0, 0.3, n),
+                               rng.uniform(0.5, 2, n)])
+    x = rng.normal(size=(128, 24, 1)).astype("float32")
+    info = export_tflite(model, tmp_path / "r.tflite", quantization="int8", representative_data=x, io="int8")
+    profile = describe_tflite(info["path"])
+    assert profile["float_ops"] == [] and profile["ops"]["DEPTHWISE_CONV_2D"] == 1
+    assert "DEQUANTIZE" not in profile["ops"] and "MUL" not in profile["ops"]
+    reference = model.predict(x, verbose=0)
+    report = verify_tflite(info["path"], x, reference.argmax(axis=1), keras_outputs=reference)
+    assert report["agreement"] >= 0.95 and report["max_abs_diff"] < 0.1
+
+
 def test_quantizers_go_between_quantized_layers_only():
     from kerasopt.compression.quantization import QuantizeWrapper
 
@@ -108,3 +131,13 @@ def test_quantizers_go_between_quantized_layers_only():
     # the softmax giving the output stays unrounded (distillation reads its probabilities)
     flags = {layer.layer.name: layer.quantize_inputs for layer in qat.layers if isinstance(layer, QuantizeWrapper)}
     assert flags == {"d1": True, "d2": False}  # d2 reads the quantizer's int8 output
+
+
+def test_a_model_ending_in_a_relu_or_add_layer_gets_its_output_range():
+    # The output check for a softmax once read `activation` off every ranged layer: a ReLU or
+    # Add layer giving the model's output has none.
+    inputs = keras.Input((4,))
+    h = keras.layers.Dense(3, name="d1")(inputs)
+    out = keras.layers.ReLU(name="out")(keras.layers.Add(name="add")([h, keras.layers.Dense(3, name="d2")(h)]))
+    qat = quantize_model(keras.Model(inputs, out))
+    assert [layer.name for layer in qat.layers][-4:] == ["add", "add_quantize", "out", "out_quantize"]

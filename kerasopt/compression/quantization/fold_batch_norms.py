@@ -11,7 +11,8 @@ from kerasopt.compression import cloning
 from kerasopt.compression.quantization import _graph
 
 FOLDABLE_LAYERS: tuple[type, ...] = (keras.layers.Dense, keras.layers.Conv1D, keras.layers.Conv2D,
-                                     keras.layers.DepthwiseConv2D)
+                                     keras.layers.DepthwiseConv1D, keras.layers.DepthwiseConv2D)
+_DEPTHWISE = (keras.layers.DepthwiseConv1D, keras.layers.DepthwiseConv2D)
 """The layers a following BatchNormalization folds into."""
 
 
@@ -30,26 +31,72 @@ def _foldable(bn: Any, table: dict[int, list[Any]]) -> Any:
     return layer
 
 
+def _affine(bn: Any) -> tuple[np.ndarray, np.ndarray]:
+    """`(s, t)` with `bn(x) = x * s + t` per channel in inference mode (float64)."""
+    mean = keras.ops.convert_to_numpy(bn.moving_mean).astype("float64")
+    variance = keras.ops.convert_to_numpy(bn.moving_variance).astype("float64")
+    gamma = keras.ops.convert_to_numpy(bn.gamma).astype("float64") if bn.scale else np.ones_like(mean)
+    beta = keras.ops.convert_to_numpy(bn.beta).astype("float64") if bn.center else np.zeros_like(mean)
+    factor = gamma / np.sqrt(variance + bn.epsilon)
+    return factor, beta - mean * factor
+
+
 def _folded_weights(layer: Any, bn: Any) -> list[np.ndarray]:
     """Kernel and bias of `layer` followed by `bn` in inference mode, as one layer."""
     kernel = keras.ops.convert_to_numpy(layer.kernel).astype("float64")
-    channels = kernel.shape[-1] * (kernel.shape[-2] if isinstance(layer, keras.layers.DepthwiseConv2D) else 1)
+    channels = kernel.shape[-1] * (kernel.shape[-2] if isinstance(layer, _DEPTHWISE) else 1)
     bias = keras.ops.convert_to_numpy(layer.bias).astype("float64") if layer.use_bias else np.zeros(channels)
-    mean = keras.ops.convert_to_numpy(bn.moving_mean).astype("float64")
-    variance = keras.ops.convert_to_numpy(bn.moving_variance).astype("float64")
-    gamma = keras.ops.convert_to_numpy(bn.gamma).astype("float64") if bn.scale else np.ones(channels)
-    beta = keras.ops.convert_to_numpy(bn.beta).astype("float64") if bn.center else np.zeros(channels)
-    factor = gamma / np.sqrt(variance + bn.epsilon)
-    # DepthwiseConv2D's output channel c * multiplier + m comes from kernel[..., c, m].
-    shaped = factor.reshape(kernel.shape[-2:]) if isinstance(layer, keras.layers.DepthwiseConv2D) else factor
+    factor, shift = _affine(bn)
+    # A depthwise convolution's output channel c * multiplier + m comes from kernel[..., c, m].
+    shaped = factor.reshape(kernel.shape[-2:]) if isinstance(layer, _DEPTHWISE) else factor
     dtype = layer.kernel.dtype
-    return [(kernel * shaped).astype(dtype), ((bias - mean) * factor + beta).astype(dtype)]
+    return [(kernel * shaped).astype(dtype), (bias * factor + shift).astype(dtype)]
+
+
+def is_standalone_batch_norm(layer: Any) -> bool:
+    """Whether `layer` is a BatchNormalization over the channels of a sequence or image, called once.
+
+    Such a batch norm, left by :func:`fold_batch_norms` (nothing to fold into: it follows an
+    `Add` or an activation, as a ResNet's identity shortcut does), can run as the kernel-1
+    depthwise convolution :func:`batch_norm_as_depthwise` gives.
+    """
+    if type(layer) is not keras.layers.BatchNormalization or len(layer._inbound_nodes) != 1:
+        return False
+    rank = len(layer.output.shape)
+    return rank in (3, 4) and layer.axis in (-1, rank - 1)
+
+
+def batch_norm_as_depthwise(bn: Any) -> keras.layers.Layer:
+    """A kernel-1 `DepthwiseConv1D`/`DepthwiseConv2D` named like `bn` that computes its inference transform.
+
+    Channel `c` is multiplied by `s_c = gamma_c / sqrt(moving_variance_c + epsilon)` and
+    `beta_c - moving_mean_c * s_c` is added: what TFLite computes for a frozen batch norm
+    (as a float MUL and ADD), written as an op that quantizes to int8 per channel. It no
+    longer normalizes with batch statistics while training, like a folded batch norm.
+
+    Args:
+        bn: A layer for which :func:`is_standalone_batch_norm` holds.
+
+    Returns:
+        The built layer, holding the weights.
+    """
+    if not is_standalone_batch_norm(bn):
+        raise ValueError(f"Layer {bn.name!r} ({type(bn).__name__}) is not a BatchNormalization over the last "
+                         "axis of a sequence or image called once.")
+    shape = tuple(bn.input.shape)
+    depthwise = keras.layers.DepthwiseConv1D if len(shape) == 3 else keras.layers.DepthwiseConv2D
+    layer = depthwise(kernel_size=1, use_bias=True, name=bn.name, dtype=bn.dtype_policy)
+    layer.build(shape)
+    factor, shift = _affine(bn)
+    dtype = layer.kernel.dtype
+    layer.set_weights([factor.reshape(layer.kernel.shape).astype(dtype), shift.astype(dtype)])
+    return layer
 
 
 def fold_batch_norms(model: keras.Model) -> keras.Model:
     """Return a copy of `model` with each BatchNormalization folded into the layer before it.
 
-    A `Dense`, `Conv1D`, `Conv2D` or `DepthwiseConv2D` with a linear activation whose
+    A `Dense`, `Conv1D`, `Conv2D` or depthwise convolution with a linear activation whose
     only consumer is a `BatchNormalization` over the channel (last) axis becomes one
     layer of the same type and name with `use_bias=True`, kernel `W * s` and bias
     `(b - mean) * s + beta`, where `s = gamma / sqrt(moving_variance + epsilon)` per

@@ -15,7 +15,11 @@ from kerasopt.compression.quantization.activation_quantizer import (
     RANGED_LAYERS,
     ActivationQuantizer,
 )
-from kerasopt.compression.quantization.fold_batch_norms import fold_batch_norms
+from kerasopt.compression.quantization.fold_batch_norms import (
+    batch_norm_as_depthwise,
+    fold_batch_norms,
+    is_standalone_batch_norm,
+)
 from kerasopt.compression.quantization.quantize_wrapper import SUPPORTED_LAYERS, QuantizeWrapper
 from kerasopt.models.stochastic_depth import StochasticDepth
 
@@ -60,22 +64,27 @@ def _check_opt_in(wrapper: QuantizeWrapper) -> None:
             "float (leave it out of `layers`) or make its `call` that computation.")
 
 
-def _integer_tensors(model: Any, chosen: set[int]) -> tuple[set[int], set[int]]:
-    """Which layers' outputs are int8 in the file, and which of them need an ActivationQuantizer.
+def _integer_tensors(model: Any, chosen: set[int],
+                     batch_norms: bool) -> tuple[set[int], set[int], set[int]]:
+    """Which layers' outputs are int8 in the file, which of them need an ActivationQuantizer, and which
+    batch norms become quantized depthwise convolutions.
 
     Walking the graph in order: a chosen layer's output is quantized (by its wrapper); a
     pass-through layer's is when its only input is; a layer of :data:`RANGED_LAYERS` whose
-    inputs are all quantized gets a quantizer after it, so its output is too. Everything
-    else (the raw input, a `Normalization` or `Rescaling` on it, a layer without an int8
-    kernel, a layer called more than once, a softmax giving the model's output, which
-    distillation needs unrounded) stays float.
+    inputs are all quantized gets a quantizer after it, so its output is too; with
+    `batch_norms`, so does a batch norm left unfolded whose input is quantized (it becomes
+    a wrapped kernel-1 depthwise convolution). Everything else (the raw input, a
+    `Normalization` or `Rescaling` on it, a layer without an int8 kernel, a layer called
+    more than once, a softmax giving the model's output, which distillation needs
+    unrounded) stays float.
 
     Returns:
-        `(quantized, ranged)`: ids of the layers with an int8 output, and of those needing
-        a quantizer.
+        `(quantized, ranged, affine)`: ids of the layers with an int8 output, of those
+        needing a quantizer, and of the batch norms to turn into depthwise convolutions.
     """
     quantized: set[int] = set()
     ranged: set[int] = set()
+    affine: set[int] = set()
     outputs = {id(t._keras_history.operation) for t in model.outputs}
     operations = getattr(model, "operations", None)
     for layer in model.layers if operations is None else operations:
@@ -90,13 +99,17 @@ def _integer_tensors(model: Any, chosen: set[int]) -> tuple[set[int], set[int]]:
         elif type(layer) in RANGED_LAYERS and not (id(layer) in outputs and _is_softmax(layer)):
             quantized.add(id(layer))
             ranged.add(id(layer))
-    return quantized, ranged
+        elif batch_norms and len(parents) == 1 and is_standalone_batch_norm(layer):
+            quantized.add(id(layer))
+            affine.add(id(layer))
+    return quantized, ranged, affine
 
 
 def _is_softmax(layer: Any) -> bool:
     if isinstance(layer, keras.layers.Softmax):
         return True
-    return keras.activations.serialize(getattr(layer, "activation", None)) == "softmax"
+    activation = getattr(layer, "activation", None)  # a ReLU or Add layer has none
+    return activation is not None and keras.activations.serialize(activation) == "softmax"
 
 
 def _fed_by_quantized(layer: Any, quantized: set[int]) -> bool:
@@ -118,7 +131,13 @@ def quantize_model(model: keras.Model, *, layers: Iterable[str] | None = None,
     :class:`~kerasopt.compression.quantization.ActivationQuantizer` named
     `<layer>_quantize` after it, so its op runs in int8 in the TFLite file too; layers
     that keep their input's scale (Flatten, Reshape, Dropout, max- and average pooling)
-    need none. Other layers not chosen stay float: in the int8 TFLite file they run in
+    need none. With the default selection (no `layers`, no `layer_types`), a
+    BatchNormalization left unfolded (one after an `Add` or an activation, as on a
+    ResNet's identity shortcut) whose input is int8 becomes a wrapped kernel-1 depthwise
+    convolution computing its inference transform
+    (:func:`~kerasopt.compression.quantization.fold_batch_norms.batch_norm_as_depthwise`),
+    so it runs in int8 too; like a folded batch norm it no longer uses batch statistics
+    while training. Other layers not chosen stay float: in the int8 TFLite file they run in
     float between DEQUANTIZE and QUANTIZE ops. A wrapper quantizes its own input unless
     that input is int8 already (another wrapper's or quantizer's output, through
     scale-keeping layers), so the first quantized layer quantizes what reaches it, e.g.
@@ -137,7 +156,7 @@ def quantize_model(model: keras.Model, *, layers: Iterable[str] | None = None,
             layers to quantize. Defaults to `None` (every supported layer: of a supported
             type exactly, not a subclass, or opting in with `quantizable_as()`).
         layer_types: Layer class names (or classes) to quantize, from `Dense`, `Conv1D`,
-            `Conv2D`, `DepthwiseConv2D`; with `layers`, a layer must match both (the rule
+            `Conv2D`, `DepthwiseConv1D`, `DepthwiseConv2D`; with `layers`, a layer must match both (the rule
             of :func:`kerasopt.compression.layers.select`, shared by every technique).
             Defaults to `None`.
         preserve_sparsity: Keep the zeros the kernels have (a pruned model's) exactly
@@ -180,21 +199,36 @@ def quantize_model(model: keras.Model, *, layers: Iterable[str] | None = None,
     chosen = {id(layer) for _, layer in select(model, layers, layer_types, SUPPORT)}
     quantized: set[int] = set()
     ranged: set[int] = set()
+    affine: set[int] = set()
     for graph in _graph.nested_models(model):
-        inner_quantized, inner_ranged = _integer_tensors(graph, chosen)
-        quantized |= inner_quantized
-        ranged |= inner_ranged
+        found = _integer_tensors(graph, chosen, batch_norms=layers is None and layer_types is None)
+        quantized, ranged, affine = quantized | found[0], ranged | found[1], affine | found[2]
 
     def replace(layer: Any) -> Any:
         if id(layer) in ranged:
             return [cloning.copy_layer(layer, keep_masks=True),
                     ActivationQuantizer(ema_decay=ema_decay, name=f"{layer.name}_quantize")]
+        if id(layer) in affine:
+            wrapper = QuantizeWrapper(batch_norm_as_depthwise(layer), quantize_inputs=False, ema_decay=ema_decay,
+                                      preserve_sparsity=preserve_sparsity)
+            stand_ins.add(id(wrapper))
+            return wrapper
         if id(layer) not in chosen:
             return None
         return QuantizeWrapper(cloning.copy_layer(layer), quantize_inputs=not _fed_by_quantized(layer, quantized),
                                ema_decay=ema_decay, preserve_sparsity=preserve_sparsity)
 
-    quantized = cloning.clone_with_weights(model, replace, function_name="quantize_model", compile=False)
+    stand_ins: set[int] = set()  # id() of each wrapper standing for a batch norm
+
+    def call(layer: Any, *args: Any, **kwargs: Any) -> Any:
+        # The graph recorded the batch norm's call with `mask=None` (see fold_batch_norms):
+        # its stand-in takes the tensor alone.
+        if id(layer) in stand_ins:
+            return layer(args[0] if args else kwargs["inputs"])
+        return layer(*args, **kwargs)
+
+    quantized = cloning.clone_with_weights(model, replace, function_name="quantize_model", compile=False,
+                                           call_function=call)
     for _, wrapper in walk(quantized):
         if isinstance(wrapper, QuantizeWrapper) and type(wrapper.layer) not in SUPPORTED_LAYERS:
             _check_opt_in(wrapper)

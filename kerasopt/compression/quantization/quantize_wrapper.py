@@ -1,4 +1,4 @@
-"""The quantization-aware training wrapper for Dense, Conv1D, Conv2D and DepthwiseConv2D."""
+"""The quantization-aware training wrapper for Dense, Conv1D, Conv2D, DepthwiseConv1D and DepthwiseConv2D."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from kerasopt.compression.quantization import _fake_quant
 from kerasopt.registry import register
 
 SUPPORTED_LAYERS: tuple[type, ...] = (keras.layers.Dense, keras.layers.Conv1D, keras.layers.Conv2D,
-                                      keras.layers.DepthwiseConv2D)
+                                      keras.layers.DepthwiseConv1D, keras.layers.DepthwiseConv2D)
 """The layer classes :class:`QuantizeWrapper` accepts (exactly these, not subclasses)."""
 
 FUSED_ACTIVATIONS = ("linear", "relu", "relu6")
@@ -99,7 +99,7 @@ class QuantizeWrapper(keras.layers.Wrapper):
     else cannot be quantized this way (keep it float: leave it out of `layers`).
 
     Args:
-        layer: A `Dense`, `Conv1D`, `Conv2D` or `DepthwiseConv2D` layer (or a layer that
+        layer: A `Dense`, `Conv1D`, `Conv2D`, `DepthwiseConv1D` or `DepthwiseConv2D` layer (or a layer that
             opts in as one), channels-last, not quantized by `Model.quantize` and
             without LoRA.
         quantize_inputs: Whether to learn a range for the layer's input. Defaults to `True`.
@@ -229,15 +229,20 @@ class QuantizeWrapper(keras.layers.Wrapper):
             return ops.depthwise_conv(x, ops.reshape(flat, kernel.shape), strides=layer.strides,
                                       padding=layer.padding, data_format="channels_last",
                                       dilation_rate=layer.dilation_rate)
-        if self.computation is keras.layers.Conv1D:  # as a 2D convolution over a height of 1
+        if self.computation in (keras.layers.Conv1D, keras.layers.DepthwiseConv1D):  # in 2D over a height of 1
             padding = layer.padding
             if padding == "causal":
                 x = ops.pad(x, [[0, 0], [layer.dilation_rate[0] * (layer.kernel_size[0] - 1), 0], [0, 0]])
                 padding = "valid"
-            weights = quantized(ops.reshape(kernel, (1, *kernel.shape)), -1)
-            y = ops.conv(ops.expand_dims(x, 1), weights, strides=(1, layer.strides[0]), padding=padding,
-                         data_format="channels_last", dilation_rate=(1, layer.dilation_rate[0]))
-            return ops.squeeze(y, 1)
+            settings = {"strides": (1, layer.strides[0]), "padding": padding, "data_format": "channels_last",
+                        "dilation_rate": (1, layer.dilation_rate[0])}
+            if self.computation is keras.layers.Conv1D:
+                return ops.squeeze(ops.conv(ops.expand_dims(x, 1), quantized(ops.reshape(kernel, (1, *kernel.shape)),
+                                                                             -1), **settings), 1)
+            steps, channels, multiplier = kernel.shape
+            flat = quantized(ops.reshape(kernel, (1, steps, 1, channels * multiplier)), -1)
+            weights = ops.reshape(flat, (1, steps, channels, multiplier))
+            return ops.squeeze(ops.depthwise_conv(ops.expand_dims(x, 1), weights, **settings), 1)
         return ops.conv(x, quantized(kernel, -1), strides=layer.strides, padding=layer.padding,
                         data_format="channels_last", dilation_rate=layer.dilation_rate)
 

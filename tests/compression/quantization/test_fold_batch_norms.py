@@ -21,6 +21,7 @@ def _randomize_batch_norms(model, seed):
     (lambda: keras.layers.Conv1D(4, 3, use_bias=False), (9, 3)),
     (lambda: keras.layers.Conv2D(4, 3, padding="same"), (6, 6, 3)),
     (lambda: keras.layers.DepthwiseConv2D(3, depth_multiplier=2), (6, 6, 3)),
+    (lambda: keras.layers.DepthwiseConv1D(3, depth_multiplier=2), (9, 3)),
 ])
 def test_folded_predictions_equal(make, shape):
     model = keras.Sequential([keras.Input(shape), make(), keras.layers.BatchNormalization(epsilon=0.01),
@@ -184,12 +185,15 @@ def test_residual_block_folds_the_conv_batch_norms_and_keeps_the_others_exactly(
     expected = np.maximum(_batch_norm(get("bn_after_add"), added), 0)
     np.testing.assert_allclose(model(x.astype("float32"), training=False), expected, rtol=1e-5, atol=1e-5)
     np.testing.assert_allclose(folded(x.astype("float32"), training=False), expected, rtol=1e-5, atol=1e-5)
-    # QAT keeps them float too (they train on batch statistics) and wraps the three convolutions.
+    # QAT wraps the three convolutions; the batch norm on the raw input stays float (it trains on
+    # batch statistics), the one after the int8 Add becomes an int8 depthwise convolution.
     qat = quantize_model(model)
     kinds = {layer.name: type(layer).__name__ for layer in qat.layers}
-    assert kinds["bn_first"] == kinds["bn_after_add"] == "BatchNormalization"
+    assert kinds["bn_first"] == "BatchNormalization"
     assert sorted(layer.layer.name for layer in qat.layers if isinstance(layer, QuantizeWrapper)) == [
-        "conv1", "conv2", "proj"]
+        "bn_after_add", "conv1", "conv2", "proj"]
+    np.testing.assert_allclose(qat.get_layer("quantize_bn_after_add").float_call(added.astype("float32")),
+                               _batch_norm(get("bn_after_add"), added), rtol=1e-5, atol=1e-5)
 
 
 def test_a_keras_mask_passes_through_the_folded_batch_norm():
@@ -231,3 +235,33 @@ def test_a_layer_whose_output_also_feeds_a_keras_op_is_not_folded():
     assert isinstance(folded.get_layer("bn"), keras.layers.BatchNormalization)
     x = np.random.default_rng(12).normal(size=(5, 5)).astype("float32")
     np.testing.assert_allclose(folded(x, training=False), model(x, training=False), rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("shape", [(9, 3), (5, 6, 3)], ids=["sequence", "image"])
+def test_a_batch_norm_after_an_add_becomes_an_int8_depthwise_convolution_with_its_transform(shape):
+    from kerasopt.compression.quantization.fold_batch_norms import batch_norm_as_depthwise
+
+    inputs = keras.Input(shape)
+    conv = keras.layers.Conv1D if len(shape) == 2 else keras.layers.Conv2D
+    h = conv(3, 1, activation="relu", name="conv")(inputs)
+    h = keras.layers.Add(name="add")([h, conv(3, 1, name="conv2")(h)])
+    h = keras.layers.BatchNormalization(epsilon=0.01, name="bn")(h)  # nothing to fold into
+    model = keras.Model(inputs, keras.layers.Flatten()(h))
+    _randomize_batch_norms(model, 2)
+    x = np.random.default_rng(3).normal(size=(6, *shape)).astype("float32")
+    bn = model.get_layer("bn")
+    depthwise = batch_norm_as_depthwise(bn)
+    gamma, beta, mean, variance = (w.astype("float64") for w in bn.get_weights())
+    h_in = keras.Model(inputs, model.get_layer("add").output).predict(x, verbose=0)
+    np.testing.assert_allclose(keras.ops.convert_to_numpy(depthwise(h_in)),
+                               (h_in - mean) / np.sqrt(variance + 0.01) * gamma + beta, atol=1e-5)
+    assert depthwise.name == "bn" and depthwise.kernel_size == (1,) * len(shape[:-1])
+    qat = quantize_model(model)
+    assert [type(layer).__name__ for layer in qat.layers if layer.name.endswith("bn")] == ["QuantizeWrapper"]
+    wrapper = qat.get_layer("quantize_bn")
+    assert type(wrapper.layer).__name__ == f"DepthwiseConv{len(shape) - 1}D" and not wrapper.quantize_inputs
+    np.testing.assert_allclose(keras.ops.convert_to_numpy(wrapper.float_call(h_in)),
+                               keras.ops.convert_to_numpy(depthwise(h_in)), atol=1e-6)
+    # A narrower selection leaves the batch norm as it was: float, training on batch statistics.
+    chosen = quantize_model(model, layer_types=["Conv1D", "Conv2D"])
+    assert type(chosen.get_layer("bn")).__name__ == "BatchNormalization"

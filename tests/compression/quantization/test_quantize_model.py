@@ -57,9 +57,9 @@ def test_layer_and_type_selection():
 
 @pytest.mark.parametrize("kwargs,match", [
     ({"layers": ["ln"]}, "Layer 'ln' is a LayerNormalization.*Supported layer types: Conv1D, Conv2D, Dense, "
-                         "DepthwiseConv2D"),
+                         "DepthwiseConv1D, DepthwiseConv2D"),
     ({"layers": ["nope"]}, "`layers` pattern 'nope' matches no layer. The model's layers: "),
-    ({"layer_types": ["LSTM"]}, r"layer_types.*Dense, Conv1D, Conv2D, DepthwiseConv2D.*Received: layer_types=\['LSTM'\]"),
+    ({"layer_types": ["LSTM"]}, r"layer_types.*Dense, Conv1D, Conv2D, DepthwiseConv1D, DepthwiseConv2D.*Received: layer_types=\['LSTM'\]"),
     ({"layers": "d1"}, "`layers` must be None or a non-empty list"),
     ({"ema_decay": 0}, "ema_decay.*Received: ema_decay=0"),
     ({"fold_batch_norm": 1}, "fold_batch_norm"),

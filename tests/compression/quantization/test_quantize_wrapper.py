@@ -16,6 +16,8 @@ LAYERS = {
     "conv1d_strided": (lambda: keras.layers.Conv1D(4, 3, strides=2, activation="relu"), (2, 9, 3)),
     "conv2d": (lambda: keras.layers.Conv2D(4, 3, padding="same", activation="relu6"), (2, 6, 6, 3)),
     "depthwise": (lambda: keras.layers.DepthwiseConv2D(3, depth_multiplier=2, activation="sigmoid"), (2, 6, 6, 3)),
+    "depthwise1d": (lambda: keras.layers.DepthwiseConv1D(3, depth_multiplier=2, padding="same", dilation_rate=2,
+                                                         activation="relu"), (2, 9, 3)),
 }
 
 
@@ -36,7 +38,7 @@ def test_forward_pass_and_ranges_match_numpy(kind):
     plain = make()
     plain.build(shape)
     kernel, bias = (keras.ops.convert_to_numpy(w) for w in wrapper.layer.weights)
-    channels = kernel.reshape(*kernel.shape[:-2], -1) if kind == "depthwise" else kernel
+    channels = kernel.reshape(*kernel.shape[:-2], -1) if kind.startswith("depthwise") else kernel
     plain.set_weights([reference.quantize_weights(channels).reshape(kernel.shape), bias])
     activation = plain.activation
     plain.activation = keras.activations.linear
@@ -65,7 +67,7 @@ def test_inference_uses_frozen_ranges():
 
 @pytest.mark.parametrize("layer,match", [
     (keras.layers.LSTM(3, name="rnn"), "layer 'rnn' of type .*LSTM. Supported layer types: Dense, Conv1D, "
-                                       "Conv2D, DepthwiseConv2D"),
+                                       "Conv2D, DepthwiseConv1D, DepthwiseConv2D"),
     (keras.layers.Conv2DTranspose(3, 2, name="up"), "'up'.*Conv2DTranspose"),
     (keras.layers.Conv2D(3, 2, data_format="channels_first", name="cf"), "channels_last.*'cf'"),
     (keras.layers.Conv2D(4, 2, groups=2, name="grouped"), "groups=1.*'grouped'.*groups=2"),

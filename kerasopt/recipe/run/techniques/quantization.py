@@ -14,7 +14,7 @@ if TYPE_CHECKING:
 class QuantizationAwareTraining(Technique):
     """Wrap layers in fake quantization at the start of a QAT stage; keep them to export.
 
-    The model's selected layers (Dense, Conv1D, Conv2D, DepthwiseConv2D) are wrapped by
+    The model's selected layers (Dense, Conv1D, Conv2D, DepthwiseConv1D, DepthwiseConv2D) are wrapped by
     :func:`~kerasopt.compression.quantization.quantize_model`, with batch norms folded and
     the zeros of pruned kernels kept (`preserve_sparsity`). The wrappers stay through later
     stages and into the export: their trained ranges are what the int8 TFLite file uses
