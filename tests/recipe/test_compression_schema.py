@@ -62,3 +62,22 @@ def test_a_pruning_schedule_end_may_be_a_duration(write):
     loaded = load_recipe(write(MINIMAL + "compression:\n  pruning:\n    pruning_schedule: "
                                "{type: constant_sparsity, target_sparsity: 0.5, end_step: '0.5dur'}\n"))
     assert loaded.recipe.compression.pruning.pruning_schedule["end_step"] == "0.5dur"
+
+
+def test_a_bad_field_inside_a_technique_is_one_message_without_the_boolean_arm(write, capsys):
+    """`qat: QAT | bool`: pydantic also reports the bool arm ("input should be a valid boolean"),
+    which said nothing about the mapping written; only the field's own message is printed."""
+    from kerasopt.cli import main
+
+    path = write(MINIMAL + "stages:\n  - name: q\n    compression: {qat: {ema_decay: 5}}\n")
+    assert main(["validate", path]) == 2
+    assert capsys.readouterr().err == (
+        f"{path}: 1 problem found\n"
+        f"{path}:6:25: stages[0].compression.qat.ema_decay: input should be less than 1\n"
+        "    received: 5\n")
+    path = write(MINIMAL + "compression:\n  clustering: {number_of_clusters: 1}\n")
+    assert main(["validate", path]) == 2
+    assert capsys.readouterr().err == (
+        f"{path}: 1 problem found\n"
+        f"{path}:5:16: compression.clustering.number_of_clusters: input should be greater than or equal to 2\n"
+        "    received: 1\n")
