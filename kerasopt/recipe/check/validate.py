@@ -57,8 +57,9 @@ def validate(raw: Any, positions: dict[Path, Location]) -> tuple[Recipe | None, 
     if recipe is not None and not problems:
         from kerasopt.recipe.check.data_check import data_problems
         from kerasopt.recipe.check.file_check import file_problems
+        from kerasopt.recipe.check.stage_order import stage_order_problems
 
-        problems += file_problems(recipe) + data_problems(recipe, raw)
+        problems += stage_order_problems(recipe, raw) + file_problems(recipe) + data_problems(recipe, raw)
     problems = _dedupe(problems)
     located = [_locate(p, positions) for p in problems]
     located.sort(key=_file_order)
