@@ -29,9 +29,10 @@ def build_streaming(source: StreamingSource, *, batch_size: int | str, validatio
     training files (per channel, float64 sums); the test split is read into memory once
     (`x_test`, `y_test`) for the export checks; training data never is (except with
     `cache: memory`): `x_train` and `y_train` are `NotInMemory`, whose `first(n)` reads the
-    first `n` samples and `x_train.batches(size)` one unaugmented pass in file order. Under a multi-worker strategy every worker reads every file and
-    keeps its part of each global batch (`AutoShardPolicy.DATA`, as in memory), so the
-    workers together train on exactly the batches one process would.
+    first `n` samples and `x_train.batches(size)` one unaugmented pass in file order. Under
+    a multi-worker strategy every worker reads every file and keeps its part of each global
+    batch (`AutoShardPolicy.DATA`, as in memory), so the workers together train on exactly
+    the batches one process would.
 
     Args:
         source: The streaming source.
