@@ -131,6 +131,28 @@ def schedule_ema(optimizer: keras.optimizers.Optimizer, momentum: Callable[[Any]
     optimizer._update_model_variables_moving_average = update
 
 
+class SwapEMAWeights(keras.callbacks.SwapEMAWeights):
+    """Keras's `SwapEMAWeights`, reaching the optimizer that keeps the average however deep it is.
+
+    Keras's callback looks one `inner_optimizer` deep (a `LossScaleOptimizer`); mixed
+    float16 around a kerasopt wrapper (`LossScaleOptimizer(Lookahead(SGD))`) puts the
+    average two deep, and Keras's callback then raises inside `fit`. This one follows
+    `inner_optimizer` from the model's optimizer down to the first with `use_ema` and swaps
+    that one's averages with Keras's own code. Overrides the private hook
+    `SwapEMAWeights._apply_to_ema_optimizers(tf_fn, backend_fn)` (Keras 3.0-3.15); without
+    an averaging optimizer on the chain it defers to Keras (and its error).
+    """
+
+    def _apply_to_ema_optimizers(self, tf_fn: Callable[[Any], None], backend_fn: Callable[[Any], None]) -> None:
+        holder = self.model.optimizer
+        while not getattr(holder, "use_ema", False) and getattr(holder, "inner_optimizer", None) is not None:
+            holder = holder.inner_optimizer
+        if not hasattr(holder, "_model_variables_moving_average"):
+            super()._apply_to_ema_optimizers(tf_fn, backend_fn)
+            return
+        (tf_fn if keras.backend.backend() == "tensorflow" else backend_fn)(holder)
+
+
 class WeightDecayHook:
     """Mixin: lets an optimizer apply `weight_decay` inside its own update rule.
 

@@ -116,6 +116,34 @@ def test_schedule_ema_replaces_the_moving_average_update() -> None:
     np.testing.assert_allclose(average.numpy(), [0.5, 0.5])
 
 
+
+def test_swap_ema_weights_reaches_the_average_two_wrappers_deep() -> None:
+    from kerasopt.optimizers import Lookahead
+    from kerasopt.training import enable_ema
+
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
+    inner = enable_ema(Lookahead(keras.optimizers.SGD(0.1)), decay=0.5)
+    model.compile(optimizer=keras.optimizers.LossScaleOptimizer(inner), loss="mse")
+    x, y = np.array([[1.0, 2.0], [3.0, -1.0]], "float32"), np.array([[1.0], [0.0]], "float32")
+    for _ in range(3):
+        model.train_on_batch(x, y)
+    raw = [v.numpy() for v in model.trainable_variables]
+    average = [v.numpy() for v in inner.inner_optimizer._model_variables_moving_average]
+    assert not np.allclose(raw[0], average[0])
+    keras_own = keras.callbacks.SwapEMAWeights()  # looks one level deep: finds Lookahead, no average
+    keras_own.set_model(model)
+    with pytest.raises(ValueError, match="use_ema"):
+        keras_own.on_test_begin()
+    swap = compat.SwapEMAWeights()
+    swap.set_model(model)
+    swap.on_test_begin()
+    for variable, expected in zip(model.trainable_variables, average, strict=True):
+        np.testing.assert_allclose(variable.numpy(), expected, rtol=1e-6)
+    swap.on_test_end()
+    for variable, expected in zip(model.trainable_variables, raw, strict=True):
+        np.testing.assert_allclose(variable.numpy(), expected, rtol=1e-6)
+
 def test_base_kernel_is_the_kernel_without_lora() -> None:
     layer = keras.layers.Dense(3)
     layer.build((None, 2))

@@ -75,24 +75,36 @@ class NotInMemory:
     arrays (their length, a slice, `numpy.asarray`) gets a DataError that says so and
     what to do, instead of a `TypeError` about `None`.
 
-    `first(n)` reads the first `n` samples of the split in file order, unaugmented, when
-    the source gave a way to (int8 export draws its calibration samples so).
+    What needs a bounded sample reads it from the stream instead: `first(n)` reads the
+    first `n` samples of the split in file order, unaugmented (int8 calibration, the int4
+    sensitivity pass, LSUV and QAT range calibration, through :func:`draw_pool`), and
+    `batches(size)` reads the whole split once in file order, unaugmented (weight
+    averaging's batch-norm pass), when the source gave a way to.
 
     Args:
         source: The source's name.
         name: The array's name ("x_train" or "y_train").
         head: `head(n)` returns the split's first `n` samples as an array. Defaults to
             `None` (`first` then refuses).
+        batches: `batches(size)` returns an iterable of `(inputs, targets)` batches of
+            `size` samples over the whole split. Defaults to `None` (`batches` then refuses).
     """
 
-    def __init__(self, source: str, name: str, head: Callable[[int], np.ndarray] | None = None) -> None:
-        self.source, self.name, self._head = source, name, head
+    def __init__(self, source: str, name: str, head: Callable[[int], np.ndarray] | None = None,
+                 batches: Callable[[int], Any] | None = None) -> None:
+        self.source, self.name, self._head, self._batches = source, name, head, batches
 
     def first(self, n: int) -> np.ndarray:
         """The split's first `n` samples (all of them when it has fewer), in file order."""
         if self._head is None:
             self.refuse()
         return self._head(n)
+
+    def batches(self, size: int) -> Any:
+        """One pass over the split in batches of `size` `(inputs, targets)`, in file order."""
+        if self._batches is None:
+            self.refuse()
+        return self._batches(size)
 
     def __repr__(self) -> str:
         return f"NotInMemory({self.source!r}, {self.name!r})"
@@ -102,9 +114,25 @@ class NotInMemory:
         from kerasopt.data.errors import DataError
 
         raise DataError(f"The training arrays (`{self.name}`) of the streaming source {self.source!r} are "
-                        "not in memory: it is read batch by batch. What needs them (batch_size: auto, "
-                        "class_weight: balanced, LSUV, QAT range calibration, weight averaging's batch-norm "
-                        "pass) works with in-memory sources only; for those, write the data with "
-                        "numpy.savez and use `source: npz`.")
+                        "not in memory: it is read batch by batch. What needs them whole (batch_size: auto, "
+                        "class_weight: balanced) works with in-memory sources only; for those, write the "
+                        "data with numpy.savez and use `source: npz`.")
 
     __len__ = __getitem__ = __array__ = __iter__ = refuse
+
+
+def draw_pool(array: Any, count: int) -> Any:
+    """The samples to draw `count` from: `array` itself in memory, a stream's first `count` samples.
+
+    One rule for everything that needs a bounded sample of the training data (int8
+    calibration, the int4 sensitivity pass, LSUV, QAT range calibration): an in-memory
+    array is returned whole (the caller draws or slices), a `NotInMemory` gives its
+    first `count` samples in file order (:meth:`NotInMemory.first`).
+
+    Example:
+        >>> draw_pool(np.arange(5), 2)
+        array([0, 1, 2, 3, 4])
+        >>> draw_pool(NotInMemory("s", "x_train", head=lambda n: np.arange(n)), 2)
+        array([0, 1])
+    """
+    return array.first(count) if isinstance(array, NotInMemory) else array

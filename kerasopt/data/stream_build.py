@@ -28,9 +28,11 @@ def build_streaming(source: StreamingSource, *, batch_size: int | str, validatio
     `limit` must be 0, None and None. Normalization statistics take one pass over the
     training files (per channel, float64 sums); the test split is read into memory once
     (`x_test`, `y_test`) for the export checks; training data never is (except with
-    `cache: memory`). Under a multi-worker strategy every worker reads every file and
-    keeps its part of each global batch (`AutoShardPolicy.DATA`, as in memory), so the
-    workers together train on exactly the batches one process would.
+    `cache: memory`): `x_train` and `y_train` are `NotInMemory`, whose `first(n)` reads the
+    first `n` samples and `x_train.batches(size)` one unaugmented pass in file order. Under
+    a multi-worker strategy every worker reads every file and keeps its part of each global
+    batch (`AutoShardPolicy.DATA`, as in memory), so the workers together train on exactly
+    the batches one process would.
 
     Args:
         source: The streaming source.
@@ -73,8 +75,10 @@ def build_streaming(source: StreamingSource, *, batch_size: int | str, validatio
     x_test, y_test = read_split(data.test)
     return DataBundle(
         train=train, validation=validation, test=test,
-        x_train=NotInMemory(source.name, "x_train", head=lambda n: read_split(data.train, n, batches=1)[0]),
-        y_train=NotInMemory(source.name, "y_train"), x_val=None, y_val=None,
+        x_train=NotInMemory(source.name, "x_train", head=lambda n: read_split(data.train, n, batches=1)[0],
+                            batches=lambda n: stream_dataset(data.train, batch_size=n)),
+        y_train=NotInMemory(source.name, "y_train", head=lambda n: read_split(data.train, n, batches=1)[1]),
+        x_val=None, y_val=None,
         x_test=x_test, y_test=y_test, input_shape=data.input_shape, num_classes=data.num_classes,
         task=data.task, class_names=data.class_names, steps_per_epoch=math.ceil(data.train.samples / size),
         batch_size=size, normalizer=stream_normalizer(data.train, normalization, data.input_shape),

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from kerasopt.recipe.errors import format_path
 from kerasopt.recipe.format.stages import resolve_stages
 from tests.recipe.conftest import MINIMAL
@@ -62,3 +64,47 @@ def test_a_pruning_schedule_end_may_be_a_duration(write):
     loaded = load_recipe(write(MINIMAL + "compression:\n  pruning:\n    pruning_schedule: "
                                "{type: constant_sparsity, target_sparsity: 0.5, end_step: '0.5dur'}\n"))
     assert loaded.recipe.compression.pruning.pruning_schedule["end_step"] == "0.5dur"
+
+
+def test_a_bad_field_inside_a_technique_is_one_message_without_the_boolean_arm(write, capsys):
+    """`qat: QAT | bool`: pydantic also reports the bool arm ("input should be a valid boolean"),
+    which said nothing about the mapping written; only the field's own message is printed."""
+    from kerasopt.cli import main
+
+    path = write(MINIMAL + "stages:\n  - name: q\n    compression: {qat: {ema_decay: 5}}\n")
+    assert main(["validate", path]) == 2
+    assert capsys.readouterr().err == (
+        f"{path}: 1 problem found\n"
+        f"{path}:6:25: stages[0].compression.qat.ema_decay: input should be less than 1\n"
+        "    received: 5\n")
+    path = write(MINIMAL + "compression:\n  clustering: {number_of_clusters: 1}\n")
+    assert main(["validate", path]) == 2
+    assert capsys.readouterr().err == (
+        f"{path}: 1 problem found\n"
+        f"{path}:5:16: compression.clustering.number_of_clusters: input should be greater than or equal to 2\n"
+        "    received: 1\n")
+
+
+@pytest.mark.parametrize("before", ["qat: true", "clustering: {number_of_clusters: 4}"])
+def test_channel_pruning_after_qat_or_clustering_is_refused_before_anything_runs(write, tmp_path, capsys, before):
+    """It stopped with exit 1 after the earlier stage had trained (the wrappers hide every channel)."""
+    from kerasopt.cli import main
+
+    technique = before.split(":")[0]
+    path = write(MINIMAL + f"stages:\n  - name: first\n    compression: {{{before}}}\n"
+                 "  - name: slim\n    compression: {channel_pruning: {ratio: 0.5}}\n"
+                 "export: {tflite: {quantization: int8}}\n")
+    assert main(["run", path, "--output-dir", str(tmp_path / "out")]) == 2
+    assert capsys.readouterr().err == (
+        f"{path}: 1 problem found\n"
+        f"{path}:8:19: stages[1].compression.channel_pruning: stage 'slim' prunes channels after stage 'first' "
+        f"ran {technique}, whose wrappers stay on the layers to the export, so no channel can be removed\n"
+        "    received: {'ratio': 0.5}\n"
+        "    allowed: channel_pruning in a stage before any qat or clustering stage (prune channels first, "
+        "then cluster or quantize)\n")
+    assert not (tmp_path / "out").exists()
+    # Channels pruned first, then quantized: valid.
+    path = write(MINIMAL + "stages:\n  - name: slim\n    compression: {channel_pruning: {ratio: 0.5}}\n"
+                 f"  - name: first\n    compression: {{{before}}}\n"
+                 "export: {tflite: {quantization: int8}}\n")
+    assert main(["validate", path]) == 0

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import keras
 import numpy as np
 import pytest
@@ -60,3 +62,14 @@ def test_ema_with_an_optimizer_that_averages_itself_is_refused(tmp_path, capsys)
     assert "training.ema: `training.ema` cannot be combined with `optimizer: swa`" in err
     assert "received: {'decay': 0.99}" in err and "Traceback" not in err
     assert not (tmp_path / "out").exists()
+
+
+def test_ema_under_mixed_float16_around_a_kerasopt_wrapper_validates_and_exports_the_average(tmp_path, capsys):
+    """Loss scaling wraps Lookahead, which wraps Adam: the average is two levels deep (exit 1 before)."""
+    lookahead = {"type": "lookahead", "optimizer": EMA["training"]["optimizer"], "sync_period": 2}
+    path = write_tiny_recipe(tmp_path, **{**EMA, "training": {**EMA["training"], "epochs": 2, "optimizer": lookahead},
+                                          "runtime": {"mixed_precision": "mixed_float16"}})
+    assert main(["run", path, "--output-dir", str(tmp_path / "out")]) == 0, capsys.readouterr().err
+    history = json.loads((tmp_path / "out" / "metrics.json").read_text())["stages"][0]["history"]
+    assert len(history["val_loss"]) == len(history["raw_val_loss"]) == 2
+    assert history["val_loss"][1] != history["raw_val_loss"][1]  # the average, and the trained weights

@@ -57,8 +57,9 @@ def validate(raw: Any, positions: dict[Path, Location]) -> tuple[Recipe | None, 
     if recipe is not None and not problems:
         from kerasopt.recipe.check.data_check import data_problems
         from kerasopt.recipe.check.file_check import file_problems
+        from kerasopt.recipe.check.stage_order import stage_order_problems
 
-        problems += file_problems(recipe) + data_problems(recipe, raw)
+        problems += stage_order_problems(recipe, raw) + file_problems(recipe) + data_problems(recipe, raw)
     problems = _dedupe(problems)
     located = [_locate(p, positions) for p in problems]
     located.sort(key=_file_order)
@@ -191,7 +192,7 @@ _UnionType = type(int | str)
 def pydantic_problems(err: ValidationError, raw: Any, prefix: Path) -> list[Problem]:
     """Translate pydantic errors into problems with recipe key paths."""
     grouped: dict[Path, list[dict[str, Any]]] = {}
-    for error in err.errors(include_url=False):
+    for error in _arms_that_took_the_value(err.errors(include_url=False), raw):
         if error["type"] == "extra_forbidden":
             continue  # pass 1 reports unknown keys, with what is allowed
         path = _data_path(error["loc"], raw, missing=error["type"] == "missing")
@@ -200,6 +201,40 @@ def pydantic_problems(err: ValidationError, raw: Any, prefix: Path) -> list[Prob
     for path, errors in grouped.items():
         problems.append(_problem(path, errors))
     return problems
+
+
+def _arms_that_took_the_value(errors: list[dict[str, Any]], raw: Any) -> list[dict[str, Any]]:
+    """Drop the complaints of union arms that never looked inside the value, when another arm did.
+
+    Pydantic reports every arm of a union: for `qat: {ema_decay: 5}` against `QAT | bool`,
+    the QAT arm's `ema_decay` error (location `compression.qat.QAT.ema_decay`) and the bool
+    arm's "input should be a valid boolean" (`compression.qat.bool`). The second says
+    nothing about the mapping the user wrote, so an error located at an arm (a location
+    part that is no key of the data) is dropped when an error of another arm at the same
+    place reaches inside the value.
+    """
+    def arm(loc: tuple[Any, ...]) -> tuple[tuple[Any, ...], Any] | None:
+        """`(place, arm tag)` of the first location part that is no key of the data, or None."""
+        node = raw
+        for index, part in enumerate(loc):
+            if isinstance(node, dict) and part in node:
+                node = node[part]
+            elif isinstance(node, list) and isinstance(part, int) and part < len(node):
+                node = node[part]
+            else:
+                return (loc[:index], part) if isinstance(node, (dict, list)) else None
+        return None
+
+    inside = {(place, tag) for e in errors if (found := arm(e["loc"])) is not None
+              for place, tag in [found] if len(e["loc"]) > len(place) + 1}
+
+    def mismatched(error: dict[str, Any]) -> bool:
+        found = arm(error["loc"])
+        if found is None or len(error["loc"]) != len(found[0]) + 1:
+            return False
+        return any(place == found[0] and tag != found[1] for place, tag in inside)
+
+    return [error for error in errors if not mismatched(error)]
 
 
 def _data_path(loc: tuple[Any, ...], raw: Any, *, missing: bool) -> Path:

@@ -177,6 +177,7 @@ def export(recipe: Recipe, model: Any, data: Any, run_dir: RunDirectory,
         The `exports` entry of `metrics.json`; each verified TFLite or ONNX entry also holds
         `keras_accuracy`, the accuracy of the Keras model it was converted from.
     """
+    from kerasopt.data.stream import draw_pool
     from kerasopt.export import keras_format, saved_model, tflite, tflite_profile, tflite_verify
 
     section = recipe.export
@@ -203,7 +204,7 @@ def export(recipe: Recipe, model: Any, data: Any, run_dir: RunDirectory,
             else:
                 info = tflite.export_tflite(
                     source, run_dir.path(filename), quantization=quantization,
-                    representative_data=_calibration_inputs(data, options.representative_samples),
+                    representative_data=draw_pool(data.x_train, options.representative_samples),
                     num_representative=options.representative_samples, io=io)
             if options.verify:
                 outputs = predict_locally(source, data.x_test)  # the chief alone exports
@@ -232,8 +233,10 @@ def _export_int4(model: Any, path: Any, options: Any, data: Any) -> dict[str, An
     """`quantization: int4`: int4 weights, the layers the measured sensitivity pass picks kept.
 
     The pass runs on the validation split (at most :data:`SENSITIVITY_SAMPLES`), or, without
-    one, on as many training samples drawn with a fixed seed; never on the test split.
+    one, on as many training samples drawn with a fixed seed (a streaming source: its first
+    training samples in file order, as int8 calibration draws them); never on the test split.
     """
+    from kerasopt.data.stream import draw_pool
     from kerasopt.export.tflite_low_bit import export_tflite_int4
 
     settings = options.int4
@@ -241,7 +244,8 @@ def _export_int4(model: Any, path: Any, options: Any, data: Any) -> dict[str, An
         from kerasopt.recipe.format.schema import Int4
 
         settings = Int4()
-    x, y = (data.x_val, data.y_val) if data.x_val is not None else (data.x_train, data.y_train)
+    x, y = (data.x_val, data.y_val) if data.x_val is not None else (
+        draw_pool(data.x_train, SENSITIVITY_SAMPLES), draw_pool(data.y_train, SENSITIVITY_SAMPLES))
     chosen = np.sort(np.random.default_rng(0).choice(len(x), size=min(SENSITIVITY_SAMPLES, len(x)), replace=False))
     return export_tflite_int4(
         model, path, granularity=settings.granularity, block_size=settings.block_size,
@@ -282,10 +286,3 @@ def _relative(info: dict[str, Any], run_dir: RunDirectory) -> dict[str, Any]:
     except ValueError:
         info["path"] = str(path)
     return info
-
-
-def _calibration_inputs(data: Any, count: int) -> Any:
-    """The training inputs int8 export draws its calibration samples from (a stream's first `count`)."""
-    from kerasopt.data.stream import NotInMemory
-
-    return data.x_train.first(count) if isinstance(data.x_train, NotInMemory) else data.x_train

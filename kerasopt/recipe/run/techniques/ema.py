@@ -19,7 +19,9 @@ class WeightEMA(Technique):
     - `optimizer_built`: turns on Keras's `use_ema` with the stage's `decay`, `start` (a
       duration, in the stage's steps) and `every`; the averages are optimizer variables, so
       stage files and mid-stage backups hold them and `--resume` continues exactly.
-    - `callbacks`: `keras.callbacks.SwapEMAWeights` (validation metrics are the average's) and
+    - `callbacks`: Keras's `SwapEMAWeights`, reaching the average however deep the optimizer
+      is wrapped (mixed float16's `LossScaleOptimizer` around Lookahead or SAM: two levels;
+      :class:`kerasopt._keras_compat.SwapEMAWeights`), so validation metrics are the average's, and
       :class:`RawValidation` (the same metrics of the trained weights, as `raw_val_*`, so
       both curves are in `metrics.json` and TensorBoard).
     - `fit` ends with the average in the model (Keras's `finalize_variable_values`): it is
@@ -55,7 +57,9 @@ class WeightEMA(Technique):
     def callbacks(self, state: TechniqueState, stage: StageSettings, callbacks: list[Any]) -> list[Any]:
         if stage.training.ema is None:
             return []
-        added: list[Any] = [keras.callbacks.SwapEMAWeights()]
+        from kerasopt._keras_compat import SwapEMAWeights
+
+        added: list[Any] = [SwapEMAWeights()]  # also under mixed float16 around a kerasopt wrapper
         if state.data.validation is not None:
             added.append(RawValidation(state.model, state.data.validation))
         return added

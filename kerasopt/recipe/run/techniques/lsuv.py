@@ -10,6 +10,10 @@ if TYPE_CHECKING:
     from kerasopt.recipe.run.techniques.state import TechniqueState
 
 
+BATCH = 512
+"""LSUV scales each layer on the first this many training samples (a streaming source's too)."""
+
+
 class LSUVInitialization(Technique):
     """Run :func:`kerasopt.initializers.lsuv.lsuv_initialize` when a layer was built with the LSUV marker.
 
@@ -32,6 +36,8 @@ class LSUVInitialization(Technique):
         if isinstance(spec, dict) and registry.get("initializer", spec["type"]) is LSUV:
             markers.insert(0, registry.build("initializer", spec))
         if markers:
+            from kerasopt.data.stream import draw_pool
+
             options = markers[0].get_config()
-            x = state.data.x_train[: min(len(state.data.x_train), 512)]
+            x = draw_pool(state.data.x_train, BATCH)[:BATCH]  # a stream's first samples
             lsuv_initialize(state.model, x, tol_var=options["tol_var"], max_iter=options["max_iter"])

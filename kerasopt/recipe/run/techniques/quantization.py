@@ -38,12 +38,14 @@ class QuantizationAwareTraining(Technique):
         if settings is None or self.wrapped:
             return
         from kerasopt.compression.quantization import calibrate_ranges, quantize_model
+        from kerasopt.data.stream import draw_pool
 
         with state.scope():
             state.model = quantize_model(
                 state.model, preserve_sparsity=settings.preserve_sparsity,
                 fold_batch_norm=settings.fold_batch_norm, ema_decay=settings.ema_decay,
                 **settings.selection())
-        # Ranges from real activations before the first step, instead of the [-6, 6] start.
-        calibrate_ranges(state.model, state.data.x_train[:512])
+        # Ranges from real activations before the first step, instead of the [-6, 6] start
+        # (the first 512 training samples; a streaming source's first 512 in file order).
+        calibrate_ranges(state.model, draw_pool(state.data.x_train, 512)[:512])
         self.wrapped = True

@@ -15,7 +15,9 @@ class WeightAveraging(Technique):
     """After a stage, swap in the optimizer's averaged weights and recompute batch-norm statistics.
 
     Applies to any optimizer with an `assign_average_vars(var_list)` method (kerasopt's
-    `SWA`, and wrappers around it that forward the method).
+    `SWA`, and wrappers around it that forward the method). The batch-norm pass reads the
+    training inputs once, unaugmented: the arrays in memory, or a streaming source's
+    training files in file order (`NotInMemory.batches`).
     """
 
     name = "weight_averaging"
@@ -24,7 +26,10 @@ class WeightAveraging(Technique):
         assign = getattr(optimizer, "assign_average_vars", None)
         if not callable(assign):
             return
+        from kerasopt.data.stream import NotInMemory
         from kerasopt.training.batch_norm import recompute_batch_norm_statistics
 
         assign(state.model.trainable_variables)
-        recompute_batch_norm_statistics(state.model, state.data.x_train, batch_size=state.data.batch_size)
+        x, size = state.data.x_train, state.data.batch_size
+        recompute_batch_norm_statistics(state.model, x.batches(size) if isinstance(x, NotInMemory) else x,
+                                        batch_size=size)

@@ -1,0 +1,42 @@
+"""Techniques that cannot follow one another across stages, refused before anything runs."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from kerasopt.recipe.errors import Problem
+from kerasopt.recipe.format.schema import Recipe
+from kerasopt.recipe.format.stages import resolve_stages
+
+WRAPPING = ("qat", "clustering")
+"""Techniques whose layer wrappers stay on the model through every later stage (to the export)."""
+
+
+def stage_order_problems(recipe: Recipe, raw: dict[str, Any]) -> list[Problem]:
+    """`channel_pruning` in a stage after a QAT or clustering stage (of the same model).
+
+    Channel pruning rebuilds the model from its plain Dense and Conv layers; after QAT or
+    clustering those layers sit inside the technique's wrappers until the export, so no
+    channel could be removed and the run would stop after the earlier stages had trained.
+    A stage that builds a new model (`model:`) starts unwrapped.
+    """
+    problems = []
+    wrapped_by: tuple[str, str] | None = None
+    for stage in resolve_stages(recipe, raw):
+        if stage.model is not None:
+            wrapped_by = None
+        settings = stage.compression.channel_pruning
+        if settings is not None and wrapped_by is not None:
+            own = ((raw.get("stages") or [{}])[stage.index].get("compression") or {}) if recipe.stages else {}
+            path = ("stages", stage.index, "compression", "channel_pruning") if "channel_pruning" in own \
+                else ("compression", "channel_pruning")
+            problems.append(Problem(
+                path, f"stage {stage.name!r} prunes channels after stage {wrapped_by[0]!r} ran {wrapped_by[1]}, "
+                f"whose wrappers stay on the layers to the export, so no channel can be removed",
+                received=own.get("channel_pruning", (raw.get("compression") or {}).get("channel_pruning")),
+                allowed=f"channel_pruning in a stage before any {' or '.join(WRAPPING)} stage "
+                        "(prune channels first, then cluster or quantize)"))
+        for technique in WRAPPING:
+            if wrapped_by is None and getattr(stage.compression, technique) is not None:
+                wrapped_by = (stage.name, technique)
+    return problems
