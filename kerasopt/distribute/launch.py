@@ -152,14 +152,15 @@ def _signal_name(code: int) -> str:
 def _keep_logs(local: LocalWorkers, run_dir: Path, chief_status: int | None) -> None:
     """Move the workers' logs into `<run_dir>/workers/` when the chief started a run there.
 
-    A run refused or invalid (exit 2) wrote nothing, and its directory may hold another
-    run: the logs then stay where they are, and their place is printed.
+    A run refused or invalid (exit 2: the chief printed why) writes nothing: the log
+    folder goes too. Otherwise, when the chief did not start a run, the logs stay where
+    they are, and their place is printed.
     """
     found = [local.log_path(i) for i in range(1, local.num_workers) if local.log_path(i).exists()]
-    if not found:
+    if not found or chief_status == EXIT_USAGE:
         shutil.rmtree(local.log_folder, ignore_errors=True)
         return
-    if chief_status != EXIT_USAGE and (run_dir / "recipe.yaml").exists():
+    if (run_dir / "recipe.yaml").exists():
         target = run_dir / WORKER_LOGS
         target.mkdir(exist_ok=True)
         for path in found:

@@ -176,8 +176,16 @@ def test_launch_moves_the_worker_logs_into_the_run_directory(tmp_path, monkeypat
     assert sorted(p.name for p in run_dir.parent.iterdir()) == ["x"]  # the temporary folder is gone
 
 
-def test_a_refused_run_leaves_the_logs_beside_it_and_says_where(tmp_path, monkeypatch, capsys):
+def test_a_run_refused_by_the_chief_leaves_no_logs_behind(tmp_path, monkeypatch, capsys):
+    # Exit 2 (the chief printed why) writes nothing: not even the launcher's log folder.
     run_dir = _stand_in_run(tmp_path, monkeypatch, chief_code=2, writes_run=False)
+    assert not run_dir.exists() and list(run_dir.parent.iterdir()) == []
+    assert "logs are in" not in capsys.readouterr().err
+
+
+def test_a_run_failing_before_the_chief_wrote_it_keeps_the_logs_beside_it_and_says_where(tmp_path, monkeypatch,
+                                                                                         capsys):
+    run_dir = _stand_in_run(tmp_path, monkeypatch, chief_code=1, writes_run=False)
     assert not run_dir.exists()
     (kept,) = run_dir.parent.glob(".kerasopt-workers-*")
     assert sorted(p.name for p in kept.iterdir()) == ["worker-1.log", "worker-2.log"]

@@ -145,8 +145,9 @@ def test_a_local_workers_resume_command_starts_the_workers_again(tmp_path, monke
     from kerasopt.recipe.check.loader import load_recipe
     from kerasopt.recipe.run.runner import resume_command
 
-    # What a worker of `kerasopt run quickstart training.epochs=2 --workers 3` loads.
-    loaded = load_recipe("quickstart", ["training.epochs=2", STRATEGY_OVERRIDE])
+    # What a worker of `kerasopt run quickstart training.epochs=2 --workers 3` loads, its
+    # output going to the launcher (not a terminal): the progress override is not the user's.
+    loaded = load_recipe("quickstart", ["training.epochs=2", STRATEGY_OVERRIDE, "runtime.verbose=2"])
     run_dir = SimpleNamespace(root=tmp_path / "out")
     monkeypatch.setenv(LOCAL_WORKERS_ENV, "3")
     words = shlex.split(resume_command(loaded, run_dir))

@@ -139,6 +139,24 @@ def load_recipe(name_or_path: str, overrides: Sequence[str] = ()) -> LoadedRecip
     return LoadedRecipe(recipe, path, raw, tuple(overrides))
 
 
+PROGRESS_OVERRIDE = "runtime.verbose=2"
+"""The override :func:`progress_overrides` adds; the resume command a run prints leaves it out."""
+
+
+def typed_overrides(overrides: Sequence[str]) -> list[str]:
+    """The overrides without the one :func:`progress_overrides` appended (the last, if it is there).
+
+    A `runtime.verbose=2` typed last is dropped too, which changes nothing: `--resume`
+    ignores `runtime.verbose`, and a resumed run off a terminal gets it again.
+
+    Example:
+        >>> typed_overrides(["seed=1", "runtime.verbose=2"])
+        ['seed=1']
+    """
+    words = list(overrides)
+    return words[:-1] if words and words[-1] == PROGRESS_OVERRIDE else words
+
+
 def progress_overrides(loaded: LoadedRecipe, overrides: Sequence[str], stream: Any = None) -> list[str]:
     """The overrides, plus `runtime.verbose=2` when Keras's progress bar would go to a file or pipe.
 
@@ -155,7 +173,7 @@ def progress_overrides(loaded: LoadedRecipe, overrides: Sequence[str], stream: A
     stream = sys.stdout if stream is None else stream
     isatty = getattr(stream, "isatty", None)
     if loaded.recipe.runtime.verbose == 1 and not (isatty and isatty()):
-        return [*overrides, "runtime.verbose=2"]
+        return [*overrides, PROGRESS_OVERRIDE]
     return list(overrides)
 
 

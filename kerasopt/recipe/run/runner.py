@@ -20,7 +20,7 @@ import numpy as np
 
 from kerasopt._backend import RECIPE_RUNNER, require_tensorflow
 from kerasopt.atomic import NoSpaceError
-from kerasopt.recipe.check.loader import LoadedRecipe
+from kerasopt.recipe.check.loader import LoadedRecipe, typed_overrides
 from kerasopt.recipe.errors import RunFailed, RunInterrupted
 from kerasopt.recipe.run.run_callbacks import backup_folder
 from kerasopt.recipe.run.run_context import Run
@@ -100,7 +100,9 @@ def resume_command(loaded: LoadedRecipe, run_dir: RunDirectory) -> str:
     this process is one of the local workers `kerasopt run --workers` started)."""
     from kerasopt.distribute.launch import local_launch_words
 
-    options = local_launch_words(loaded.overrides) or list(loaded.overrides)
+    # The progress override a run adds off a terminal is the run's, not the user's: left out.
+    typed = typed_overrides(loaded.overrides)
+    options = local_launch_words(typed) or typed
     words = ["kerasopt", "run", str(loaded.path), *options, "--output-dir", str(run_dir.root), "--resume"]
     return " ".join(shlex.quote(w) for w in words)
 
