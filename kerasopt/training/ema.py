@@ -45,6 +45,11 @@ def enable_ema(optimizer: keras.optimizers.Optimizer, decay: float = 0.999, star
     `ema_momentum` does. Only trainable weights are averaged: batch-normalization moving
     statistics stay the layers' own running averages, collected under the raw weights.
 
+    A `.keras` file keeps the averages, `use_ema` and `ema_momentum` (Keras's optimizer
+    config) but not `start` and `every`: a loaded optimizer would mix in the weights on
+    every step. Call `enable_ema` on the loaded model's optimizer with the same arguments
+    (a built optimizer that already averages is accepted for that) before training on.
+
     Args:
         optimizer: A Keras optimizer not built yet, or a kerasopt wrapper around one (the
             average is then kept by its inner optimizer). An optimizer that averages weights
@@ -59,8 +64,8 @@ def enable_ema(optimizer: keras.optimizers.Optimizer, decay: float = 0.999, star
         `optimizer`, changed in place.
 
     Raises:
-        ValueError: An argument out of range, an optimizer already built, or one that
-            averages weights itself.
+        ValueError: An argument out of range, an optimizer already built without an
+            average, or one that averages weights itself.
 
     Example:
         >>> opt = enable_ema(keras.optimizers.SGD(0.1), decay=0.9, start=2)
@@ -88,9 +93,10 @@ def enable_ema(optimizer: keras.optimizers.Optimizer, decay: float = 0.999, star
             f"`{type(optimizer).__name__}` wraps its optimizer more than one level deep; "
             "`keras.callbacks.SwapEMAWeights` reaches one level. Received: "
             f"optimizer={type(optimizer).__name__}")
-    if target.built:
+    if target.built and not getattr(target, "use_ema", False):
         raise ValueError(f"`enable_ema` needs an optimizer that is not built yet (it creates the "
-                         f"averages when it builds). Received: a built {type(target).__name__}")
+                         f"averages when it builds), or one built with its average (loaded from a "
+                         f"`.keras` file, say). Received: a built {type(target).__name__} without one")
     target.use_ema = True
     target.ema_momentum = decay
     target.ema_overwrite_frequency = None

@@ -63,3 +63,21 @@ def test_refusals_name_what_is_wrong():
     built.build([keras.Variable(np.zeros(2))])
     with pytest.raises(ValueError, match="not built yet"):
         enable_ema(built)
+
+
+def test_a_loaded_model_trains_on_with_the_same_schedule_once_enable_ema_is_called_again(tmp_path):
+    # A .keras file keeps the averages, use_ema and ema_momentum, not `start`/`every`.
+    rng = np.random.default_rng(1)
+    x, y = rng.normal(size=(32, 5)).astype("float32"), rng.normal(size=(32, 2)).astype("float32")
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential([keras.Input((5,)), keras.layers.Dense(2)])
+    model.compile(optimizer=enable_ema(keras.optimizers.SGD(0.1), decay=0.8, start=3, every=4), loss="mse")
+    model.fit(x, y, batch_size=8, epochs=1, shuffle=False, verbose=0)
+    model.save(tmp_path / "m.keras")
+    as_saved = keras.models.load_model(tmp_path / "m.keras")
+    again = keras.models.load_model(tmp_path / "m.keras")
+    enable_ema(again.optimizer, decay=0.8, start=3, every=4)
+    for trained in (model, as_saved, again):
+        trained.fit(x, y, batch_size=8, epochs=1, shuffle=False, verbose=0)
+    np.testing.assert_allclose(again.get_weights()[0], model.get_weights()[0], rtol=1e-6, atol=1e-7)
+    assert np.abs(as_saved.get_weights()[0] - model.get_weights()[0]).max() > 1e-4  # every step, no period
