@@ -1,4 +1,4 @@
-"""Suite-wide set-up: kerasopt's (and the tests') bytecode is compiled once, before any test.
+"""Suite-wide set-up: bytecode compiled once before any test; files holding slow tests run first.
 
 Where `PYTHONDONTWRITEBYTECODE` is set (or the tree is fresh), every interpreter the suite
 starts (the `kerasopt run` subprocesses, the forked children of the module-import check)
@@ -10,6 +10,7 @@ compile anyway; `__pycache__/` is ignored by git.
 from __future__ import annotations
 
 import compileall
+from collections import Counter
 from pathlib import Path
 
 import pytest
@@ -22,3 +23,18 @@ def pytest_configure(config: pytest.Config) -> None:
         return  # an xdist worker: the controller compiled before starting it
     for folder in ("kerasopt", "tests"):
         compileall.compile_dir(ROOT / folder, quiet=2, workers=1)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Files holding a `slow` test first, then the others; more tests first within each group.
+
+    pytest-xdist (`--dist loadfile --no-loadscope-reorder`, pyproject's addopts) hands whole
+    files to its two workers in this order. Ordered by test count alone (xdist's own
+    reordering), the slowest files, the end-to-end ones with one to three tests, came among
+    the last: one worker ran a minute-long file while the other had nothing left. Started
+    first, they are balanced by the many short files that follow. Tests keep their order
+    within a file.
+    """
+    slow = {item.path for item in items if item.get_closest_marker("slow")}
+    counts = Counter(item.path for item in items)
+    items.sort(key=lambda item: (item.path not in slow, -counts[item.path]))

@@ -6,8 +6,9 @@ before TensorFlow initializes its devices:
     python -m tests.distribute._mirrored_conformance RESULTS.json [PART PARTS]
 
 `tests/distribute/test_mirrored.py` starts it as two processes side by side (part 0 and
-part 1 of 2: every other check each, and the runner's checks in part 0) and reads their
-JSON. Each check
+part 1 of 2: every other check each; the runner's refusal and scaled runs in part 0, its
+line-search runs in the last part, so that neither process waits for the other) and reads
+their JSON. Each check
 (`_optimizer_checks.py`, `_component_checks.py`, and the recipe runner's below) is a
 function of a strategy that builds a tiny model in the strategy's scope, trains it on a
 fixed global batch (`shuffle=False`) and returns its outcome: named arrays (weights,
@@ -99,8 +100,7 @@ def runner_checks(folder: Path) -> dict[str, Any]:
     alone = _cli_run(folder, "one_device", model=model, training={
         "epochs": 2, "optimizer": {"type": "sgd", "learning_rate": 0.1}},
         runtime={**runtime, "strategy": "one_device"})
-    return {"line_search": line_search_runs(folder),
-            "refusal": {key: refused[key] for key in ("exit", "stderr", "wrote")},
+    return {"refusal": {key: refused[key] for key in ("exit", "stderr", "wrote")},
             "scaled": {"exit": [mirrored["exit"], alone["exit"]],
                        "stderr": mirrored["stderr"] + alone["stderr"],
                        "runtime": [(m or {}).get("runtime") for m in (mirrored["metrics"], alone["metrics"])],
@@ -175,9 +175,11 @@ def main(path: str, part: int = 0, parts: int = 1) -> None:
         started = time.perf_counter()
         results[name] = compare(check, mirrored, TOLERANCES.get(name, TOLERANCE))
         results[name]["seconds"] = round(time.perf_counter() - started, 2)
-    if part == 0:
-        with tempfile.TemporaryDirectory() as folder:
+    with tempfile.TemporaryDirectory() as folder:
+        if part == 0:
             results["runner"] = runner_checks(Path(folder))
+        if part == parts - 1:
+            results["runner:line_search"] = line_search_runs(Path(folder))
     with open(path, "w", encoding="utf-8") as handle:
         json.dump(results, handle, indent=1)
 

@@ -115,7 +115,7 @@ def test_the_runner_splits_the_global_batch_and_scales_the_rate(results: dict[st
 
 
 def test_the_runner_trains_lbfgs_through_synchronized_batch_norm(results: dict[str, Any]) -> None:
-    runs = results["runner"]["line_search"]
+    runs = results["runner:line_search"]
     assert runs["exit"] == [0, 0], runs["stderr"]
     mirrored, alone = runs["loss"]
     assert alone[-1] < alone[0]  # it trained
