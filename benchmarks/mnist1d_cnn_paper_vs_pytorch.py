@@ -56,7 +56,8 @@ def kerasopt(seed: int, threads: int, overrides: list[str]) -> dict:
         metrics = json.loads((Path(out) / "metrics.json").read_text())
     test = metrics["evaluation"]["test"]
     return {"stack": "kerasopt", "seed": seed, "overrides": overrides, "updates": metrics["timing"]["train_steps"],
-            "fit_seconds": metrics["timing"]["fit_seconds"], "test": test["accuracy"], "test_loss": test["loss"]}
+            "fit_seconds": metrics["timing"]["fit_seconds"], "test": test["accuracy"], "test_loss": test["loss"],
+            "steps_per_execution": metrics["timing"]["steps_per_execution"], "jit_compile": metrics["timing"]["jit_compile"]}
 
 
 def pytorch(seed: int, threads: int, variant: dict[str, str]) -> dict:
