@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import keras
+import numpy as np
 import pytest
 
 from kerasopt.recipe.check.loader import load_recipe
@@ -28,6 +30,13 @@ def data():
     return session.build_data(load_recipe("mnist1d_cnn_fast").recipe)
 
 
+@pytest.fixture(scope="module")
+def paper():
+    """The paper recipe and its data: all 4,000 training sequences, in the generator's order."""
+    recipe = load_recipe("mnist1d_cnn").recipe
+    return recipe, session.build_data(recipe)
+
+
 def steps_of(name: str, steps_per_epoch: int) -> int:
     """The optimizer steps a run of the recipe takes, stage by stage as the runner plans them."""
     loaded = load_recipe(name)
@@ -35,10 +44,22 @@ def steps_of(name: str, steps_per_epoch: int) -> int:
                for stage in resolve_stages(loaded.recipe, loaded.raw))
 
 
+INITIALIZERS = ("kernel_initializer", "bias_initializer")
+
+
 def layer_list(model) -> list[tuple[str, dict]]:
-    """Each layer's class and configuration, without its (generated) name."""
-    return [(type(layer).__name__, {k: v for k, v in layer.get_config().items() if k != "name"})
+    """Each layer's class and configuration, without its (generated) name and its initializers.
+
+    The paper recipe initializes as PyTorch does (the paper's code); the fast recipes keep Keras's.
+    """
+    return [(type(layer).__name__, {k: v for k, v in layer.get_config().items() if k not in ("name", *INITIALIZERS)})
             for layer in model.layers]
+
+
+def without_initializers(model_spec: dict) -> dict:
+    """A recipe's `model` section without the layers' initializer specs."""
+    layers = [{k: v for k, v in layer.items() if k not in INITIALIZERS} for layer in model_spec["layers"]]
+    return {**model_spec, "layers": layers}
 
 
 @pytest.mark.parametrize("name", BUDGETS)
@@ -70,7 +91,7 @@ def test_one_cycle_spans_the_whole_training(name, data):
 def test_same_cnn_as_the_paper_recipe(name, data):
     paper = load_recipe("mnist1d_cnn").recipe
     fast = load_recipe(name).recipe
-    assert fast.model.model_dump() == paper.model.model_dump()
+    assert without_initializers(fast.model.model_dump()) == without_initializers(paper.model.model_dump())
     paper_model = session.build_model(paper, data)
     fast_model = session.build_model(fast, data)
     assert model_params(fast_model) == model_params(paper_model) == PAPER_PARAMS
@@ -93,11 +114,32 @@ def test_short_run_counts_steps_and_parameters(tmp_path):
     assert "last" not in metrics["evaluation"]  # restore_best: false keeps the final weights
 
 
-def test_paper_recipe_follows_the_papers_protocol():
-    # Issue 23, item 8: mnist1d's train.py trains on all 4,000 sequences (no validation set),
-    # Adam 1e-2 without weight decay, batch 100, 6000 steps, and tests the final weights.
-    recipe = load_recipe("mnist1d_cnn").recipe
+def test_paper_recipe_follows_the_papers_protocol(paper):
+    # Issue 23, item 8: mnist1d's train.py trains on all 4,000 sequences (no validation set)
+    # in the fixed order bix = (step * 100) % 4000, Adam 1e-2 (PyTorch's eps 1e-8) without
+    # weight decay, batch 100, 6000 steps, and tests the final weights.
+    recipe, data = paper
     assert recipe.data.validation_split == 0.0 and recipe.data.batch_size == 100
+    assert recipe.data.shuffle is False and recipe.data.normalization == "none" and not recipe.data.augmentation
     assert recipe.training.steps == 6000 and recipe.training.restore_best is False
-    assert recipe.training.optimizer == {"type": "adam", "learning_rate": 0.01}
-    assert session.build_data(recipe).steps_per_epoch == 40
+    assert recipe.training.optimizer == {"type": "adam", "learning_rate": 0.01, "epsilon": 1e-8}
+    assert data.steps_per_epoch == 40 and len(data.x_train) == 4000
+    first_pass = list(data.train)
+    assert [len(y) for _, y in first_pass] == [100] * 40  # nothing dropped, nothing left over
+    np.testing.assert_array_equal(np.concatenate([x for x, _ in first_pass]), data.x_train)  # fixed order
+
+
+def test_paper_recipe_initializes_as_pytorch(paper):
+    # Issue 23, item 8: ConvBase's Conv1d and Linear layers keep PyTorch's default initialization:
+    # kernels and biases U(-1/sqrt(fan_in), 1/sqrt(fan_in)), fan_in = kernel_size * in_channels.
+    recipe, data = paper
+    keras.utils.set_random_seed(0)
+    model = session.build_model(recipe, data)
+    weighted = [layer for layer in model.layers if layer.weights]
+    assert [type(layer.kernel_initializer).__name__ for layer in weighted] == ["TorchDefault"] * 4
+    for layer, fan_in in zip(weighted, (5, 75, 75, 125), strict=True):
+        kernel, bias = (keras.ops.convert_to_numpy(w) for w in layer.weights)
+        assert int(np.prod(kernel.shape[:-1])) == fan_in
+        bound = 1 / np.sqrt(fan_in)
+        assert np.abs(kernel).max() <= bound and np.abs(kernel).max() > 0.8 * bound
+        assert np.abs(bias).max() <= bound and np.abs(bias).max() > 0.5 * bound  # not zeros
