@@ -283,7 +283,9 @@ def build(kind: str, spec: str | dict[str, Any], **extra: Any) -> Any:
     Nested specs (a dict with a `type` key, as an argument) are built too, with the
     kind inferred from the argument name (`learning_rate` -> schedule, `optimizer`
     -> optimizer, `*_initializer` -> initializer, `*_regularizer` -> regularizer,
-    `*_constraint` -> constraint).
+    `*_constraint` -> constraint). A `*_initializer`, `*_regularizer` or `*_constraint`
+    argument may also name a kerasopt component by a string (`"TorchDefault"`), as it
+    names a Keras one (`"he_normal"`, which Keras resolves itself).
 
     Args:
         kind: One of :data:`KINDS`.
@@ -320,7 +322,15 @@ def nested_kind(argument: str) -> str | None:
     return None
 
 
+_BY_NAME_IN_ARGUMENTS = ("initializer", "regularizer", "constraint")
+"""Kinds whose kerasopt components an argument may name by a string (`kernel_initializer: TorchDefault`)."""
+
+
 def _build_nested(argument: str, value: Any) -> Any:
+    if isinstance(value, str) and nested_kind(argument) in _BY_NAME_IN_ARGUMENTS:
+        # Keras resolves its own names itself; a kerasopt one it would not know.
+        kind = nested_kind(argument)
+        return build(kind, value) if kind is not None and is_registered(kind, value) else value
     if isinstance(value, dict) and "type" in value:
         kind = nested_kind(argument)
         if kind is None:

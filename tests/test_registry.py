@@ -11,6 +11,7 @@ import textwrap
 from pathlib import Path
 
 import keras
+import numpy as np
 import pytest
 
 import kerasopt
@@ -181,6 +182,15 @@ def test_build_nested_component_specs():
                                          "decay_steps": 10}})
     assert isinstance(optimizer.learning_rate, float) or optimizer._learning_rate is not None
     assert isinstance(optimizer._learning_rate, keras.optimizers.schedules.CosineDecay)
+
+
+def test_an_initializer_argument_names_a_kerasopt_initializer_as_it_names_a_keras_one():
+    layer = registry.build("layer", {"type": "Dense", "units": 3, "kernel_initializer": "TorchDefault",
+                                     "bias_initializer": "he_normal"})
+    assert type(layer.kernel_initializer).__name__ == "TorchDefault"
+    assert isinstance(layer.bias_initializer, keras.initializers.HeNormal)  # Keras's own name, as Keras reads it
+    layer.build((None, 4))
+    assert np.abs(keras.ops.convert_to_numpy(layer.kernel)).max() <= 1 / np.sqrt(4)  # U(-1/sqrt(fan_in), ...)
 
 
 def test_loss_function_names_build_to_the_function():
