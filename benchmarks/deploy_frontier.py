@@ -161,8 +161,8 @@ def seeds(run_dirs: list[Path]) -> dict[str, dict]:
 
 def pruning_ratio(config: dict) -> float:
     """The channel_pruning ratio of a mnist1d_deploy recipe (its one channel-pruning stage)."""
-    return next(stage["compression"]["channel_pruning"]["ratio"] for stage in config["stages"]
-                if "channel_pruning" in (stage.get("compression") or {}))
+    settings = ((stage.get("compression") or {}).get("channel_pruning") for stage in config["stages"])
+    return next(setting["ratio"] for setting in settings if setting)
 
 
 def table(rows: dict[str, dict]) -> str:
