@@ -3,8 +3,8 @@
 One invocation measures three int8 TFLite files made from the same trained float model (the
 190k-parameter Conv1D CNN of `recipes/mnist1d_deploy.yaml` and `mnist1d_compress.yaml`):
 
-- channel-pruned int8: `recipes/mnist1d_deploy.yaml` run as it is (train, remove 70% of the
-  channels with distillation, QAT, int8 file with int8 input and output);
+- channel-pruned int8: `recipes/mnist1d_deploy.yaml` run as it is (train, remove channels
+  with distillation, QAT, int8 file with int8 input and output);
 - unstructured int8: `recipes/mnist1d_compress.yaml`'s prune (80%) and 16-cluster stages,
   run on the deploy run's trained float model (`model_float.keras`);
 - tfmot prune + QAT: tfmot 0.8.1 on tf_keras in a subprocess (`_tfmot_peer.py`; `--peer-path`
@@ -21,8 +21,8 @@ under the same load. Results go to `benchmarks/results/deploy_frontier.json`.
     python benchmarks/deploy_frontier.py [--deploy-dir RUN_DIR] [--peer-path SITE] [--quick]
 
 `--seeds RUN_DIR...` instead re-measures the float and int8 files of several `mnist1d_deploy`
-runs (one per seed; each pair timed together, 7 `profile_tflite` calls, medians) and writes
-`benchmarks/results/deploy_seeds.json`; no training. `--deploy-dir` reuses the run directory of an earlier `kerasopt run mnist1d_deploy` instead of
+runs (any seeds and pruning ratios, keyed "ratio R, seed S"; each pair timed together, 7
+`profile_tflite` calls, medians) and writes `benchmarks/results/deploy_seeds.json`; no training. `--deploy-dir` reuses the run directory of an earlier `kerasopt run mnist1d_deploy` instead of
 running the recipe (about 10 minutes on 2 cores); `--quick` shortens every training to check
 that the script runs (its numbers are not written).
 """
@@ -150,12 +150,19 @@ def seeds(run_dirs: list[Path]) -> dict[str, dict]:
     """Re-measure each run's two files: raw bytes, accuracy, latency ratio in shared rounds."""
     result = {}
     for run_dir in run_dirs:
-        seed = yaml.safe_load((run_dir / "recipe.yaml").read_text())["seed"]
+        config = yaml.safe_load((run_dir / "recipe.yaml").read_text())
+        key = f"ratio {pruning_ratio(config)}, seed {config['seed']}"
         rows = measure({FLOAT: run_dir / "model_float.tflite", "int8": run_dir / "model.tflite"}, 7)
-        result[str(seed)] = {"run_dir": str(run_dir), **rows}
-        print(f"seed {seed}:", {k: round(v, 3) for k, v in rows["int8"].items() if k in
-                                ("smaller", "speedup", "accuracy_change_points", "latency_us")}, flush=True)
+        result[key] = {"run_dir": str(run_dir), **rows}
+        print(f"{key}:", {k: round(v, 3) for k, v in rows["int8"].items() if k in
+                          ("smaller", "speedup", "accuracy_change_points", "latency_us")}, flush=True)
     return result
+
+
+def pruning_ratio(config: dict) -> float:
+    """The channel_pruning ratio of a mnist1d_deploy recipe (its one channel-pruning stage)."""
+    settings = ((stage.get("compression") or {}).get("channel_pruning") for stage in config["stages"])
+    return next(setting["ratio"] for setting in settings if setting)
 
 
 def table(rows: dict[str, dict]) -> str:
@@ -190,8 +197,9 @@ def main() -> None:
         deploy = args.deploy_dir.resolve() if args.deploy_dir else deploy_run(work, args.quick)
         unstructured = unstructured_run(deploy / "model_float.keras", work, args.quick)
         tfmot = tfmot_run(deploy / "model_float.keras", work, args.quick, args.peer_path)
+        ratio = pruning_ratio(yaml.safe_load((deploy / "recipe.yaml").read_text()))
         files = {FLOAT: deploy / "model_float.tflite",
-                 "channel-pruned 70% + QAT, int8 io (mnist1d_deploy)": deploy / "model.tflite",
+                 f"channel-pruned {ratio:.0%} + QAT, int8 io (mnist1d_deploy)": deploy / "model.tflite",
                  "unstructured 80% + 16 clusters, int8 (mnist1d_compress)": unstructured / "model.tflite",
                  "tfmot prune 80% + QAT, int8": tfmot / "int8.tflite"}
         rows = measure(files, args.repeats)
