@@ -29,16 +29,10 @@ import sys
 import tempfile
 from pathlib import Path
 
+from _thread_env import environment
+
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
-
-
-def environment(threads: int) -> dict[str, str]:
-    """The subprocesses' environment: this checkout first on the path, `threads` everywhere."""
-    path = os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))
-    count = str(threads)
-    return {**os.environ, "PYTHONPATH": path, "TF_CPP_MIN_LOG_LEVEL": "2", "OMP_NUM_THREADS": count,
-            "MKL_NUM_THREADS": count, "TF_NUM_INTRAOP_THREADS": count, "TF_NUM_INTEROP_THREADS": count}
 
 
 def kerasopt(seed: int, steps: int, threads: int) -> dict:

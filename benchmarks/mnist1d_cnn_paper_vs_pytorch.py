@@ -25,23 +25,16 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import statistics
 import subprocess
 import sys
 import tempfile
 from pathlib import Path
 
+from _thread_env import environment
+
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
-
-
-def environment(threads: int) -> dict[str, str]:
-    """The subprocesses' environment: this checkout first on the path, `threads` everywhere."""
-    path = os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))
-    count = str(threads)
-    return {**os.environ, "PYTHONPATH": path, "TF_CPP_MIN_LOG_LEVEL": "2", "OMP_NUM_THREADS": count,
-            "MKL_NUM_THREADS": count, "TF_NUM_INTRAOP_THREADS": count, "TF_NUM_INTEROP_THREADS": count}
 
 
 def kerasopt(seed: int, threads: int, overrides: list[str]) -> dict:
