@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import keras
 import numpy as np
 import pytest
@@ -51,3 +53,16 @@ def test_lora_before_the_last_stage_is_refused_before_anything_is_written(tmp_pa
     err = capsys.readouterr().err
     assert "training.lora: `lora` is set in stage 'a', which is not the last stage" in err
     assert "Traceback" not in err and not (tmp_path / "out").exists()
+
+
+def test_lora_trains_under_a_strategy(tmp_path, capsys):
+    # The factors used to be made outside the strategy's scope: exit 1, "`colocate_vars_with`
+    # must only be passed a variable created in this tf.distribute.Strategy.scope()" (and the
+    # same on `--resume`, which goes through the same `stage_start`).
+    path = write_tiny_recipe(tmp_path, **{**LORA, "training": {**LORA["training"], "epochs": 1}},
+                             runtime={"strategy": "mirrored"})
+    out = tmp_path / "out"
+    assert main(["run", path, "--output-dir", str(out)]) == 0, capsys.readouterr().err
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["runtime"]["strategy"] == "mirrored"
+    assert metrics["lora"]["trainable_params"] == 28 + 22

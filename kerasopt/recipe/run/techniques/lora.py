@@ -61,7 +61,8 @@ class LoRAFineTuning(Technique):
             return
         from kerasopt.models.lora import apply_lora
 
-        self._layers = apply_lora(state.model, settings.rank, settings.alpha, settings.layers, settings.train)
+        with state.scope():  # the factors are variables of the run's strategy, like the model's
+            self._layers = apply_lora(state.model, settings.rank, settings.alpha, settings.layers, settings.train)
         trainable = sum(int(np.prod(w.shape)) for w in state.model.trainable_weights)
         self._report = {"rank": settings.rank, "alpha": settings.alpha if settings.alpha is not None
                         else float(settings.rank), "layers": [layer.name for layer in self._layers],
