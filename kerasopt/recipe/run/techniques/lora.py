@@ -54,10 +54,15 @@ class LoRAFineTuning(Technique):
         settings = stage.training.lora
         if settings is None:
             return
+        from kerasopt.models.errors import ModelError
         from kerasopt.models.lora import apply_lora
 
         with state.scope():  # the factors are variables of the run's strategy, like the model's
-            self._layers = apply_lora(state.model, settings.rank, settings.alpha, settings.layers, settings.train)
+            try:
+                self._layers = apply_lora(state.model, settings.rank, settings.alpha, settings.layers,
+                                          settings.train)
+            except ModelError as err:  # a layer Keras refuses (a kernel constraint)
+                raise ModelError(f"`training.lora`: {err}") from err
         trainable = sum(int(np.prod(w.shape)) for w in state.model.trainable_weights)
         self._report = {"rank": settings.rank, "alpha": settings.alpha if settings.alpha is not None
                         else float(settings.rank), "layers": [layer.name for layer in self._layers],
