@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import fnmatch
+import numbers
 from collections.abc import Sequence
 from typing import Any
 
@@ -31,7 +32,7 @@ def lora_candidates(model: keras.Model, layers: Sequence[str]) -> list[Any]:
     chosen = [layer for layer in candidates if _matches(layer, layers)]
     if not chosen:
         names = ", ".join(layer.name for layer in candidates[:12]) or "none"
-        raise ModelError(f"`training.lora.layers` matches no Dense or EinsumDense layer of {model.name!r} "
+        raise ModelError(f"`layers` matches no Dense or EinsumDense layer of {model.name!r} "
                          f"(those layers: {names}). Received: layers={list(layers)!r}")
     return chosen
 
@@ -48,6 +49,14 @@ def apply_lora(model: keras.Model, rank: int, alpha: float | None = None,
     `train` (a new head, say): biases and every other layer are frozen (a frozen
     BatchNormalization runs in inference mode). A layer already LoRA-enabled keeps its factors.
 
+    What trains does not survive a save: Keras saves each layer's `trainable` flag but no
+    variable's, and writes a LoRA layer's kernel merged (`W0 + (alpha / rank) * A @ B`), so
+    `keras.models.load_model` gives back LoRA layers whose biases train again, with a fresh
+    `A` and a zero `B` over the merged kernel (the same outputs). Calling `apply_lora` again
+    with the same arguments on the loaded model makes the factors (and `train` layers) the
+    only trainable weights again; :func:`lora_state` and :func:`set_lora_state` carry the
+    exact `W0`, `A` and `B` across a weight file.
+
     Args:
         model: A built model.
         rank: The rank of the factors, an integer >= 1.
@@ -59,8 +68,9 @@ def apply_lora(model: keras.Model, rank: int, alpha: float | None = None,
         The LoRA-enabled layers.
 
     Raises:
-        ModelError: When `layers` matches no Dense or EinsumDense layer, or Keras refuses a
-            layer (a kernel constraint, a quantized kernel).
+        ModelError: When `rank` is not an integer >= 1, `alpha` is not a number > 0, `layers`
+            matches no Dense or EinsumDense layer, or Keras refuses a layer (a kernel
+            constraint, a quantized kernel).
 
     Example:
         >>> model = keras.Sequential([keras.Input((6,)), keras.layers.Dense(4, name="d")])
@@ -69,7 +79,9 @@ def apply_lora(model: keras.Model, rank: int, alpha: float | None = None,
         20
     """
     if isinstance(rank, bool) or not isinstance(rank, int) or rank < 1:
-        raise ModelError(f"`training.lora.rank` must be an integer >= 1. Received: rank={rank!r}")
+        raise ModelError(f"`rank` must be an integer >= 1. Received: rank={rank!r}")
+    if alpha is not None and (isinstance(alpha, bool) or not isinstance(alpha, numbers.Real) or not alpha > 0):
+        raise ModelError(f"`alpha` must be a number > 0, or None (`rank`: a scale of 1). Received: alpha={alpha!r}")
     chosen = lora_candidates(model, layers)
     model.trainable = True  # sets every nested flag; the leaves are set below
     for layer in all_layers(model):
@@ -81,7 +93,7 @@ def apply_lora(model: keras.Model, rank: int, alpha: float | None = None,
             try:
                 layer.enable_lora(rank, lora_alpha=alpha)
             except (ValueError, NotImplementedError) as err:
-                raise ModelError(f"`training.lora`: Keras cannot enable LoRA on layer {layer.name!r}: {err}") from err
+                raise ModelError(f"Keras cannot enable LoRA on layer {layer.name!r}: {err}") from err
         if not _matches(layer, train):
             for weight in layer.weights:
                 weight.trainable = weight is layer.lora_kernel_a or weight is layer.lora_kernel_b

@@ -170,12 +170,35 @@ def describe(err: BaseException) -> str:
         '`epochs` must be >= 1. Received: epochs=0'
         >>> describe(RuntimeError("CUDA out of memory\\n  allocator stats..."))
         'RuntimeError: CUDA out of memory'
+
+    The values of a tensor or variable a message embeds are left out (`numpy=...`), and a
+    message still longer than :data:`MAX_MESSAGE_CHARS` keeps its beginning and end, saying
+    how many characters were cut and that `--debug` shows them.
     """
     message = str(err).strip() or repr(err)
     module = type(err).__module__
     if module.startswith("kerasopt") or isinstance(err, (OSError, ValueError)) and module == "builtins":
+        return _bounded(message)
+    return _bounded(f"{type(err).__name__}: {_cause(message)}")
+
+
+MAX_MESSAGE_CHARS = 1000
+"""Longest failure message shown whole; `--debug` shows the traceback, message and all."""
+
+# The values in a tf.Variable's or tf.Tensor's repr: "numpy=\narray([[0.1, ...]], dtype=float32)".
+_ARRAY_VALUES = re.compile(r"numpy=\s*array\([^()]*\)")
+
+
+def _bounded(message: str) -> str:
+    """`message` without the values of the tensors and variables TensorFlow and Keras embed
+    in some of theirs (kilobytes of numbers); still longer than :data:`MAX_MESSAGE_CHARS`,
+    its first 600 and last 300 characters (where a resume command sits), saying what was cut."""
+    message = _ARRAY_VALUES.sub("numpy=...", message)
+    if len(message) <= MAX_MESSAGE_CHARS:
         return message
-    return f"{type(err).__name__}: {_cause(message)}"
+    head, tail = 600, 300
+    return (f"{message[:head].rstrip()} [... {len(message) - head - tail:,} characters cut; --debug "
+            f"shows the whole message ...] {message[-tail:].lstrip()}")
 
 
 def _cause(message: str) -> str:

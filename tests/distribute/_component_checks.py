@@ -174,6 +174,17 @@ def check_clustering(strategy: Any) -> dict[str, Any]:
     return _check_wrapped(strategy, lambda model: cluster_weights(model, number_of_clusters=4))
 
 
+def check_lora(strategy: Any) -> dict[str, Any]:
+    """LoRA rank 2 on both Dense layers: only the factors train (Keras's `enable_lora`)."""
+    from kerasopt.models import apply_lora
+
+    def wrap(model: Any) -> Any:
+        apply_lora(model, rank=2)
+        return model
+
+    return _check_wrapped(strategy, wrap)
+
+
 def check_distillation(strategy: Any) -> dict[str, Any]:
     import keras
 
@@ -223,5 +234,6 @@ OTHER_CHECKS: dict[str, Callable[[Any], dict[str, Any]]] = {
     "compression:qat": check_qat,
     "compression:clustering": check_clustering,
     "compression:distillation": check_distillation,
+    "compression:lora": check_lora,
 }
 

@@ -61,3 +61,38 @@ def test_einsum_dense_gets_lora_too_and_a_pattern_without_a_layer_is_named():
     assert sum(int(np.prod(w.shape)) for w in model.trainable_weights) == 1 * (6 + 3)
     with pytest.raises(ModelError, match=r"matches no Dense or EinsumDense layer .*those layers: hidden, out"):
         apply_lora(_model(), rank=2, layers=["norm"])
+
+
+@pytest.mark.parametrize(("arguments", "message"), [
+    ({"rank": 2, "alpha": -1}, "`alpha` must be a number > 0, or None (`rank`: a scale of 1). Received: alpha=-1"),
+    ({"rank": 2, "alpha": 0.0}, "`alpha` must be a number > 0, or None (`rank`: a scale of 1). Received: alpha=0.0"),
+    ({"rank": 0}, "`rank` must be an integer >= 1. Received: rank=0"),
+    ({"rank": 2, "layers": ["norm"]}, "`layers` matches no Dense or EinsumDense layer of"),
+])
+def test_python_arguments_are_checked_and_named_as_arguments(arguments, message):
+    # The Python API names its own arguments (the recipe adds `training.lora.` where it checks them).
+    model = _model()
+    with pytest.raises(ModelError) as info:
+        apply_lora(model, **arguments)
+    assert str(info.value).startswith(message)
+    assert "training.lora" not in str(info.value)
+    assert not any(getattr(layer, "lora_enabled", False) for layer in model.layers)
+
+
+def test_after_a_save_and_load_apply_lora_again_restores_what_trains(tmp_path):
+    # Keras saves each layer's `trainable` flag but no variable's: a loaded LoRA layer's bias
+    # trains again, and its factors come back as a fresh A and a zero B over the merged kernel.
+    model = _model()
+    apply_lora(model, rank=2, layers=["hidden", "out"])
+    model.get_layer("out").lora_kernel_b.assign(np.ones((2, 3), "float32"))
+    model.save(tmp_path / "lora.keras")
+    loaded = keras.saving.load_model(tmp_path / "lora.keras")
+    trainable = sorted(w.path for w in loaded.trainable_weights)
+    assert trainable == ["hidden/bias", "hidden/lora_kernel_a", "hidden/lora_kernel_b",
+                         "out/bias", "out/lora_kernel_a", "out/lora_kernel_b"]
+    assert sum(int(np.prod(w.shape)) for w in loaded.trainable_weights) == 22 + 16 + 5 + 3
+    np.testing.assert_array_equal(loaded.get_layer("out").lora_kernel_b.numpy(), np.zeros((2, 3)))
+    apply_lora(loaded, rank=2, layers=["hidden", "out"])  # as documented: the same call again
+    assert sum(int(np.prod(w.shape)) for w in loaded.trainable_weights) == 22 + 16
+    x = np.random.default_rng(0).normal(size=(4, 6)).astype("float32")
+    np.testing.assert_allclose(loaded.predict(x, verbose=0), model.predict(x, verbose=0), rtol=1e-5, atol=1e-6)

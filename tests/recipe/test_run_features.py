@@ -100,6 +100,28 @@ def test_run_time_errors_name_the_key_and_value_and_write_no_metrics(tmp_path, s
     assert not (tmp_path / "out" / "metrics.json").exists()
 
 
+def test_an_error_that_embeds_a_variable_is_shown_without_its_values_and_bounded():
+    import keras
+
+    from kerasopt.recipe.errors import MAX_MESSAGE_CHARS
+
+    # TensorFlow's own error for a variable made outside a strategy's scope (what LoRA under
+    # `strategy: mirrored` raised) embeds the variable, all 256 values: 4,097 characters.
+    layer = keras.layers.Dense(4, name="d")
+    layer.build((None, 64))
+    with pytest.raises(ValueError) as info, tf.distribute.MirroredStrategy(["/cpu:0"]).scope():
+        keras.optimizers.Adam().build(layer.trainable_variables)
+    assert len(str(info.value)) > 4000
+    assert describe(info.value) == (
+        "`colocate_vars_with` must only be passed a variable created in this tf.distribute.Strategy.scope(), "
+        "not: <tf.Variable 'd/kernel:0' shape=(64, 4) dtype=float32, numpy=...>")
+    # Anything else long keeps its beginning and end (where a resume command sits).
+    long = describe(RuntimeError("x" * 5000 + " resume with: kerasopt run r.yaml --resume"))
+    assert len(long) < MAX_MESSAGE_CHARS < 5000
+    assert long.startswith("RuntimeError: xxx") and long.endswith("kerasopt run r.yaml --resume")
+    assert "[... 4,156 characters cut; --debug shows the whole message ...]" in long
+
+
 @pytest.mark.skipif(bool(tf.config.list_physical_devices("GPU")), reason="needs a machine without a GPU")
 def test_asking_for_an_absent_gpu_is_one_clear_error():
     with pytest.raises(DeviceError, match="runtime.device: 'gpu' was requested, but TensorFlow sees no GPU"):

@@ -1,4 +1,4 @@
-"""Techniques that cannot follow one another across stages, refused before anything runs."""
+"""Techniques that cannot follow one another across stages (or must end a run), refused before anything runs."""
 
 from __future__ import annotations
 
@@ -13,7 +13,8 @@ WRAPPING = ("qat", "clustering")
 
 
 def stage_order_problems(recipe: Recipe, raw: dict[str, Any]) -> list[Problem]:
-    """`channel_pruning` in a stage after a QAT or clustering stage (of the same model).
+    """`channel_pruning` in a stage after a QAT or clustering stage (of the same model), and
+    `training.lora` in a stage other than the last.
 
     Channel pruning rebuilds the model from its plain Dense and Conv layers; after QAT or
     clustering those layers sit inside the technique's wrappers until the export, so no
@@ -39,4 +40,24 @@ def stage_order_problems(recipe: Recipe, raw: dict[str, Any]) -> list[Problem]:
         for technique in WRAPPING:
             if wrapped_by is None and getattr(stage.compression, technique) is not None:
                 wrapped_by = (stage.name, technique)
+    return problems + _lora_problems(recipe, raw)
+
+
+def _lora_problems(recipe: Recipe, raw: dict[str, Any]) -> list[Problem]:
+    """`training.lora` in a stage other than the last: its factors are merged into the
+    exported model, so LoRA fine-tuning ends a run."""
+    stages = resolve_stages(recipe, raw)
+    problems = []
+    for stage in stages[:-1]:
+        if stage.training.lora is None:
+            continue
+        own = ((raw.get("stages") or [{}])[stage.index].get("training") or {}) if recipe.stages else {}
+        path = ("stages", stage.index, "training", "lora") if "lora" in own else ("training", "lora")
+        if any(problem.path == path for problem in problems):
+            continue  # set at the top: every stage but the last repeats it
+        problems.append(Problem(
+            path, f"`lora` is set in stage {stage.name!r}, which is not the last stage; LoRA fine-tuning "
+            "ends a run (its factors are merged into the exported model)",
+            received=own.get("lora", (raw.get("training") or {}).get("lora")),
+            allowed=f"lora in the last stage's `training:` only (stage {stages[-1].name!r})"))
     return problems

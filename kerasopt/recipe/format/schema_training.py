@@ -48,6 +48,15 @@ class LoRA(StrictModel):
         default_factory=list, description="patterns of further layers trained in full (a new head); every "
         "other weight is frozen")
 
+    @field_validator("layers")
+    @classmethod
+    def _some_layer(cls, value: list[str]) -> list[str]:
+        if not value:
+            raise ValueError(
+                "an empty list adapts no layer; give at least one fnmatch pattern of Dense/EinsumDense "
+                "layer names, or leave `layers` out (default ['*']: every such layer)")
+        return value
+
 
 class Training(StrictModel):
     """How to compile and fit: loss, metrics, optimizer (with its schedule), callbacks, length."""

@@ -17,8 +17,9 @@ if TYPE_CHECKING:
 class LoRAFineTuning(Technique):
     """Fine-tune low-rank factors of the chosen layers (:func:`kerasopt.models.lora.apply_lora`).
 
-    - `optimizer_built`: refuses (exit 2, nothing written) `lora` on a stage other than the
-      last, and patterns that match no Dense/EinsumDense layer.
+    - `optimizer_built`: refuses (exit 2, nothing written) patterns that match no
+      Dense/EinsumDense layer. (`lora` on a stage other than the last is refused by
+      `validate`: :mod:`kerasopt.recipe.check.stage_order`.)
     - `stage_start`: `enable_lora` on the matching layers; the trainable weights become the
       factors (and the `train` layers). On `--resume` it gives the structure the weights
       were saved from.
@@ -43,12 +44,6 @@ class LoRAFineTuning(Technique):
         from kerasopt.models.lora import lora_candidates
         from kerasopt.recipe.errors import Problem, RecipeError
 
-        if stage.index != len(state.stages) - 1:
-            raise RecipeError([Problem(
-                ("training", "lora"),
-                f"`lora` is set in stage {stage.name!r}, which is not the last stage; LoRA fine-tuning "
-                "is the last stage of a run (its factors are merged into the exported model). Set "
-                "`lora` in the last stage's `training:` only", has_received=False)], state.source)
         try:
             lora_candidates(state.model, settings.layers)
         except ModelError as err:
@@ -59,9 +54,15 @@ class LoRAFineTuning(Technique):
         settings = stage.training.lora
         if settings is None:
             return
+        from kerasopt.models.errors import ModelError
         from kerasopt.models.lora import apply_lora
 
-        self._layers = apply_lora(state.model, settings.rank, settings.alpha, settings.layers, settings.train)
+        with state.scope():  # the factors are variables of the run's strategy, like the model's
+            try:
+                self._layers = apply_lora(state.model, settings.rank, settings.alpha, settings.layers,
+                                          settings.train)
+            except ModelError as err:  # a layer Keras refuses (a kernel constraint)
+                raise ModelError(f"`training.lora`: {err}") from err
         trainable = sum(int(np.prod(w.shape)) for w in state.model.trainable_weights)
         self._report = {"rank": settings.rank, "alpha": settings.alpha if settings.alpha is not None
                         else float(settings.rank), "layers": [layer.name for layer in self._layers],
