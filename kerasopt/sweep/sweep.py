@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from kerasopt.recipe.check.loader import load_recipe
+from kerasopt.recipe.check.sweep_metrics import objective_problems
 from kerasopt.recipe.errors import Problem, RecipeError
 from kerasopt.recipe.format.schema_sweep import (
     METRIC_PATTERN,
@@ -142,13 +143,11 @@ class Sweep:
         grid = space.grid() if sampler == "grid" else None
         self.grid_size = _product(len(v) for v in grid.values()) if grid else None
         self.trials = min(trials or self.grid_size or DEFAULT_TRIALS, self.grid_size or sys.maxsize)
-        tflite = getattr(self.loaded.recipe.export, "tflite", None)
-        needs = [m for m, _ in pairs if m.startswith("exports.tflite")]
-        if needs and tflite is None:
-            raise RecipeError([Problem((key,), "the objective reads the TFLite export, which the "
-                                       "recipe does not write", needs[0], "export.tflite set in the "
-                                       "recipe (or an override such as export.tflite.quantization=int8)")],
-                              str(self.loaded.path))
+        metric_problems = objective_problems(self.loaded.recipe, self.loaded.raw, [
+            ((key,) if len(pairs) == 1 else ("objectives", index, "metric"), name)
+            for index, (name, _) in enumerate(pairs)])
+        if metric_problems:
+            raise RecipeError(metric_problems, str(self.loaded.path))
         self.sampler, self.seed = sampler, seed
         self.objectives = [(m, resolve_direction(m, d)) for m, d in pairs]
         self.metric, self.direction = self.objectives[0]
