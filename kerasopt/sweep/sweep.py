@@ -24,6 +24,7 @@ from kerasopt.recipe.format.schema_sweep import (
     resolve_direction,
 )
 from kerasopt.recipe.format.sweep_distribution import LIST_CHOICES_WARNING
+from kerasopt.sweep.failure_log import quiet_failed_trials
 from kerasopt.sweep.search_space import SearchSpace
 from kerasopt.sweep.study_states import summary_lines, tally
 from kerasopt.sweep.study_storage import (
@@ -85,6 +86,9 @@ class Sweep:
         seed: Seed of the sampler. Defaults to `None` (each process samples differently).
         heartbeat: Seconds between a running trial's heartbeats (a whole number >= 1).
             Defaults to `HEARTBEAT_SECONDS` (10).
+        debug: Keep Optuna's tracebacks of failed trials (`--debug`). Defaults to `False`: a
+            failed trial is one line, `trial N: failed: <reason>` (see
+            :mod:`kerasopt.sweep.failure_log`).
 
     Raises:
         RecipeError: When the recipe, a key or a value at a corner of the space is invalid,
@@ -96,7 +100,7 @@ class Sweep:
                  direction: str = "auto", output_dir: str | None = None, storage: str | None = None,
                  study_name: str | None = None, prune: bool = False, pruner: Any = None,
                  seed: int | None = None, heartbeat: int = HEARTBEAT_SECONDS,
-                 objectives: Sequence[tuple[str, str]] | None = None) -> None:
+                 objectives: Sequence[tuple[str, str]] | None = None, debug: bool = False) -> None:
         problems = []
         if objectives is not None and (metric != "val_loss" or direction != "auto"):
             problems.append(Problem(("objectives",), "give either `objectives` or `metric`/`direction`",
@@ -158,6 +162,7 @@ class Sweep:
         self.prune = prune or pruner is not None
         self.pruner = pruner
         self.heartbeat = heartbeat
+        self.debug = debug
         self.parent_runs: list[str | None] = []  # the MLflow parent runs, per runtime.loggers entry
 
     def spec(self) -> dict[str, Any]:
@@ -181,6 +186,7 @@ class Sweep:
                  "--storage", self.storage, "--study", self.study_name]
         args += ["--prune"] if self.prune else []
         args += ["--heartbeat", str(self.heartbeat)] if self.heartbeat != HEARTBEAT_SECONDS else []
+        args += ["--debug"] if self.debug else []
         args += ["--worker"] if worker else []
         return args
 
@@ -189,6 +195,7 @@ class Sweep:
         import optuna
 
         optuna.logging.set_verbosity(optuna.logging.WARNING)
+        quiet_failed_trials(not self.debug)
         warnings.filterwarnings("ignore", message=LIST_CHOICES_WARNING)  # see there
         self.output_dir.mkdir(parents=True, exist_ok=True)
         study = optuna.create_study(storage=open_storage(self.storage, self.heartbeat),
