@@ -1,5 +1,5 @@
 """Sweep objectives no run can produce are refused before any trial (exit 2, nothing written), and
-a trial that fails cleanly is one line, not Optuna's traceback (issue 23, sweep items 1-3)."""
+a trial that fails cleanly is one line, not Optuna's traceback."""
 
 from __future__ import annotations
 
