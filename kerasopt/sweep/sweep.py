@@ -143,15 +143,15 @@ class Sweep:
         key_problems = space.check_keys(self.loaded)
         if key_problems:
             raise RecipeError(key_problems, str(self.loaded.path))
-        space.validate_points(self.loaded, self.overrides)
-        grid = space.grid() if sampler == "grid" else None
-        self.grid_size = _product(len(v) for v in grid.values()) if grid else None
-        self.trials = min(trials or self.grid_size or DEFAULT_TRIALS, self.grid_size or sys.maxsize)
         metric_problems = objective_problems(self.loaded.recipe, self.loaded.raw, [
             ((key,) if len(pairs) == 1 else ("objectives", index, "metric"), name)
             for index, (name, _) in enumerate(pairs)])
         if metric_problems:
             raise RecipeError(metric_problems, str(self.loaded.path))
+        space.validate_points(self.loaded, self.overrides)
+        grid = space.grid() if sampler == "grid" else None
+        self.grid_size = _product(len(v) for v in grid.values()) if grid else None
+        self.trials = min(trials or self.grid_size or DEFAULT_TRIALS, self.grid_size or sys.maxsize)
         self.sampler, self.seed = sampler, seed
         self.objectives = [(m, resolve_direction(m, d)) for m, d in pairs]
         self.metric, self.direction = self.objectives[0]
