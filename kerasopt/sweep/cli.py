@@ -125,7 +125,7 @@ def build_sweep(args: argparse.Namespace) -> Any:
     return Sweep(args.recipe, space, overrides=args.overrides, trials=args.trials or section.trials,
                  sampler=args.sampler or section.sampler, objectives=objectives,
                  output_dir=args.output_dir, storage=args.storage, study_name=args.study,
-                 prune=args.prune or section.prune,
+                 prune=args.prune or section.prune, debug=args.debug,
                  **({"heartbeat": args.heartbeat} if args.heartbeat else {}))
 
 

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from kerasopt.recipe.check.loader import load_recipe
+from kerasopt.recipe.check.sweep_metrics import objective_problems
 from kerasopt.recipe.errors import Problem, RecipeError
 from kerasopt.recipe.format.schema_sweep import (
     METRIC_PATTERN,
@@ -23,6 +24,7 @@ from kerasopt.recipe.format.schema_sweep import (
     resolve_direction,
 )
 from kerasopt.recipe.format.sweep_distribution import LIST_CHOICES_WARNING
+from kerasopt.sweep.failure_log import quiet_failed_trials
 from kerasopt.sweep.search_space import SearchSpace
 from kerasopt.sweep.study_states import summary_lines, tally
 from kerasopt.sweep.study_storage import (
@@ -84,6 +86,9 @@ class Sweep:
         seed: Seed of the sampler. Defaults to `None` (each process samples differently).
         heartbeat: Seconds between a running trial's heartbeats (a whole number >= 1).
             Defaults to `HEARTBEAT_SECONDS` (10).
+        debug: Keep Optuna's tracebacks of failed trials (`--debug`). Defaults to `False`: a
+            failed trial is one line, `trial N: failed: <reason>` (see
+            :mod:`kerasopt.sweep.failure_log`).
 
     Raises:
         RecipeError: When the recipe, a key or a value at a corner of the space is invalid,
@@ -95,7 +100,7 @@ class Sweep:
                  direction: str = "auto", output_dir: str | None = None, storage: str | None = None,
                  study_name: str | None = None, prune: bool = False, pruner: Any = None,
                  seed: int | None = None, heartbeat: int = HEARTBEAT_SECONDS,
-                 objectives: Sequence[tuple[str, str]] | None = None) -> None:
+                 objectives: Sequence[tuple[str, str]] | None = None, debug: bool = False) -> None:
         problems = []
         if objectives is not None and (metric != "val_loss" or direction != "auto"):
             problems.append(Problem(("objectives",), "give either `objectives` or `metric`/`direction`",
@@ -138,17 +143,15 @@ class Sweep:
         key_problems = space.check_keys(self.loaded)
         if key_problems:
             raise RecipeError(key_problems, str(self.loaded.path))
+        metric_problems = objective_problems(self.loaded.recipe, self.loaded.raw, [
+            ((key,) if len(pairs) == 1 else ("objectives", index, "metric"), name)
+            for index, (name, _) in enumerate(pairs)])
+        if metric_problems:
+            raise RecipeError(metric_problems, str(self.loaded.path))
         space.validate_points(self.loaded, self.overrides)
         grid = space.grid() if sampler == "grid" else None
         self.grid_size = _product(len(v) for v in grid.values()) if grid else None
         self.trials = min(trials or self.grid_size or DEFAULT_TRIALS, self.grid_size or sys.maxsize)
-        tflite = getattr(self.loaded.recipe.export, "tflite", None)
-        needs = [m for m, _ in pairs if m.startswith("exports.tflite")]
-        if needs and tflite is None:
-            raise RecipeError([Problem((key,), "the objective reads the TFLite export, which the "
-                                       "recipe does not write", needs[0], "export.tflite set in the "
-                                       "recipe (or an override such as export.tflite.quantization=int8)")],
-                              str(self.loaded.path))
         self.sampler, self.seed = sampler, seed
         self.objectives = [(m, resolve_direction(m, d)) for m, d in pairs]
         self.metric, self.direction = self.objectives[0]
@@ -159,6 +162,7 @@ class Sweep:
         self.prune = prune or pruner is not None
         self.pruner = pruner
         self.heartbeat = heartbeat
+        self.debug = debug
         self.parent_runs: list[str | None] = []  # the MLflow parent runs, per runtime.loggers entry
 
     def spec(self) -> dict[str, Any]:
@@ -182,6 +186,7 @@ class Sweep:
                  "--storage", self.storage, "--study", self.study_name]
         args += ["--prune"] if self.prune else []
         args += ["--heartbeat", str(self.heartbeat)] if self.heartbeat != HEARTBEAT_SECONDS else []
+        args += ["--debug"] if self.debug else []
         args += ["--worker"] if worker else []
         return args
 
@@ -190,6 +195,7 @@ class Sweep:
         import optuna
 
         optuna.logging.set_verbosity(optuna.logging.WARNING)
+        quiet_failed_trials(not self.debug)
         warnings.filterwarnings("ignore", message=LIST_CHOICES_WARNING)  # see there
         self.output_dir.mkdir(parents=True, exist_ok=True)
         study = optuna.create_study(storage=open_storage(self.storage, self.heartbeat),

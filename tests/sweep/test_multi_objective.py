@@ -100,7 +100,8 @@ def test_python_api_refuses_a_pruner_with_several_objectives(tmp_path):
     with pytest.raises(RecipeError) as info:  # the objective reads a file the recipe does not export
         Sweep(recipe, SearchSpace.parse([WIDTHS]), objectives=[("val_accuracy", "auto"),
                                                                 ("exports.tflite.bytes", "auto")])
-    assert "the objective reads the TFLite export" in str(info.value)
+    assert [(p.path, p.received) for p in info.value.problems] == [(("objectives", 1, "metric"), "exports.tflite.bytes")]
+    assert "no run of this recipe writes exports.tflite: it needs export.tflite set" in str(info.value)
     assert not (tmp_path / "sweep").exists()
 
 
