@@ -85,8 +85,9 @@ class Distiller(keras.Model):
     once per step through a model returning both its output and the hint layers' outputs.
 
     Training: `compile(optimizer, loss=<label loss>, metrics=[...])` then `fit(x, y)`;
-    logs hold `loss` (the total), `distillation_loss` (`L_distill`), `label_loss` and
-    the compiled metrics of the student. `evaluate` reports the same total loss.
+    logs hold `loss` (the total), `distillation_loss` (`L_distill`), `label_loss` (each a
+    mean over the samples, like Keras's `loss`; under a `tf.distribute` strategy, over the
+    global batch, as on one device) and the compiled metrics of the student. `evaluate` reports the same total loss.
     Callbacks that walk `model.layers` (pruning's `UpdatePruning`) find the student
     nested inside.
 
