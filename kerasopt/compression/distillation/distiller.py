@@ -297,7 +297,8 @@ class Distiller(keras.Model):
         if y_pred is None:
             y_pred = self(x, training=training)
         losses = loss_reduction_module()
-        count = ops.shape(keras.tree.flatten(x if x is not None else y_pred)[0])[0]
+        count = ops.shape(next(i for i in keras.tree.flatten(x if x is not None else y_pred)
+                               if i is not None))[0]  # this replica's samples, as Keras counts them
         step = self.optimizer.iterations if self.optimizer is not None else 0
         alpha = _checks.value_at(self.alpha, step)
         fixed = isinstance(self.alpha, (int, float))
