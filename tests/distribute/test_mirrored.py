@@ -90,6 +90,10 @@ def test_the_callback_scenarios_did_what_they_test(results: dict[str, Any]) -> N
     assert results["callback:GradientMonitor"]["one_device"]["global_clipnorm"] > 0  # AutoClip set it
     for name in ("LBFGS", "ConjugateGradient"):
         assert results[f"synchronized batch norm:{name}"]["one_device"]["trained"] == 1.0
+    distilled = results["compression:distillation"]
+    assert distilled["one_device"]["first_distillation_loss"] > 0.1  # the student is pulled to the teacher
+    assert {"loss", "label_loss", "distillation_loss", "val_loss", "val_label_loss",
+            "val_distillation_loss"} <= set(distilled["outcomes"])
 
 
 def test_the_runner_refuses_keras_clipping_and_accumulation_under_mirrored(results: dict[str, Any]) -> None:

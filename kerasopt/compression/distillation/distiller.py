@@ -8,6 +8,7 @@ from typing import Any
 import keras
 from keras import ops
 
+from kerasopt._keras_compat import loss_reduction_module
 from kerasopt.compression.distillation import _checks, _features, _outputs
 from kerasopt.compression.distillation._label_loss import LabelLoss
 from kerasopt.compression.distillation.logits_distillation import LogitsDistillation
@@ -30,6 +31,20 @@ def _check_strategies(strategies: Any) -> list[Strategy]:
                          "objects (LogitsDistillation, FeatureDistillation, or Keras's own), or None. "
                          f"Received: strategies={strategies!r}")
     return list(strategies)
+
+
+def _replica_mean_loss(value: Any, count: Any) -> Any:
+    """`value`, a mean over this replica's `count` samples, reduced as Keras reduces a mean loss.
+
+    Keras's loss reduction (`reduce_values`, which every `keras.losses.Loss` calls) divides a
+    replica's mean by the replica count under a `tf.distribute` strategy, and kerasopt's
+    :func:`~kerasopt.distribute.global_batch_loss.global_batch_mean_loss` gives it the
+    gradient of the global batch's mean when the replicas hold unequal shares. The
+    strategies' losses are scalars already averaged over the samples, so the mean is
+    repeated once per sample and handed to that reduction: on one device it returns the
+    mean unchanged; on a replica without samples, 0 (not the NaN of an empty mean).
+    """
+    return loss_reduction_module().reduce_values(ops.broadcast_to(ops.cast(value, "float32"), (count,)))
 
 
 @register("layer")
@@ -70,8 +85,9 @@ class Distiller(keras.Model):
     once per step through a model returning both its output and the hint layers' outputs.
 
     Training: `compile(optimizer, loss=<label loss>, metrics=[...])` then `fit(x, y)`;
-    logs hold `loss` (the total), `distillation_loss` (`L_distill`), `label_loss` and
-    the compiled metrics of the student. `evaluate` reports the same total loss.
+    logs hold `loss` (the total), `distillation_loss` (`L_distill`), `label_loss` (each a
+    mean over the samples, like Keras's `loss`; under a `tf.distribute` strategy, over the
+    global batch, as on one device) and the compiled metrics of the student. `evaluate` reports the same total loss.
     Callbacks that walk `model.layers` (pruning's `UpdatePruning`) find the student
     nested inside.
 
@@ -267,14 +283,27 @@ class Distiller(keras.Model):
 
     def compute_loss(self, x: Any = None, y: Any = None, y_pred: Any = None, sample_weight: Any = None,
                      training: bool = True) -> Any:
-        """Return `alpha · L_distill + (1 − alpha) · L_labels + regularization` (see the class)."""
+        """Return `alpha · L_distill + (1 − alpha) · L_labels + regularization` (see the class).
+
+        Under a `tf.distribute` strategy with `R` replicas the value follows Keras's
+        convention for a replica's loss (divided by `R`, so the gradients Keras sums over
+        replicas are those of the global batch): `L_labels` is reduced by Keras's loss
+        reduction, `L_distill` (a mean over this replica's samples) is reduced the same way
+        (:func:`_replica_mean_loss`), and regularization is divided by `R` as Keras divides
+        it. The `distillation_loss` and `label_loss` logs are updated, like Keras's `loss`,
+        with the undivided values weighted by the replica's sample count, so they are the
+        means over the global batch, as on one device.
+        """
         if y_pred is None:
             y_pred = self(x, training=training)
+        losses = loss_reduction_module()
+        count = ops.shape(next(i for i in keras.tree.flatten(x if x is not None else y_pred)
+                               if i is not None))[0]  # this replica's samples, as Keras counts them
         step = self.optimizer.iterations if self.optimizer is not None else 0
         alpha = _checks.value_at(self.alpha, step)
         fixed = isinstance(self.alpha, (int, float))
         distill = (ops.zeros((), "float32") if fixed and alpha == 0
-                   else self.distillation_loss(x, y_pred, step, training))
+                   else _replica_mean_loss(self.distillation_loss(x, y_pred, step, training), count))
         labels = ops.zeros((), "float32")
         if not (fixed and alpha == 1):
             if self._label_loss is None or y is None:
@@ -283,9 +312,11 @@ class Distiller(keras.Model):
             labels = ops.cast(self._label_loss(y, y_pred, sample_weight), "float32")
         total = alpha * distill + (1.0 - alpha) * labels
         for extra in self.student.losses + [loss for a in self.adapters for loss in a.losses]:
-            total = total + ops.sum(ops.cast(extra, "float32"))
-        self.distillation_loss_tracker.update_state(distill)
-        self.label_loss_tracker.update_state(labels)
+            total = total + losses.scale_loss_for_distribution(ops.sum(ops.cast(extra, "float32")))
+        self.distillation_loss_tracker.update_state(losses.unscale_loss_for_distribution(distill),
+                                                    sample_weight=count)
+        self.label_loss_tracker.update_state(losses.unscale_loss_for_distribution(labels),
+                                             sample_weight=count)
         return total
 
     def get_config(self) -> dict[str, Any]:
