@@ -327,12 +327,11 @@ _BY_NAME_IN_ARGUMENTS = ("initializer", "regularizer", "constraint")
 
 
 def _build_nested(argument: str, value: Any) -> Any:
-    if isinstance(value, str) and nested_kind(argument) in _BY_NAME_IN_ARGUMENTS:
+    kind = nested_kind(argument)
+    if isinstance(value, str) and kind in _BY_NAME_IN_ARGUMENTS:
         # Keras resolves its own names itself; a kerasopt one it would not know.
-        kind = nested_kind(argument)
-        return build(kind, value) if kind is not None and is_registered(kind, value) else value
+        return build(kind, value) if is_registered(kind, value) else value
     if isinstance(value, dict) and "type" in value:
-        kind = nested_kind(argument)
         if kind is None:
             raise ValueError(
                 f"Argument {argument!r} holds a component spec ({value!r}), but kerasopt "

@@ -28,13 +28,11 @@ def stage_order_problems(recipe: Recipe, raw: dict[str, Any]) -> list[Problem]:
             wrapped_by = None
         settings = stage.compression.channel_pruning
         if settings is not None and wrapped_by is not None:
-            own = ((raw.get("stages") or [{}])[stage.index].get("compression") or {}) if recipe.stages else {}
-            path = ("stages", stage.index, "compression", "channel_pruning") if "channel_pruning" in own \
-                else ("compression", "channel_pruning")
+            path, received = _written_at(recipe, raw, stage, "compression", "channel_pruning")
             problems.append(Problem(
                 path, f"stage {stage.name!r} prunes channels after stage {wrapped_by[0]!r} ran {wrapped_by[1]}, "
                 f"whose wrappers stay on the layers to the export, so no channel can be removed",
-                received=own.get("channel_pruning", (raw.get("compression") or {}).get("channel_pruning")),
+                received=received,
                 allowed=f"channel_pruning in a stage before any {' or '.join(WRAPPING)} stage "
                         "(prune channels first, then cluster or quantize)"))
         for technique in WRAPPING:
@@ -51,13 +49,22 @@ def _lora_problems(recipe: Recipe, raw: dict[str, Any]) -> list[Problem]:
     for stage in stages[:-1]:
         if stage.training.lora is None:
             continue
-        own = ((raw.get("stages") or [{}])[stage.index].get("training") or {}) if recipe.stages else {}
-        path = ("stages", stage.index, "training", "lora") if "lora" in own else ("training", "lora")
+        path, received = _written_at(recipe, raw, stage, "training", "lora")
         if any(problem.path == path for problem in problems):
             continue  # set at the top: every stage but the last repeats it
         problems.append(Problem(
             path, f"`lora` is set in stage {stage.name!r}, which is not the last stage; LoRA fine-tuning "
             "ends a run (its factors are merged into the exported model)",
-            received=own.get("lora", (raw.get("training") or {}).get("lora")),
+            received=received,
             allowed=f"lora in the last stage's `training:` only (stage {stages[-1].name!r})"))
     return problems
+
+
+def _written_at(recipe: Recipe, raw: dict[str, Any], stage: Any, section: str,
+                key: str) -> tuple[tuple[Any, ...], Any]:
+    """Where the recipe file sets `section.key` for `stage` (the stage itself, or the top level
+    it inherits from), and the value written there."""
+    own = ((raw.get("stages") or [{}])[stage.index].get(section) or {}) if recipe.stages else {}
+    if key in own:
+        return ("stages", stage.index, section, key), own[key]
+    return (section, key), (raw.get(section) or {}).get(key)
