@@ -26,6 +26,16 @@ CATALOGUE = [
     pytest.param(MINIMAL + "runtime: {device: gpu2}\n", "runtime.device",
                  ["not an allowed value", "allowed: auto, cpu, gpu, tpu", "did you mean: gpu?"],
                  id="bad-enum"),
+    # Yes/no keys take YAML's true/false only: lax parsing read the quoted 'no' below as False
+    # and 'yes' as True, and 1/0 as True/False, with no message.
+    pytest.param(MINIMAL + "export: {onnx: 'yes'}\n", "export.onnx",
+                 ["not an allowed value", "received: 'yes'", "allowed: true, false"], id="quoted-yes"),
+    pytest.param(MINIMAL + "runtime: {deterministic: 'no'}\n", "runtime.deterministic",
+                 ["received: 'no'", "allowed: true, false"], id="quoted-no"),
+    pytest.param(MINIMAL + "export: {keras: 0}\n", "export.keras",
+                 ["received: 0", "allowed: true, false"], id="number-as-flag"),
+    pytest.param(MINIMAL + "training: {jit_compile: 'on'}\n", "training.jit_compile",
+                 ["received: 'on'", "allowed: true, false, auto"], id="flag-or-literal"),
     pytest.param(MINIMAL + "training:\n  optimizer: {type: adamm}\n", "training.optimizer",
                  ["unknown optimizer 'adamm'", "did you mean: Adam"], id="misspelled-component"),
     pytest.param(MINIMAL + "training:\n  optimizer: {type: sgd, momentun: 0.9}\n",

@@ -121,6 +121,26 @@ def test_python_api_and_metric_options_refuse_unknown_and_repeated_metrics(tmp_p
     assert not (tmp_path / "sweep").exists()
 
 
+def test_a_validation_objective_needs_a_validation_split(tmp_path):
+    # Before, `val_loss` (the default metric) on a recipe without a validation split was accepted
+    # and every trial failed after training, when its metrics.json had no evaluation.validation.
+    space = SearchSpace.parse(["model.units.0=choice(2,4)"])
+    recipe = write_tiny_recipe(tmp_path, data={"validation_split": 0})
+    with pytest.raises(RecipeError) as info:
+        Sweep(recipe, space, output_dir=str(tmp_path / "sweep"))
+    (problem,) = info.value.problems
+    assert (problem.path, problem.received) == (("metric",), "val_loss")
+    assert problem.message == "no run of this recipe has a validation split to measure it on"
+    assert problem.allowed == "data.validation_split > 0 (or the source's validation files), or the test " \
+                              "split's test_loss"
+    Sweep(recipe, space, metric="test_loss", output_dir=str(tmp_path / "sweep"))  # the test split is there
+    with pytest.raises(RecipeError) as info:  # an unknown name lists only what the recipe writes
+        Sweep(recipe, space, metric="val_acuracy", output_dir=str(tmp_path / "sweep"))
+    assert info.value.problems[0].allowed.startswith("test_<m> for m in loss, accuracy; ")
+    assert info.value.problems[0].suggestions == ["test_accuracy"]
+    assert not (tmp_path / "sweep").exists()
+
+
 def _fail(trial):
     raise TrialFailed("training diverged in stage 'train'")
 

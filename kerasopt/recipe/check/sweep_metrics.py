@@ -12,7 +12,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from kerasopt.data.catalog import get_source
 from kerasopt.data.output_spec import task_for_loss
+from kerasopt.data.streaming_source import StreamingSource
 from kerasopt.recipe.errors import Path, Problem, did_you_mean
 from kerasopt.recipe.format.schema import Recipe
 from kerasopt.recipe.format.stages import resolve_stages
@@ -38,6 +40,19 @@ def evaluated_names(recipe: Recipe, raw: dict[str, Any]) -> list[str]:
         for spec in training.metrics:
             names.append(str(spec.get("name", spec["type"])) if isinstance(spec, dict) else str(spec))
     return list(dict.fromkeys(names))
+
+
+def has_validation(recipe: Recipe) -> bool:
+    """Whether the recipe's runs hold out a validation split (and so write `evaluation.validation`).
+
+    An in-memory source holds out `data.validation_split` of its training data; a streaming
+    source validates on its own files (`validation_files`, `validation_directory`) or not at all.
+    """
+    section = recipe.data
+    if issubclass(get_source(section.source), StreamingSource):
+        return any(key.startswith("validation_") and value is not None
+                   for key, value in section.source_options().items())
+    return section.validation_split > 0
 
 
 def export_keys(recipe: Recipe, raw: dict[str, Any]) -> dict[str, tuple[str, ...]]:
@@ -72,7 +87,8 @@ def producible_metrics(recipe: Recipe, raw: dict[str, Any]) -> list[str]:
     """
     names = evaluated_names(recipe, raw)
     files = export_keys(recipe, raw)
-    return ([f"{split}_{n}" for split in ("val", "test") for n in names]
+    splits = ("val", "test") if has_validation(recipe) else ("test",)
+    return ([f"{split}_{n}" for split in splits for n in names]
             + [f"exports.{f}.{k}" for f, keys in files.items() for k in keys] + ["params"])
 
 
@@ -88,7 +104,8 @@ def objective_problems(recipe: Recipe, raw: dict[str, Any],
     producible = producible_metrics(recipe, raw)
     files = export_keys(recipe, raw)
     names = evaluated_names(recipe, raw)
-    allowed = "; ".join([f"val_<m> or test_<m> for m in {', '.join(names)}",
+    splits = "val_<m> or test_<m>" if has_validation(recipe) else "test_<m>"
+    allowed = "; ".join([f"{splits} for m in {', '.join(names)}",
                          *(f"exports.{f}.<{', '.join(keys)}>" for f, keys in files.items()), "params"])
     problems = []
     seen: dict[Any, int] = {}
@@ -116,6 +133,11 @@ def objective_problems(recipe: Recipe, raw: dict[str, Any],
             message = f"exports.{name} has no number {key!r} in metrics.json"
             problems.append(Problem(path, message, metric, [f"exports.{name}.{k}" for k in files[name]],
                                     suggestions=did_you_mean(metric, producible)))
+            continue
+        elif metric.startswith("val_") and not has_validation(recipe) and f"test_{metric[4:]}" in producible:
+            problems.append(Problem(path, "no run of this recipe has a validation split to measure it on",
+                                    metric, f"data.validation_split > 0 (or the source's validation files), "
+                                    f"or the test split's test_{metric[4:]}"))
             continue
         else:
             message = "no run of this recipe writes this metric to metrics.json (the loss and the " \

@@ -279,9 +279,13 @@ def _problem(path: Path, errors: list[dict[str, Any]]) -> Problem:
         path = (*path, label) if isinstance(first["input"], dict) and label in first["input"] else path
         return Problem(path, f"unknown or missing `{label}`", received=received, allowed=choices,
                        suggestions=did_you_mean(received, choices))
-    if first["type"] == "literal_error":
-        choices = re.findall(r"'([^']*)'|(\d+)", first.get("ctx", {}).get("expected", ""))
-        allowed = [a or b for a, b in choices]
+    if {e["type"] for e in errors} <= {"literal_error", "bool_type"}:
+        # A yes/no field (`Flag`), a Literal, or both (`jit_compile: true | false | auto`).
+        allowed = ["true", "false"] if any(e["type"] == "bool_type" for e in errors) else []
+        for error in errors:
+            if error["type"] == "literal_error":
+                choices = re.findall(r"'([^']*)'|(\d+)", error.get("ctx", {}).get("expected", ""))
+                allowed += [a or b for a, b in choices]
         return Problem(path, "not an allowed value", received=first["input"], allowed=allowed,
                        suggestions=did_you_mean(first["input"], allowed))
     given = first["input"]

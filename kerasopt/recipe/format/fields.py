@@ -7,7 +7,12 @@ import math
 import re
 from typing import Annotated, Any
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, WithJsonSchema
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, Strict, WithJsonSchema
+
+
+# A yes/no field takes YAML's true/false only: lax pydantic would read the strings "yes", "off",
+# "0" and the numbers 0/1 as booleans, so a quoted 'no' would silently mean no (or yes).
+Flag = Annotated[bool, Strict()]
 
 
 class StrictModel(BaseModel):

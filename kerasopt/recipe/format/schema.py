@@ -12,7 +12,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from kerasopt.recipe.format.fields import PositiveInt, StrictModel
+from kerasopt.recipe.format.fields import Flag, PositiveInt, StrictModel
 from kerasopt.recipe.format.schema_compression import Compression
 from kerasopt.recipe.format.schema_data import Data
 from kerasopt.recipe.format.schema_loggers import MlflowLogger
@@ -56,8 +56,8 @@ class TFLite(StrictModel):
         "(integer-only, for TFLite Micro, Edge TPU and NPU delegates; needs quantization: int8)")
     representative_samples: PositiveInt = Field(
         100, description="training examples used to calibrate int8 quantization")
-    verify: bool = Field(True, description="run the file with the LiteRT interpreter on the test split")
-    float_baseline: bool = Field(
+    verify: Flag = Field(True, description="run the file with the LiteRT interpreter on the test split")
+    float_baseline: Flag = Field(
         True, description="when quantizing or compressing, also export the float model (as trained "
         "before any compression stage) as tflite_float for comparison")
     max_accuracy_drop: Annotated[float, Field(ge=0.0, le=1.0)] = Field(
@@ -92,10 +92,10 @@ class TFLite(StrictModel):
 class Export(StrictModel):
     """Which artifacts to write into the run directory."""
 
-    keras: bool = True
-    saved_model: bool = False
+    keras: Flag = True
+    saved_model: Flag = False
     tflite: TFLite | None = None
-    onnx: bool = Field(False, description="write model.onnx (Keras's ONNX export, tf2onnx) and verify it with "
+    onnx: Flag = Field(False, description="write model.onnx (Keras's ONNX export, tf2onnx) and verify it with "
                        "onnxruntime on the test split; needs pip install 'kerasopt[onnx]'")
 
     @field_validator("onnx")
@@ -121,11 +121,11 @@ class Export(StrictModel):
 class TensorBoardOptions(StrictModel):
     """TensorBoard logging of every run (scalars, learning rate, hparams, the recipe as text)."""
 
-    enabled: bool = True
+    enabled: Flag = True
     update_freq: Literal["epoch"] | PositiveInt = Field(
         "epoch", description="'epoch', or log batch-level scalars every N steps")
     histogram_freq: Annotated[int, Field(ge=0)] = 0
-    weight_norms: bool = True
+    weight_norms: Flag = True
 
 
 class Runtime(StrictModel):
@@ -141,7 +141,7 @@ class Runtime(StrictModel):
         "mixed_bfloat16 (TPU, recent CPUs and GPUs; no loss scaling needed) | auto: mixed_float16 on "
         "a GPU, mixed_bfloat16 on a TPU, none on a CPU. Line-search (lbfgs, conjugate_gradient) and "
         "closure (sam, adahessian) optimizers refuse mixed_float16's loss scaling")
-    deterministic: bool = Field(False, description="TensorFlow op determinism (slower)")
+    deterministic: Flag = Field(False, description="TensorFlow op determinism (slower)")
     verbose: Literal[0, 1, 2] = Field(1, description="0 silent, 1 progress bar, 2 one line per epoch")
     backup_minutes: Annotated[float, Field(gt=0)] = Field(
         10.0, description="back up an unfinished stage (for --resume) at the first epoch end this many "

@@ -11,7 +11,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import Field, model_validator
 
-from kerasopt.recipe.format.fields import LayerTypeName, PositiveInt, StrictModel, component
+from kerasopt.recipe.format.fields import Flag, LayerTypeName, PositiveInt, StrictModel, component
 
 Fraction = Annotated[float, Field(ge=0.0, lt=1.0)]
 
@@ -66,8 +66,8 @@ class Pruning(_Selection):
 class QAT(_Selection):
     """Quantization-aware training to a full-int8 TFLite; see `kerasopt/compression/quantization/README.md`."""
 
-    preserve_sparsity: bool = Field(True, description="keep the zeros of pruned kernels exactly")
-    fold_batch_norm: bool = Field(True, description="fold BatchNormalization into the layer before it")
+    preserve_sparsity: Flag = Field(True, description="keep the zeros of pruned kernels exactly")
+    fold_batch_norm: Flag = Field(True, description="fold BatchNormalization into the layer before it")
     ema_decay: Annotated[float, Field(gt=0.0, lt=1.0)] = Field(
         0.999, description="decay of the moving-average activation ranges")
 
@@ -77,7 +77,7 @@ class Clustering(_Selection):
 
     number_of_clusters: Annotated[int, Field(ge=2, le=256)] = 16
     init: Literal["kmeans++", "linear"] = "kmeans++"
-    preserve_sparsity: bool = Field(True, description="zeros stay zero and are not clustered")
+    preserve_sparsity: Flag = Field(True, description="zeros stay zero and are not clustered")
 
 
 class LowRank(_Selection):
@@ -191,11 +191,11 @@ class Compression(StrictModel):
 
     # `bool` only for the JSON Schema (editors accept `qat: true`): a mode="before" validator
     # turns true into the defaults and false into None, so a bool never reaches a field.
-    pruning: Pruning | bool | None = None
-    qat: QAT | bool | None = None
-    clustering: Clustering | bool | None = None
-    low_rank: LowRank | bool | None = None
-    channel_pruning: ChannelPruning | bool | None = None
+    pruning: Pruning | Flag | None = None
+    qat: QAT | Flag | None = None
+    clustering: Clustering | Flag | None = None
+    low_rank: LowRank | Flag | None = None
+    channel_pruning: ChannelPruning | Flag | None = None
     distillation: Distillation | None = None
 
     @model_validator(mode="before")

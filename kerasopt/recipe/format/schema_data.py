@@ -16,7 +16,7 @@ from kerasopt.data.augmentation import ARGUMENTS
 from kerasopt.data.catalog import source_options
 from kerasopt.data.options import Option
 from kerasopt.data.sequence_padding import AUGMENTATION_CONFLICT
-from kerasopt.recipe.format.fields import Fraction, PositiveInt, StrictModel
+from kerasopt.recipe.format.fields import Flag, Fraction, PositiveInt, StrictModel
 
 
 def _annotation(types: tuple[type, ...], choices: tuple[Any, ...] | None) -> Any:
@@ -83,10 +83,10 @@ class DataBase(StrictModel):
     validation_split: Fraction = Field(0.1, description="fraction of training data held out for validation")
     test_split: Fraction | None = Field(
         None, description="fraction carved off as the test set, for sources without one (default 0.2)")
-    stratify: bool = True
+    stratify: Flag = True
     normalization: Literal["none", "minmax", "standardize"] = Field(
         "none", description="fitted on the training split only; carried into exported models")
-    shuffle: bool = True
+    shuffle: Flag = True
     augmentation: list[Augmentation] = Field(default_factory=list)
     limit: PositiveInt | None = Field(None, description="keep at most this many training examples")
 

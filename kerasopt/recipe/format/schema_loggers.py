@@ -16,7 +16,7 @@ from urllib.parse import urlparse
 
 from pydantic import Field, field_validator
 
-from kerasopt.recipe.format.fields import StrictModel
+from kerasopt.recipe.format.fields import Flag, StrictModel
 
 INSTALL_HINT = "pip install 'kerasopt[mlflow]'"
 DEFAULT_TRACKING_URI = "sqlite:///mlflow.db"
@@ -100,7 +100,7 @@ class MlflowLogger(StrictModel):
     run_name: Annotated[str, Field(min_length=1, max_length=250)] | None = Field(
         None, description="the MLflow run's name; default: the run directory's name")
     tags: dict[str, str] = Field(default_factory=dict, description="further tags set on the MLflow run")
-    artifacts: bool = Field(True, description="upload recipe.yaml, metrics.json and the exported files "
+    artifacts: Flag = Field(True, description="upload recipe.yaml, metrics.json and the exported files "
                             "as the run's artifacts (false: parameters and metrics only)")
 
     @field_validator("type")

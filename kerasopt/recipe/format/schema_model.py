@@ -6,7 +6,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import Discriminator, Field, Tag
 
-from kerasopt.recipe.format.fields import PositiveInt, StrictModel, component
+from kerasopt.recipe.format.fields import Flag, PositiveInt, StrictModel, component
 
 ARCHITECTURES = ("mlp", "cnn", "resnet", "mobilenet", "fcn", "resnet1d", "layers", "application", "file")
 
@@ -47,7 +47,7 @@ class Cnn(ModelOptions):
     kernel_size: PositiveInt | list[PositiveInt] = 3
     strides: PositiveInt | list[PositiveInt] = 1
     pooling: Literal["max", "avg", "none"] = "max"
-    global_pooling: bool = False
+    global_pooling: Flag = False
     dense_units: list[PositiveInt] = Field(default_factory=list)
 
 
@@ -102,7 +102,7 @@ class File(StrictModel):
     path: str = Field(description="a .keras file, e.g. one written by another recipe's run")
     freeze: list[str] = Field(default_factory=list, description="layer-name patterns to freeze")
     unfreeze: list[str] = Field(default_factory=list, description="patterns unfrozen after freezing")
-    replace_head: bool = False
+    replace_head: Flag = False
 
 
 MODEL_CLASSES: dict[str, type[StrictModel]] = {

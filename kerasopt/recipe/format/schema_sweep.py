@@ -32,7 +32,7 @@ import yaml
 from pydantic import Field, ValidationError, field_validator, model_validator
 
 from kerasopt.recipe.errors import Location, Problem, RecipeError
-from kerasopt.recipe.format.fields import StrictModel
+from kerasopt.recipe.format.fields import Flag, StrictModel
 from kerasopt.recipe.format.sweep_distribution import SYNTAX, Distribution
 
 SAMPLERS = ("tpe", "random", "grid", "nsga2")
@@ -84,7 +84,7 @@ class SweepSection(StrictModel):
     objectives: list[Objective] | None = Field(
         None, min_length=1, description="several objectives at once, each {metric, direction} "
         "(a multi-objective study; instead of `metric` and `direction`)")
-    prune: bool = Field(False, description="stop unpromising trials early (MedianPruner); "
+    prune: Flag = Field(False, description="stop unpromising trials early (MedianPruner); "
                         "single-objective sweeps only")
 
     @field_validator("params")

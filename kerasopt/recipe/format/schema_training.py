@@ -6,7 +6,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import Field, ValidationInfo, field_validator, model_validator
 
-from kerasopt.recipe.format.fields import Duration, PositiveInt, StrictModel, component
+from kerasopt.recipe.format.fields import Duration, Flag, PositiveInt, StrictModel, component
 from kerasopt.recipe.format.schema_compression import Compression
 from kerasopt.recipe.format.schema_model import Model
 
@@ -76,7 +76,7 @@ class Training(StrictModel):
     steps_per_execution: PositiveInt | Literal["auto"] = Field(
         "auto", description="optimizer steps per tf.function call; 'auto': 1 with callbacks that need "
         "every step, else up to 32 (see kerasopt.recipe.run.execution_plan)")
-    jit_compile: bool | Literal["auto"] = Field(
+    jit_compile: Flag | Literal["auto"] = Field(
         "auto", description="XLA; 'auto': on when XLA compiles the model (timed against no XLA on "
         "long stages), off with op determinism or a layer without XLA support")
     label_smoothing: Annotated[float, Field(ge=0, lt=1)] = Field(
@@ -90,7 +90,7 @@ class Training(StrictModel):
         None, description="LoRA fine-tuning in the last stage: only the low-rank factors (and `train` "
         "layers) train; exports hold the merged kernels")
     validation_freq: PositiveInt = 1
-    restore_best: bool = Field(
+    restore_best: Flag = Field(
         True, description="end the stage with the weights of its best epoch by the monitored validation "
         "value (the first recipe callback's `monitor`, else val_loss); needs a validation split")
 
