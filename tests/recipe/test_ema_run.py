@@ -73,3 +73,32 @@ def test_ema_under_mixed_float16_around_a_kerasopt_wrapper_validates_and_exports
     history = json.loads((tmp_path / "out" / "metrics.json").read_text())["stages"][0]["history"]
     assert len(history["val_loss"]) == len(history["raw_val_loss"]) == 2
     assert history["val_loss"][1] != history["raw_val_loss"][1]  # the average, and the trained weights
+
+
+def test_an_ema_start_at_or_past_its_stage_end_is_refused_before_anything_runs(tmp_path, capsys):
+    """Before, such a stage ended with its plain weights while metrics.json reported an EMA stage."""
+    stages = [{"name": "a"},  # the top level's 2 epochs, start 2ep: at the end
+              {"name": "b", "training": {"epochs": None, "steps": 40, "ema": {"start": 40}}},
+              {"name": "c", "training": {"ema": {"start": "1dur"}}},
+              {"name": "d", "training": {"ema": {"start": "1.5ep"}}}]  # fine: before the end
+    path = write_tiny_recipe(tmp_path, training={"epochs": 2, "ema": {"start": "2ep"}}, stages=stages)
+    assert main(["validate", path]) == 2
+    err = capsys.readouterr().err
+    assert "3 problems found" in err and "Traceback" not in err
+    for key, length, received in (("training.ema.start", "'a' (2 epochs)", "'2ep'"),
+                                  ("stages[1].training.ema.start", "'b' (40 steps)", "40"),
+                                  ("stages[2].training.ema.start", "'c' (2 epochs)", "'1dur'")):
+        assert f"{key}: averaging starts at or after the end of stage {length}, so the average would " \
+               f"never take in a step\n    received: {received}\n" in err
+
+    # Steps against epochs compare once the data is built: 162 training samples in batches of
+    # 16 are 11 steps per epoch, so 2 epochs end at step 22. Refused before the first stage trains.
+    late = write_tiny_recipe(tmp_path, training={"epochs": 2, "ema": {"start": 22}})
+    assert main(["validate", late]) == 0
+    assert main(["run", late, "--output-dir", str(tmp_path / "out")]) == 2
+    err = capsys.readouterr().err
+    assert "training.ema.start: averaging starts at or after the end of stage 'train' (2 epochs of 11 steps)" in err
+    assert "allowed: a start before the stage's end: fewer than 2 epochs, or a fraction below 1dur" in err
+    assert not (tmp_path / "out").exists()
+    assert main(["run", write_tiny_recipe(tmp_path, training={"epochs": 2, "ema": {"start": 21}}),
+                 "--output-dir", str(tmp_path / "fine")]) == 0

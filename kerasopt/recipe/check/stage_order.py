@@ -28,7 +28,7 @@ def stage_order_problems(recipe: Recipe, raw: dict[str, Any]) -> list[Problem]:
             wrapped_by = None
         settings = stage.compression.channel_pruning
         if settings is not None and wrapped_by is not None:
-            path, received = _written_at(recipe, raw, stage, "compression", "channel_pruning")
+            path, received = written_at(recipe, raw, stage, "compression", "channel_pruning")
             problems.append(Problem(
                 path, f"stage {stage.name!r} prunes channels after stage {wrapped_by[0]!r} ran {wrapped_by[1]}, "
                 f"whose wrappers stay on the layers to the export, so no channel can be removed",
@@ -49,7 +49,7 @@ def _lora_problems(recipe: Recipe, raw: dict[str, Any]) -> list[Problem]:
     for stage in stages[:-1]:
         if stage.training.lora is None:
             continue
-        path, received = _written_at(recipe, raw, stage, "training", "lora")
+        path, received = written_at(recipe, raw, stage, "training", "lora")
         if any(problem.path == path for problem in problems):
             continue  # set at the top: every stage but the last repeats it
         problems.append(Problem(
@@ -60,7 +60,7 @@ def _lora_problems(recipe: Recipe, raw: dict[str, Any]) -> list[Problem]:
     return problems
 
 
-def _written_at(recipe: Recipe, raw: dict[str, Any], stage: Any, section: str,
+def written_at(recipe: Recipe, raw: dict[str, Any], stage: Any, section: str,
                 key: str) -> tuple[tuple[Any, ...], Any]:
     """Where the recipe file sets `section.key` for `stage` (the stage itself, or the top level
     it inherits from), and the value written there."""

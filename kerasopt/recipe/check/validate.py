@@ -56,12 +56,13 @@ def validate(raw: Any, positions: dict[Path, Location]) -> tuple[Recipe | None, 
     problems += _stage_problems(raw)
     if recipe is not None and not problems:
         from kerasopt.recipe.check.data_check import data_problems
+        from kerasopt.recipe.check.ema_start import ema_start_problems
         from kerasopt.recipe.check.file_check import file_problems
         from kerasopt.recipe.check.stage_order import stage_order_problems
         from kerasopt.recipe.check.sweep_metrics import sweep_section_problems
 
         problems += stage_order_problems(recipe, raw) + file_problems(recipe) + data_problems(recipe, raw)
-        problems += sweep_section_problems(recipe, raw)
+        problems += sweep_section_problems(recipe, raw) + ema_start_problems(recipe, raw)
     problems = _dedupe(problems)
     located = [_locate(p, positions) for p in problems]
     located.sort(key=_file_order)

@@ -9,9 +9,8 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, Strict, WithJsonSchema
 
-
-# A yes/no field takes YAML's true/false only: lax pydantic would read the strings "yes", "off",
-# "0" and the numbers 0/1 as booleans, so a quoted 'no' would silently mean no (or yes).
+# A yes/no field takes YAML's true/false only: lax pydantic reads the strings "yes", "off", "0"
+# and the numbers 0/1 as booleans without a word, so a quoted or mistyped value became a guess.
 Flag = Annotated[bool, Strict()]
 
 

@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 from kerasopt.recipe.check.loader import LoadedRecipe
-from kerasopt.recipe.errors import RunInterrupted
+from kerasopt.recipe.errors import RecipeError, RunInterrupted
 from kerasopt.recipe.format.stages import StageSettings, resolve_stages
 from kerasopt.recipe.run.techniques.state import TechniqueState
 from kerasopt.recipe.store.run_dir import RunDirectory
@@ -174,11 +174,15 @@ class Run:
         data is final here, so `fit`, the techniques (pruning's schedule) and the optimizer
         read the same plan and the same learning rate.
         """
+        from kerasopt.recipe.check.ema_start import ema_start_problems
         from kerasopt.recipe.run import assemble
 
         self.lr_factor = lr_factor
         self.state.plans = {stage.index: assemble.plan_stage(stage.training, self.data.steps_per_epoch)
                             for stage in self.stages}
+        late = ema_start_problems(self.recipe, self.loaded.raw, self.data.steps_per_epoch)
+        if late:  # a start in steps against a length in epochs, or the reverse
+            raise RecipeError(late, str(self.loaded.path))
         for stage in self.stages:
             spec, lr_auto = self._optimizer_spec(stage, self.state.plans[stage.index], lr_factor)
             self._optimizers[stage.index] = (spec, lr_auto, self._build_optimizer(spec))
@@ -220,7 +224,7 @@ class Run:
         """
         from kerasopt.data.errors import DataError
         from kerasopt.models.errors import ModelError
-        from kerasopt.recipe.errors import Problem, RecipeError
+        from kerasopt.recipe.errors import Problem
 
         try:
             yield
