@@ -6,6 +6,11 @@ must then load with `safe_mode=True` after `import keras, kerasopt`, after
 `import kerasopt, keras`, and after `import kerasopt.optimizers` alone (whose import of
 Keras must also register the schedule). `import kerasopt` must import neither Keras
 nor TensorFlow.
+
+A TensorFlow import costs several seconds of CPU, so checks whose interpreter would reach
+the same state share one: the load after `import kerasopt` first records what the import
+finder left on `keras` once Keras is imported (before the model is loaded), and the load
+after `import kerasopt.optimizers` is also the check that this module imports first.
 """
 
 from __future__ import annotations
@@ -40,7 +45,7 @@ LOAD = """
 import sys
 {imports}
 import keras
-
+{probe}
 model = keras.saving.load_model(sys.argv[1], safe_mode=True)
 optimizer = model.optimizer
 print(type(optimizer).__name__, type(optimizer.inner_optimizer).__name__,
@@ -48,29 +53,48 @@ print(type(optimizer).__name__, type(optimizer.inner_optimizer).__name__,
 """
 
 
-def _run(code: str, *args: str) -> str:
+# What the finder left once `import kerasopt` then `import keras` ran, printed before loading.
+FINDER = """
+from keras import saving
+finders = [type(f).__name__ for f in sys.meta_path]
+print(type(keras.__loader__).__name__, type(keras.__spec__.loader).__name__,
+      "KerasImportFinder" in finders, saving.get_registered_object("kerasopt>Warmup") is not None)
+"""
+# The three ways of loading (the imports before `import keras`), with what each also prints.
+LOADS = {
+    "import keras\nimport kerasopt": "",  # Keras first: `import kerasopt` registers at once
+    "import kerasopt": FINDER,  # kerasopt first: registered when Keras is imported
+    "import kerasopt.optimizers": "",  # the schedule's package is never imported by hand
+}
+
+
+def _run(code: str, *args: str) -> list[str]:
+    """Run `code` in a fresh interpreter; the lines it printed."""
     env = dict(os.environ, PYTHONPATH=str(ROOT), TF_CPP_MIN_LOG_LEVEL="3")
     done = subprocess.run([sys.executable, "-c", textwrap.dedent(code), *args], cwd=ROOT,
                           env=env, capture_output=True, text=True, timeout=300, check=False)
     assert done.returncode == 0, done.stderr[-3000:]
-    return done.stdout.strip().splitlines()[-1]
+    return done.stdout.strip().splitlines()
 
 
 @pytest.fixture(scope="module")
 def saved_model(tmp_path_factory: pytest.TempPathFactory) -> str:
     path = str(tmp_path_factory.mktemp("saved") / "model.keras")
-    assert _run(SAVE, path) == "2 0.004"  # two epochs of one batch
+    assert _run(SAVE, path)[-1] == "2 0.004"  # two epochs of one batch
     return path
 
 
+@pytest.fixture(scope="module")
+def loads(saved_model: str) -> dict[str, list[str]]:
+    """Each of `LOADS`'s interpreters: the lines it printed (the loaded optimizer last)."""
+    return {imports: _run(LOAD.replace("{imports}", imports).replace("{probe}", probe), saved_model)
+            for imports, probe in LOADS.items()}
+
+
 @pytest.mark.slow
-@pytest.mark.parametrize("imports", [
-    "import keras\nimport kerasopt",  # Keras first: `import kerasopt` registers at once
-    "import kerasopt",  # kerasopt first: registered when Keras is imported
-    "import kerasopt.optimizers",  # the schedule's package is never imported by hand
-])
-def test_load_after_importing_kerasopt_only(saved_model: str, imports: str) -> None:
-    assert _run(LOAD.replace("{imports}", imports), saved_model) == "Lookahead RectifiedAdam 2 0.004"
+@pytest.mark.parametrize("imports", list(LOADS))
+def test_load_after_importing_kerasopt_only(loads: dict[str, list[str]], imports: str) -> None:
+    assert loads[imports][-1] == "Lookahead RectifiedAdam 2 0.004"
 
 
 def test_import_kerasopt_imports_neither_keras_nor_tensorflow() -> None:
@@ -81,26 +105,20 @@ def test_import_kerasopt_imports_neither_keras_nor_tensorflow() -> None:
     finders = [type(f).__name__ for f in sys.meta_path]
     print(heavy, "KerasImportFinder" in finders)
     """
-    assert _run(code) == "[] True"
+    assert _run(code) == ["[] True"]
 
 
 @pytest.mark.slow
-def test_the_finder_leaves_keras_module_as_it_was() -> None:
-    code = """
-    import sys
-    import kerasopt
-    import keras
-    from keras import saving
-    finders = [type(f).__name__ for f in sys.meta_path]
-    print(type(keras.__loader__).__name__, type(keras.__spec__.loader).__name__,
-          "KerasImportFinder" in finders, saving.get_registered_object("kerasopt>Warmup") is not None)
-    """
-    assert _run(code) == "SourceFileLoader SourceFileLoader False True"
+def test_the_finder_leaves_keras_module_as_it_was(loads: dict[str, list[str]]) -> None:
+    assert loads["import kerasopt"][0] == "SourceFileLoader SourceFileLoader False True"
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("module", ["kerasopt.recipe.run.runner", "kerasopt._backend", "kerasopt.optimizers"])
-def test_any_kerasopt_module_imports_first(module: str) -> None:
+def test_any_kerasopt_module_imports_first(module: str, request: pytest.FixtureRequest) -> None:
     """Importing Keras registers kerasopt's components; a module that imports Keras at its top
     while they load would be only half initialized (a circular import)."""
-    assert _run(f"import {module}\nprint('imported')") == "imported"
+    if f"import {module}" in LOADS:  # that interpreter imports it first, then loads the model
+        assert request.getfixturevalue("loads")[f"import {module}"][-1] == "Lookahead RectifiedAdam 2 0.004"
+    else:
+        assert _run(f"import {module}\nprint('imported')") == ["imported"]

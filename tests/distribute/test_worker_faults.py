@@ -1,5 +1,10 @@
 """`kerasopt run --workers 2` through its faults: SIGTERM to the launcher, a worker SIGKILLed, and
-`--resume` (on 2 workers and on 1) continuing exactly from the chief's backup."""
+`--resume` (on 2 workers and on 1) continuing exactly from the chief's backup.
+
+The uninterrupted reference is the recipe run in one process: two workers train exactly as one
+process with the same global batch (tests/distribute/test_multi_worker_run.py), and one
+TensorFlow process costs less than a launcher's two.
+"""
 
 from __future__ import annotations
 
@@ -77,12 +82,13 @@ def history(run_dir: Path) -> dict[str, list[float]]:
 @pytest.mark.slow
 @pytest.mark.skipif(not Path("/proc/self/task").exists(), reason="reads worker processes from /proc (Linux)")
 def test_two_workers_stop_on_every_fault_and_resume_exactly_from_the_chief_backup(tmp_path):
-    # Four runs of two workers (~20-60 s each on 2 shared cores; the reference beside the first):
-    # one uninterrupted, one per fault, each resuming the same run directory, then one worker.
+    # The uninterrupted reference in one process, beside the first of three runs (~20-60 s each
+    # on 2 shared cores): two workers once per fault, each resuming the same run directory,
+    # then one worker.
     # (A SIGKILLed launcher's workers: tests/distribute/test_local_workers.py, without TensorFlow.)
     recipe = write_tiny_recipe(tmp_path, training={"epochs": EPOCHS}, runtime={"deterministic": True})
     whole, run = tmp_path / "whole", tmp_path / "run"
-    reference = start("run", recipe, "--workers", "2", "--output-dir", str(whole))
+    reference = start("run", recipe, "--output-dir", str(whole))
 
     # 1. SIGTERM to the launcher: both workers stop at one step, 143, the resume command names --workers 2.
     launcher = start("run", recipe, "--workers", "2", "--output-dir", str(run))
