@@ -7,7 +7,6 @@ import json
 import os
 import shlex
 import signal
-import subprocess
 import time
 from pathlib import Path
 
@@ -23,7 +22,7 @@ from kerasopt.recipe.run.runner import run
 from kerasopt.recipe.store.run_dir import RunDirectory
 from kerasopt.recipe.store.run_lock import LOCK_NAME
 from kerasopt.recipe.store.stage_backup import StageBackup
-from tests.subprocesses import finish, start_python
+from tests.subprocesses import CliProcess, finish, start_python
 from tests.tiny_recipe import write_tiny_recipe
 
 # Dropout (seed generator state) and noise augmentation (per-batch seeds) must come back too.
@@ -225,25 +224,24 @@ run(load_recipe(sys.argv[1]), output_dir=sys.argv[2], callbacks=[KillInSecondSta
 """
 
 
-def _start(*args: str) -> subprocess.Popen[str]:
-    return start_python(*args, env={"TF_CPP_MIN_LOG_LEVEL": "3", "TF_ENABLE_ONEDNN_OPTS": "0"})
-
-
-def _python(*args: str) -> subprocess.CompletedProcess[str]:
-    return finish(_start(*args))
+ENV = {"TF_CPP_MIN_LOG_LEVEL": "3", "TF_ENABLE_ONEDNN_OPTS": "0"}
 
 
 @pytest.mark.slow
 def test_a_deterministic_run_killed_mid_stage_resumes_to_the_same_numbers(tmp_path):
     path = write_tiny_recipe(tmp_path, runtime={"deterministic": True}, training={},
                              stages=[{"name": "a", "epochs": 2}, {"name": "b", "epochs": 5}], **RANDOM)
-    straight = _start("-m", "kerasopt.cli", "run", path, "--output-dir", str(tmp_path / "straight"))
-    killed = _python("-c", KILLED_RUN, path, str(tmp_path / "out"))  # while the straight run runs
-    straight = finish(straight)
-    assert straight.returncode == 0, straight.stderr
-    assert killed.returncode == -signal.SIGKILL, killed.stderr
-    assert json.loads((tmp_path / "out" / "checkpoints" / "backup_b" / "backup.json").read_text())["epoch"] == 2
-    resumed = _python("-m", "kerasopt.cli", "run", path, "--output-dir", str(tmp_path / "out"), "--resume")
+    kerasopt = CliProcess(env=ENV)  # the straight run, then the resume: one TensorFlow start for both
+    try:
+        kerasopt.send("run", path, "--output-dir", str(tmp_path / "straight"))
+        killed = finish(start_python("-c", KILLED_RUN, path, str(tmp_path / "out"), env=ENV))  # meanwhile
+        straight = kerasopt.receive()
+        assert straight.returncode == 0, straight.stderr
+        assert killed.returncode == -signal.SIGKILL, killed.stderr
+        assert json.loads((tmp_path / "out" / "checkpoints" / "backup_b" / "backup.json").read_text())["epoch"] == 2
+        resumed = kerasopt("run", path, "--output-dir", str(tmp_path / "out"), "--resume")
+    finally:
+        kerasopt.close()
     assert resumed.returncode == 0, resumed.stderr
     assert "taking over the stale lock" in resumed.stderr
     expected = json.loads((tmp_path / "straight" / "metrics.json").read_text())
