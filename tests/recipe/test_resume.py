@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import shlex
+import shutil
 import signal
 import time
 from pathlib import Path
@@ -104,18 +105,28 @@ def test_backups_also_follow_the_clock(tmp_path):
     assert not (tmp_path / "b").exists()
 
 
-def _interrupted_run(tmp_path, monkeypatch) -> tuple[str, Path]:
-    path = write_tiny_recipe(tmp_path, training={"epochs": 6})
-    out = tmp_path / "out"
-    restore = crash_at(monkeypatch, 3)  # backups after epochs 1-4; the newest is epoch 4's
-    with pytest.raises(RuntimeError, match="simulated crash"):
-        run(load_recipe(path), output_dir=str(out))
-    restore()
+@pytest.fixture(scope="module")
+def interrupted(tmp_path_factory) -> tuple[str, Path]:
+    """A six-epoch run that crashed after epoch 4: made once, copied by `_interrupted_run`."""
+    folder = tmp_path_factory.mktemp("interrupted")
+    path = write_tiny_recipe(folder, training={"epochs": 6})
+    out = folder / "out"
+    with pytest.MonkeyPatch.context() as monkeypatch:
+        crash_at(monkeypatch, 3)  # backups after epochs 1-4; the newest is epoch 4's
+        with pytest.raises(RuntimeError, match="simulated crash"):
+            run(load_recipe(path), output_dir=str(out))
     return path, out
 
 
-def test_a_corrupt_backup_is_named_and_the_previous_one_is_used(tmp_path, monkeypatch, capsys):
-    path, out = _interrupted_run(tmp_path, monkeypatch)
+def _interrupted_run(interrupted, tmp_path) -> tuple[str, Path]:
+    """The recipe of `interrupted` and a copy of its run directory."""
+    path, out = interrupted
+    shutil.copytree(out, tmp_path / "out")
+    return path, tmp_path / "out"
+
+
+def test_a_corrupt_backup_is_named_and_the_previous_one_is_used(interrupted, tmp_path, capsys):
+    path, out = _interrupted_run(interrupted, tmp_path)
     newest = out / "checkpoints" / "backup_train" / "epoch_4.weights.h5"
     newest.write_bytes(newest.read_bytes()[:5000])
     assert main(["run", path, "--output-dir", str(out), "--resume"]) == 0
@@ -126,8 +137,8 @@ def test_a_corrupt_backup_is_named_and_the_previous_one_is_used(tmp_path, monkey
     assert metrics["timing"]["train_steps"] == 6 * 11 and len(metrics["stages"][0]["history"]["loss"]) == 6
 
 
-def test_without_a_readable_backup_resume_names_every_file_and_fails(tmp_path, monkeypatch, capsys):
-    path, out = _interrupted_run(tmp_path, monkeypatch)
+def test_without_a_readable_backup_resume_names_every_file_and_fails(interrupted, tmp_path, capsys):
+    path, out = _interrupted_run(interrupted, tmp_path)
     folder = out / "checkpoints" / "backup_train"
     (folder / "backup.json").write_text('{"epoch": 4, "weig')
     (folder / "epoch_3.weights.h5").write_bytes(b"not hdf5")
@@ -139,8 +150,8 @@ def test_without_a_readable_backup_resume_names_every_file_and_fails(tmp_path, m
     assert not (out / LOCK_NAME).exists()
 
 
-def test_a_corrupt_progress_file_is_named(tmp_path, monkeypatch, capsys):
-    path, out = _interrupted_run(tmp_path, monkeypatch)
+def test_a_corrupt_progress_file_is_named(interrupted, tmp_path, capsys):
+    path, out = _interrupted_run(interrupted, tmp_path)
     (out / "checkpoints" / "progress.json").write_text("{")
     assert main(["run", path, "--output-dir", str(out), "--resume"]) == 1
     assert f"{out / 'checkpoints' / 'progress.json'} is corrupt" in capsys.readouterr().err
