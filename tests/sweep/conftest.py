@@ -12,8 +12,8 @@ from kerasopt.cli import main
 @pytest.fixture
 def kerasopt(capsys):
     """`kerasopt ARGS` in this process, reported as `subprocess.run` would: for commands that stop
-    before TensorFlow starts (a refused recipe or option), where a process of their own adds
-    nothing but its start-up."""
+    before TensorFlow starts (a refused recipe or option) or that start processes of their own
+    (`--workers`), where one more process adds nothing but its start-up."""
 
     def _kerasopt(*args: str) -> subprocess.CompletedProcess[str]:
         capsys.readouterr()
