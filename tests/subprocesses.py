@@ -1,7 +1,8 @@
 """Python subprocesses for end-to-end tests: started from the repository root, awaited later.
 
 Starting a run and finishing it apart lets a test run two independent processes side by
-side (the suite's machines have two cores).
+side (the suite's machines have two cores). `CliProcess` runs several `kerasopt` commands
+in one child, so that TensorFlow starts once for all of them.
 """
 
 from __future__ import annotations
