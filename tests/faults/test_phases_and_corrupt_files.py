@@ -45,10 +45,11 @@ def _start(args: list[str], fault: str | None = None) -> subprocess.Popen[str]:
 def _run(args: list[str], fault: str | None, signum: int, monkeypatch, capsys) -> subprocess.CompletedProcess[str]:
     """`kerasopt ARGS` with `KERASOPT_FAULT=fault`, the run signalling itself at that point.
 
-    SIGKILL needs a process of its own. A SIGTERM the run sends itself is handled the same
-    in this process (as the corrupt-file tests below do), which saves a TensorFlow import.
+    A SIGKILL the run sends itself needs a process of its own. A SIGTERM is handled the same
+    in this process (as the corrupt-file tests below do), and so is a run without a fault,
+    which saves a TensorFlow import.
     """
-    if signum == signal.SIGKILL:
+    if fault and signum == signal.SIGKILL:
         return finish(_start(args, fault))
     if fault:
         monkeypatch.setenv("KERASOPT_FAULT", fault)
@@ -131,8 +132,8 @@ def test_a_run_stopped_at_every_phase_resumes_to_a_complete_run(tmp_path, signum
     """One run directory through five faults in a row, each followed by `--resume`.
 
     The first fault (a signal sent from outside during `fit`) always hits a `kerasopt`
-    process; under SIGTERM the faults the run sends itself, and the last `--resume`, run in
-    this process (`_run`)."""
+    process; under SIGTERM the faults the run sends itself, and under both the last
+    `--resume`, run in this process (`_run`)."""
     path = write_tiny_recipe(tmp_path, training={}, stages=STAGES, export=EXPORT)
     out = tmp_path / "out"
     resume = ["run", path, "--output-dir", str(out), "--resume"]

@@ -8,7 +8,7 @@ random bytes spliced into the file. The promise checked, in-process through
 :func:`load_recipe`: it returns a :class:`LoadedRecipe` or raises a :class:`RecipeError`
 naming the file, each problem with a key path or a position, within two seconds. Any other
 exception is a bug in the loader. A few examples also go through the command line in a
-subprocess: exit code 0 or 2, never a traceback, and `run` writes nothing on exit 2.
+subprocess (one for all of them): exit code 0 or 2, never a traceback, and `run` writes nothing on exit 2.
 
 Examples are derandomized, so CI runs the same ones every time.
 """
@@ -19,8 +19,6 @@ import copy
 import math
 import os
 import shutil
-import subprocess
-import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -36,10 +34,10 @@ from kerasopt.recipe.errors import RecipeError, format_path
 from kerasopt.recipe.format.schema import TOP_LEVEL_KEYS
 from kerasopt.recipe.format.shipped import recipes_dir
 from kerasopt.recipe.format.yaml_loader import RecipeDumper, RecipeLoader
+from tests.subprocesses import CliProcess
 
 ROOT = recipes_dir()
 RECIPES = sorted(ROOT.rglob("*.yaml"))
-REPO = Path(__file__).resolve().parents[2]
 
 # Every example finishes well within this (under 0.5 s on an idle machine; 3.2 s was seen on
 # 2 cores shared with other test processes); a slow one means a quadratic path in the loader.
@@ -438,10 +436,12 @@ def test_data_paths_that_are_not_files_are_refused_quickly(tmp_path, source, kin
 # The command line, in a subprocess: exit codes, no traceback, nothing written
 # ---------------------------------------------------------------------------
 
-def _cli(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "PYTHONPATH": str(REPO), "TF_CPP_MIN_LOG_LEVEL": "2"}
-    return subprocess.run([sys.executable, "-m", "kerasopt.cli", *args], cwd=cwd, env=env,
-                          capture_output=True, text=True, timeout=120, check=False)
+@pytest.fixture(scope="module")
+def _cli():
+    """`kerasopt ARGS` in a child process, one for all the examples (its start-up is paid once)."""
+    child = CliProcess(env={"TF_CPP_MIN_LOG_LEVEL": "2"})
+    yield child
+    child.close()
 
 
 @pytest.fixture(scope="module")
@@ -449,12 +449,12 @@ def workdir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return tmp_path_factory.mktemp("cwd")
 
 
-CLI = settings(FUZZ, deadline=None, max_examples=5)  # a subprocess takes about a second
+CLI = settings(FUZZ, deadline=None, max_examples=5)
 
 
 @CLI
 @given(cases=st.lists(mutated(), min_size=4, max_size=4))
-def test_validate_exits_0_or_2_without_a_traceback(tree, workdir, cases):
+def test_validate_exits_0_or_2_without_a_traceback(tree, workdir, _cli, cases):
     paths = []
     for index, (rel, content) in enumerate(cases):
         path = tree / Path(rel).with_name(f"cli_{index}_" + Path(rel).name)
@@ -470,7 +470,7 @@ def test_validate_exits_0_or_2_without_a_traceback(tree, workdir, cases):
 
 @CLI
 @given(case=mutated(always_invalid=True))
-def test_run_of_an_invalid_recipe_exits_2_and_writes_nothing(tree, workdir, case):
+def test_run_of_an_invalid_recipe_exits_2_and_writes_nothing(tree, workdir, _cli, case):
     rel, content = case
     path = tree / Path(rel).with_name("cli_run_" + Path(rel).name)
     path.write_bytes(content)

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from kerasopt.cli import main
 from kerasopt.recipe.format.shipped import producer_command, recipes_dir
-from tests.test_cli import kerasopt
 
 STUDY = "studies/transfer_learning"
 SOURCE_COMMAND = (f"kerasopt run recipes/{STUDY}/source.yaml --output-dir "
@@ -24,14 +24,15 @@ def test_producer_of_a_run_folder():
     assert producer_command("elsewhere/digits_mlp/model.keras") is None
 
 
-def test_validate_and_show_name_the_recipe_to_run_first(tmp_path: Path):
+def test_validate_and_show_name_the_recipe_to_run_first(tmp_path: Path, monkeypatch, capsys):
     # From an empty folder, so that no earlier run's model.keras is found.
+    monkeypatch.chdir(tmp_path)
     transfer = str(recipes_dir() / "digits_transfer.yaml")
-    for args in (("validate", transfer), ("show", "digits_transfer")):
-        done = kerasopt(*args, cwd=tmp_path)
-        assert done.returncode == 2, done.stderr
+    for args in (["validate", transfer], ["show", "digits_transfer"]):
+        assert main(args) == 2
+        stderr = capsys.readouterr().err
         assert ("model.path: file does not exist; a shipped recipe writes it: run "
-                "`kerasopt run digits_mlp` first") in done.stderr
-        assert "Traceback" not in done.stderr and list(tmp_path.iterdir()) == []
-    done = kerasopt("validate", str(recipes_dir() / STUDY / "finetune.yaml"), cwd=tmp_path)
-    assert done.returncode == 2 and f"run `{SOURCE_COMMAND}` first" in done.stderr
+                "`kerasopt run digits_mlp` first") in stderr
+        assert "Traceback" not in stderr and list(tmp_path.iterdir()) == []
+    assert main(["validate", str(recipes_dir() / STUDY / "finetune.yaml")]) == 2
+    assert f"run `{SOURCE_COMMAND}` first" in capsys.readouterr().err

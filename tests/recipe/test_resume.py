@@ -6,8 +6,8 @@ from __future__ import annotations
 import json
 import os
 import shlex
+import shutil
 import signal
-import subprocess
 import time
 from pathlib import Path
 
@@ -23,7 +23,7 @@ from kerasopt.recipe.run.runner import run
 from kerasopt.recipe.store.run_dir import RunDirectory
 from kerasopt.recipe.store.run_lock import LOCK_NAME
 from kerasopt.recipe.store.stage_backup import StageBackup
-from tests.subprocesses import finish, start_python
+from tests.subprocesses import CliProcess, finish, start_python
 from tests.tiny_recipe import write_tiny_recipe
 
 # Dropout (seed generator state) and noise augmentation (per-batch seeds) must come back too.
@@ -105,18 +105,28 @@ def test_backups_also_follow_the_clock(tmp_path):
     assert not (tmp_path / "b").exists()
 
 
-def _interrupted_run(tmp_path, monkeypatch) -> tuple[str, Path]:
-    path = write_tiny_recipe(tmp_path, training={"epochs": 6})
-    out = tmp_path / "out"
-    restore = crash_at(monkeypatch, 3)  # backups after epochs 1-4; the newest is epoch 4's
-    with pytest.raises(RuntimeError, match="simulated crash"):
-        run(load_recipe(path), output_dir=str(out))
-    restore()
+@pytest.fixture(scope="module")
+def interrupted(tmp_path_factory) -> tuple[str, Path]:
+    """A six-epoch run that crashed after epoch 4: made once, copied by `_interrupted_run`."""
+    folder = tmp_path_factory.mktemp("interrupted")
+    path = write_tiny_recipe(folder, training={"epochs": 6})
+    out = folder / "out"
+    with pytest.MonkeyPatch.context() as monkeypatch:
+        crash_at(monkeypatch, 3)  # backups after epochs 1-4; the newest is epoch 4's
+        with pytest.raises(RuntimeError, match="simulated crash"):
+            run(load_recipe(path), output_dir=str(out))
     return path, out
 
 
-def test_a_corrupt_backup_is_named_and_the_previous_one_is_used(tmp_path, monkeypatch, capsys):
-    path, out = _interrupted_run(tmp_path, monkeypatch)
+def _interrupted_run(interrupted, tmp_path) -> tuple[str, Path]:
+    """The recipe of `interrupted` and a copy of its run directory."""
+    path, out = interrupted
+    shutil.copytree(out, tmp_path / "out")
+    return path, tmp_path / "out"
+
+
+def test_a_corrupt_backup_is_named_and_the_previous_one_is_used(interrupted, tmp_path, capsys):
+    path, out = _interrupted_run(interrupted, tmp_path)
     newest = out / "checkpoints" / "backup_train" / "epoch_4.weights.h5"
     newest.write_bytes(newest.read_bytes()[:5000])
     assert main(["run", path, "--output-dir", str(out), "--resume"]) == 0
@@ -127,8 +137,8 @@ def test_a_corrupt_backup_is_named_and_the_previous_one_is_used(tmp_path, monkey
     assert metrics["timing"]["train_steps"] == 6 * 11 and len(metrics["stages"][0]["history"]["loss"]) == 6
 
 
-def test_without_a_readable_backup_resume_names_every_file_and_fails(tmp_path, monkeypatch, capsys):
-    path, out = _interrupted_run(tmp_path, monkeypatch)
+def test_without_a_readable_backup_resume_names_every_file_and_fails(interrupted, tmp_path, capsys):
+    path, out = _interrupted_run(interrupted, tmp_path)
     folder = out / "checkpoints" / "backup_train"
     (folder / "backup.json").write_text('{"epoch": 4, "weig')
     (folder / "epoch_3.weights.h5").write_bytes(b"not hdf5")
@@ -140,8 +150,8 @@ def test_without_a_readable_backup_resume_names_every_file_and_fails(tmp_path, m
     assert not (out / LOCK_NAME).exists()
 
 
-def test_a_corrupt_progress_file_is_named(tmp_path, monkeypatch, capsys):
-    path, out = _interrupted_run(tmp_path, monkeypatch)
+def test_a_corrupt_progress_file_is_named(interrupted, tmp_path, capsys):
+    path, out = _interrupted_run(interrupted, tmp_path)
     (out / "checkpoints" / "progress.json").write_text("{")
     assert main(["run", path, "--output-dir", str(out), "--resume"]) == 1
     assert f"{out / 'checkpoints' / 'progress.json'} is corrupt" in capsys.readouterr().err
@@ -225,25 +235,24 @@ run(load_recipe(sys.argv[1]), output_dir=sys.argv[2], callbacks=[KillInSecondSta
 """
 
 
-def _start(*args: str) -> subprocess.Popen[str]:
-    return start_python(*args, env={"TF_CPP_MIN_LOG_LEVEL": "3", "TF_ENABLE_ONEDNN_OPTS": "0"})
-
-
-def _python(*args: str) -> subprocess.CompletedProcess[str]:
-    return finish(_start(*args))
+ENV = {"TF_CPP_MIN_LOG_LEVEL": "3", "TF_ENABLE_ONEDNN_OPTS": "0"}
 
 
 @pytest.mark.slow
 def test_a_deterministic_run_killed_mid_stage_resumes_to_the_same_numbers(tmp_path):
     path = write_tiny_recipe(tmp_path, runtime={"deterministic": True}, training={},
                              stages=[{"name": "a", "epochs": 2}, {"name": "b", "epochs": 5}], **RANDOM)
-    straight = _start("-m", "kerasopt.cli", "run", path, "--output-dir", str(tmp_path / "straight"))
-    killed = _python("-c", KILLED_RUN, path, str(tmp_path / "out"))  # while the straight run runs
-    straight = finish(straight)
-    assert straight.returncode == 0, straight.stderr
-    assert killed.returncode == -signal.SIGKILL, killed.stderr
-    assert json.loads((tmp_path / "out" / "checkpoints" / "backup_b" / "backup.json").read_text())["epoch"] == 2
-    resumed = _python("-m", "kerasopt.cli", "run", path, "--output-dir", str(tmp_path / "out"), "--resume")
+    kerasopt = CliProcess(env=ENV)  # the straight run, then the resume: one TensorFlow start for both
+    try:
+        kerasopt.send("run", path, "--output-dir", str(tmp_path / "straight"))
+        killed = finish(start_python("-c", KILLED_RUN, path, str(tmp_path / "out"), env=ENV))  # meanwhile
+        straight = kerasopt.receive()
+        assert straight.returncode == 0, straight.stderr
+        assert killed.returncode == -signal.SIGKILL, killed.stderr
+        assert json.loads((tmp_path / "out" / "checkpoints" / "backup_b" / "backup.json").read_text())["epoch"] == 2
+        resumed = kerasopt("run", path, "--output-dir", str(tmp_path / "out"), "--resume")
+    finally:
+        kerasopt.close()
     assert resumed.returncode == 0, resumed.stderr
     assert "taking over the stale lock" in resumed.stderr
     expected = json.loads((tmp_path / "straight" / "metrics.json").read_text())

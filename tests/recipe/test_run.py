@@ -1,19 +1,20 @@
-"""`kerasopt run` end to end through the command line, on tiny settings."""
+"""`kerasopt run` end to end through the command line, on tiny settings.
+
+The runs share one child process (`CliProcess`); commands that stop before TensorFlow
+starts run in this one.
+"""
 
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 
+from kerasopt.cli import main
 from kerasopt.recipe.store.run_manifest import MANIFEST_NAME, is_run_name
-
-ROOT = Path(__file__).resolve().parents[2]
+from tests.subprocesses import CliProcess
 
 TINY = """\
 name: tiny
@@ -29,15 +30,19 @@ export: {keras: true}
 """
 
 
-def kerasopt(*args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess[str]:
-    # oneDNN off: the golden loss values below are then the same on every x86 CPU.
-    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "TF_ENABLE_ONEDNN_OPTS": "0"}
-    return subprocess.run([sys.executable, "-m", "kerasopt.cli", *args], capture_output=True,
-                          text=True, cwd=cwd, env=env, timeout=900)
+@pytest.fixture(scope="module")
+def kerasopt():
+    """`kerasopt ARGS` (as `subprocess.run` would report it), all in one child process.
+
+    oneDNN off: the golden loss values below are then the same on every x86 CPU.
+    """
+    child = CliProcess(env={"TF_CPP_MIN_LOG_LEVEL": "3", "TF_ENABLE_ONEDNN_OPTS": "0"})
+    yield child
+    child.close()
 
 
 @pytest.fixture(scope="module")
-def quickstart_run(tmp_path_factory) -> Path:
+def quickstart_run(tmp_path_factory, kerasopt) -> Path:
     out = tmp_path_factory.mktemp("quickstart")
     result = kerasopt("run", "quickstart", "training.epochs=2", "runtime.verbose=0",
                       "runtime.tensorboard.update_freq=5", "--output-dir", str(out))
@@ -105,13 +110,12 @@ def test_tensorboard_logs_scalars_lr_weight_norms_recipe_and_hparams(quickstart_
     assert "final/test.accuracy" in top.Tags()["tensors"]
 
 
-def test_resolved_recipe_is_written_and_valid(quickstart_run):
-    result = kerasopt("validate", str(quickstart_run / "recipe.yaml"))
-    assert result.returncode == 0, result.stderr
+def test_resolved_recipe_is_written_and_valid(quickstart_run, capsys):
+    assert main(["validate", str(quickstart_run / "recipe.yaml")]) == 0, capsys.readouterr().err
     assert "epochs: 2" in (quickstart_run / "recipe.yaml").read_text()
 
 
-def test_loss_curve_matches_golden_values(tmp_path):
+def test_loss_curve_matches_golden_values(tmp_path, kerasopt):
     recipe = tmp_path / "tiny.yaml"
     recipe.write_text(TINY)
     result = kerasopt("run", str(recipe), "--output-dir", str(tmp_path / "out"))
@@ -127,19 +131,19 @@ def test_loss_curve_matches_golden_values(tmp_path):
 GOLDEN_LOSS = [1.210850477218628, 1.056936502456665, 0.9587266445159912]
 
 
-def test_missing_data_file_is_a_validation_error_before_anything_runs(tmp_path):
+def test_missing_data_file_is_a_validation_error_before_anything_runs(tmp_path, capsys):
     recipe = tmp_path / "npz.yaml"
     recipe.write_text("name: npz\ndata: {source: npz, path: nowhere/data.npz, test_split: 0.2}\n"
                       "model: {architecture: mlp}\n")
     out = tmp_path / "out"
-    result = kerasopt("run", str(recipe), "--output-dir", str(out))
-    assert result.returncode == 2
-    assert "npz.yaml:2:" in result.stderr and "data.path" in result.stderr
-    assert "nowhere/data.npz" in result.stderr and "Traceback" not in result.stderr
+    assert main(["run", str(recipe), "--output-dir", str(out)]) == 2
+    stderr = capsys.readouterr().err
+    assert "npz.yaml:2:" in stderr and "data.path" in stderr
+    assert "nowhere/data.npz" in stderr and "Traceback" not in stderr
     assert not out.exists()
 
 
-def test_stages_continue_and_resume_skips_completed_stages(tmp_path):
+def test_stages_continue_and_resume_skips_completed_stages(tmp_path, kerasopt):
     recipe = tmp_path / "staged.yaml"
     recipe.write_text(TINY + "stages:\n  - {name: first, epochs: 1}\n"
                       "  - name: second\n    epochs: 2\n    training: {optimizer: {learning_rate: 0.01}}\n")
@@ -157,7 +161,7 @@ def test_stages_continue_and_resume_skips_completed_stages(tmp_path):
         assert resumed["evaluation"][split] == pytest.approx(metrics["evaluation"][split], rel=1e-6)
 
 
-def test_steps_stop_training_exactly(tmp_path):
+def test_steps_stop_training_exactly(tmp_path, kerasopt):
     recipe = tmp_path / "steps.yaml"
     recipe.write_text(TINY.replace("epochs: 3", "steps: 7"))
     result = kerasopt("run", str(recipe), "--output-dir", str(tmp_path / "out"))

@@ -6,6 +6,7 @@ import errno
 import json
 import os
 import shlex
+import shutil
 import socket
 import subprocess
 import sys
@@ -29,9 +30,24 @@ def cli(*args: str) -> int:
     return main(["run", *args])
 
 
-def test_a_directory_holding_a_run_is_refused_and_left_as_it_was(tmp_path, capsys):
-    recipe, out = write_tiny_recipe(tmp_path, training={"epochs": 1}), tmp_path / "out"
+@pytest.fixture(scope="module")
+def finished(tmp_path_factory) -> tuple[str, Path]:
+    """A tiny recipe (one epoch) and the run directory `kerasopt run` made of it: run once, copied by `_copy`."""
+    folder = tmp_path_factory.mktemp("finished")
+    recipe, out = write_tiny_recipe(folder, training={"epochs": 1}), folder / "out"
     assert cli(recipe, "--output-dir", str(out)) == 0
+    return recipe, out
+
+
+def _copy(finished: tuple[str, Path], tmp_path: Path, name: str = "out") -> tuple[str, Path]:
+    """The recipe of `finished` and a copy of its run directory at `tmp_path / name`."""
+    recipe, out = finished
+    shutil.copytree(out, tmp_path / name)
+    return recipe, tmp_path / name
+
+
+def test_a_directory_holding_a_run_is_refused_and_left_as_it_was(finished, tmp_path, capsys):
+    recipe, out = _copy(finished, tmp_path)
     before = {p: p.read_bytes() for p in out.rglob("*") if p.is_file()}
     capsys.readouterr()
     assert cli(recipe, "--output-dir", str(out)) == 2
@@ -42,9 +58,8 @@ def test_a_directory_holding_a_run_is_refused_and_left_as_it_was(tmp_path, capsy
     assert {p: p.read_bytes() for p in out.rglob("*") if p.is_file()} == before
 
 
-def test_overwrite_moves_the_old_run_aside_and_deletes_it_only_at_the_end(tmp_path):
-    out = tmp_path / "out"
-    run(load_recipe(write_tiny_recipe(tmp_path, training={"epochs": 1})), output_dir=str(out))
+def test_overwrite_moves_the_old_run_aside_and_deletes_it_only_at_the_end(finished, tmp_path):
+    _, out = _copy(finished, tmp_path)
     old_metrics = (out / "metrics.json").read_text()
     seen: list[list[str]] = []
 
@@ -61,9 +76,8 @@ def test_overwrite_moves_the_old_run_aside_and_deletes_it_only_at_the_end(tmp_pa
     assert json.loads((out / MANIFEST_NAME).read_text())["entries"] == ["checkpoints", "metrics.json", "recipe.yaml"]
 
 
-def test_a_failed_overwrite_keeps_the_old_run(tmp_path, monkeypatch, capsys):
-    recipe, out = write_tiny_recipe(tmp_path, training={"epochs": 1}), tmp_path / "out"
-    run(load_recipe(recipe), output_dir=str(out))
+def test_a_failed_overwrite_keeps_the_old_run(finished, tmp_path, monkeypatch, capsys):
+    recipe, out = _copy(finished, tmp_path)
     old = (out / "metrics.json").read_text()
 
     class Crash(keras.callbacks.Callback):
@@ -77,8 +91,7 @@ def test_a_failed_overwrite_keeps_the_old_run(tmp_path, monkeypatch, capsys):
     assert (aside / "metrics.json").read_text() == old
     assert str(aside) in capsys.readouterr().err
     # Failing before writing anything (the disk is full at the first file): the old run comes back.
-    out2 = tmp_path / "out2"
-    run(load_recipe(recipe), output_dir=str(out2))
+    _, out2 = _copy(finished, tmp_path, "out2")
     names = sorted(p.name for p in out2.iterdir())
     monkeypatch.setattr(RunDirectory, "write_text", _raise_no_space)
     assert cli(recipe, "--output-dir", str(out2), "--overwrite") == 1
@@ -117,10 +130,9 @@ def test_an_empty_folder_is_fine_to_run_into(tmp_path):
     assert json.loads((out / "metrics.json").read_text())["stages"][0]["epochs"] == 1
 
 
-def test_overwrite_replaces_only_what_kerasopt_wrote_and_says_what_it_kept(tmp_path, capsys):
+def test_overwrite_replaces_only_what_kerasopt_wrote_and_says_what_it_kept(finished, tmp_path, capsys):
     """Issue 19, item 1: files another program put into a kerasopt run directory survive --overwrite."""
-    recipe, out = write_tiny_recipe(tmp_path, training={"epochs": 1}), tmp_path / "out"
-    assert cli(recipe, "--output-dir", str(out)) == 0
+    recipe, out = _copy(finished, tmp_path)
     (out / "notes.txt").write_text("my notes")
     (out / "analysis").mkdir()
     (out / "analysis" / "plot.py").write_bytes(b"import matplotlib\n")
@@ -138,10 +150,9 @@ def test_overwrite_replaces_only_what_kerasopt_wrote_and_says_what_it_kept(tmp_p
     assert json.loads((out / MANIFEST_NAME).read_text())["entries"] == ["checkpoints", "metrics.json", "recipe.yaml"]
 
 
-def test_a_file_of_someone_elses_inside_a_run_folder_stops_overwrite_and_survives_resume(tmp_path, capsys):
+def test_a_file_of_someone_elses_inside_a_run_folder_stops_overwrite_and_survives_resume(finished, tmp_path, capsys):
     """`checkpoints/` is kerasopt's, but a note someone put in it is not: never deleted."""
-    recipe, out = write_tiny_recipe(tmp_path, training={"epochs": 1}), tmp_path / "out"
-    assert cli(recipe, "--output-dir", str(out)) == 0
+    recipe, out = _copy(finished, tmp_path)
     note = out / "checkpoints" / "my_notes.txt"
     note.write_text("mine")
     before = {p: p.read_bytes() for p in out.rglob("*") if p.is_file()}
@@ -166,9 +177,8 @@ def test_finishing_a_stage_deletes_only_kerasopts_files_of_its_backup_folder(tmp
     assert not backup.exists()
 
 
-def test_a_second_overwrite_keeps_the_run_a_failed_one_kept(tmp_path, capsys):
-    recipe, out = write_tiny_recipe(tmp_path, training={"epochs": 1}), tmp_path / "out"
-    assert cli(recipe, "--output-dir", str(out)) == 0
+def test_a_second_overwrite_keeps_the_run_a_failed_one_kept(finished, tmp_path, capsys):
+    recipe, out = _copy(finished, tmp_path)
     good = (out / "checkpoints" / "stage_0_train.weights.h5").read_bytes()
     # Diverges in its first epoch, after writing its recipe: the replaced run is kept aside.
     assert cli(recipe, "training.optimizer.type=sgd", "training.optimizer.learning_rate=1.0e30",
@@ -181,9 +191,8 @@ def test_a_second_overwrite_keeps_the_run_a_failed_one_kept(tmp_path, capsys):
     assert (kept / "checkpoints" / "stage_0_train.weights.h5").read_bytes() == good
 
 
-def test_another_programs_file_under_a_name_the_run_writes_is_refused(tmp_path, capsys):
-    recipe, out = write_tiny_recipe(tmp_path, training={"epochs": 1}), tmp_path / "out"
-    assert cli(recipe, "--output-dir", str(out)) == 0
+def test_another_programs_file_under_a_name_the_run_writes_is_refused(finished, tmp_path, capsys):
+    recipe, out = _copy(finished, tmp_path)
     (out / "model.tflite").write_bytes(b"someone else's model")
     before = {p: p.read_bytes() for p in out.rglob("*") if p.is_file()}
     capsys.readouterr()
@@ -194,10 +203,9 @@ def test_another_programs_file_under_a_name_the_run_writes_is_refused(tmp_path, 
         assert {p: p.read_bytes() for p in out.rglob("*") if p.is_file()} == before
 
 
-def test_a_run_of_an_earlier_kerasopt_resumes_but_is_not_overwritten(tmp_path, capsys):
+def test_a_run_of_an_earlier_kerasopt_resumes_but_is_not_overwritten(finished, tmp_path, capsys):
     """A run directory without a manifest (kerasopt <= 0.3) is continued, never replaced blind."""
-    recipe, out = write_tiny_recipe(tmp_path, training={"epochs": 1}), tmp_path / "out"
-    assert cli(recipe, "--output-dir", str(out)) == 0
+    recipe, out = _copy(finished, tmp_path)
     (out / MANIFEST_NAME).unlink()
     (out / "notes.txt").write_text("my notes")
     before = {p: p.read_bytes() for p in out.rglob("*") if p.is_file()}
@@ -215,9 +223,8 @@ def test_a_run_of_an_earlier_kerasopt_resumes_but_is_not_overwritten(tmp_path, c
     assert (out / "notes.txt").read_text() == "my notes"
 
 
-def test_a_corrupt_manifest_is_refused_and_nothing_is_moved(tmp_path, capsys):
-    recipe, out = write_tiny_recipe(tmp_path, training={"epochs": 1}), tmp_path / "out"
-    assert cli(recipe, "--output-dir", str(out)) == 0
+def test_a_corrupt_manifest_is_refused_and_nothing_is_moved(finished, tmp_path, capsys):
+    recipe, out = _copy(finished, tmp_path)
     (out / MANIFEST_NAME).write_text('{"entries": "everything"}')
     before = {p: p.read_bytes() for p in out.rglob("*") if p.is_file()}
     capsys.readouterr()
@@ -336,9 +343,8 @@ def test_a_full_disk_is_one_message_leaves_no_half_file_and_the_run_resumes(tmp_
     assert metrics["timing"]["train_steps"] == 6 * 11 and len(metrics["stages"][0]["history"]["loss"]) == 6
 
 
-def test_resume_refuses_a_changed_recipe_with_a_diff_unless_forced(tmp_path, capsys):
-    recipe, out = write_tiny_recipe(tmp_path, training={"epochs": 1}), tmp_path / "out"
-    assert cli(recipe, "--output-dir", str(out)) == 0
+def test_resume_refuses_a_changed_recipe_with_a_diff_unless_forced(finished, tmp_path, capsys):
+    recipe, out = _copy(finished, tmp_path)
     capsys.readouterr()
     assert cli(recipe, "training.epochs=2", "--output-dir", str(out), "--resume") == 2
     message = capsys.readouterr().err

@@ -6,12 +6,12 @@ import importlib.util
 import itertools
 import json
 import math
-import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
+from kerasopt.cli import main
 from kerasopt.recipe.check.loader import load_recipe
 from kerasopt.recipe.format.schema_sweep import read_sweep_section
 from kerasopt.sweep.search_space import SearchSpace
@@ -43,11 +43,11 @@ def test_studies_are_found():
     assert len(SWEEP_RECIPES) == 6
 
 
-def test_every_study_recipe_validates_on_the_command_line():
-    done = subprocess.run([sys.executable, "-m", "kerasopt.cli", "validate", *map(str, STUDY_RECIPES)],
-                          capture_output=True, text=True, check=False)
-    assert done.returncode == 0, done.stderr
-    assert done.stdout.count(": ok") == len(STUDY_RECIPES)
+def test_every_study_recipe_validates_on_the_command_line(capsys):
+    code = main(["validate", *map(str, STUDY_RECIPES)])
+    out, err = capsys.readouterr()
+    assert code == 0, err
+    assert out.count(": ok") == len(STUDY_RECIPES)
 
 
 def _grid_labels(path: Path) -> list[str]:

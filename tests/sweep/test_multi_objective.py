@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -19,7 +17,6 @@ from kerasopt.sweep.search_space import SearchSpace  # noqa: E402
 from kerasopt.sweep.sweep import Sweep  # noqa: E402
 from tests.tiny_recipe import TINY, write_tiny_recipe  # noqa: E402
 
-ROOT = Path(__file__).resolve().parents[2]
 WIDTHS = "model.units.0=choice(1,4,16)"
 OBJECTIVES = [("val_accuracy", "maximize"), ("params", "auto")]
 
@@ -31,11 +28,6 @@ def non_dominated(values: np.ndarray, signs: np.ndarray) -> np.ndarray:
     better = (cost[:, None, :] < cost[None, :, :]).any(-1)
     dominated = (at_least & better).any(0)
     return np.flatnonzero(~dominated)
-
-
-def kerasopt(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "kerasopt.cli", *args], capture_output=True,
-                          text=True, cwd=ROOT, timeout=120)
 
 
 @pytest.mark.slow
@@ -111,8 +103,7 @@ def _with_sweep(folder: Path, sweep: dict) -> str:
     return str(path)
 
 
-@pytest.mark.slow
-def test_validate_and_sweep_exit_2_naming_the_key(tmp_path):
+def test_validate_and_sweep_exit_2_naming_the_key(tmp_path, kerasopt):
     objectives = [{"metric": "val_accuracy"}, {"metric": "params"}]
     pruned = _with_sweep(tmp_path, {"params": {"model.units.0": "choice(1,2)"}, "objectives": objectives,
                                     "prune": True})

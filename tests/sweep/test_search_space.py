@@ -2,28 +2,18 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 import yaml
 
+from kerasopt.cli import main
 from kerasopt.recipe.check.loader import load_recipe
 from kerasopt.recipe.errors import RecipeError
 from kerasopt.recipe.format.schema_sweep import SweepSection, read_sweep_section, resolve_direction
 from kerasopt.sweep.search_space import SearchSpace
 from kerasopt.sweep.sweep import Sweep
 from tests.tiny_recipe import TINY, write_tiny_recipe
-
-ROOT = Path(__file__).resolve().parents[2]
-
-
-def kerasopt(*args: str) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
-    return subprocess.run([sys.executable, "-m", "kerasopt.cli", *args], capture_output=True,
-                          text=True, cwd=ROOT, env=env, timeout=300)
 
 
 def test_misspelled_key_gets_did_you_mean(tmp_path):
@@ -108,8 +98,7 @@ def test_read_sweep_section_from_a_recipe_file(tmp_path):
         read_sweep_section(bad)
 
 
-@pytest.mark.slow
-def test_cli_exits_2_before_any_trial(tmp_path):
+def test_cli_exits_2_before_any_trial(tmp_path, kerasopt):
     recipe = write_tiny_recipe(tmp_path)
     out = tmp_path / "sweep"
     typo = kerasopt("sweep", recipe, "--param", "training.optimizer.learning_rat=loguniform(1e-4,1e-1)",
@@ -135,8 +124,6 @@ def test_cli_exits_2_before_any_trial(tmp_path):
     ("99999999999999999999", "must be between 1 and 3600"), ("inf", "expected a whole number >= 1, got 'inf'"),
     ("0", "must be between 1 and 3600")])
 def test_a_heartbeat_out_of_range_is_a_usage_error(tmp_path, capsys, value, message):
-    from kerasopt.cli import main
-
     with pytest.raises(SystemExit) as exit_info:  # argparse's usage error
         main(["sweep", "quickstart", "--param", "seed=choice(1,2)", "--heartbeat", value,
               "--output-dir", str(tmp_path / "sweep")])

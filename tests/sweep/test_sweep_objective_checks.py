@@ -4,8 +4,6 @@ a trial that fails cleanly is one line, not Optuna's traceback."""
 from __future__ import annotations
 
 import re
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -19,7 +17,6 @@ from kerasopt.sweep.sweep import Sweep  # noqa: E402
 from kerasopt.sweep.trial_objective import TrialFailed  # noqa: E402
 from tests.tiny_recipe import TINY, write_tiny_recipe  # noqa: E402
 
-ROOT = Path(__file__).resolve().parents[2]
 PARAMS = {"model.units.0": "choice(2,4)"}
 
 
@@ -28,11 +25,6 @@ def _recipe(folder: Path, name: str, sweep: dict, **sections: dict) -> str:
     path = folder / f"{name}.yaml"
     path.write_text(yaml.safe_dump({**TINY, **sections, "name": name, "sweep": {"params": PARAMS, **sweep}}))
     return str(path)
-
-
-def _kerasopt(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "kerasopt.cli", *args], capture_output=True, text=True,
-                          cwd=ROOT, timeout=120)
 
 
 def _problem(stderr: str, source: str) -> list[str]:
@@ -54,7 +46,7 @@ def _line(path: str, text: str, nth: int = 0) -> str:
     return "{}:{}".format(found[nth][0], found[nth][1] + 1)
 
 
-def test_validate_and_sweep_refuse_objectives_no_run_writes(tmp_path):
+def test_validate_and_sweep_refuse_objectives_no_run_writes(tmp_path, kerasopt):
     unknown = _recipe(tmp_path / "a", "unknown", {"metric": "val_f1score", "direction": "maximize"},
                       training={"epochs": 1, "metrics": ["accuracy", {"type": "f1_score"}]})
     no_tflite = _recipe(tmp_path / "b", "no_tflite", {"objectives": [{"metric": "val_accuracy"},
@@ -70,7 +62,7 @@ def test_validate_and_sweep_refuse_objectives_no_run_writes(tmp_path):
         training={"epochs": 1, "metrics": ["accuracy", {"type": "f1_score"}]},
         export={"keras": False, "tflite": {"quantization": "dynamic"}})
 
-    validate = _kerasopt("validate", unknown, no_tflite, bogus, twice, fine)
+    validate = kerasopt("validate", unknown, no_tflite, bogus, twice, fine)
     assert validate.returncode == 2, validate.stderr
     assert "Traceback" not in validate.stderr and f"{fine}: ok (fine)" in validate.stdout
     assert _problem(validate.stderr, unknown) == [
@@ -96,7 +88,7 @@ def test_validate_and_sweep_refuse_objectives_no_run_writes(tmp_path):
     out = tmp_path / "sweep"  # `kerasopt sweep` stops at the same check, before writing anything
     for recipe, line in ((unknown, f"{unknown}:{_line(unknown, 'val_f1score')}: sweep.metric: "),
                          (bogus, f"{bogus}:{_line(bogus, 'bogus_key')}: sweep.objectives[1].metric: ")):
-        sweep = _kerasopt("sweep", recipe, "--trials", "1", "--output-dir", str(out))
+        sweep = kerasopt("sweep", recipe, "--trials", "1", "--output-dir", str(out))
         assert sweep.returncode == 2, sweep.stderr
         assert sweep.stdout == "" and "Traceback" not in sweep.stderr
         assert line in sweep.stderr

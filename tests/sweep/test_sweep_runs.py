@@ -3,9 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -146,14 +143,17 @@ def test_a_study_of_another_sweep_is_refused(tmp_path, monkeypatch):
 
 
 @pytest.mark.slow
-def test_two_worker_processes_share_one_sqlite_study(tmp_path):
+def test_two_worker_processes_share_one_sqlite_study(tmp_path, monkeypatch, kerasopt):
     recipe, out = tiny(tmp_path), tmp_path / "sweep"
-    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "PYTHONPATH": str(ROOT)}
-    result = subprocess.run(
-        [sys.executable, "-m", "kerasopt.cli", "sweep", recipe, "runtime.tensorboard.enabled=false",
-         "--param", "training.optimizer.learning_rate=loguniform(1e-3,1e-1)", "--sampler", "random",
-         "--trials", "2", "--workers", "2", "--metric", "val_accuracy", "--output-dir", str(out)],
-        capture_output=True, text=True, cwd=ROOT, env=env, timeout=900)
+    # The command that starts the two worker processes runs in this one (TensorFlow is loaded
+    # here already); the workers start from the repository root with this repository's kerasopt.
+    monkeypatch.chdir(ROOT)
+    monkeypatch.setenv("PYTHONPATH", str(ROOT))
+    monkeypatch.setenv("TF_CPP_MIN_LOG_LEVEL", "3")
+    result = kerasopt(
+        "sweep", recipe, "runtime.tensorboard.enabled=false",
+        "--param", "training.optimizer.learning_rate=loguniform(1e-3,1e-1)", "--sampler", "random",
+        "--trials", "2", "--workers", "2", "--metric", "val_accuracy", "--output-dir", str(out))
     assert result.returncode == 0, result.stderr
     trials = load(out).trials
     assert sorted(t.number for t in trials) == [0, 1]
