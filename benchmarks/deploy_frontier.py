@@ -21,8 +21,9 @@ under the same load. Results go to `benchmarks/results/deploy_frontier.json`.
     python benchmarks/deploy_frontier.py [--deploy-dir RUN_DIR] [--peer-path SITE] [--quick]
 
 `--seeds RUN_DIR...` instead re-measures the float and int8 files of several `mnist1d_deploy`
-runs (any seeds and pruning ratios, keyed "ratio R, seed S"; each pair timed together, 7
-`profile_tflite` calls, medians) and writes `benchmarks/results/deploy_seeds.json`; no training. `--deploy-dir` reuses the run directory of an earlier `kerasopt run mnist1d_deploy` instead of
+runs (any seeds and pruning plans, keyed by the channels kept and the seed, "16 filters, 32 units,
+seed 0"; all files of all runs timed in the same interleaved rounds, `--repeats` calls of
+`profile_tflite`, default 7, each int8 file against its own run's float file, medians) and writes `benchmarks/results/deploy_seeds.json`; no training. `--deploy-dir` reuses the run directory of an earlier `kerasopt run mnist1d_deploy` instead of
 running the recipe (about 10 minutes on 2 cores); `--quick` shortens every training to check
 that the script runs (its numbers are not written).
 """
@@ -65,8 +66,8 @@ def kerasopt_run(config: dict, out: Path) -> Path:
 def deploy_run(work: Path, quick: bool) -> Path:
     config = recipe("mnist1d_deploy")
     if quick:
-        for stage, epochs in zip(config["stages"], (2, 2, 1), strict=True):
-            stage["epochs"] = epochs
+        for stage in config["stages"]:
+            stage["epochs"] = 1
         config["export"]["tflite"].pop("max_accuracy_drop", None)
     return kerasopt_run(config, work / "deploy")
 
@@ -146,23 +147,52 @@ def measure(files: dict[str, Path], repeats: int) -> dict[str, dict]:
     return rows
 
 
-def seeds(run_dirs: list[Path]) -> dict[str, dict]:
-    """Re-measure each run's two files: raw bytes, accuracy, latency ratio in shared rounds."""
-    result = {}
+def seeds(run_dirs: list[Path], repeats: int = 7) -> dict[str, dict]:
+    """Re-measure the runs' files: raw bytes, accuracy, and each int8 file's speedup over its own
+    float file, every file of every run timed in the same interleaved rounds (`repeats` calls of
+    `profile_tflite`; per call, each run's float latency over its int8 latency; medians)."""
+    import gzip
+
+    from kerasopt.export.tflite_profile import profile_tflite
+    from kerasopt.export.tflite_verify import run_tflite
+
+    x_test, y_test = test_split()
+    runs = {}
     for run_dir in run_dirs:
         config = yaml.safe_load((run_dir / "recipe.yaml").read_text())
-        key = f"ratio {pruning_ratio(config)}, seed {config['seed']}"
-        rows = measure({FLOAT: run_dir / "model_float.tflite", "int8": run_dir / "model.tflite"}, 7)
+        runs[f"{kept_channels(run_dir)}, seed {config['seed']}"] = run_dir
+    files = {f"{key}: {kind}": run_dir / name for key, run_dir in runs.items()
+             for kind, name in ((FLOAT, "model_float.tflite"), ("int8", "model.tflite"))}
+    calls = [profile_tflite(files, x_test[:1], max_seconds=2.0) for _ in range(repeats)]
+    result = {}
+    for key, run_dir in runs.items():
+        rows = {}
+        for kind in (FLOAT, "int8"):
+            name = f"{key}: {kind}"
+            content = files[name].read_bytes()
+            rows[kind] = {"path": files[name].name, "bytes": len(content),
+                          "gzip_bytes": len(gzip.compress(content, 9)),
+                          "accuracy": float(np.mean(run_tflite(files[name], x_test).argmax(1) == y_test)),
+                          "latency_us": float(np.median([c[name]["latency_us"] for c in calls])),
+                          "latency_us_per_repeat": [round(c[name]["latency_us"], 3) for c in calls],
+                          "float_ops": calls[0][name]["float_ops"], "ops": calls[0][name]["ops"],
+                          "activation_bytes": calls[0][name]["activation_bytes"]}
+        ratios = [c[f"{key}: {FLOAT}"]["latency_us"] / c[f"{key}: int8"]["latency_us"] for c in calls]
+        rows["int8"].update(speedup=float(np.median(ratios)), speedup_per_repeat=[round(r, 2) for r in ratios],
+                            smaller=rows[FLOAT]["bytes"] / rows["int8"]["bytes"],
+                            accuracy_change_points=100 * (rows["int8"]["accuracy"] - rows[FLOAT]["accuracy"]))
         result[key] = {"run_dir": str(run_dir), **rows}
         print(f"{key}:", {k: round(v, 3) for k, v in rows["int8"].items() if k in
                           ("smaller", "speedup", "accuracy_change_points", "latency_us")}, flush=True)
     return result
 
 
-def pruning_ratio(config: dict) -> float:
-    """The channel_pruning ratio of a mnist1d_deploy recipe (its one channel-pruning stage)."""
-    settings = ((stage.get("compression") or {}).get("channel_pruning") for stage in config["stages"])
-    return next(setting["ratio"] for setting in settings if setting)
+def kept_channels(run_dir: Path) -> str:
+    """What channel pruning left of the CNN, from the run's metrics.json: "16 filters, 32 units"."""
+    kept = json.loads((run_dir / "metrics.json").read_text())["channel_pruning"]["kept_channels"]
+    filters = sorted({v["after"] for k, v in kept.items() if k.startswith("conv1d")})
+    units = kept["dense"]["after"]
+    return f"{'/'.join(map(str, filters))} filters, {units} units"
 
 
 def table(rows: dict[str, dict]) -> str:
@@ -185,10 +215,10 @@ def main() -> None:
     parser.add_argument("--peer-path", help="a folder with tf_keras and tfmot, for the tfmot subprocess only")
     parser.add_argument("--seeds", type=Path, nargs="+", help="mnist1d_deploy run directories to re-measure")
     parser.add_argument("--quick", action="store_true", help="short training, to check the script runs")
-    parser.add_argument("--repeats", type=int, default=5, help="profile_tflite calls; medians kept (default 5)")
+    parser.add_argument("--repeats", type=int, help="profile_tflite calls; medians kept (default 5; 7 with --seeds)")
     args = parser.parse_args()
     if args.seeds:
-        result = seeds([d.resolve() for d in args.seeds])
+        result = seeds([d.resolve() for d in args.seeds], args.repeats or 7)
         RESULTS.mkdir(exist_ok=True)
         (RESULTS / "deploy_seeds.json").write_text(json.dumps(result, indent=1) + "\n")
         return
@@ -197,16 +227,15 @@ def main() -> None:
         deploy = args.deploy_dir.resolve() if args.deploy_dir else deploy_run(work, args.quick)
         unstructured = unstructured_run(deploy / "model_float.keras", work, args.quick)
         tfmot = tfmot_run(deploy / "model_float.keras", work, args.quick, args.peer_path)
-        ratio = pruning_ratio(yaml.safe_load((deploy / "recipe.yaml").read_text()))
         files = {FLOAT: deploy / "model_float.tflite",
-                 f"channel-pruned {ratio:.0%} + QAT, int8 io (mnist1d_deploy)": deploy / "model.tflite",
+                 f"channel-pruned to {kept_channels(deploy)} + QAT, int8 io (mnist1d_deploy)": deploy / "model.tflite",
                  "unstructured 80% + 16 clusters, int8 (mnist1d_compress)": unstructured / "model.tflite",
                  "tfmot prune 80% + QAT, int8": tfmot / "int8.tflite"}
-        rows = measure(files, args.repeats)
+        rows = measure(files, args.repeats or 5)
     print(table(rows))
     if not args.quick:
         result = {"deploy_run": str(args.deploy_dir) if args.deploy_dir else "run by this script",
-                  "seed": recipe("mnist1d_deploy")["seed"], "repeats": args.repeats, "files": rows}
+                  "seed": recipe("mnist1d_deploy")["seed"], "repeats": args.repeats or 5, "files": rows}
         RESULTS.mkdir(exist_ok=True)
         (RESULTS / "deploy_frontier.json").write_text(json.dumps(result, indent=1) + "\n")
 
