@@ -1,4 +1,5 @@
-"""Suite-wide set-up: bytecode compiled once before any test; files holding slow tests run first.
+"""Suite-wide set-up: bytecode compiled once before any test; files holding slow tests run first;
+the `kerasopt` fixture (the command line in this process).
 
 Where `PYTHONDONTWRITEBYTECODE` is set (or the tree is fresh), every interpreter the suite
 starts (the `kerasopt run` subprocesses, the forked children of the module-import check)
@@ -10,7 +11,9 @@ compile anyway; `__pycache__/` is ignored by git.
 from __future__ import annotations
 
 import compileall
+import subprocess
 from collections import Counter
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -38,3 +41,26 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     slow = {item.path for item in items if item.get_closest_marker("slow")}
     counts = Counter(item.path for item in items)
     items.sort(key=lambda item: (item.path not in slow, -counts[item.path]))
+
+
+@pytest.fixture
+def kerasopt(capsys: pytest.CaptureFixture[str]) -> Callable[..., subprocess.CompletedProcess[str]]:
+    """`kerasopt ARGS` in this process, reported as `subprocess.run` would (exit code, stdout, stderr).
+
+    For commands that read and print only, or stop before TensorFlow starts (a refused recipe
+    or option), or start processes of their own (`--workers`): there one more interpreter adds
+    nothing but its start-up. Tests of `python -m kerasopt.cli` itself (no TensorFlow import,
+    a closed pipe, signals) keep their subprocess.
+    """
+    from kerasopt import cli
+
+    def run(*args: str) -> subprocess.CompletedProcess[str]:
+        capsys.readouterr()
+        try:
+            code = cli.main(list(args))
+        except SystemExit as stop:  # argparse: 0 after --help, 2 for a usage error
+            code = stop.code
+        out, err = capsys.readouterr()
+        return subprocess.CompletedProcess(["kerasopt", *args], code, out, err)
+
+    return run

@@ -8,34 +8,11 @@ import os
 import subprocess
 import sys
 import time
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-
-
-@pytest.fixture
-def kerasopt(capsys: pytest.CaptureFixture[str]) -> Callable[..., subprocess.CompletedProcess[str]]:
-    """`kerasopt ARGS` in this process: its exit code, stdout and stderr.
-
-    The commands run this way read and print only (no TensorFlow, no signal handling), so they
-    need no interpreter of their own; `python -m kerasopt.cli` itself is run by the tests of
-    the quick commands, the closed pipe and `run` below.
-    """
-    from kerasopt import cli
-
-    def run(*args: str) -> subprocess.CompletedProcess[str]:
-        capsys.readouterr()
-        try:
-            code = cli.main(list(args))
-        except SystemExit as stop:  # argparse: 0 after --help, 2 for a usage error
-            code = stop.code
-        out, err = capsys.readouterr()
-        return subprocess.CompletedProcess(["kerasopt", *args], code, out, err)
-
-    return run
 
 
 @pytest.mark.parametrize("command", [
