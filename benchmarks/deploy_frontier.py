@@ -119,31 +119,43 @@ def test_split() -> tuple[np.ndarray, np.ndarray]:
     return data["x_test"].astype("float32")[..., None], data["y_test"]
 
 
-def measure(files: dict[str, Path], repeats: int) -> dict[str, dict]:
-    """Accuracy on the test split, raw/gzip bytes, and latency against the float file."""
+def file_rows(files: dict[str, Path], repeats: int) -> tuple[dict[str, dict], list[dict]]:
+    """Each file's raw/gzip bytes, test accuracy, ops and median latency, every file timed in the
+    same interleaved rounds (`repeats` calls of `profile_tflite`); also the calls themselves."""
     import gzip
 
     from kerasopt.export.tflite_profile import profile_tflite
     from kerasopt.export.tflite_verify import run_tflite
 
     x_test, y_test = test_split()
-    rows: dict[str, dict] = {}
+    calls = [profile_tflite(files, x_test[:1], max_seconds=2.0) for _ in range(repeats)]
+    rows = {}
     for name, path in files.items():
         content = path.read_bytes()
-        accuracy = float(np.mean(run_tflite(path, x_test).argmax(1) == y_test))
         rows[name] = {"path": path.name, "bytes": len(content), "gzip_bytes": len(gzip.compress(content, 9)),
-                      "accuracy": accuracy}
-    runs = [profile_tflite(files, x_test[:1], reference=FLOAT, max_seconds=2.0) for _ in range(repeats)]
-    for name, row in rows.items():
-        row["latency_us"] = float(np.median([run[name]["latency_us"] for run in runs]))
-        row["latency_us_per_repeat"] = [round(run[name]["latency_us"], 3) for run in runs]
-        row["float_ops"] = runs[0][name]["float_ops"]
-        row["ops"] = runs[0][name]["ops"]
-        row["activation_bytes"] = runs[0][name]["activation_bytes"]
+                      "accuracy": float(np.mean(run_tflite(path, x_test).argmax(1) == y_test)),
+                      "latency_us": float(np.median([c[name]["latency_us"] for c in calls])),
+                      "latency_us_per_repeat": [round(c[name]["latency_us"], 3) for c in calls],
+                      "float_ops": calls[0][name]["float_ops"], "ops": calls[0][name]["ops"],
+                      "activation_bytes": calls[0][name]["activation_bytes"]}
+    return rows, calls
+
+
+def compare(rows: dict[str, dict], calls: list[dict], name: str, reference: str) -> None:
+    """Add `name`'s speedup over `reference` (per call, the reference's latency over its own;
+    the median), how many times smaller it is, and its accuracy change in points."""
+    ratios = [c[reference]["latency_us"] / c[name]["latency_us"] for c in calls]
+    rows[name].update(speedup=float(np.median(ratios)), speedup_per_repeat=[round(r, 2) for r in ratios],
+                      smaller=rows[reference]["bytes"] / rows[name]["bytes"],
+                      accuracy_change_points=100 * (rows[name]["accuracy"] - rows[reference]["accuracy"]))
+
+
+def measure(files: dict[str, Path], repeats: int) -> dict[str, dict]:
+    """Accuracy on the test split, raw/gzip bytes, and latency against the float file."""
+    rows, calls = file_rows(files, repeats)
+    for name in rows:
         if name != FLOAT:
-            row["speedup"] = float(np.median([run[name]["speedup"] for run in runs]))
-            row["smaller"] = rows[FLOAT]["bytes"] / row["bytes"]
-            row["accuracy_change_points"] = 100 * (row["accuracy"] - rows[FLOAT]["accuracy"])
+            compare(rows, calls, name, FLOAT)
     return rows
 
 
@@ -151,38 +163,18 @@ def seeds(run_dirs: list[Path], repeats: int = 7) -> dict[str, dict]:
     """Re-measure the runs' files: raw bytes, accuracy, and each int8 file's speedup over its own
     float file, every file of every run timed in the same interleaved rounds (`repeats` calls of
     `profile_tflite`; per call, each run's float latency over its int8 latency; medians)."""
-    import gzip
-
-    from kerasopt.export.tflite_profile import profile_tflite
-    from kerasopt.export.tflite_verify import run_tflite
-
-    x_test, y_test = test_split()
     runs = {}
     for run_dir in run_dirs:
         config = yaml.safe_load((run_dir / "recipe.yaml").read_text())
         runs[f"{kept_channels(run_dir)}, seed {config['seed']}"] = run_dir
     files = {f"{key}: {kind}": run_dir / name for key, run_dir in runs.items()
              for kind, name in ((FLOAT, "model_float.tflite"), ("int8", "model.tflite"))}
-    calls = [profile_tflite(files, x_test[:1], max_seconds=2.0) for _ in range(repeats)]
+    rows, calls = file_rows(files, repeats)
     result = {}
     for key, run_dir in runs.items():
-        rows = {}
-        for kind in (FLOAT, "int8"):
-            name = f"{key}: {kind}"
-            content = files[name].read_bytes()
-            rows[kind] = {"path": files[name].name, "bytes": len(content),
-                          "gzip_bytes": len(gzip.compress(content, 9)),
-                          "accuracy": float(np.mean(run_tflite(files[name], x_test).argmax(1) == y_test)),
-                          "latency_us": float(np.median([c[name]["latency_us"] for c in calls])),
-                          "latency_us_per_repeat": [round(c[name]["latency_us"], 3) for c in calls],
-                          "float_ops": calls[0][name]["float_ops"], "ops": calls[0][name]["ops"],
-                          "activation_bytes": calls[0][name]["activation_bytes"]}
-        ratios = [c[f"{key}: {FLOAT}"]["latency_us"] / c[f"{key}: int8"]["latency_us"] for c in calls]
-        rows["int8"].update(speedup=float(np.median(ratios)), speedup_per_repeat=[round(r, 2) for r in ratios],
-                            smaller=rows[FLOAT]["bytes"] / rows["int8"]["bytes"],
-                            accuracy_change_points=100 * (rows["int8"]["accuracy"] - rows[FLOAT]["accuracy"]))
-        result[key] = {"run_dir": str(run_dir), **rows}
-        print(f"{key}:", {k: round(v, 3) for k, v in rows["int8"].items() if k in
+        compare(rows, calls, f"{key}: int8", f"{key}: {FLOAT}")
+        result[key] = {"run_dir": str(run_dir), FLOAT: rows[f"{key}: {FLOAT}"], "int8": rows[f"{key}: int8"]}
+        print(f"{key}:", {k: round(v, 3) for k, v in result[key]["int8"].items() if k in
                           ("smaller", "speedup", "accuracy_change_points", "latency_us")}, flush=True)
     return result
 
