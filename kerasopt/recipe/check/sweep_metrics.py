@@ -104,7 +104,8 @@ def objective_problems(recipe: Recipe, raw: dict[str, Any],
     producible = producible_metrics(recipe, raw)
     files = export_keys(recipe, raw)
     names = evaluated_names(recipe, raw)
-    splits = "val_<m> or test_<m>" if has_validation(recipe) else "test_<m>"
+    validated = has_validation(recipe)
+    splits = "val_<m> or test_<m>" if validated else "test_<m>"
     allowed = "; ".join([f"{splits} for m in {', '.join(names)}",
                          *(f"exports.{f}.<{', '.join(keys)}>" for f, keys in files.items()), "params"])
     problems = []
@@ -134,7 +135,7 @@ def objective_problems(recipe: Recipe, raw: dict[str, Any],
             problems.append(Problem(path, message, metric, [f"exports.{name}.{k}" for k in files[name]],
                                     suggestions=did_you_mean(metric, producible)))
             continue
-        elif metric.startswith("val_") and not has_validation(recipe) and f"test_{metric[4:]}" in producible:
+        elif metric.startswith("val_") and not validated and f"test_{metric[4:]}" in producible:
             problems.append(Problem(path, "no run of this recipe has a validation split to measure it on",
                                     metric, f"data.validation_split > 0 (or the source's validation files), "
                                     f"or the test split's test_{metric[4:]}"))
